@@ -1,0 +1,17 @@
+"""Domain exceptions; the API maps each to one HTTP status, the CLI to one line and a non-zero exit."""
+
+
+class ForestmonError(Exception):
+    """Base class: a problem the user can act on, with a message naming what is wrong."""
+
+
+class NotFoundError(ForestmonError):
+    """An id, file or layer that does not exist."""
+
+
+class InvalidInputError(ForestmonError):
+    """Input that cannot be used: corrupt raster, wrong CRS, missing band, bad value."""
+
+
+class ConfigError(ForestmonError):
+    """A region profile, setting or data file that is missing or malformed."""

@@ -1,0 +1,153 @@
+"""Region profile: admin boundaries (versioned by validity date), analysis grid, official CRS and yearly targets."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+
+import geopandas as gpd
+from pyproj import CRS
+
+from data import data_path
+from geo.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class AdminVersion:
+    """One versioned admin-boundary file of the profile."""
+
+    file: Path
+    valid_from: date
+    valid_to: date | None
+    source: str
+    province_level: int
+    unit_level: int
+    unit_kind: str
+
+    def covers(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
+@dataclass(frozen=True)
+class DemoArea:
+    """The synthetic demo area: a square on the analysis grid and its time span."""
+
+    x0: float
+    y0: float
+    size_m: float
+    start: date
+    end: date
+    interval_days: int
+    seed: int
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return (self.x0, self.y0, self.x0 + self.size_m, self.y0 + self.size_m)
+
+
+@dataclass
+class Region:
+    """A region profile loaded from ``profile.toml`` in its folder."""
+
+    name: str
+    title: str
+    folder: Path
+    grid_crs: CRS
+    resolution: float
+    official_crs: CRS
+    admin_versions: list[AdminVersion]
+    demo: DemoArea | None = None
+    _admin_cache: dict = field(default_factory=dict, repr=False)
+
+    def admin_version(self, day: date | None = None) -> AdminVersion:
+        """The admin boundaries valid on ``day`` (default: the newest version)."""
+        if day is None:
+            return max(self.admin_versions, key=lambda v: v.valid_from)
+        for version in self.admin_versions:
+            if version.covers(day):
+                return version
+        raise ConfigError(f"region {self.name!r} has no admin boundaries valid on {day.isoformat()}")
+
+    def _admin(self, version: AdminVersion) -> gpd.GeoDataFrame:
+        if version.file not in self._admin_cache:
+            gdf = gpd.read_file(version.file)
+            if gdf.crs is None or gdf.crs.to_epsg() != 4326:
+                gdf = gdf.set_crs(4326, allow_override=True) if gdf.crs is None else gdf.to_crs(4326)
+            self._admin_cache[version.file] = gdf
+        return self._admin_cache[version.file]
+
+    def province(self, day: date | None = None) -> gpd.GeoDataFrame:
+        version = self.admin_version(day)
+        gdf = self._admin(version)
+        return gdf[gdf["level"] == version.province_level].reset_index(drop=True)
+
+    def units(self, day: date | None = None) -> gpd.GeoDataFrame:
+        """Admin units (districts for 2024) valid on ``day``, columns ``id``, ``name``, geometry in EPSG:4326."""
+        version = self.admin_version(day)
+        gdf = self._admin(version)
+        return gdf[gdf["level"] == version.unit_level][["id", "name", "geometry"]].reset_index(drop=True)
+
+    def targets(self, year: int) -> dict:
+        """The targets file for ``year`` (one file per year in ``targets/``)."""
+        path = self.folder / "targets" / f"{year}.toml"
+        if not path.exists():
+            years = sorted(p.stem for p in (self.folder / "targets").glob("*.toml"))
+            raise ConfigError(f"region {self.name!r} has no targets for {year}; it has: {', '.join(years)}")
+        with path.open("rb") as f:
+            return tomllib.load(f)
+
+    @cached_property
+    def official_crs_name(self) -> str:
+        return self.official_crs.name
+
+
+def _date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def load_region(name_or_path: str | Path = "lamdong") -> Region:
+    """Load a bundled region by name, or a profile folder by path."""
+    folder = Path(name_or_path)
+    if not (folder / "profile.toml").exists():
+        folder = data_path("regions", str(name_or_path))
+    profile = folder / "profile.toml"
+    if not profile.exists():
+        raise ConfigError(f"no region profile {name_or_path!r} (looked for {profile})")
+    try:
+        with profile.open("rb") as f:
+            cfg = tomllib.load(f)
+        admin = [
+            AdminVersion(
+                file=folder / a["file"],
+                valid_from=_date(a["valid_from"]),
+                valid_to=_date(a["valid_to"]) if a.get("valid_to") else None,
+                source=a.get("source", ""),
+                province_level=int(a.get("province_level", 1)),
+                unit_level=int(a.get("unit_level", 2)),
+                unit_kind=a.get("unit_kind", "unit"),
+            )
+            for a in cfg.get("admin", [])
+        ]
+        demo = None
+        if "demo" in cfg:
+            d = cfg["demo"]
+            demo = DemoArea(
+                x0=float(d["x0"]), y0=float(d["y0"]), size_m=float(d["size_m"]),
+                start=_date(d["start"]), end=_date(d["end"]),
+                interval_days=int(d["interval_days"]), seed=int(d["seed"]),
+            )
+        return Region(
+            name=cfg["name"],
+            title=cfg.get("title", cfg["name"]),
+            folder=folder,
+            grid_crs=CRS.from_user_input(cfg["grid"]["crs"]),
+            resolution=float(cfg["grid"]["resolution"]),
+            official_crs=CRS.from_user_input(cfg["official"]["crs"]),
+            admin_versions=admin,
+            demo=demo,
+        )
+    except (KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"region profile {profile} is malformed: {exc}") from exc
