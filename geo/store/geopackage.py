@@ -1,0 +1,242 @@
+"""The embedded store: one GeoPackage file that GDAL and QGIS open directly (layers ``alerts`` and ``scenes``).
+
+The layers are created through GDAL (pyogrio) so the file is a standard GeoPackage with an R-tree index;
+writes then go through ``sqlite3`` in transactions (all or nothing), with the few SQL functions GDAL's R-tree
+triggers call registered on the connection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from geo.alerts import ALERT_COLUMNS
+from geo.errors import NotFoundError
+from geo.store.base import AlertQuery, Store
+
+SCHEMA_VERSION = 1
+SRS_ID = 4326
+SCENE_COLUMNS: dict[str, str] = {
+    "id": "TEXT", "sensor": "TEXT", "acquired": "TEXT", "source": "TEXT", "path": "TEXT",
+    "cloud_pct": "REAL", "valid_fraction": "REAL", "status": "TEXT", "reason": "TEXT",
+    "processed": "INTEGER",
+}
+_DTYPES = {"TEXT": object, "REAL": "float64", "INTEGER": "int64"}
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+_create_lock = threading.Lock()
+
+
+def encode_geometry(geom) -> bytes:
+    """GeoPackage geometry blob: 'GP' header with the XY envelope, then little-endian WKB."""
+    minx, miny, maxx, maxy = geom.bounds
+    header = b"GP" + bytes([0, 0b00000011]) + struct.pack("<i4d", SRS_ID, minx, maxx, miny, maxy)
+    return header + shapely.to_wkb(geom, byte_order=1)
+
+
+def _wkb_offset(blob: bytes) -> int:
+    return 8 + _ENVELOPE_BYTES[(blob[3] >> 1) & 0b111]
+
+
+def decode_geometry(blob: bytes):
+    return shapely.from_wkb(blob[_wkb_offset(blob):])
+
+
+def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    """(minx, maxx, miny, maxy) from the header, or from the geometry when the header has none."""
+    if blob is None or blob[3] & 0b10000:
+        return None
+    if (blob[3] >> 1) & 0b111:
+        endian = "<" if blob[3] & 1 else ">"
+        return struct.unpack(endian + "4d", blob[8:40])
+    geom = decode_geometry(blob)
+    if geom.is_empty:
+        return None
+    minx, miny, maxx, maxy = geom.bounds
+    return minx, maxx, miny, maxy
+
+
+def _register_functions(con: sqlite3.Connection) -> None:
+    """The functions GDAL's R-tree triggers call (GDAL registers them itself; plain sqlite3 must too)."""
+    con.create_function("ST_IsEmpty", 1, lambda b: 1 if _envelope(b) is None else 0, deterministic=True)
+    for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
+        con.create_function(name, 1, lambda b, i=i: (e := _envelope(b)) and e[i], deterministic=True)
+
+
+class GeoPackageStore(Store):
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with _create_lock:
+            if not self.path.exists() or "alerts" not in {n for n, _ in pyogrio.list_layers(self.path)}:
+                self._create()
+
+    def __repr__(self) -> str:
+        return f"GeoPackageStore({str(self.path)!r})"
+
+    # -- schema ---------------------------------------------------------------------------------------------
+    def _create(self) -> None:
+        tmp = self.path.with_suffix(".creating.gpkg")
+        tmp.unlink(missing_ok=True)
+        alerts = gpd.GeoDataFrame(
+            {name: pd.Series([], dtype=_DTYPES[sql]) for name, (sql, _) in ALERT_COLUMNS.items()},
+            geometry=gpd.GeoSeries([], crs=SRS_ID),
+        )
+        pyogrio.write_dataframe(alerts, tmp, layer="alerts", geometry_type="MultiPolygon")
+        scenes = pd.DataFrame({name: pd.Series([], dtype=_DTYPES[sql]) for name, sql in SCENE_COLUMNS.items()})
+        pyogrio.write_dataframe(scenes, tmp, layer="scenes")
+        con = sqlite3.connect(tmp)
+        with con:
+            con.execute("CREATE UNIQUE INDEX alerts_id ON alerts(id)")
+            con.execute("CREATE INDEX alerts_first_detected ON alerts(first_detected)")
+            con.execute("CREATE UNIQUE INDEX scenes_id ON scenes(id)")
+            con.execute("CREATE TABLE forestmon_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+            con.executemany("INSERT INTO forestmon_meta VALUES (?, ?)",
+                            [("schema_version", SCHEMA_VERSION), ("data_version", 0)])
+        con.close()
+        tmp.replace(self.path)  # the store appears whole or not at all
+
+    @contextmanager
+    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            _register_functions(con)
+            con.row_factory = sqlite3.Row
+            if write:
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    yield con
+                    con.execute("UPDATE forestmon_meta SET value = value + 1 WHERE key = 'data_version'")
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+            else:
+                yield con
+        finally:
+            con.close()
+
+    # -- alerts ---------------------------------------------------------------------------------------------
+    def sync_alerts(self, alerts: gpd.GeoDataFrame) -> dict[str, int]:
+        alerts = alerts.to_crs(SRS_ID) if alerts.crs is not None else alerts
+        columns = [c for c in ALERT_COLUMNS if c not in ("id", "status")]
+        counts = {"inserted": 0, "updated": 0, "removed": 0}
+        with self._connect(write=True) as con:
+            known = {r["id"]: r["status"] for r in con.execute("SELECT id, status FROM alerts")}
+            current = set()
+            for row in alerts.itertuples(index=False):
+                values = [_plain(getattr(row, c, None)) for c in columns]
+                geom = encode_geometry(row.geometry)
+                current.add(row.id)
+                if row.id in known:
+                    sets = ", ".join(f'"{c}" = ?' for c in columns)
+                    con.execute(f'UPDATE alerts SET geom = ?, {sets} WHERE id = ?', [geom, *values, row.id])
+                    counts["updated"] += 1
+                else:
+                    names = ", ".join(f'"{c}"' for c in columns)
+                    marks = ", ".join("?" for _ in columns)
+                    con.execute(f'INSERT INTO alerts (geom, id, status, {names}) VALUES (?, ?, ?, {marks})',
+                                [geom, row.id, "new", *values])
+                    counts["inserted"] += 1
+            gone = [i for i, status in known.items() if i not in current and status == "new"]
+            con.executemany("DELETE FROM alerts WHERE id = ?", [(i,) for i in gone])
+            counts["removed"] = len(gone)
+            con.execute(
+                "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now'), "
+                "min_x = (SELECT min(minx) FROM rtree_alerts_geom), max_x = (SELECT max(maxx) FROM rtree_alerts_geom), "
+                "min_y = (SELECT min(miny) FROM rtree_alerts_geom), max_y = (SELECT max(maxy) FROM rtree_alerts_geom) "
+                "WHERE table_name = 'alerts'")
+        return counts
+
+    def _where(self, query: AlertQuery) -> tuple[str, list]:
+        clauses, params = [], []
+        if query.bbox is not None:
+            west, south, east, north = query.bbox
+            clauses.append("fid IN (SELECT id FROM rtree_alerts_geom WHERE maxx >= ? AND minx <= ? "
+                           "AND maxy >= ? AND miny <= ?)")
+            params += [west, east, south, north]
+        if query.start is not None:
+            clauses.append("first_detected >= ?")
+            params.append(query.start.isoformat())
+        if query.end is not None:
+            clauses.append("first_detected <= ?")
+            params.append(query.end.isoformat())
+        if query.confidence:
+            clauses.append(f"confidence IN ({', '.join('?' for _ in query.confidence)})")
+            params += list(query.confidence)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def query_alerts(self, query: AlertQuery | None = None) -> gpd.GeoDataFrame:
+        query = query or AlertQuery()
+        where, params = self._where(query)
+        sql = f"SELECT * FROM alerts{where} ORDER BY first_detected DESC, id"
+        if query.limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [query.limit, query.offset]
+        elif query.offset:
+            sql += " LIMIT -1 OFFSET ?"
+            params.append(query.offset)
+        with self._connect() as con:
+            rows = con.execute(sql, params).fetchall()
+        return _frame(rows)
+
+    def count_alerts(self, query: AlertQuery | None = None) -> int:
+        where, params = self._where(query or AlertQuery())
+        with self._connect() as con:
+            return con.execute(f"SELECT count(*) FROM alerts{where}", params).fetchone()[0]
+
+    def get_alert(self, alert_id: str) -> gpd.GeoDataFrame:
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM alerts WHERE id = ?", [alert_id]).fetchall()
+        if not rows:
+            raise NotFoundError(f"no alert with id {alert_id!r}")
+        return _frame(rows)
+
+    # -- scenes ---------------------------------------------------------------------------------------------
+    def upsert_scenes(self, scenes: list[dict]) -> None:
+        names = list(SCENE_COLUMNS)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in names if c != "id")
+        sql = (f'INSERT INTO scenes ({", ".join(names)}) VALUES ({", ".join("?" for _ in names)}) '
+               f"ON CONFLICT(id) DO UPDATE SET {updates}")
+        with self._connect(write=True) as con:
+            con.executemany(sql, [[_plain(s.get(c)) for c in names] for s in scenes])
+
+    def scenes(self, status: str | None = None) -> list[dict]:
+        sql = f'SELECT {", ".join(SCENE_COLUMNS)} FROM scenes'
+        params = []
+        if status:
+            sql += " WHERE status = ?"
+            params.append(status)
+        with self._connect() as con:
+            return [dict(r) for r in con.execute(sql + " ORDER BY acquired, id", params)]
+
+    def data_version(self) -> int:
+        with self._connect() as con:
+            return con.execute("SELECT value FROM forestmon_meta WHERE key = 'data_version'").fetchone()[0]
+
+
+def _plain(value):
+    """Python scalars for sqlite: numpy numbers unwrapped, NaN and NaT as NULL."""
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    return value
+
+
+def _frame(rows: list[sqlite3.Row]) -> gpd.GeoDataFrame:
+    columns = list(ALERT_COLUMNS)
+    records = [{c: r[c] for c in columns} for r in rows]
+    geoms = [decode_geometry(r["geom"]) if r["geom"] is not None else None for r in rows]
+    return gpd.GeoDataFrame(records, columns=columns, geometry=gpd.GeoSeries(geoms, crs=SRS_ID))

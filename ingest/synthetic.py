@@ -1,0 +1,312 @@
+"""Deterministic SYNTHETIC Sentinel-2 L2A-like time series for the demo, with its ground truth.
+
+The world is a 10 m grid: forest (evergreen and dry dipterocarp that browns in the dry season), farmland
+(vegetable fields on their own crop calendars, coffee), a town, greenhouses, a reservoir and plantation lots
+greening over the year. Clearings of 0.1-20 ha are cut into forest at known dates, some growing over weeks.
+Clouds, cloud shadows (marked in SCL, with unmarked fringes as in real SCL), cirrus, haze and swath edges
+make the detector's life realistic. Everything derives from one seed, so two runs write identical files.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import rasterio
+from rasterio.features import shapes
+from rasterio.transform import from_origin
+from scipy import ndimage
+from shapely.geometry import shape
+from shapely.ops import unary_union
+
+from geo.region import DemoArea
+
+log = logging.getLogger(__name__)
+
+BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
+RESOLUTION = 10.0
+
+# Land-cover classes of the synthetic world (also written to landcover.tif).
+FOREST, DIPTEROCARP, CROPS, COFFEE, TOWN, GREENHOUSE, WATER, PLANTATION = range(1, 9)
+LANDCOVER_NAMES = {
+    FOREST: "evergreen forest", DIPTEROCARP: "dry dipterocarp forest", CROPS: "seasonal crops",
+    COFFEE: "coffee", TOWN: "town", GREENHOUSE: "greenhouses", WATER: "water", PLANTATION: "plantation lot",
+}
+
+# Surface reflectance x 10000 of the end-members, in BANDS order.
+VEGETATION = np.array([250, 500, 280, 3200, 1500, 650], dtype=np.float32)
+SOIL = np.array([900, 1200, 1500, 2100, 2900, 2300], dtype=np.float32)
+WATER_SR = np.array([600, 700, 500, 300, 150, 100], dtype=np.float32)
+TOWN_SR = np.array([1100, 1200, 1300, 1900, 2300, 2000], dtype=np.float32)
+GREENHOUSE_SR = np.array([2800, 2900, 3000, 3300, 2800, 2400], dtype=np.float32)
+CLOUD_SR = np.array([5200, 5100, 5000, 5500, 3800, 2900], dtype=np.float32)
+
+# Sentinel-2 scene classification (SCL) codes used here.
+SCL_NODATA, SCL_SHADOW, SCL_VEG, SCL_BARE, SCL_WATER, SCL_CLOUD_MED, SCL_CLOUD_HIGH, SCL_CIRRUS = (
+    0, 3, 4, 5, 6, 8, 9, 10)
+
+# Clearings: sizes in hectares chosen to span the range rangers care about (0.1 ha to 20 ha).
+CLEARING_SIZES_HA = (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.3, 1.8, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0,
+                     10.0, 12.0, 15.0, 20.0)
+
+
+@dataclass(frozen=True)
+class Clearing:
+    """One clearing of the ground truth: pixels cut progressively from ``start`` to ``end``."""
+
+    id: int
+    start: date
+    end: date
+    distance: np.ndarray  # per-pixel growth order inside the bounding window (0 = first cut, 1 = last)
+    window: tuple[slice, slice]
+
+    def cut_fraction(self, day: date) -> float:
+        if day < self.start:
+            return 0.0
+        if day >= self.end:
+            return 1.0
+        return (day - self.start).days / max((self.end - self.start).days, 1)
+
+
+def _smooth_noise(rng: np.random.Generator, shape_: tuple[int, int], sigma: float, coarse: int = 4) -> np.ndarray:
+    """Smooth random field in [0, 1] (ranked), built on a coarse grid and zoomed up for speed."""
+    small = (shape_[0] // coarse + 2, shape_[1] // coarse + 2)
+    field = ndimage.gaussian_filter(rng.standard_normal(small).astype(np.float32), sigma / coarse)
+    field = ndimage.zoom(field, coarse, order=1)[: shape_[0], : shape_[1]]
+    ranks = field.ravel().argsort().argsort().reshape(shape_)
+    return (ranks / ranks.size).astype(np.float32)
+
+
+def _dates(area: DemoArea) -> list[date]:
+    days = (area.end - area.start).days
+    return [area.start + timedelta(days=d) for d in range(0, days + 1, area.interval_days)]
+
+
+def _landcover(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Land-cover classes, per-pixel crop phase (days) and plantation planting offsets."""
+    lc = np.full((n, n), FOREST, dtype=np.uint8)
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32) / n
+    valley = _smooth_noise(rng, (n, n), 60) * 0.6 + (1 - yy) * 0.4  # farmland gathers in the southern valley
+    deciduous = _smooth_noise(rng, (n, n), 80)
+    lc[(deciduous > 0.72) & (xx < 0.7)] = DIPTEROCARP
+    # Fields: a grid of 15 x 12 pixel blocks, each block a field with its own crop type and calendar.
+    fields = valley > 0.62
+    block = (np.arange(n)[:, None] // 15) * 1000 + (np.arange(n)[None, :] // 12)
+    ids, inverse = np.unique(block, return_inverse=True)
+    field_phase = rng.integers(0, 110, ids.size)
+    field_coffee = rng.random(ids.size) < 0.3
+    phase = field_phase[inverse].reshape(n, n).astype(np.int16)
+    coffee = field_coffee[inverse].reshape(n, n)
+    lc[fields & ~coffee] = CROPS
+    lc[fields & coffee] = COFFEE
+    # Town: a blob in the south-east corner; greenhouses: small rectangles among the fields near it.
+    town = ((xx - 0.82) ** 2 + (yy - 0.85) ** 2) < 0.012 + 0.004 * (_smooth_noise(rng, (n, n), 20) - 0.5)
+    lc[town] = TOWN
+    for _ in range(70):
+        r, c = rng.integers(600, n - 10), rng.integers(450, n - 10)
+        if lc[r, c] in (CROPS, COFFEE):
+            lc[r : r + rng.integers(3, 7), c : c + rng.integers(4, 9)] = GREENHOUSE
+    # Reservoir: an elongated lake in the north-east.
+    lake = (((xx - 0.75) / 0.16) ** 2 + ((yy - 0.2) / 0.05) ** 2) < 1 + 0.5 * (_smooth_noise(rng, (n, n), 10) - 0.5)
+    lc[lake] = WATER
+    # Two plantation lots on former bare land (planted in 2023, greening through the series).
+    lc[700:740, 100:160] = PLANTATION   # 24 ha
+    lc[560:590, 250:300] = PLANTATION   # 15 ha
+    plant_offset = np.zeros((n, n), dtype=np.int16)
+    plant_offset[560:590, 250:300] = 90
+    return lc, phase, plant_offset
+
+
+def _clearings(rng: np.random.Generator, lc: np.ndarray, start: date, end: date) -> list[Clearing]:
+    """Place irregular clearings in forest, apart from each other, dated in the second half of the series."""
+    n = lc.shape[0]
+    forest = np.isin(lc, (FOREST, DIPTEROCARP))
+    taken = np.zeros_like(forest)
+    first = start + (end - start) * 12 // 18      # after a year of baseline
+    last = end - timedelta(days=40)                 # leave observations after the last clearing
+    out: list[Clearing] = []
+    for i, size_ha in enumerate(CLEARING_SIZES_HA):
+        npix = int(round(size_ha * 100))
+        radius = int(np.sqrt(npix / np.pi) * 1.6) + 4
+        for _attempt in range(200):
+            r, c = (int(v) for v in rng.integers(radius + 10, n - radius - 10, 2))
+            win = (slice(r - radius, r + radius + 1), slice(c - radius, c + radius + 1))
+            if not forest[win].all() or taken[win].any():
+                continue
+            yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1].astype(np.float32)
+            angle = rng.uniform(0, np.pi)
+            stretch = rng.uniform(1.0, 2.2)
+            u = (xx * np.cos(angle) + yy * np.sin(angle)) / stretch
+            v = -xx * np.sin(angle) + yy * np.cos(angle)
+            wobble = 1 + 0.25 * ndimage.gaussian_filter(rng.standard_normal(u.shape), 2) * 3
+            dist = np.hypot(u, v) / np.clip(wobble, 0.5, 1.6)
+            # Keep the npix pixels nearest the seed: the clearing's exact extent on the 10 m grid.
+            order = dist.ravel().argsort()
+            mask = np.zeros(dist.size, bool)
+            mask[order[:npix]] = True
+            mask = mask.reshape(dist.shape)
+            mask = ndimage.binary_fill_holes(mask)
+            labels, nlab = ndimage.label(mask)
+            if nlab > 1:
+                mask = labels == labels[radius, radius]
+            growth = np.full(dist.shape, np.inf, dtype=np.float32)
+            growth[mask] = dist[mask] / dist[mask].max()
+            day0 = first + timedelta(days=int(rng.integers(0, (last - first).days)))
+            grows = size_ha >= 1.0 and rng.random() < 0.5
+            day1 = day0 + timedelta(days=int(rng.integers(21, 43))) if grows else day0
+            taken[r - radius - 5 : r + radius + 6, c - radius - 5 : c + radius + 6] = True
+            out.append(Clearing(id=i + 1, start=day0, end=day1, distance=growth, window=win))
+            break
+    return out
+
+
+def _greenness(lc: np.ndarray, phase: np.ndarray, plant_offset: np.ndarray, texture: np.ndarray,
+               day: date, series_start: date) -> np.ndarray:
+    """Vegetation fraction (0-1) per pixel on ``day``: seasonal forest, crop cycles, greening plantations."""
+    doy = day.timetuple().tm_yday
+    # Dry season peaks in March; 2024 (El Niño) was drier than 2023.
+    dry = (0.5 * (1 + np.cos(2 * np.pi * (doy - 75) / 365.25))) ** 1.5
+    dry *= 1.15 if day.year >= 2024 else 1.0
+    g = np.empty(lc.shape, dtype=np.float32)
+    g[:] = 0.94 - 0.05 * dry + texture * 0.04
+    m = lc == DIPTEROCARP
+    g[m] = 0.92 - 0.30 * dry + texture[m] * 0.04
+    m = lc == CROPS  # vegetable cycles of 110 days: planted, green, harvested, short fallow
+    cyc = ((doy + phase[m]) % 110) / 110.0
+    g[m] = 0.08 + 0.8 * np.clip(np.sin(np.pi * cyc / 0.85), 0, None) * (cyc < 0.85)
+    m = lc == COFFEE
+    g[m] = 0.58 - 0.12 * dry + texture[m] * 0.04
+    m = lc == PLANTATION  # bare at planting, closing canopy over about 14 months
+    age = (day - series_start).days - 120 - plant_offset[m]
+    g[m] = 0.1 + 0.75 * np.clip(age / 420.0, 0, 1)
+    return g
+
+
+def _scene(rng: np.random.Generator, world: dict, day: date, series_start: date,
+           clearings: list[Clearing]) -> tuple[np.ndarray, np.ndarray]:
+    """One acquisition: (6 bands uint16, SCL uint8)."""
+    lc, n = world["lc"], world["lc"].shape[0]
+    g = _greenness(lc, world["phase"], world["plant_offset"], world["texture"], day, series_start)
+    for cl in clearings:
+        frac = cl.cut_fraction(day)
+        if frac > 0:
+            cut = cl.distance <= frac
+            regrowth = min(max((day - cl.start).days - 60, 0) / 400.0, 0.15)
+            g[cl.window][cut] = 0.08 + regrowth
+    sr = g[None] * VEGETATION[:, None, None] + (1 - g[None]) * SOIL[:, None, None]
+    for cls, spectrum in ((WATER, WATER_SR), (TOWN, TOWN_SR), (GREENHOUSE, GREENHOUSE_SR)):
+        m = lc == cls
+        sr[:, m] = spectrum[:, None] * (1 + 0.08 * (world["texture"][m] - 0.5))[None]
+    sr *= rng.normal(1.0, 0.02, (6, 1, 1)).astype(np.float32)             # scene-wide radiometric jitter
+    sr *= 1 + rng.normal(0, 0.015, sr.shape).astype(np.float32)           # sensor noise
+    veg = g > 0.45
+    scl = np.where(veg, SCL_VEG, SCL_BARE).astype(np.uint8)
+    scl[lc == WATER] = SCL_WATER
+
+    # Clouds: wetter months (May-October) are cloudier; a third of the scenes are clear.
+    wet = day.month in range(5, 11)
+    cover = 0.0 if rng.random() < (0.2 if wet else 0.45) else rng.uniform(0.05, 0.75 if wet else 0.4)
+    if cover > 0:
+        field = _smooth_noise(rng, (n, n), rng.uniform(15, 40))
+        core = field > 1 - cover
+        opacity = np.clip((field - (1 - cover)) / 0.08, 0, 1)
+        fringe = ndimage.binary_dilation(core, iterations=2) & ~core     # unmarked edge, as in real SCL
+        alpha = np.where(core, 0.6 + 0.4 * opacity, np.where(fringe, 0.25, 0.0)).astype(np.float32)
+        dy, dx = int(rng.integers(15, 30)), int(rng.integers(-30, -10))
+        shadow = np.roll(core, (dy, dx), axis=(0, 1)) & ~core
+        shadow_fringe = np.roll(fringe, (dy, dx), axis=(0, 1)) & ~core & ~shadow
+        dark = np.array([0.5, 0.45, 0.42, 0.3, 0.3, 0.3], dtype=np.float32)[:, None]
+        sr[:, shadow] *= dark
+        sr[:, shadow_fringe] *= (1 + dark) / 2
+        sr = sr * (1 - alpha[None]) + CLOUD_SR[:, None, None] * alpha[None]
+        scl[shadow] = SCL_SHADOW
+        scl[core] = np.where(opacity[core] > 0.5, SCL_CLOUD_HIGH, SCL_CLOUD_MED)
+    if rng.random() < 0.1:  # thin cirrus, marked in SCL
+        cirrus = _smooth_noise(rng, (n, n), 50) > 0.7
+        sr[:, cirrus] = sr[:, cirrus] * 0.8 + CLOUD_SR[:, None] * 0.2
+        scl[cirrus & (scl != SCL_CLOUD_HIGH) & (scl != SCL_CLOUD_MED)] = SCL_CIRRUS
+    if rng.random() < 0.1:  # haze: path radiance in the visible bands, not flagged by SCL
+        h = _smooth_noise(rng, (n, n), 80)
+        sr += (np.array([380, 280, 180, 40, 0, 0], dtype=np.float32)[:, None, None] * h[None])
+    if rng.random() < 0.06:  # swath edge: a diagonal strip without data
+        yy, xx = np.mgrid[0:n, 0:n]
+        edge = (xx + yy * rng.uniform(0.2, 0.5)) < rng.uniform(0.1, 0.4) * n
+        sr[:, edge] = 0
+        scl[edge] = SCL_NODATA
+    bands = np.clip(sr, 1, 16000).astype(np.uint16)
+    bands[:, scl == SCL_NODATA] = 0
+    return bands, scl
+
+
+def _truth(clearings: list[Clearing], transform, n: int, crs: str) -> gpd.GeoDataFrame:
+    rows = []
+    for cl in clearings:
+        full = np.zeros((n, n), dtype=np.uint8)
+        full[cl.window] = np.isfinite(cl.distance)
+        geom = unary_union([shape(g) for g, v in shapes(full, mask=full > 0, transform=transform) if v])
+        rows.append({
+            "id": cl.id, "area_ha": round(float(full.sum()) * RESOLUTION**2 / 10000, 4),
+            "start_date": cl.start.isoformat(), "end_date": cl.end.isoformat(),
+            "grows": cl.end > cl.start, "synthetic": True, "geometry": geom,
+        })
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+
+
+def scene_name(day: date) -> str:
+    return f"S2_SYNTHETIC_L2A_{day:%Y%m%d}.tif"
+
+
+def generate(area: DemoArea, out_dir: Path, crs: str = "EPSG:32648",
+             progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """Write the demo scenes (COGs), landcover.tif and truth.gpkg into ``out_dir``; existing files are kept.
+
+    Re-running after an interruption completes the series: each file is written to a temporary name and
+    renamed when whole, and every scene's random stream derives from the seed and its date alone.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n = int(round(area.size_m / RESOLUTION))
+    transform = from_origin(area.x0, area.y0 + area.size_m, RESOLUTION, RESOLUTION)
+    rng = np.random.default_rng(area.seed)
+    lc, phase, plant_offset = _landcover(rng, n)
+    world = {"lc": lc, "phase": phase, "plant_offset": plant_offset,
+             "texture": _smooth_noise(rng, (n, n), 2, coarse=1)}
+    clearings = _clearings(rng, lc, area.start, area.end)
+    profile = {"driver": "COG", "width": n, "height": n, "crs": crs, "transform": transform,
+               "compress": "deflate", "predictor": 2, "blocksize": 512}
+
+    truth_path = out_dir / "truth.gpkg"
+    if not truth_path.exists():
+        _truth(clearings, transform, n, crs).to_file(out_dir / "truth.tmp.gpkg", layer="clearings")
+        (out_dir / "truth.tmp.gpkg").rename(truth_path)
+    lc_path = out_dir / "landcover.tif"
+    if not lc_path.exists():
+        with rasterio.open(out_dir / "landcover.tmp.tif", "w", count=1, dtype="uint8", **profile) as dst:
+            dst.write(lc, 1)
+            dst.update_tags(SYNTHETIC="yes", **{f"CLASS_{k}": v for k, v in LANDCOVER_NAMES.items()})
+        (out_dir / "landcover.tmp.tif").rename(lc_path)
+
+    days = _dates(area)
+    paths = []
+    for i, day in enumerate(days):
+        path = out_dir / scene_name(day)
+        paths.append(path)
+        if not path.exists():
+            scene_rng = np.random.default_rng([area.seed, day.toordinal()])
+            bands, scl = _scene(scene_rng, world, day, area.start, clearings)
+            tmp = path.with_suffix(".tmp.tif")
+            with rasterio.open(tmp, "w", count=7, dtype="uint16", nodata=0, **profile) as dst:
+                dst.write(bands, indexes=list(range(1, 7)))
+                dst.write(scl.astype(np.uint16), 7)
+                for b, name in enumerate((*BANDS, "SCL"), start=1):
+                    dst.set_band_description(b, name)
+                dst.update_tags(ACQUISITION_DATE=day.isoformat(), SENSOR="Sentinel-2 (SYNTHETIC)",
+                                PROCESSING_LEVEL="L2A", REFLECTANCE_SCALE="0.0001", SYNTHETIC="yes")
+            tmp.rename(path)
+        if progress:
+            progress(i + 1, len(days))
+    return paths

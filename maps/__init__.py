@@ -1,0 +1,1 @@
+"""What people look at: the web map, imagery renderings, reports."""

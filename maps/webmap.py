@@ -1,0 +1,262 @@
+"""The rangers' web map: province, districts, demo area, imagery and alerts on one offline Leaflet page."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from html import escape
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import shapely
+from branca.element import Element, Figure
+from jinja2 import Template
+
+from geo.alerts import CONFIDENCE_LEVELS
+from geo.region import Region
+from maps.assets import localize
+
+Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat)
+
+# CSS class of every alert's SVG path: lets tests and scripts count the alerts drawn.
+ALERT_CLASS = "forestmon-alert"
+
+CONFIDENCE_COLOURS = {"low": "#f59e0b", "high": "#dc2626", "highest": "#6b21a8"}
+
+STRINGS: dict[str, dict[str, Any]] = {
+    "vi": {
+        "title": "Giám sát mất rừng",
+        "synthetic": "Dữ liệu mô phỏng (synthetic)",
+        "n_alerts": ("{n} cảnh báo", "{n} cảnh báo"),  # (one, many)
+        "province": "Ranh giới tỉnh",
+        "districts": "Ranh giới huyện",
+        "demo_area": "Khu vực thử nghiệm",
+        "image": "Ảnh màu tự nhiên",
+        "alerts": "Cảnh báo mất rừng",
+        "legend": "Độ tin cậy",
+        "id": "Mã cảnh báo",
+        "date": "Ngày phát hiện",
+        "area": "Diện tích (ha)",
+        "confidence": "Độ tin cậy",
+        "district": "Huyện",
+        "status": "Trạng thái",
+        "decimal": ",",
+        "levels": {"low": "thấp", "high": "cao", "highest": "rất cao"},
+        "statuses": {
+            "new": "mới", "assigned": "đã giao", "in_field": "đang kiểm tra thực địa",
+            "confirmed": "đã xác nhận", "dismissed": "đã bác bỏ",
+        },
+    },
+    "en": {
+        "title": "Forest-loss monitor",
+        "synthetic": "Synthetic demo data",
+        "n_alerts": ("{n} alert", "{n} alerts"),
+        "province": "Province boundary",
+        "districts": "District boundaries",
+        "demo_area": "Demo area",
+        "image": "True-colour image",
+        "alerts": "Forest-loss alerts",
+        "legend": "Confidence",
+        "id": "Alert id",
+        "date": "First detected",
+        "area": "Area (ha)",
+        "confidence": "Confidence",
+        "district": "District",
+        "status": "Status",
+        "decimal": ".",
+        "levels": {"low": "low", "high": "high", "highest": "highest"},
+        "statuses": {
+            "new": "new", "assigned": "assigned", "in_field": "in the field",
+            "confirmed": "confirmed", "dismissed": "dismissed",
+        },
+    },
+}
+
+_POPUP_FIELDS = ("date", "area", "confidence", "district", "status", "id")
+
+_CSS = """
+<style>
+  body { font-family: "DejaVu Sans", "Noto Sans", Arial, sans-serif; }
+  body .leaflet-container { background: #f3f4ef; font-family: inherit; }
+  body .leaflet-top { top: 44px; }  /* controls below the title bar; body: outrank leaflet.css */
+  .forestmon-titlebar { position: absolute; top: 0; left: 0; right: 0; height: 44px; z-index: 1001;
+    display: flex; align-items: center; gap: 12px; padding: 0 14px; box-sizing: border-box;
+    background: #14532d; color: #fff; font-size: 17px; box-shadow: 0 1px 4px rgba(0,0,0,.3); }
+  .forestmon-titlebar .count { margin-left: auto; font-size: 14px; opacity: .9; }
+  .forestmon-synthetic { background: #f97316; color: #000; font-weight: bold; font-size: 14px;
+    padding: 3px 10px; border-radius: 4px; }
+  .forestmon-legend { position: absolute; right: 10px; bottom: 24px; z-index: 1001; background: #fff;
+    padding: 8px 10px; border-radius: 4px; box-shadow: 0 1px 5px rgba(0,0,0,.4); font-size: 13px; }
+  .forestmon-legend b { display: block; margin-bottom: 4px; }
+  .forestmon-legend i { display: inline-block; width: 14px; height: 14px; margin-right: 6px;
+    vertical-align: -2px; opacity: .8; }
+  .foliumpopup th { text-align: left; padding-right: 8px; white-space: nowrap; }
+</style>
+"""
+
+
+class _Page(Figure):
+    """A branca Figure that writes ``<html lang>`` and ``<meta charset>`` (branca's own writes neither)."""
+
+    _template = Template(
+        "<!DOCTYPE html>\n"
+        '<html lang="{{ this.lang }}">\n'
+        "<head>\n"
+        '<meta charset="utf-8">\n'
+        "<title>{{ this.title }}</title>\n"
+        '<link rel="icon" href="data:,">\n'  # no favicon request
+        "{{ this.header.render(**kwargs) }}\n"
+        "</head>\n<body>\n{{ this.html.render(**kwargs) }}\n</body>\n"
+        "<script>\n{{ this.script.render(**kwargs) }}\n</script>\n"
+        "</html>\n"
+    )
+
+    def __init__(self, lang: str, title: str):
+        super().__init__(title=escape(title))
+        self.lang = lang
+        del self.header._children["meta_http"]  # replaced by <meta charset>
+
+
+class _UrlImageOverlay(folium.raster_layers.ImageOverlay):
+    """ImageOverlay that takes its URL as given (folium would read a relative URL as a local file)."""
+
+    def __init__(self, url: str, bounds: list[list[float]], **kwargs: Any):
+        super().__init__("data:,", bounds, **kwargs)
+        self.url = url
+
+
+def _rounded(geoms: Any, decimals: int) -> Any:
+    """Geometries with coordinates rounded, so the page carries no 17-digit floats."""
+    return shapely.transform(geoms, lambda xy: np.round(xy, decimals))
+
+
+def _light(gdf: gpd.GeoDataFrame, tolerance: float = 0.0005) -> dict:
+    """Boundaries simplified (~50 m) and rounded (~1 m) as GeoJSON: light enough for a phone in the field."""
+    geoms = gdf.geometry.simplify(tolerance, preserve_topology=True).values
+    out = gpd.GeoDataFrame({"name": gdf["name"].map(lambda s: escape(str(s)))},
+                           geometry=_rounded(geoms, 5), crs=4326)
+    return out.__geo_interface__
+
+
+def _number(value: Any, decimal: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{float(value):.2f}".replace(".", decimal)
+
+
+def _day(value: Any, lang: str) -> str:
+    """ISO date shown as dd/mm/yyyy in Vietnamese (the local convention), ISO in English."""
+    text = "" if value is None else str(value)[:10]
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return escape(text)
+    return day.strftime("%d/%m/%Y") if lang == "vi" else day.isoformat()
+
+
+def _alert_features(alerts: gpd.GeoDataFrame | None, lang: str) -> dict:
+    """Alerts as GeoJSON whose properties are the popup's ready-made, HTML-escaped strings."""
+    features: list[dict] = []
+    if alerts is None or alerts.empty:
+        return {"type": "FeatureCollection", "features": features}
+    if alerts.crs is not None and alerts.crs.to_epsg() != 4326:
+        alerts = alerts.to_crs(4326)
+    t = STRINGS[lang]
+    geoms = _rounded(alerts.geometry.values, 6)
+    for (_, row), geom in zip(alerts.iterrows(), geoms, strict=True):
+        confidence = str(row.get("confidence", ""))
+        status = str(row.get("status", "") or "")
+        props = {
+            "confidence_code": confidence,
+            "id": escape(str(row.get("id", ""))),
+            "date": _day(row.get("first_detected"), lang),
+            "area": _number(row.get("area_ha"), t["decimal"]),
+            "confidence": escape(t["levels"].get(confidence, confidence)),
+            "district": escape(str(row.get("district", "") or "")),
+            "status": escape(t["statuses"].get(status, status)),
+        }
+        features.append({"type": "Feature", "properties": props, "geometry": shapely.geometry.mapping(geom)})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _alert_style(feature: dict) -> dict:
+    colour = CONFIDENCE_COLOURS.get(feature.get("properties", {}).get("confidence_code"), "#6b7280")
+    return {"color": colour, "fillColor": colour, "weight": 1.5, "fillOpacity": 0.6, "className": ALERT_CLASS}
+
+
+def _overlays_html(t: dict, region_title: str, n_alerts: int, synthetic: bool) -> str:
+    """Title bar (with the synthetic-data badge) and the confidence legend."""
+    badge = f'<span class="forestmon-synthetic">{escape(t["synthetic"])}</span>' if synthetic else ""
+    rows = "".join(
+        f'<div><i style="background:{CONFIDENCE_COLOURS[c]}"></i>{escape(t["levels"][c])}</div>'
+        for c in CONFIDENCE_LEVELS
+    )
+    return (
+        f'<div class="forestmon-titlebar"><span>{escape(t["title"])} · {escape(region_title)}</span>{badge}'
+        f'<span class="count">{escape(t["n_alerts"][n_alerts != 1].format(n=n_alerts))}</span></div>\n'
+        f'<div class="forestmon-legend"><b>{escape(t["legend"])}</b>{rows}</div>\n'
+    )
+
+
+def build_map(
+    region: Region,
+    alerts: gpd.GeoDataFrame | None,
+    *,
+    demo_bounds: Bounds | None = None,
+    image: tuple[str, Bounds] | None = None,
+    lang: str = "vi",
+    static_url: str = "/static",
+    synthetic: bool = False,
+) -> str:
+    """The full HTML page of the rangers' map; every script and style it loads is under ``static_url``."""
+    if lang not in STRINGS:
+        raise ValueError(f"unknown language {lang!r}; choose from {', '.join(STRINGS)}")
+    t = STRINGS[lang]
+    west, south, east, north = demo_bounds if demo_bounds else region.province().total_bounds
+
+    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=10, tiles=None,
+                   control_scale=True)
+    # Panes keep the drawing order fixed whatever layers are toggled: image < boundaries < alerts.
+    folium.map.CustomPane("imagery", z_index=350).add_to(m)
+    folium.map.CustomPane("alerts", z_index=450, pointer_events=True).add_to(m)
+
+    if image is not None:
+        url, (iw, i_s, ie, i_n) = image
+        _UrlImageOverlay(url, [[i_s, iw], [i_n, ie]], name=t["image"], pane="imagery",
+                         pixelated=False).add_to(m)
+
+    folium.GeoJson(
+        _light(region.province()), name=t["province"], interactive=False,
+        style_function=lambda _: {"color": "#14532d", "weight": 2.5, "fill": False},
+    ).add_to(m)
+    folium.GeoJson(
+        _light(region.units()), name=t["districts"],
+        style_function=lambda _: {"color": "#4b5563", "weight": 1, "dashArray": "4 3", "fillOpacity": 0},
+        tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False, sticky=True),
+    ).add_to(m)
+
+    if demo_bounds is not None:
+        group = folium.FeatureGroup(name=t["demo_area"]).add_to(m)
+        folium.Rectangle([[south, west], [north, east]], color="#2563eb", weight=2, dash_array="6 4",
+                         fill=False, tooltip=t["demo_area"]).add_to(group)
+
+    data = _alert_features(alerts, lang)
+    n = len(data["features"])
+    popup = None
+    if n:  # folium's popup reads its field names from the first feature
+        popup = folium.GeoJsonPopup(fields=list(_POPUP_FIELDS), aliases=[t[f] for f in _POPUP_FIELDS],
+                                    localize=False)
+    folium.GeoJson(data, name=f"{t['alerts']} ({n})", pane="alerts", style_function=_alert_style,
+                   popup=popup).add_to(m)
+
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.fit_bounds([[south, west], [north, east]], padding_top_left=(10, 54), padding_bottom_right=(10, 10))
+
+    page = _Page(lang, f"{t['title']} · {region.title}")
+    page.add_child(m)
+    page.header.add_child(Element(_CSS), name="forestmon_css")
+    page.html.add_child(Element(_overlays_html(t, region.title, n, synthetic)), name="forestmon_overlays")
+    localize(m, static_url)
+    return page.render()
