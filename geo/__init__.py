@@ -1,1 +1,1 @@
-"""The science and the domain: indices, cloud masks, baselines, change detection, polygons, areas, targets, the store."""
+"""The science and the domain: indices, cloud masks, change detection, polygons, areas, targets, the store."""

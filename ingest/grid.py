@@ -49,7 +49,7 @@ class Grid:
                 yield Window(col, row, min(size, self.width - col), min(size, self.height - row))
 
     def window_transform(self, window: Window) -> Affine:
-        return self.transform * Affine.translation(window.col_off, window.row_off)
+        return self.transform @ Affine.translation(window.col_off, window.row_off)
 
     def to_json(self) -> str:
         return json.dumps({"crs": self.crs.to_string(), "transform": list(self.transform)[:6],

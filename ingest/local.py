@@ -126,7 +126,8 @@ def open_scene(path: Path, band_map: dict[str, int] | None = None) -> SceneFile:
     except InvalidInputError:
         raise
     except (RasterioError, OSError) as exc:
-        kind = "not a raster GDAL can read" if path.suffix.lower() not in RASTER_SUFFIXES else "corrupt or unreadable raster"
+        is_raster_name = path.suffix.lower() in RASTER_SUFFIXES
+        kind = "corrupt or unreadable raster" if is_raster_name else "not a raster GDAL can read"
         raise InvalidInputError(f"{path}: {kind} ({str(exc).splitlines()[0][:200]})") from exc
     sensor = tags.get("SENSOR", "Sentinel-2")
     return SceneFile(path=path, acquired=_acquired(path, tags), bands=bands, sensor=sensor,

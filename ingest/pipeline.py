@@ -63,7 +63,7 @@ def ingest_local(paths: list[Path], store: Store, grid: Grid | None = None, *,
             record = {"id": f"failed-{path.name}", "path": key, "source": "local", "status": "failed",
                       "reason": str(exc), "processed": 0}
             failed.append(record)
-            log.warning("skipped %s", exc)
+            log.info("skipped %s", exc)
         store.upsert_scenes([record])
         progress("catalogue", i, len(files))
     return IngestResult(ok=ok, failed=failed)

@@ -262,13 +262,16 @@ def scene_name(day: date) -> str:
 
 
 def generate(area: DemoArea, out_dir: Path, crs: str = "EPSG:32648",
-             progress: Callable[[int, int], None] | None = None) -> list[Path]:
-    """Write the demo scenes (COGs), landcover.tif and truth.gpkg into ``out_dir``; existing files are kept.
+             progress: Callable[[str, int, int], None] | None = None, truth_dir: Path | None = None) -> list[Path]:
+    """Write the demo scenes (COGs) into ``out_dir`` and landcover.tif and truth.gpkg into ``truth_dir``
+    (default: ``out_dir``); existing files are kept.
 
     Re-running after an interruption completes the series: each file is written to a temporary name and
     renamed when whole, and every scene's random stream derives from the seed and its date alone.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    truth_dir = truth_dir or out_dir
+    truth_dir.mkdir(parents=True, exist_ok=True)
     n = int(round(area.size_m / RESOLUTION))
     transform = from_origin(area.x0, area.y0 + area.size_m, RESOLUTION, RESOLUTION)
     rng = np.random.default_rng(area.seed)
@@ -279,16 +282,18 @@ def generate(area: DemoArea, out_dir: Path, crs: str = "EPSG:32648",
     profile = {"driver": "COG", "width": n, "height": n, "crs": crs, "transform": transform,
                "compress": "deflate", "predictor": 2, "blocksize": 512}
 
-    truth_path = out_dir / "truth.gpkg"
+    truth_path = truth_dir / "truth.gpkg"
     if not truth_path.exists():
-        _truth(clearings, transform, n, crs).to_file(out_dir / "truth.tmp.gpkg", layer="clearings")
-        (out_dir / "truth.tmp.gpkg").rename(truth_path)
-    lc_path = out_dir / "landcover.tif"
+        tmp = truth_dir / "truth.tmp.gpkg"
+        tmp.unlink(missing_ok=True)
+        _truth(clearings, transform, n, crs).to_file(tmp, layer="clearings")
+        tmp.rename(truth_path)
+    lc_path = truth_dir / "landcover.tif"
     if not lc_path.exists():
-        with rasterio.open(out_dir / "landcover.tmp.tif", "w", count=1, dtype="uint8", **profile) as dst:
+        with rasterio.open(truth_dir / "landcover.tmp.tif", "w", count=1, dtype="uint8", **profile) as dst:
             dst.write(lc, 1)
             dst.update_tags(SYNTHETIC="yes", **{f"CLASS_{k}": v for k, v in LANDCOVER_NAMES.items()})
-        (out_dir / "landcover.tmp.tif").rename(lc_path)
+        (truth_dir / "landcover.tmp.tif").rename(lc_path)
 
     days = _dates(area)
     paths = []
@@ -308,5 +313,5 @@ def generate(area: DemoArea, out_dir: Path, crs: str = "EPSG:32648",
                                 PROCESSING_LEVEL="L2A", REFLECTANCE_SCALE="0.0001", SYNTHETIC="yes")
             tmp.rename(path)
         if progress:
-            progress(i + 1, len(days))
+            progress("generate", i + 1, len(days))
     return paths

@@ -1,0 +1,45 @@
+"""``forestmon report --week YYYY-Www``: the weekly change report as one self-contained HTML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from api.cli.options import data_dir_option, lang_option, region_option, settings_from
+from api.settings import Settings
+from geo.region import load_region
+from geo.store import open_store
+from ingest.grid import Grid
+from maps.report import build_report, parse_week
+
+
+def write_report(settings: Settings, week: str, out: Path | None = None, lang: str | None = None) -> Path:
+    """Write the report for ``week`` (``YYYY-Www``) and return its path (default: reports/WEEK.html)."""
+    parse_week(week)  # fail on a bad week before any work
+    store = open_store(settings.store)
+    scenes = store.scenes("ok")
+    synthetic = any("SYNTHETIC" in (s["sensor"] or "").upper() for s in scenes)
+    grid_file = settings.state_dir / "grid.json"
+    area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
+    html = build_report(load_region(settings.region), store.query_alerts(), week, lang=lang or settings.lang,
+                        synthetic=synthetic, demo_bounds=area)
+    out = out or settings.reports_dir / f"{week}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+@click.command()
+@click.option("--week", required=True, help="ISO week, e.g. 2024-W11.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file (default: DATA_DIR/reports/WEEK.html).")
+@data_dir_option
+@region_option
+@lang_option
+def report(week: str, output: Path | None, data_dir, region, lang) -> None:
+    """Write the weekly change report: new alerts by district, a map, and the year's targets."""
+    settings = settings_from(data_dir=data_dir, region=region)
+    click.echo(str(write_report(settings, week, output, lang)))

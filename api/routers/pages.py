@@ -1,0 +1,76 @@
+"""What a person opens: the web map at ``/``, its quick-look image, the weekly reports, and ``/health``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse, HTMLResponse
+
+from api.deps import RegionDep, SettingsDep, StoreDep
+from geo.errors import NotFoundError
+from geo.store import Store
+from ingest.grid import Grid
+from ingest.local import open_scene
+from maps.imagery import true_colour_png
+from maps.webmap import build_map
+
+router = APIRouter()
+
+
+def latest_clear_scene(store: Store) -> dict | None:
+    """The newest catalogued scene with little cloud (under 20%), else the least cloudy one."""
+    scenes = store.scenes("ok")
+    if not scenes:
+        return None
+    clear = [s for s in scenes if (s["cloud_pct"] or 0) < 20 and (s["valid_fraction"] or 0) > 0.5]
+    return clear[-1] if clear else min(scenes, key=lambda s: s["cloud_pct"] or 100)
+
+
+@lru_cache(maxsize=8)
+def _quicklook(path: str) -> tuple[bytes, tuple[float, float, float, float]]:
+    scene = open_scene(Path(path))
+    return true_colour_png(scene.path, scene.bands, scale=scene.scale, offset=scene.offset)
+
+
+@router.get("/", response_class=HTMLResponse, summary="The rangers' web map", tags=["pages"])
+def web_map(store: StoreDep, region: RegionDep, settings: SettingsDep,
+            lang: Annotated[Literal["vi", "en"] | None, Query(description="page language")] = None) -> HTMLResponse:
+    scene = latest_clear_scene(store)
+    image = None
+    if scene is not None:
+        _, bounds = _quicklook(scene["path"])
+        image = (f"imagery/latest.png?scene={scene['id']}", bounds)
+    grid_file = settings.state_dir / "grid.json"
+    area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
+    synthetic = bool(scene and "SYNTHETIC" in (scene["sensor"] or "").upper())
+    html = build_map(region, store.query_alerts(), demo_bounds=area, image=image,
+                     lang=lang or settings.lang, static_url="static", synthetic=synthetic)
+    return HTMLResponse(html)
+
+
+@router.get("/imagery/latest.png", summary="True colour of the latest clear scene (Web Mercator PNG)",
+            response_class=Response, responses={200: {"content": {"image/png": {}}}}, tags=["imagery"])
+def latest_image(store: StoreDep) -> Response:
+    scene = latest_clear_scene(store)
+    if scene is None:
+        raise NotFoundError("no scene has been ingested yet")
+    png, _ = _quicklook(scene["path"])
+    return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.get("/reports/{name}", summary="A weekly report written by `forestmon report`", tags=["reports"],
+            response_class=FileResponse)
+def report(name: str, settings: SettingsDep) -> FileResponse:
+    path = (settings.reports_dir / name).resolve()
+    if path.parent != settings.reports_dir.resolve() or path.suffix != ".html" or not path.is_file():
+        raise NotFoundError(f"no report named {name!r}")
+    return FileResponse(path, media_type="text/html; charset=utf-8")
+
+
+@router.get("/health", summary="Liveness and what the store holds", tags=["service"])
+def health(store: StoreDep) -> dict:
+    return {"status": "ok", "store": repr(store), "alerts": store.count_alerts(),
+            "scenes": len(store.scenes("ok")), "data_version": store.data_version()}

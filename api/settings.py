@@ -1,0 +1,41 @@
+"""Settings from the environment (prefix ``FORESTMON_``) or a ``.env`` file; nothing is read at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where data lives, which store and region to use, and where the service listens."""
+
+    model_config = SettingsConfigDict(env_prefix="FORESTMON_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("forestmon-data"), description="scenes, detector state, reports, the store")
+    store_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FORESTMON_STORE_URL", "FORESTMON_DATABASE_URL", "store_url"),
+        description="a .gpkg path (default: forestmon.gpkg in the data directory) or a postgresql:// URL",
+    )
+    region: str = Field(default="lamdong", description="bundled region name or a profile folder")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    lang: str = Field(default="vi", pattern="^(vi|en)$", description="default language of pages and reports")
+
+    @property
+    def store(self) -> str:
+        return self.store_url or str(self.data_dir / "forestmon.gpkg")
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir / "state"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.data_dir / "demo"

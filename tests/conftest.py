@@ -1,0 +1,108 @@
+"""Shared fixtures: small scenes made on the fly, a store with known alerts, the demo run once per session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from shapely.geometry import MultiPolygon, box
+
+from geo.store import open_store
+
+GRID_CRS = "EPSG:32648"
+BANDS = ("B02", "B03", "B04", "B08", "B11", "B12", "SCL")
+
+
+def write_scene(path: Path, day: date, *, size: int = 64, x0: float = 860000.0, y0: float = 1340000.0,
+                forest: bool = True, cloud: bool = False, names: tuple[str, ...] | None = BANDS) -> Path:
+    """A small 7-band scene COG on the analysis grid: forest (or bare soil) reflectance x 10000, SCL."""
+    red, nir, swir2 = (300, 3100, 700) if forest else (1500, 2100, 2300)
+    data = np.empty((7, size, size), dtype=np.uint16)
+    data[:] = np.array([250, 500, red, nir, 1500, swir2, 4], dtype=np.uint16)[:, None, None]
+    if cloud:
+        data[6] = 9
+    with rasterio.open(path, "w", driver="COG", width=size, height=size, count=7, dtype="uint16", nodata=0,
+                       crs=GRID_CRS, transform=from_origin(x0, y0, 10, 10), compress="deflate") as dst:
+        dst.write(data)
+        if names:
+            for i, name in enumerate(names, start=1):
+                dst.set_band_description(i, name)
+        dst.update_tags(ACQUISITION_DATE=day.isoformat())
+    return path
+
+
+def sample_alerts() -> gpd.GeoDataFrame:
+    """Three alerts with known attributes near Đà Lạt (EPSG:4326)."""
+    rows = [
+        ("20240305-086100-0133500", "high", "2024-03-05", 2.5, box(108.35, 12.00, 108.36, 12.01)),
+        ("20240312-086200-0133600", "low", "2024-03-12", 0.4, box(108.40, 12.05, 108.401, 12.051)),
+        ("20240610-086300-0133700", "highest", "2024-06-10", 12.0, box(108.30, 11.95, 108.32, 11.97)),
+    ]
+    return gpd.GeoDataFrame(
+        [{"id": i, "confidence": c, "first_detected": d, "confirmed": None if c == "low" else d,
+          "last_update": d, "area_ha": a, "district_id": "675", "district": "Huyện Lạc Dương",
+          "mean_drop": 0.5, "geometry": MultiPolygon([g])} for i, c, d, a, g in rows],
+        geometry="geometry", crs=4326)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = open_store(tmp_path / "store.gpkg")
+    s.sync_alerts(sample_alerts())
+    return s
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerThread:
+    """uvicorn serving an app on 127.0.0.1 in a background thread, for real HTTP clients and the browser."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.time() + 20
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """`forestmon demo --no-serve` run once, as a user would, through the installed console script."""
+    data_dir = tmp_path_factory.mktemp("demo")
+    exe = Path(sys.executable).with_name("forestmon")
+    started = time.time()
+    proc = subprocess.run([str(exe), "demo", "--no-serve", "--data-dir", str(data_dir)], capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "FORESTMON_DATA_DIR": ""})
+    return {"data_dir": data_dir, "proc": proc, "seconds": time.time() - started}

@@ -1,0 +1,58 @@
+"""The README's main job, as a user runs it: `forestmon demo --no-serve` from nothing to scored alerts."""
+
+from __future__ import annotations
+
+import re
+
+import pyogrio
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_runs_end_to_end_and_prints_recall_and_precision_last(demo_run):
+    proc = demo_run["proc"]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(r"recall=([0-9.]+) precision=([0-9.]+)", last)
+    assert match, f"last line was {last!r}"
+    recall, precision = float(match[1]), float(match[2])
+    assert recall >= 0.8 and precision >= 0.8
+    assert "SYNTHETIC" in proc.stdout
+
+
+def test_demo_processing_takes_under_five_minutes(demo_run):
+    assert demo_run["seconds"] < 300
+
+
+def test_demo_leaves_a_geopackage_store_a_report_and_the_truth(demo_run):
+    data_dir = demo_run["data_dir"]
+    layers = dict(pyogrio.list_layers(data_dir / "forestmon.gpkg"))
+    assert layers["alerts"] == "MultiPolygon"
+    alerts = pyogrio.read_dataframe(data_dir / "forestmon.gpkg", layer="alerts")
+    assert len(alerts) >= 10
+    assert set(alerts["confidence"]) <= {"low", "high", "highest"}
+    assert alerts["district"].notna().all()
+    reports = list((data_dir / "reports").glob("*.html"))
+    assert len(reports) == 1
+    html = reports[0].read_text(encoding="utf-8")
+    assert "mô phỏng" in html and "617,7" in html
+    assert (data_dir / "demo" / "truth.gpkg").exists()
+    assert len(list((data_dir / "demo" / "scenes").glob("*.tif"))) >= 70
+
+
+def test_rerunning_the_demo_changes_nothing(demo_run):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data_dir = demo_run["data_dir"]
+    before = pyogrio.read_dataframe(data_dir / "forestmon.gpkg", layer="alerts").sort_values("id")
+    exe = Path(sys.executable).with_name("forestmon")
+    again = subprocess.run([str(exe), "demo", "--no-serve", "--data-dir", str(data_dir)], capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "processed 0 new scene(s)" in again.stdout
+    after = pyogrio.read_dataframe(data_dir / "forestmon.gpkg", layer="alerts").sort_values("id")
+    assert list(before["id"]) == list(after["id"])
+    assert again.stdout.strip().splitlines()[-1] == demo_run["proc"].stdout.strip().splitlines()[-1]

@@ -1,0 +1,108 @@
+"""The API through HTTP: GeoJSON alerts with filters, clear 4xx on bad input, the map page, health, OpenAPI."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+
+
+@pytest.fixture
+def client(store, tmp_path):
+    settings = Settings(data_dir=tmp_path, store_url=str(store.path))
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_alerts_are_a_geojson_feature_collection(client):
+    r = client.get("/alerts")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/geo+json")
+    body = r.json()
+    assert body["type"] == "FeatureCollection"
+    assert body["numberMatched"] == 3
+    feature = body["features"][0]
+    assert feature["geometry"]["type"] == "MultiPolygon"
+    assert feature["id"] == feature["properties"]["id"] == "20240610-086300-0133700"
+    assert feature["properties"]["district"] == "Huyện Lạc Dương"
+
+
+@pytest.mark.parametrize(("query", "ids"), [
+    ("bbox=108.29,11.94,108.33,11.98", ["20240610-086300-0133700"]),
+    ("start=2024-03-10&end=2024-03-31", ["20240312-086200-0133600"]),
+    ("confidence=high&confidence=highest", ["20240610-086300-0133700", "20240305-086100-0133500"]),
+    ("limit=1&offset=2", ["20240305-086100-0133500"]),
+])
+def test_alert_filters(client, query, ids):
+    r = client.get(f"/alerts?{query}")
+    assert r.status_code == 200, r.text
+    assert [f["id"] for f in r.json()["features"]] == ids
+
+
+def test_one_alert_by_id(client):
+    r = client.get("/alerts/20240312-086200-0133600")
+    assert r.status_code == 200
+    assert r.json()["properties"]["confidence"] == "low"
+
+
+def test_unknown_alert_id_is_404_with_a_json_message(client):
+    r = client.get("/alerts/no-such-alert")
+    assert r.status_code == 404
+    assert r.json() == {"detail": "no alert with id 'no-such-alert'"}
+
+
+@pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "108,12,107,13", "200,0,201,1", ""])
+def test_malformed_bbox_is_422_naming_the_parameter(client, bbox):
+    r = client.get("/alerts", params={"bbox": bbox})
+    assert r.status_code == 422
+    assert "bbox" in str(r.json()["detail"])
+
+
+@pytest.mark.parametrize(("query", "name"), [
+    ("start=2024-13-01", "start"), ("end=yesterday", "end"), ("confidence=medium", "confidence"),
+    ("limit=0", "limit"), ("offset=-1", "offset"), ("start=2024-05-01&end=2024-04-01", "start"),
+])
+def test_other_bad_query_values_are_422_naming_the_parameter(client, query, name):
+    r = client.get(f"/alerts?{query}")
+    assert r.status_code == 422
+    assert name in str(r.json()["detail"])
+
+
+def test_health_reports_the_store(client):
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and body["alerts"] == 3
+
+
+def test_openapi_documents_the_alert_endpoints_and_has_no_outside_references(client):
+    spec = client.get("/openapi.json")
+    assert spec.status_code == 200
+    assert {"/alerts", "/alerts/{alert_id}", "/health"} <= set(spec.json()["paths"])
+    assert "http" not in spec.text.replace("http://127.0.0.1", "")
+    assert client.get("/docs").status_code == 200
+
+
+def test_map_page_is_served_with_local_assets_only(client):
+    r = client.get("/")
+    assert r.status_code == 200
+    assert "3 cảnh báo" in r.text
+    assert "https://" not in r.text and "http://" not in r.text
+    assert client.get("/static/vendor/leaflet/leaflet.js").status_code == 200
+    english = client.get("/?lang=en")
+    assert "3 alerts" in english.text
+    assert client.get("/?lang=fr").status_code == 422
+
+
+def test_report_route_serves_only_report_files(client, tmp_path):
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "2024-W11.html").write_text("<html>ok</html>", encoding="utf-8")
+    assert client.get("/reports/2024-W11.html").text == "<html>ok</html>"
+    assert client.get("/reports/..%2Fstore.gpkg").status_code == 404
+    assert client.get("/reports/nothing.html").status_code == 404
+
+
+def test_latest_image_without_scenes_is_404(client):
+    r = client.get("/imagery/latest.png")
+    assert r.status_code == 404
+    assert "no scene" in r.json()["detail"]
