@@ -32,7 +32,7 @@ def accuracy(alerts: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, crs: CRS, *, unt
     """
     truth = truth.to_crs(crs)
     if until is not None:
-        truth = truth[truth["start_date"].astype(str) <= until.isoformat()]
+        truth = truth[truth["start_date"].astype(str).str[:10] <= until.isoformat()]
     small = truth[truth.geometry.area / 10000 < min_truth_ha]
     truth = truth[truth.geometry.area / 10000 >= min_truth_ha]
     alerts = alerts.to_crs(crs)
@@ -48,8 +48,8 @@ def accuracy(alerts: gpd.GeoDataFrame, truth: gpd.GeoDataFrame, crs: CRS, *, unt
         touching = alerts[alerts.intersects(row.geometry)] if len(alerts) else alerts
         if len(touching):
             found += 1
-            first = min(date.fromisoformat(str(d)) for d in touching["first_detected"])
-            delays.append((first - date.fromisoformat(str(row.start_date))).days)
+            first = min(date.fromisoformat(str(d)[:10]) for d in touching["first_detected"])
+            delays.append((first - date.fromisoformat(str(row.start_date)[:10])).days)
         else:
             missed.append(int(row.id))
     return Accuracy(

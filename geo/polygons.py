@@ -42,7 +42,9 @@ def alert_polygons(state: dict[str, np.ndarray], transform: Affine, crs: CRS, *,
 
     flag_day = np.where(status > 0, state["flag_day"], np.inf)
     first = ndimage.minimum(flag_day, labels, keep)
-    seed = ndimage.minimum_position(flag_day, labels, keep)
+    # Seed: the earliest-flagged pixel, ties broken by scan order, so the choice depends on nothing else.
+    order = flag_day.astype(np.float64) * status.size + np.arange(status.size).reshape(status.shape)
+    seed = ndimage.minimum_position(order, labels, keep)
     confirm = np.where(state["status"] >= HIGH, state["confirm_day"], np.inf)
     confirmed = ndimage.minimum(confirm, labels, keep)
     last = ndimage.maximum(np.maximum(state["flag_day"], state["confirm_day"]), labels, keep)
@@ -52,14 +54,15 @@ def alert_polygons(state: dict[str, np.ndarray], transform: Affine, crs: CRS, *,
     drop = ndimage.mean(state["flag_drop"] / np.maximum(state["flag_hits"], 1), labels, keep)
 
     geoms: dict[int, list] = {}
-    for geom, value in shapes(labels.astype(np.int32), mask=labels > 0, transform=transform, connectivity=8):
+    # Rings traced 4-connected stay valid where pixels touch only at a corner; labels already group 8-connected.
+    for geom, value in shapes(labels.astype(np.int32), mask=labels > 0, transform=transform, connectivity=4):
         geoms.setdefault(int(value), []).append(shape(geom))
 
     rows = []
     for k, label in enumerate(keep):
         level = HIGHEST if n_highest[k] * 2 >= n[k] else HIGH if n_high[k] * 2 >= n[k] else 1
         row, col = seed[k]
-        x, y = transform * (col + 0.5, row + 0.5)
+        x, y = transform @ (col + 0.5, row + 0.5)
         first_day = from_day_number(first[k])
         geom = unary_union(geoms[int(label)])
         before_day = state["before_day"][row, col]

@@ -48,7 +48,9 @@ def demo(data_dir: Path | None, serve: bool, host, port) -> None:
     detection = run_detection(region, store, settings.state_dir, grid=grid, progress=bars)
     alerts = store.query_alerts()
     last = max(s["acquired"] for s in store.scenes("ok"))
-    iso = date.fromisoformat(last).isocalendar()
+    # Report the week of the newest alert (the last week of data may have none), as a ranger would look it up.
+    newest = max(alerts["first_detected"]) if len(alerts) else last
+    iso = date.fromisoformat(newest).isocalendar()
     week = f"{iso.year}-W{iso.week:02d}"
     report_path = write_report(settings, week)
     click.echo(f"{len(alerts)} alert(s), {alerts['area_ha'].sum():.1f} ha "
