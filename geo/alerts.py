@@ -23,5 +23,6 @@ ALERT_COLUMNS: dict[str, tuple[str, str]] = {
     "centroid_lat": ("REAL", "centroid latitude, WGS 84"),
     "vn2000_x": ("REAL", "centroid easting in the official VN-2000 CRS"),
     "vn2000_y": ("REAL", "centroid northing in the official VN-2000 CRS"),
-    "vn2000_epsg": ("INTEGER", "EPSG code of that VN-2000 CRS"),
+    "vn2000_epsg": ("INTEGER", "EPSG code of that VN-2000 CRS (5899 or 9218 by location)"),
+    "forest_category": ("TEXT", "special_use, protection, production or forest, from the user's forest layer"),
 }

@@ -114,12 +114,69 @@ def _learn(s: dict[str, np.ndarray], idx: np.ndarray, day: int, c: float, sn: fl
         flat[f"{prefix}_yy"][idx] += y * y
 
 
+def _stable_forest(s: dict[str, np.ndarray], idx: np.ndarray, d: int, beta: np.ndarray, sigma: np.ndarray,
+                   p: DetectorParams) -> np.ndarray:
+    """Pixels whose own history says stable forest: enough of it, high and steady NDVI, few outliers."""
+    flat = {k: s[k].reshape(-1) for k in ("n", "first_day", "n_valid", "n_outlier")}
+    ready = (flat["n"][idx] >= p.min_obs) & (d - flat["first_day"][idx] >= p.min_span_days)
+    amplitude = np.hypot(beta[:, 1], beta[:, 2])
+    n_valid = np.maximum(flat["n_valid"][idx], 1)
+    return (ready & (beta[:, 0] >= p.forest_min_ndvi) & (beta[:, 0] - amplitude >= p.forest_min_season)
+            & (sigma <= p.forest_max_sigma) & (flat["n_outlier"][idx] / n_valid <= p.forest_max_outliers))
+
+
+def _ready(s: dict[str, np.ndarray], idx: np.ndarray, d: int, p: DetectorParams) -> np.ndarray:
+    return (s["n"].reshape(-1)[idx] >= p.min_obs) & (d - s["first_day"].reshape(-1)[idx] >= p.min_span_days)
+
+
+def monitored(s: dict[str, np.ndarray], day: date, params: DetectorParams = DetectorParams(),
+              forest: np.ndarray | None = None) -> np.ndarray:
+    """Pixels of the window under watch on ``day``: forest (the user's layer, or stable forest by its own
+    history) with enough history, plus pixels already in alert."""
+    d = day_number(day)
+    idx = np.arange(s["n"].size)
+    if forest is not None:
+        watched = forest.reshape(-1).astype(bool) & _ready(s, idx, d, params)
+    else:
+        c, sn = _harmonics(d)
+        _, sigma, beta = _fit(s, "ndvi", idx, c, sn)
+        watched = _stable_forest(s, idx, d, beta, sigma, params)
+    return (watched | (s["status"].reshape(-1) > NONE)).reshape(s["n"].shape)
+
+
+def before_after(s: dict[str, np.ndarray], before: date, after: date, ndvi_before: np.ndarray,
+                 ndvi_after: np.ndarray, clear_before: np.ndarray, clear_after: np.ndarray,
+                 params: DetectorParams = DetectorParams(), forest: np.ndarray | None = None) -> int:
+    """Two-date mode: flag pixels that were vegetated forest before and dropped after (low confidence at most).
+
+    With no history there is no seasonal baseline: the before image stands in for it, so the thresholds
+    are the absolute and relative ones, and nothing is confirmed. Later scenes fold in with ``update``.
+    """
+    p = params
+    vegetated = ndvi_before >= p.forest_min_ndvi
+    if forest is not None:
+        vegetated &= forest.astype(bool)
+    drop = ndvi_before - ndvi_after
+    flagged = (clear_before & clear_after & vegetated & (drop >= p.abs_drop)
+               & (ndvi_after <= ndvi_before * (1 - p.rel_drop)) & (s["status"] == NONE))
+    s["status"][flagged] = LOW
+    s["flag_day"][flagged] = day_number(after)
+    s["flag_hits"][flagged] = 1
+    s["flag_drop"][flagged] = drop[flagged]
+    s["before_day"][flagged] = day_number(before)
+    seen = clear_after & np.isfinite(ndvi_after)
+    s["last_day"][seen] = np.maximum(s["last_day"][seen], day_number(after))
+    return int(flagged.sum())
+
+
 def update(s: dict[str, np.ndarray], day: date, ndvi: np.ndarray, clear: np.ndarray,
-           nbr: np.ndarray | None = None, params: DetectorParams = DetectorParams()) -> int:
+           nbr: np.ndarray | None = None, params: DetectorParams = DetectorParams(),
+           forest: np.ndarray | None = None) -> int:
     """Fold one acquisition into the state, in place; returns the number of pixels that changed alert status.
 
-    ``ndvi``/``nbr`` are index arrays of the window, ``clear`` the clear-land mask. Observations not newer
-    than a pixel's last one are ignored, so feeding the same scene twice changes nothing.
+    ``ndvi``/``nbr`` are index arrays of the window, ``clear`` the clear-land mask, ``forest`` the user's
+    forest layer on the window (nonzero = forest; when absent, forest is judged from each pixel's history).
+    Observations not newer than a pixel's last one are ignored, so feeding the same scene twice changes nothing.
     """
     p = params
     d = day_number(day)
@@ -148,11 +205,10 @@ def update(s: dict[str, np.ndarray], day: date, ndvi: np.ndarray, clear: np.ndar
 
     status = flat["status"][idx]
     n = flat["n"][idx]
-    ready = (n >= p.min_obs) & (d - flat["first_day"][idx] >= p.min_span_days)
-    amplitude = np.hypot(beta[:, 1], beta[:, 2])
-    n_valid = np.maximum(flat["n_valid"][idx], 1)
-    forest = (ready & (beta[:, 0] >= p.forest_min_ndvi) & (beta[:, 0] - amplitude >= p.forest_min_season)
-              & (sigma <= p.forest_max_sigma) & (flat["n_outlier"][idx] / n_valid <= p.forest_max_outliers))
+    if forest is not None:
+        watched = forest.reshape(-1)[idx].astype(bool) & _ready(s, idx, d, p)
+    else:
+        watched = _stable_forest(s, idx, d, beta, sigma, p)
     changed = 0
 
     # Pending pixels: expire after `expire_days`, else count this observation towards confirmation.
@@ -176,7 +232,7 @@ def update(s: dict[str, np.ndarray], day: date, ndvi: np.ndarray, clear: np.ndar
 
     # Idle pixels (including those whose flag just expired by age): start an alert, or learn the observation.
     idle = (status == NONE) | expired
-    start = idle & forest & flagged
+    start = idle & watched & flagged
     si = idx[start]
     flat["status"][si] = LOW
     flat["flag_day"][si] = d

@@ -59,6 +59,7 @@ class Region:
     resolution: float
     official_crs: CRS
     admin_versions: list[AdminVersion]
+    official_crs_alt: CRS | None = None
     demo: DemoArea | None = None
     _admin_cache: dict = field(default_factory=dict, repr=False)
 
@@ -146,6 +147,8 @@ def load_region(name_or_path: str | Path = "lamdong") -> Region:
             grid_crs=CRS.from_user_input(cfg["grid"]["crs"]),
             resolution=float(cfg["grid"]["resolution"]),
             official_crs=CRS.from_user_input(cfg["official"]["crs"]),
+            official_crs_alt=(CRS.from_user_input(cfg["official"]["alternate_crs"])
+                              if cfg["official"].get("alternate_crs") else None),
             admin_versions=admin,
             demo=demo,
         )

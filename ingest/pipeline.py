@@ -9,19 +9,21 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import rasterio
 import rasterio.warp
+from rasterio.features import rasterize
 from shapely.geometry import box
 from shapely.ops import unary_union
 
 from geo import cloudmask, detect, indices
 from geo.errors import InvalidInputError
-from geo.polygons import alert_polygons, attach_admin
+from geo.forest import CATEGORY_NAMES, ForestLayer
+from geo.polygons import PIXEL_FIELDS, alert_pixels, alert_polygons, attach_admin, concat_pixels
 from geo.region import Region
 from geo.store import Store
 from ingest.grid import Grid
@@ -108,29 +110,61 @@ class DetectResult:
     scenes_processed: int
     alerts: int
     counts: dict[str, int]
+    coverage: list[dict] = field(default_factory=list)
+
+
+STATE_FILE, FOREST_FILE = "detector.tif", "forest.tif"
+
+
+def _state_profile(grid: Grid, count: int, dtype: str) -> dict:
+    return {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": count, "dtype": dtype,
+            "crs": grid.crs, "transform": grid.transform, "tiled": True, "blockxsize": WINDOW,
+            "blockysize": WINDOW, "compress": "deflate", "interleave": "band", "BIGTIFF": "IF_SAFER"}
+
+
+def _burn_forest(layer: ForestLayer, grid: Grid, path: Path) -> None:
+    """The user's forest layer as category codes on the grid, kept beside the state for later runs."""
+    tmp = path.with_suffix(".tmp.tif")
+    with rasterio.open(tmp, "w", **_state_profile(grid, 1, "uint8"), nodata=None) as dst:
+        for window in grid.windows(WINDOW):
+            shape = (int(window.height), int(window.width))
+            dst.write(layer.codes(grid.window_transform(window), shape, grid.crs), 1, window=window)
+        dst.update_tags(SOURCE=str(layer.path), **{f"CODE_{k}": v for k, v in CATEGORY_NAMES.items()})
+    os.replace(tmp, path)
 
 
 def run_detection(region: Region, store: Store, state_dir: Path, *,
                   params: detect.DetectorParams = detect.DetectorParams(), min_area_ha: float = 0.1,
-                  grid: Grid | None = None, progress: Progress = _noop) -> DetectResult:
-    """Fold every catalogued scene not yet processed into the per-pixel state, then store the alerts."""
+                  grid: Grid | None = None, forest_layer: Path | None = None,
+                  progress: Progress = _noop) -> DetectResult:
+    """Fold every catalogued scene not yet processed into the per-pixel state, then store the alerts.
+
+    Works window by window (memory follows the window, not the area). With a ``forest_layer`` only its
+    forest is monitored (it is kept for later runs); without one, forest is judged from each pixel's history.
+    With exactly two scenes and no history, the two-date mode compares them (low confidence at most).
+    Also records, for the run and each admin unit, the share of monitored forest seen cloud-free.
+    """
     state_dir.mkdir(parents=True, exist_ok=True)
     grid = grid or grid_for(region, store, state_dir)
     grid.save(state_dir / "grid.json")
+    forest_path = state_dir / FOREST_FILE
+    if forest_layer is not None:
+        _burn_forest(ForestLayer(forest_layer), grid, forest_path)
     records = [r for r in store.scenes("ok") if not r["processed"]]
     records.sort(key=lambda r: (r["acquired"], r["id"]))
     scenes = [open_scene(Path(r["path"])) for r in records]
-    state_path = state_dir / "detector.tif"
-    tmp_path = state_dir / "detector.tmp.tif"
-    profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": len(detect.STATE_BANDS),
-               "dtype": "float32", "crs": grid.crs, "transform": grid.transform, "tiled": True,
-               "blockxsize": WINDOW, "blockysize": WINDOW, "compress": "deflate", "predictor": 3,
-               "interleave": "band", "BIGTIFF": "IF_SAFER"}
+    state_path, tmp_path = state_dir / STATE_FILE, state_dir / "detector.tmp.tif"
+    two_date = len(scenes) == 2 and not state_path.exists() and len(store.scenes("ok")) == 2
+    units = region.units().to_crs(grid.crs)
+    unit_forest = np.zeros(len(units) + 1)
+    unit_seen = np.zeros(len(units) + 1)
     windows = list(grid.windows(WINDOW))
     if scenes:
         old = rasterio.open(state_path) if state_path.exists() else None
+        forest_src = rasterio.open(forest_path) if forest_path.exists() else None
         try:
-            with rasterio.open(tmp_path, "w", **profile) as dst:
+            with rasterio.open(tmp_path, "w", **_state_profile(grid, len(detect.STATE_BANDS), "float32"),
+                               predictor=3) as dst:
                 for i, name in enumerate(detect.STATE_BANDS, start=1):
                     dst.set_band_description(i, name)
                 for w_i, window in enumerate(windows, start=1):
@@ -140,36 +174,94 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
                         state = {n: data[i] for i, n in enumerate(detect.STATE_BANDS)}
                     else:
                         state = detect.new_state(shape)
-                    for scene in scenes:
-                        _fold(state, scene, grid, window, params)
+                    forest = forest_src.read(1, window=window) if forest_src is not None else None
+                    if two_date:
+                        seen = _compare(state, scenes, grid, window, params, forest)
+                    else:
+                        seen = np.zeros(shape, dtype=bool)
+                        for scene in scenes:
+                            seen |= _fold(state, scene, grid, window, params, forest)
                     dst.write(np.stack([state[n] for n in detect.STATE_BANDS]), window=window)
+                    watched = detect.monitored(state, scenes[-1].acquired, params, forest)
+                    unit_ids = _unit_raster(units, grid, window, shape)
+                    unit_forest += np.bincount(unit_ids[watched], minlength=unit_forest.size)
+                    unit_seen += np.bincount(unit_ids[watched & seen], minlength=unit_seen.size)
                     progress("detect", w_i, len(windows))
         finally:
-            if old is not None:
-                old.close()
+            for src in (old, forest_src):
+                if src is not None:
+                    src.close()
         os.replace(tmp_path, state_path)
         store.upsert_scenes([{**r, "processed": 1} for r in records])
     if not state_path.exists():
         return DetectResult(0, 0, {"inserted": 0, "updated": 0, "removed": 0})
 
+    coverage = []
+    if scenes:
+        pixel_ha = grid.resolution**2 / 10000
+        for k, unit in enumerate(units.itertuples(), start=1):
+            if unit_forest[k] > 0:
+                coverage.append({"unit_id": unit.id, "unit": unit.name,
+                                 "forest_ha": round(unit_forest[k] * pixel_ha, 2),
+                                 "observed_ha": round(unit_seen[k] * pixel_ha, 2),
+                                 "observed_share": round(unit_seen[k] / unit_forest[k], 4)})
+        store.record_run({"first_scene": scenes[0].acquired.isoformat(), "last_scene": scenes[-1].acquired.isoformat(),
+                          "scenes": len(scenes), "mode": "two-date" if two_date else "series"}, coverage)
+
     scene_ids = {date.fromisoformat(r["acquired"]): r["id"] for r in store.scenes("ok")}
-    with rasterio.open(state_path) as src:
-        needed = ("status", "flag_day", "confirm_day", "flag_drop", "flag_hits", "before_day")
-        state = {n: src.read(detect.STATE_BANDS.index(n) + 1) for n in needed}
-    polygons = alert_polygons(state, grid.transform, grid.crs, min_area_ha=min_area_ha,
-                              scene_id=scene_ids.get)
-    alerts = attach_admin(polygons, region.units(), region.official_crs)
+    pixels = _gather_pixels(state_path, forest_path, grid)
+    polygons = alert_polygons(None, grid.transform, grid.crs, min_area_ha=min_area_ha, scene_id=scene_ids.get,
+                              pixels=pixels, categories=CATEGORY_NAMES)
+    alerts = attach_admin(polygons, region.units(), region.official_crs, region.province(), region.official_crs_alt)
     counts = store.sync_alerts(alerts)
     log.info("detection: %d new scenes, %d alerts (%s)", len(scenes), len(alerts), counts)
-    return DetectResult(scenes_processed=len(scenes), alerts=len(alerts), counts=counts)
+    return DetectResult(scenes_processed=len(scenes), alerts=len(alerts), counts=counts, coverage=coverage)
+
+
+def _unit_raster(units, grid: Grid, window, shape: tuple[int, int]) -> np.ndarray:
+    """Admin unit of each pixel of the window: 1..n in the units' order, 0 outside them all."""
+    pairs = [(g, k) for k, g in enumerate(units.geometry, start=1)]
+    return rasterize(pairs, out_shape=shape, transform=grid.window_transform(window), fill=0, dtype="int32")
+
+
+def _gather_pixels(state_path: Path, forest_path: Path, grid: Grid) -> dict[str, np.ndarray]:
+    """Alert pixels of the whole state, read window by window: memory follows the alerts, not the area."""
+    parts = []
+    bands = [detect.STATE_BANDS.index(n) + 1 for n in PIXEL_FIELDS]
+    forest_src = rasterio.open(forest_path) if forest_path.exists() else None
+    try:
+        with rasterio.open(state_path) as src:
+            for window in grid.windows(WINDOW):
+                data = src.read(bands, window=window)
+                if not (data[0] > 0).any():
+                    continue
+                state = dict(zip(PIXEL_FIELDS, data, strict=True))
+                forest = forest_src.read(1, window=window) if forest_src is not None else None
+                parts.append(alert_pixels(state, int(window.row_off), int(window.col_off), forest))
+    finally:
+        if forest_src is not None:
+            forest_src.close()
+    return concat_pixels(parts)
+
+
+def _indices(scene: SceneFile, grid: Grid, window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    bands = read_window(scene, grid, window)
+    clear = cloudmask.scl_clear_mask(bands["SCL"]) & np.isfinite(bands["B04"]) & np.isfinite(bands["B08"])
+    return indices.ndvi(bands["B04"], bands["B08"]), indices.nbr(bands["B08"], bands["B12"]), clear
 
 
 def _fold(state: dict[str, np.ndarray], scene: SceneFile, grid: Grid, window,
-          params: detect.DetectorParams) -> None:
-    bands = read_window(scene, grid, window)
-    clear = cloudmask.scl_clear_mask(bands["SCL"])
-    if not clear.any():
-        return  # all cloud or outside the scene: nothing observed in this window
-    ndvi = indices.ndvi(bands["B04"], bands["B08"])
-    nbr = indices.nbr(bands["B08"], bands["B12"])
-    detect.update(state, scene.acquired, ndvi, clear, nbr, params)
+          params: detect.DetectorParams, forest: np.ndarray | None) -> np.ndarray:
+    """Fold one scene's window into the state; returns where it saw clear land."""
+    ndvi, nbr, clear = _indices(scene, grid, window)
+    if clear.any():  # an all-cloud window, or one outside the scene, observes nothing: a no-op
+        detect.update(state, scene.acquired, ndvi, clear, nbr, params, forest)
+    return clear
+
+
+def _compare(state: dict[str, np.ndarray], scenes: list[SceneFile], grid: Grid, window,
+             params: detect.DetectorParams, forest: np.ndarray | None) -> np.ndarray:
+    """Two-date mode on one window: the earlier scene is the baseline for the later one."""
+    (nd0, _, clear0), (nd1, _, clear1) = (_indices(s, grid, window) for s in scenes)
+    detect.before_after(state, scenes[0].acquired, scenes[1].acquired, nd0, nd1, clear0, clear1, params, forest)
+    return clear1

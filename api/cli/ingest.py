@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from api.cli.options import ProgressBars, data_dir_option, region_option, settings_from
+from api.cli.options import ProgressBars, data_dir_option, forest_option, region_option, settings_from
 from geo.detect import DetectorParams
 from geo.errors import InvalidInputError
 from geo.region import load_region
@@ -31,9 +31,10 @@ def _band_map(text: str | None) -> dict[str, int] | None:
 @click.option("--bands", "band_map", default=None,
               help="Band mapping for files whose bands are not named, e.g. B04=3,B08=4,B12=6,SCL=7.")
 @click.option("--detect/--no-detect", default=True, show_default=True, help="Run detection after cataloguing.")
+@forest_option
 @data_dir_option
 @region_option
-def ingest(paths: tuple[Path, ...], band_map: str | None, detect: bool, data_dir, region) -> None:
+def ingest(paths: tuple[Path, ...], band_map: str | None, detect: bool, forest: Path | None, data_dir, region) -> None:
     """Catalogue GeoTIFF/COG scenes (files or folders) and detect forest loss in them.
 
     Files that cannot be used are named, recorded as failed, and skipped; the others go on.
@@ -46,7 +47,7 @@ def ingest(paths: tuple[Path, ...], band_map: str | None, detect: bool, data_dir
         click.echo(f"skipped: {record['reason']}", err=True)
     click.echo(f"catalogued {len(result.ok)} scene(s), {len(result.failed)} failed")
     if detect and result.ok:
-        _detect(settings, store, bars)
+        _detect(settings, store, bars, forest=forest)
 
 
 @click.command()
@@ -54,14 +55,18 @@ def ingest(paths: tuple[Path, ...], band_map: str | None, detect: bool, data_dir
 @region_option
 @click.option("--min-area", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="Minimum mapping unit in hectares.")
-def detect(data_dir, region, min_area: float) -> None:
+@forest_option
+def detect(data_dir, region, min_area: float, forest: Path | None) -> None:
     """Fold catalogued scenes not yet processed into the detector state and update the alerts."""
     settings = settings_from(data_dir=data_dir, region=region)
-    _detect(settings, open_store(settings.store), ProgressBars(), min_area)
+    _detect(settings, open_store(settings.store), ProgressBars(), min_area, forest)
 
 
-def _detect(settings, store, bars, min_area: float = 0.1) -> None:
+def _detect(settings, store, bars, min_area: float = 0.1, forest: Path | None = None) -> None:
     result = run_detection(load_region(settings.region), store, settings.state_dir,
-                           params=DetectorParams(), min_area_ha=min_area, progress=bars)
+                           params=DetectorParams(), min_area_ha=min_area, forest_layer=forest, progress=bars)
     click.echo(f"processed {result.scenes_processed} new scene(s); {result.alerts} alert(s) "
                f"({json.dumps(result.counts)})")
+    for unit in result.coverage:
+        click.echo(f"  {unit['unit']}: {100 * unit['observed_share']:.0f}% of {unit['forest_ha']:,.0f} ha "
+                   "monitored forest seen cloud-free")

@@ -12,6 +12,10 @@ from api.settings import Settings
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                                help="Data directory (default: $FORESTMON_DATA_DIR or ./forestmon-data).")
 region_option = click.option("--region", default=None, help="Region profile name or folder (default: lamdong).")
+forest_option = click.option(
+    "--forest", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="Forest layer (polygons with an optional category column, or a raster): only its forest is monitored. "
+         "Kept for later runs; without one, forest is judged from the imagery.")
 lang_option = click.option("--lang", type=click.Choice(["vi", "en"]), default=None, help="Language (default: vi).")
 
 

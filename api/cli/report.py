@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -16,20 +17,30 @@ from maps.report import build_report, parse_week
 
 def write_report(settings: Settings, week: str, out: Path | None = None, lang: str | None = None) -> Path:
     """Write the report for ``week`` (``YYYY-Www``) and return its path (default: reports/WEEK.html)."""
-    parse_week(week)  # fail on a bad week before any work
+    monday, sunday = parse_week(week)  # fail on a bad week before any work
     store = open_store(settings.store)
     scenes = store.scenes("ok")
     synthetic = any("SYNTHETIC" in (s["sensor"] or "").upper() for s in scenes)
     grid_file = settings.state_dir / "grid.json"
     area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
     html = build_report(load_region(settings.region), store.query_alerts(), week, lang=lang or settings.lang,
-                        synthetic=synthetic, demo_bounds=area)
+                        synthetic=synthetic, demo_bounds=area, observed=weekly_coverage(store, monday, sunday))
     out = out or settings.reports_dir / f"{week}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out)
     return out
+
+
+def weekly_coverage(store, monday, sunday) -> dict[str, float] | None:
+    """Share of forest seen cloud-free per unit, from the newest run whose scenes all fall in that week
+    (a weekly run); None when no run matches, so the report shows "not known" rather than a wrong figure."""
+    start, end = (monday - timedelta(days=6)).isoformat(), sunday.isoformat()
+    for run in store.runs():
+        if run["first_scene"] and start <= run["first_scene"] and run["last_scene"] <= end:
+            return {c["unit"]: c["observed_share"] for c in run["coverage"]}
+    return None
 
 
 @click.command()

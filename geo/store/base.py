@@ -56,5 +56,15 @@ class Store(ABC):
         """Scene catalogue records, oldest acquisition first."""
 
     @abstractmethod
+    def record_run(self, run: dict, coverage: list[dict]) -> int:
+        """Record a detection run (first/last scene date, scene count, mode) and, per admin unit, the monitored
+        forest and the part of it seen cloud-free (``unit_id``, ``unit``, ``forest_ha``, ``observed_ha``,
+        ``observed_share``); returns the run's id."""
+
+    @abstractmethod
+    def runs(self) -> list[dict]:
+        """Detection runs, newest first, each with its ``coverage`` list."""
+
+    @abstractmethod
     def data_version(self) -> int:
         """A number that grows with every write: for caches and ETags."""

@@ -31,6 +31,14 @@ SCENE_COLUMNS: dict[str, str] = {
     "cloud_pct": "REAL", "valid_fraction": "REAL", "status": "TEXT", "reason": "TEXT",
     "processed": "INTEGER",
 }
+RUN_COLUMNS: dict[str, str] = {
+    "id": "INTEGER", "finished": "TEXT", "first_scene": "TEXT", "last_scene": "TEXT", "scenes": "INTEGER",
+    "mode": "TEXT",
+}
+COVERAGE_COLUMNS: dict[str, str] = {
+    "run_id": "INTEGER", "unit_id": "TEXT", "unit": "TEXT", "forest_ha": "REAL", "observed_ha": "REAL",
+    "observed_share": "REAL",
+}
 _DTYPES = {"TEXT": object, "REAL": "float64", "INTEGER": "int64"}
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _create_lock = threading.Lock()
@@ -94,6 +102,9 @@ class GeoPackageStore(Store):
         pyogrio.write_dataframe(alerts, tmp, layer="alerts", geometry_type="MultiPolygon")
         scenes = pd.DataFrame({name: pd.Series([], dtype=_DTYPES[sql]) for name, sql in SCENE_COLUMNS.items()})
         pyogrio.write_dataframe(scenes, tmp, layer="scenes")
+        for name, columns in (("runs", RUN_COLUMNS), ("run_coverage", COVERAGE_COLUMNS)):
+            table = pd.DataFrame({c: pd.Series([], dtype=_DTYPES[sql]) for c, sql in columns.items()})
+            pyogrio.write_dataframe(table, tmp, layer=name)
         con = sqlite3.connect(tmp)
         with con:
             con.execute("CREATE UNIQUE INDEX alerts_id ON alerts(id)")
@@ -218,6 +229,28 @@ class GeoPackageStore(Store):
             params.append(status)
         with self._connect() as con:
             return [dict(r) for r in con.execute(sql + " ORDER BY acquired, id", params)]
+
+    # -- runs -----------------------------------------------------------------------------------------------
+    def record_run(self, run: dict, coverage: list[dict]) -> int:
+        with self._connect(write=True) as con:
+            run_id = (con.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0])
+            con.execute("INSERT INTO runs (id, finished, first_scene, last_scene, scenes, mode) "
+                        "VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?, ?, ?)",
+                        [run_id, run.get("first_scene"), run.get("last_scene"), run.get("scenes"), run.get("mode")])
+            names = [c for c in COVERAGE_COLUMNS if c != "run_id"]
+            con.executemany(f"INSERT INTO run_coverage (run_id, {', '.join(names)}) VALUES (?{', ?' * len(names)})",
+                            [[run_id, *(_plain(c.get(n)) for n in names)] for c in coverage])
+        return run_id
+
+    def runs(self) -> list[dict]:
+        with self._connect() as con:
+            runs = [dict(r) for r in con.execute(
+                f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY id DESC")]
+            for run in runs:
+                run["coverage"] = [dict(r) for r in con.execute(
+                    f"SELECT {', '.join(c for c in COVERAGE_COLUMNS if c != 'run_id')} FROM run_coverage "
+                    "WHERE run_id = ? ORDER BY unit", [run["id"]])]
+        return runs
 
     def data_version(self) -> int:
         with self._connect() as con:
