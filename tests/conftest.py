@@ -25,11 +25,18 @@ BANDS = ("B02", "B03", "B04", "B08", "B11", "B12", "SCL")
 
 
 def write_scene(path: Path, day: date, *, size: int = 64, x0: float = 860000.0, y0: float = 1340000.0,
-                forest: bool = True, cloud: bool = False, names: tuple[str, ...] | None = BANDS) -> Path:
-    """A small 7-band scene COG on the analysis grid: forest (or bare soil) reflectance x 10000, SCL."""
-    red, nir, swir2 = (300, 3100, 700) if forest else (1500, 2100, 2300)
+                forest: bool = True, cloud: bool = False, names: tuple[str, ...] | None = BANDS,
+                bare: tuple[slice, slice] | None = None) -> Path:
+    """A small 7-band scene COG on the analysis grid: forest (or bare soil) reflectance x 10000, SCL.
+
+    ``bare`` cuts a clearing (bare soil) into the forest at those rows and columns.
+    """
+    forest_sr = np.array([250, 500, 300, 3100, 1500, 700, 4], dtype=np.uint16)
+    soil_sr = np.array([900, 1200, 1500, 2100, 2900, 2300, 5], dtype=np.uint16)
     data = np.empty((7, size, size), dtype=np.uint16)
-    data[:] = np.array([250, 500, red, nir, 1500, swir2, 4], dtype=np.uint16)[:, None, None]
+    data[:] = (forest_sr if forest else soil_sr)[:, None, None]
+    if bare is not None:
+        data[:, bare[0], bare[1]] = soil_sr[:, None, None]
     if cloud:
         data[6] = 9
     with rasterio.open(path, "w", driver="COG", width=size, height=size, count=7, dtype="uint16", nodata=0,

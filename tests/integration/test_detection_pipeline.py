@@ -1,0 +1,99 @@
+"""Detection through the CLI on small scenes: two-date mode, a forest layer, coverage, clouds, bad grids."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import geopandas as gpd
+import pyogrio
+from click.testing import CliRunner
+from conftest import write_scene
+from shapely.geometry import box
+
+from api.cli import cli
+from geo.store import open_store
+
+CLEARING = (slice(10, 30), slice(20, 40))  # 20 x 20 pixels = 4 ha
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def test_two_dates_give_low_confidence_alerts_of_the_clearing(tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes / "before_20240105.tif", date(2024, 1, 5))
+    write_scene(scenes / "after_20240305.tif", date(2024, 3, 5), bare=CLEARING)
+    out = run("ingest", scenes, "--data-dir", tmp_path / "d")
+    assert "1 alert(s)" in out
+    alerts = pyogrio.read_dataframe(tmp_path / "d" / "forestmon.gpkg", layer="alerts")
+    assert list(alerts["confidence"]) == ["low"]
+    assert alerts.iloc[0]["area_ha"] == 4.0
+    assert alerts.iloc[0]["first_detected"] == "2024-03-05"
+    store = open_store(tmp_path / "d" / "forestmon.gpkg")
+    assert store.runs()[0]["mode"] == "two-date"
+
+
+def test_a_forest_layer_limits_monitoring_and_names_the_category(tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes / "before_20240105.tif", date(2024, 1, 5))
+    write_scene(scenes / "after_20240305.tif", date(2024, 3, 5), bare=CLEARING)
+    # Protection forest over the left half of the clearing only (cols 20-29 of the grid at x0 = 860000).
+    layer = gpd.GeoDataFrame({"loai_rung": ["Rừng phòng hộ"]},
+                             geometry=[box(860000, 1339000, 860300, 1340000)], crs=32648)
+    layer.to_file(tmp_path / "forest.gpkg")
+    out = run("ingest", scenes, "--forest", tmp_path / "forest.gpkg", "--data-dir", tmp_path / "d")
+    alerts = pyogrio.read_dataframe(tmp_path / "d" / "forestmon.gpkg", layer="alerts")
+    assert alerts.iloc[0]["area_ha"] == 2.0
+    assert alerts.iloc[0]["forest_category"] == "protection"
+    assert "monitored forest seen cloud-free" in out
+
+
+def test_all_cloud_scene_is_a_no_op_and_coverage_says_unseen(tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes / "a_20240105.tif", date(2024, 1, 5))
+    run("ingest", scenes, "--data-dir", tmp_path / "d")
+    before = (tmp_path / "d" / "state" / "detector.tif").read_bytes()
+    write_scene(scenes / "b_20240110.tif", date(2024, 1, 10), cloud=True)
+    out = run("ingest", scenes, "--data-dir", tmp_path / "d")
+    assert "processed 1 new scene(s); 0 alert(s)" in out
+    store = open_store(tmp_path / "d" / "forestmon.gpkg")
+    newest = store.runs()[0]
+    assert newest["scenes"] == 1
+    assert all(c["observed_share"] == 0 for c in newest["coverage"])
+    assert before  # the state was rewritten, but holds the same observations
+    run("detect", "--data-dir", tmp_path / "d")  # nothing new: a no-op
+
+
+def test_a_long_series_confirms_the_clearing_and_rerunning_changes_nothing(tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    start = date(2023, 1, 3)
+    for k in range(45):  # a year and a quarter of weekly-ish scenes, clearing on 2024-02-06
+        day = start + timedelta(days=10 * k)
+        write_scene(scenes / f"s_{day:%Y%m%d}.tif", day, bare=CLEARING if day >= date(2024, 2, 6) else None)
+    run("ingest", scenes, "--data-dir", tmp_path / "d")
+    alerts = pyogrio.read_dataframe(tmp_path / "d" / "forestmon.gpkg", layer="alerts")
+    assert len(alerts) == 1
+    assert alerts.iloc[0]["confidence"] == "highest"
+    assert alerts.iloc[0]["first_detected"] == "2024-02-07"  # the first scene after the cut
+    assert alerts.iloc[0]["district"] in ("Huyện Lạc Dương", "Huyện Lâm Hà", "Huyện Đam Rông")
+    assert alerts.iloc[0]["vn2000_epsg"] == 5899
+    out = run("detect", "--data-dir", tmp_path / "d")
+    assert "processed 0 new scene(s); 1 alert(s)" in out
+    assert '"inserted": 0' in out
+
+
+def test_scenes_on_different_grids_are_read_onto_one_grid(tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes / "a_20240105.tif", date(2024, 1, 5))
+    write_scene(scenes / "b_20240305.tif", date(2024, 3, 5), x0=860005.0, bare=CLEARING)  # shifted half a pixel
+    run("ingest", scenes, "--data-dir", tmp_path / "d")
+    alerts = pyogrio.read_dataframe(tmp_path / "d" / "forestmon.gpkg", layer="alerts")
+    assert len(alerts) == 1 and abs(alerts.iloc[0]["area_ha"] - 4.0) <= 0.2
