@@ -29,7 +29,7 @@ STATE_BANDS = (
     "n_valid", "n_outlier",                        # clear observations seen while idle, and those not learned
     "status",                                      # 0 none, 1 low (pending), 2 high, 3 highest
     "flag_day", "flag_after", "flag_hits", "flag_nbr_hits", "flag_drop", "before_day",
-    "confirm_day",
+    "confirm_day", "watched",                      # date of high confidence; 1 if watched as forest
 )
 NONE, LOW, HIGH, HIGHEST = 0, 1, 2, 3
 CONFIDENCE_NAMES = {LOW: "low", HIGH: "high", HIGHEST: "highest"}
@@ -129,19 +129,10 @@ def _ready(s: dict[str, np.ndarray], idx: np.ndarray, d: int, p: DetectorParams)
     return (s["n"].reshape(-1)[idx] >= p.min_obs) & (d - s["first_day"].reshape(-1)[idx] >= p.min_span_days)
 
 
-def monitored(s: dict[str, np.ndarray], day: date, params: DetectorParams = DetectorParams(),
-              forest: np.ndarray | None = None) -> np.ndarray:
-    """Pixels of the window under watch on ``day``: forest (the user's layer, or stable forest by its own
-    history) with enough history, plus pixels already in alert."""
-    d = day_number(day)
-    idx = np.arange(s["n"].size)
-    if forest is not None:
-        watched = forest.reshape(-1).astype(bool) & _ready(s, idx, d, params)
-    else:
-        c, sn = _harmonics(d)
-        _, sigma, beta = _fit(s, "ndvi", idx, c, sn)
-        watched = _stable_forest(s, idx, d, beta, sigma, params)
-    return (watched | (s["status"].reshape(-1) > NONE)).reshape(s["n"].shape)
+def monitored(s: dict[str, np.ndarray]) -> np.ndarray:
+    """Pixels of the window under watch: judged forest (the user's layer, or stable forest by its own history,
+    with enough history) at their newest clear observation, plus pixels already in alert."""
+    return (s["watched"] > 0) | (s["status"] > NONE)
 
 
 def before_after(s: dict[str, np.ndarray], before: date, after: date, ndvi_before: np.ndarray,
@@ -196,12 +187,11 @@ def update(s: dict[str, np.ndarray], day: date, ndvi: np.ndarray, clear: np.ndar
     drop = pred - y
     sig = np.maximum(sigma, p.sigma_floor)
     flagged = (drop >= np.maximum(p.abs_drop, p.z_drop * sig)) & (y <= pred * (1 - p.rel_drop))
-    if y_nbr is not None:
-        pred_n, sigma_n, _ = _fit(s, "nbr", idx, c, sn)
-        drop_n = pred_n - y_nbr
-        nbr_flagged = drop_n >= np.maximum(p.abs_drop, p.z_drop * np.maximum(sigma_n, p.sigma_floor))
-    else:
-        nbr_flagged = np.zeros(idx.size, dtype=bool)
+    nbr_flagged = np.zeros(idx.size, dtype=bool)
+    if y_nbr is not None and flagged.any():  # NBR only matters where NDVI flags: fit it there alone
+        fi = np.flatnonzero(flagged)
+        pred_n, sigma_n, _ = _fit(s, "nbr", idx[fi], c, sn)
+        nbr_flagged[fi] = (pred_n - y_nbr[fi]) >= np.maximum(p.abs_drop, p.z_drop * np.maximum(sigma_n, p.sigma_floor))
 
     status = flat["status"][idx]
     n = flat["n"][idx]
@@ -209,6 +199,7 @@ def update(s: dict[str, np.ndarray], day: date, ndvi: np.ndarray, clear: np.ndar
         watched = forest.reshape(-1)[idx].astype(bool) & _ready(s, idx, d, p)
     else:
         watched = _stable_forest(s, idx, d, beta, sigma, p)
+    flat["watched"][idx] = watched  # the verdict at the pixel's newest clear observation, for coverage
     changed = 0
 
     # Pending pixels: expire after `expire_days`, else count this observation towards confirmation.

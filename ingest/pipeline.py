@@ -119,7 +119,7 @@ STATE_FILE, FOREST_FILE = "detector.tif", "forest.tif"
 def _state_profile(grid: Grid, count: int, dtype: str) -> dict:
     return {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": count, "dtype": dtype,
             "crs": grid.crs, "transform": grid.transform, "tiled": True, "blockxsize": WINDOW,
-            "blockysize": WINDOW, "compress": "deflate", "interleave": "band", "BIGTIFF": "IF_SAFER"}
+            "blockysize": WINDOW, "compress": "zstd", "zstd_level": 1, "interleave": "band", "BIGTIFF": "IF_SAFER"}
 
 
 def _burn_forest(layer: ForestLayer, grid: Grid, path: Path) -> None:
@@ -156,6 +156,7 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
     state_path, tmp_path = state_dir / STATE_FILE, state_dir / "detector.tmp.tif"
     two_date = len(scenes) == 2 and not state_path.exists() and len(store.scenes("ok")) == 2
     units = region.units().to_crs(grid.crs)
+    units["geometry"] = units.geometry.clip_by_rect(*grid.bounds)  # rasterised per window: keep it small
     unit_forest = np.zeros(len(units) + 1)
     unit_seen = np.zeros(len(units) + 1)
     windows = list(grid.windows(WINDOW))
@@ -182,7 +183,7 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
                         for scene in scenes:
                             seen |= _fold(state, scene, grid, window, params, forest)
                     dst.write(np.stack([state[n] for n in detect.STATE_BANDS]), window=window)
-                    watched = detect.monitored(state, scenes[-1].acquired, params, forest)
+                    watched = detect.monitored(state)
                     unit_ids = _unit_raster(units, grid, window, shape)
                     unit_forest += np.bincount(unit_ids[watched], minlength=unit_forest.size)
                     unit_seen += np.bincount(unit_ids[watched & seen], minlength=unit_seen.size)
@@ -220,7 +221,7 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
 
 def _unit_raster(units, grid: Grid, window, shape: tuple[int, int]) -> np.ndarray:
     """Admin unit of each pixel of the window: 1..n in the units' order, 0 outside them all."""
-    pairs = [(g, k) for k, g in enumerate(units.geometry, start=1)]
+    pairs = [(g, k) for k, g in enumerate(units.geometry, start=1) if not g.is_empty]
     return rasterize(pairs, out_shape=shape, transform=grid.window_transform(window), fill=0, dtype="int32")
 
 

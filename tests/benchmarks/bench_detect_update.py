@@ -1,0 +1,170 @@
+"""Benchmark: one weekly detection update over a Sentinel-2-tile-sized grid with a year of baseline state.
+
+    .venv/bin/python tests/benchmarks/bench_detect_update.py [--size 10980] [--workdir DIR]
+
+Builds (once, in the work directory) a synthetic update scene (COG: B02-B12 and SCL, a third of it cloudy,
+clearings cut into forest) and a detector state holding a year of baseline for every pixel; then measures,
+each in its own process so peak memory is its own:
+  - reference: merely reading the update's input bands (B04, B08, B12, SCL) with rasterio, window by window;
+  - ours: `run_detection` folding that scene into the state and storing the alerts.
+Prints both times, their ratio, and each run's peak RSS. Targets (issue 4): ratio <= 1.5, peak RSS <= 3 GB.
+The default size is a full tile (10980 px); --size 2048 gives a quick run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.transform import from_origin
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from geo import detect  # noqa: E402
+from ingest.grid import Grid  # noqa: E402
+
+X0, Y0 = 800000.0, 1400000.0
+UPDATE_DAY = date(2024, 3, 5)
+BANDS = ("B02", "B03", "B04", "B08", "B11", "B12", "SCL")
+
+
+def _scene(path: Path, size: int) -> None:
+    rng = np.random.default_rng(5)
+    profile = {"driver": "COG", "width": size, "height": size, "count": 7, "dtype": "uint16", "nodata": 0,
+               "crs": "EPSG:32648", "transform": from_origin(X0, Y0, 10, 10), "compress": "deflate",
+               "predictor": 2, "blocksize": 512, "BIGTIFF": "IF_SAFER"}
+    forest = np.array([250, 500, 300, 3100, 1500, 700, 4], dtype=np.float32)
+    soil = np.array([900, 1200, 1500, 2100, 2900, 2300, 5], dtype=np.float32)
+    tmp = path.with_suffix(".tmp.tif")
+    # A COG is written whole by GDAL: build it in row strips through a temporary tiled GeoTIFF.
+    strip = 512
+    gtiff = {**profile, "driver": "GTiff", "tiled": True, "blockxsize": 512, "blockysize": 512}
+    gtiff.pop("blocksize")
+    with rasterio.open(tmp, "w", **gtiff) as dst:
+        for r in range(0, size, strip):
+            h = min(strip, size - r)
+            cut = rng.random((h, size)) < 0.002
+            data = np.where(cut[None], soil[:, None, None], forest[:, None, None])
+            data[:6] *= rng.normal(1, 0.015, (6, h, size)).astype(np.float32)
+            cloud = (np.arange(size)[None, :] + r + np.arange(h)[:, None]) % 3000 < 1000
+            data[6][cloud] = 9
+            dst.write(data.astype(np.uint16), window=rasterio.windows.Window(0, r, size, h))
+        dst.descriptions = BANDS
+        dst.update_tags(ACQUISITION_DATE=UPDATE_DAY.isoformat())
+    with rasterio.open(tmp) as src:
+        rasterio.shutil.copy(src, path, **{k: v for k, v in profile.items() if k not in ("width", "height", "count",
+                                                                                          "dtype", "crs", "transform")})
+    tmp.unlink()
+
+
+def _state(path: Path, size: int) -> None:
+    """A year of weekly clear observations of stable forest, as the detector's sufficient statistics."""
+    grid = Grid.covering((X0, Y0 - size * 10, X0 + size * 10, Y0), "EPSG:32648", 10)
+    days = [UPDATE_DAY - timedelta(days=7 * k) for k in range(52, 0, -1)]
+    profile = {"driver": "GTiff", "width": size, "height": size, "count": len(detect.STATE_BANDS),
+               "dtype": "float32", "crs": grid.crs, "transform": grid.transform, "tiled": True, "blockxsize": 512,
+               "blockysize": 512, "compress": "deflate", "predictor": 3, "interleave": "band", "BIGTIFF": "YES"}
+    one = detect.new_state((1, 1))
+    rng = np.random.default_rng(1)
+    for day in days:  # one pixel's history, then copied with a little noise: fast, and a real detector state
+        detect.update(one, day, np.array([[0.8 + rng.normal(0, 0.01)]]), np.array([[True]]),
+                      np.array([[0.6 + rng.normal(0, 0.01)]]))
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.descriptions = detect.STATE_BANDS
+        for window in grid.windows(512):
+            shape = (int(window.height), int(window.width))
+            data = np.stack([np.full(shape, one[name][0, 0], dtype=np.float32) for name in detect.STATE_BANDS])
+            dst.write(data, window=window)
+    grid.save(path.parent / "grid.json")
+
+
+def prepare(workdir: Path, size: int) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    scene = workdir / f"update_{UPDATE_DAY:%Y%m%d}.tif"
+    if not scene.exists():
+        _scene(scene, size)
+    state = workdir / "state" / "detector.tif"
+    if not state.exists():
+        state.parent.mkdir(exist_ok=True)
+        _state(state, size)
+
+
+def run_reference(workdir: Path) -> float:
+    from ingest.local import open_scene
+
+    scene = open_scene(next(workdir.glob("update_*.tif")))
+    grid = Grid.from_json((workdir / "state" / "grid.json").read_text())
+    start = time.perf_counter()
+    with rasterio.open(scene.path) as src:
+        idx = [scene.bands[b] for b in ("B04", "B08", "B12", "SCL")]
+        for window in grid.windows(512):
+            src.read(idx, window=window)
+    return time.perf_counter() - start
+
+
+def run_ours(workdir: Path) -> float:
+    import shutil
+
+    from geo.region import load_region
+    from geo.store import open_store
+    from ingest.pipeline import ingest_local, run_detection
+
+    run_dir = workdir / "run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    (run_dir / "state").mkdir(parents=True)
+    shutil.copy(workdir / "state" / "detector.tif", run_dir / "state" / "detector.tif")
+    shutil.copy(workdir / "state" / "grid.json", run_dir / "state" / "grid.json")
+    store = open_store(run_dir / "store.gpkg")
+    ingest_local([next(workdir.glob("update_*.tif"))], store)
+    region = load_region()
+    start = time.perf_counter()
+    run_detection(region, store, run_dir / "state")
+    return time.perf_counter() - start
+
+
+def _child(kind: str, workdir: Path) -> None:
+    seconds = run_reference(workdir) if kind == "reference" else run_ours(workdir)
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def measure(kind: str, workdir: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, "--workdir", str(workdir)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=10980, help="grid width and height in pixels")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/forestmon-bench-detect"))
+    parser.add_argument("--child", choices=["reference", "ours"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    workdir = args.workdir / str(args.size) if not args.child else args.workdir
+    if args.child:
+        _child(args.child, workdir)
+        return
+    t = time.perf_counter()
+    prepare(workdir, args.size)
+    print(f"prepared {args.size} x {args.size} px in {time.perf_counter() - t:.0f} s ({workdir})")
+    ref = measure("reference", workdir)
+    ours = measure("ours", workdir)
+    print(f"reference (read the update's B04, B08, B12, SCL): {ref['seconds']:.2f} s, "
+          f"peak RSS {ref['peak_rss_mb']:.0f} MB")
+    print(f"ours (weekly update: fold scene, polygons, store): {ours['seconds']:.2f} s, "
+          f"peak RSS {ours['peak_rss_mb']:.0f} MB")
+    print(f"ratio ours/reference = {ours['seconds'] / ref['seconds']:.2f} (target <= 1.5); "
+          f"peak RSS {ours['peak_rss_mb'] / 1024:.2f} GB (target <= 3 GB)")
+
+
+if __name__ == "__main__":
+    main()
