@@ -84,6 +84,7 @@ def alert_polygons(state: dict[str, np.ndarray] | None, transform: Affine, crs: 
     count = np.bincount(label)
     pixel_ha = abs(transform.a * transform.e) / 10000.0
     keep = np.flatnonzero(count * pixel_ha >= min_area_ha - 1e-9)
+    mmu_px = max(1, int(np.ceil(min_area_ha / pixel_ha - 1e-9)))
 
     status = px["status"]
     first = np.full(count.size, np.inf)
@@ -106,7 +107,10 @@ def alert_polygons(state: dict[str, np.ndarray] | None, transform: Affine, crs: 
     for k in keep:
         idx = members[bounds[k]: bounds[k + 1]]
         geom = _outline(px["row"][idx], px["col"][idx], transform)
-        level = HIGHEST if n_highest[k] * 2 >= count[k] else HIGH if n_high[k] * 2 >= count[k] else 1
+        # The highest level held by a minimum mapping unit's worth of pixels (or half the alert, if less):
+        # a confirmed clearing of mappable size inside a growing alert makes the alert confirmed.
+        enough = min(mmu_px, count[k] / 2)
+        level = HIGHEST if n_highest[k] >= enough else HIGH if n_high[k] >= enough else 1
         seed = seed_of[k]
         x, y = transform @ (px["col"][seed] + 0.5, px["row"][seed] + 0.5)
         first_day = from_day_number(first[k])
@@ -116,7 +120,7 @@ def alert_polygons(state: dict[str, np.ndarray] | None, transform: Affine, crs: 
             "id": f"{first_day:%Y%m%d}-{int(x // 10):06d}-{int(y // 10):07d}",
             "confidence": CONFIDENCE_NAMES[level],
             "first_detected": first_day.isoformat(),
-            "confirmed": from_day_number(confirm[k]).isoformat() if np.isfinite(confirm[k]) else None,
+            "confirmed": from_day_number(confirm[k]).isoformat() if level >= HIGH else None,
             "last_update": from_day_number(last[k]).isoformat(),
             "area_ha": float(geom.area) / 10000.0,
             "mean_drop": float(drop[k]),

@@ -207,16 +207,27 @@ def test_unconfirmed_alert_has_no_confirmed_date():
 
 @pytest.mark.parametrize(("statuses", "expected"), [
     ((LOW, LOW, LOW, LOW), "low"),
-    ((HIGH, LOW, LOW, LOW), "low"),            # 1 of 4 confirmed: not a majority
-    ((HIGH, HIGHEST, LOW, LOW), "high"),       # half confirmed
-    ((HIGHEST, HIGHEST, LOW, LOW), "highest"),  # half highest
-    ((HIGHEST, HIGH, HIGH, HIGH), "high"),
+    ((HIGH, LOW, LOW, LOW), "high"),           # one confirmed pixel is a whole mapping unit here (0.01 ha)
+    ((HIGH, HIGHEST, LOW, LOW), "highest"),
+    ((HIGHEST, LOW, LOW, LOW), "highest"),
+    ((HIGHEST, HIGH, HIGH, HIGH), "highest"),
 ])
-def test_confidence_is_the_level_of_at_least_half_the_pixels(statuses, expected):
+def test_confidence_is_the_highest_level_held_by_a_mapping_unit(statuses, expected):
     s = detect.new_state((4, 6))
     for col, st in enumerate(statuses):
         add(s, [(1, col + 1)], status=st)
     assert alert_polygons(s, GRID, UTM48N, min_area_ha=0.01).iloc[0]["confidence"] == expected
+
+
+def test_a_growing_alert_is_confirmed_once_a_mapping_unit_of_it_is():
+    s = detect.new_state((10, 10))
+    add(s, block((10, 10), slice(0, 2), slice(0, 5)), status=HIGH, flag=D1, confirm=D2)   # 10 px = 0.1 ha
+    add(s, block((10, 10), slice(2, 8), slice(0, 5)), status=LOW, flag=D2, hits=1)        # 30 px newer, low
+    row = alert_polygons(s, GRID, UTM48N).iloc[0]
+    assert (row["confidence"], row["confirmed"]) == ("high", "2024-03-14")
+    add(s, block((10, 10), slice(0, 1), slice(0, 5)), status=LOW, flag=D1, hits=1)        # now 5 px confirmed
+    row = alert_polygons(s, GRID, UTM48N).iloc[0]
+    assert (row["confidence"], row["confirmed"]) == ("low", None)
 
 
 def test_mean_drop_is_per_hit():
