@@ -60,6 +60,7 @@ class Region:
     official_crs: CRS
     admin_versions: list[AdminVersion]
     demo: DemoArea | None = None
+    tile_px: int = 2000               # side of the region's fixed tiles, in grid pixels
     _admin_cache: dict = field(default_factory=dict, repr=False)
 
     def admin_version(self, day: date | None = None) -> AdminVersion:
@@ -148,6 +149,7 @@ def load_region(name_or_path: str | Path = "lamdong") -> Region:
             official_crs=CRS.from_user_input(cfg["official"]["crs"]),
             admin_versions=admin,
             demo=demo,
+            tile_px=int(cfg["grid"].get("tile_size", 2000)),
         )
     except (KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"region profile {profile} is malformed: {exc}") from exc
