@@ -25,6 +25,7 @@ from ingest.acquisition import Acquisition, BandSource
 from ingest.local import RASTER_SUFFIXES, SIDECAR_SUFFIXES, _acquired, _band_name
 
 _BAND_IN_NAME = re.compile(r"(?<![A-Za-z0-9])(B0?[1-9]|B1[0-2]|B8A|SCL|QA_PIXEL)(?![A-Za-z0-9])", re.IGNORECASE)
+_RESOLUTION_SUFFIX = re.compile(r"[_-]+(10|20|30|60)m$", re.IGNORECASE)
 MASK_NAMES = {"SCL": "scl", "QAPIXEL": "qa_pixel", "QA_PIXEL": "qa_pixel"}
 
 
@@ -182,7 +183,9 @@ def find_acquisitions(paths: list[Path], grid_crs: CRS, band_map: dict[str, int]
                 if band is None:
                     raise InvalidInputError(f"{path}: one band without a name (no band description and no B04/SCL... "
                                             "in the file name); cannot tell which band it is")
-                stem = _BAND_IN_NAME.sub("", path.stem).strip("_-. ") if _BAND_IN_NAME.search(path.stem) else path.stem
+                stem = path.stem
+                if _BAND_IN_NAME.search(stem):   # T48PZU_20240105_B04_10m and ..._B12_20m: one group
+                    stem = _RESOLUTION_SUFFIX.sub("", _BAND_IN_NAME.sub("", stem)).strip("_-. ")
                 groups[(path.parent, stem)][band] = path
                 continue
             acq = _multiband(path, band_map)
