@@ -37,5 +37,15 @@ class Settings(BaseSettings):
         return self.data_dir / "reports"
 
     @property
+    def ard_dir(self) -> Path:
+        """Analysis-ready tiles: ard/TILE/ACQUISITION.tif."""
+        return self.data_dir / "ard"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Downloads kept so a re-run does not fetch them again."""
+        return self.data_dir / "cache"
+
+    @property
     def demo_dir(self) -> Path:
         return self.data_dir / "demo"

@@ -30,3 +30,65 @@ def cloud_fraction(scl: np.ndarray) -> float:
     observed = scl != SCL_NO_DATA
     n = int(observed.sum())
     return float(np.isin(scl[observed], SCL_CLOUDY).sum() / n) if n else 1.0
+
+
+# Landsat Collection 2 QA_PIXEL bits (USGS Landsat 8-9 C2 L2 Science Product Guide).
+QA_FILL, QA_DILATED_CLOUD, QA_CIRRUS, QA_CLOUD, QA_CLOUD_SHADOW, QA_SNOW, QA_CLEAR, QA_WATER = range(8)
+QA_CLOUD_CONFIDENCE_SHIFT = 8  # bits 8-9: cloud confidence, 3 = high
+
+
+def qa_pixel_to_scl(qa: np.ndarray) -> np.ndarray:
+    """Landsat QA_PIXEL as SCL codes, so one clear-mask rule serves every sensor.
+
+    Fill -> no data; cloud -> high (high confidence) or medium cloud; dilated cloud -> medium cloud;
+    shadow -> cloud shadow; cirrus -> thin cirrus; snow -> snow; water -> water; anything else -> unclassified.
+    """
+    qa = qa.astype(np.uint16)
+
+    def bit(b: int) -> np.ndarray:
+        return ((qa >> b) & 1).astype(bool)
+
+    scl = np.full(qa.shape, SCL_UNCLASSIFIED, dtype=np.uint8)
+    scl[bit(QA_WATER)] = SCL_WATER
+    scl[bit(QA_SNOW)] = SCL_SNOW
+    scl[bit(QA_CIRRUS)] = SCL_THIN_CIRRUS
+    scl[bit(QA_CLOUD_SHADOW)] = SCL_CLOUD_SHADOW
+    scl[bit(QA_DILATED_CLOUD)] = SCL_CLOUD_MEDIUM
+    cloud = bit(QA_CLOUD)
+    high = ((qa >> QA_CLOUD_CONFIDENCE_SHIFT) & 3) == 3
+    scl[cloud] = np.where(high[cloud], SCL_CLOUD_HIGH, SCL_CLOUD_MEDIUM)
+    scl[bit(QA_FILL)] = SCL_NO_DATA
+    return scl
+
+
+# Spectral screen thresholds (surface reflectance, 0-1) for imagery without a mask band.
+BRIGHT_VISIBLE = 0.25     # mean of blue, green, red above this, with bright SWIR1: thick cloud
+BRIGHT_SWIR1 = 0.15
+HAZY_BLUE = 0.13          # blue above this (clear vegetation 0.02-0.05, bare soil ~0.09, town ~0.11): haze, thin cloud
+DARK_NIR = 0.15           # NIR and SWIR1 this dark on land (green below NIR, so not water): cloud shadow
+DARK_SWIR1 = 0.10
+WATER_NIR = 0.10
+VEGETATION_NDVI = 0.4
+
+
+def spectral_scl(blue: np.ndarray, green: np.ndarray, red: np.ndarray, nir: np.ndarray,
+                 swir1: np.ndarray) -> np.ndarray:
+    """A cloud-and-shadow screen from reflectance alone, as SCL codes, for imagery that has no mask band.
+
+    Bright white pixels are cloud, blue-bright ones haze (medium cloud), dark land pixels (NIR and SWIR1 low,
+    green below NIR) shadow; water, vegetation and bare land are told apart so the codes stay meaningful.
+    Pixels with any band missing (NaN) are no data. Bright man-made surfaces (greenhouses) fall under cloud:
+    they are never forest, so nothing is lost for detection.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        visible = (blue + green + red) / 3
+        ndvi = (nir - red) / (nir + red)
+        scl = np.where(ndvi >= VEGETATION_NDVI, SCL_VEGETATION, SCL_NOT_VEGETATED).astype(np.uint8)
+        water = (green > nir) & (nir < WATER_NIR)
+        scl[water] = SCL_WATER
+        scl[(nir < DARK_NIR) & (swir1 < DARK_SWIR1) & ~water] = SCL_CLOUD_SHADOW
+        scl[blue > HAZY_BLUE] = SCL_CLOUD_MEDIUM
+        scl[(visible > BRIGHT_VISIBLE) & (swir1 > BRIGHT_SWIR1)] = SCL_CLOUD_HIGH
+    missing = np.isnan(blue) | np.isnan(green) | np.isnan(red) | np.isnan(nir) | np.isnan(swir1)
+    scl[missing] = SCL_NO_DATA
+    return scl

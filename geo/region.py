@@ -61,6 +61,7 @@ class Region:
     admin_versions: list[AdminVersion]
     official_crs_alt: CRS | None = None
     demo: DemoArea | None = None
+    tile_px: int = 2000               # side of the region's fixed tiles, in grid pixels
     _admin_cache: dict = field(default_factory=dict, repr=False)
 
     def admin_version(self, day: date | None = None) -> AdminVersion:
@@ -151,6 +152,7 @@ def load_region(name_or_path: str | Path = "lamdong") -> Region:
                               if cfg["official"].get("alternate_crs") else None),
             admin_versions=admin,
             demo=demo,
+            tile_px=int(cfg["grid"].get("tile_size", 2000)),
         )
     except (KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"region profile {profile} is malformed: {exc}") from exc

@@ -41,7 +41,7 @@ def demo(data_dir: Path | None, serve: bool, host, port) -> None:
     synthetic.generate(region.demo, scene_dir, crs=region.grid_crs.to_string(), progress=bars,
                        truth_dir=settings.demo_dir)
     store = open_store(settings.store)
-    result = ingest_local([scene_dir], store, progress=bars)
+    result = ingest_local([scene_dir], store, region, settings.ard_dir, progress=bars)
     for record in result.failed:
         click.echo(f"skipped: {record['reason']}", err=True)
     grid = Grid.covering(region.demo.bounds, region.grid_crs, region.resolution)

@@ -8,7 +8,7 @@ from datetime import date
 
 import geopandas as gpd
 
-SCENE_STATUSES = ("ok", "failed")
+SCENE_STATUSES = ("ok", "failed", "empty")  # empty: the acquisition saw nothing of that tile
 
 
 @dataclass

@@ -30,6 +30,9 @@ SCENE_COLUMNS: dict[str, str] = {
     "id": "TEXT", "sensor": "TEXT", "acquired": "TEXT", "source": "TEXT", "path": "TEXT",
     "cloud_pct": "REAL", "valid_fraction": "REAL", "status": "TEXT", "reason": "TEXT",
     "processed": "INTEGER",
+    # ingest: one record per acquisition per grid tile (added in schema 2; older files gain them on open)
+    "acquisition": "TEXT", "tile": "TEXT", "acquired_time": "TEXT", "source_path": "TEXT",
+    "forest_valid_fraction": "REAL",
 }
 RUN_COLUMNS: dict[str, str] = {
     "id": "INTEGER", "finished": "TEXT", "first_scene": "TEXT", "last_scene": "TEXT", "scenes": "INTEGER",
@@ -87,6 +90,7 @@ class GeoPackageStore(Store):
         with _create_lock:
             if not self.path.exists() or "alerts" not in {n for n, _ in pyogrio.list_layers(self.path)}:
                 self._create()
+            self._add_missing_scene_columns()
 
     def __repr__(self) -> str:
         return f"GeoPackageStore({str(self.path)!r})"
@@ -115,6 +119,19 @@ class GeoPackageStore(Store):
                             [("schema_version", SCHEMA_VERSION), ("data_version", 0)])
         con.close()
         tmp.replace(self.path)  # the store appears whole or not at all
+
+    def _add_missing_scene_columns(self) -> None:
+        """Stores made by an older version get the newer catalogue columns (empty), nothing else changes."""
+        con = sqlite3.connect(self.path, timeout=30)
+        try:
+            have = {r[1] for r in con.execute("PRAGMA table_info(scenes)")}
+            missing = [(c, t) for c, t in SCENE_COLUMNS.items() if c not in have]
+            if missing:
+                with con:
+                    for name, sql in missing:
+                        con.execute(f'ALTER TABLE scenes ADD COLUMN "{name}" {sql}')
+        finally:
+            con.close()
 
     @contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:

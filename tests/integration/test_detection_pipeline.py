@@ -96,4 +96,4 @@ def test_scenes_on_different_grids_are_read_onto_one_grid(tmp_path):
     write_scene(scenes / "b_20240305.tif", date(2024, 3, 5), x0=860005.0, bare=CLEARING)  # shifted half a pixel
     run("ingest", scenes, "--data-dir", tmp_path / "d")
     alerts = pyogrio.read_dataframe(tmp_path / "d" / "forestmon.gpkg", layer="alerts")
-    assert len(alerts) == 1 and abs(alerts.iloc[0]["area_ha"] - 4.0) <= 0.2
+    assert len(alerts) == 1 and abs(alerts.iloc[0]["area_ha"] - 4.0) <= 0.2 + 1e-9  # one pixel column

@@ -1,0 +1,265 @@
+"""Analysis-ready tiles: one acquisition cut on one grid tile, as a COG detection reads directly.
+
+Output: bands B02 B03 B04 B08 B8A B11 B12 as surface reflectance x 10000 (uint16, offsets already applied,
+0 = no data) and SCL (Sentinel-2 scene classes; Landsat QA_PIXEL and the spectral screen are mapped onto the
+same codes), tags ACQUISITION_DATE, SENSOR, REFLECTANCE_SCALE. The file is written beside its final name and
+renamed when complete, so a killed run never leaves a half COG under a real name.
+
+One job touches one tile (at most ``tile_px``² pixels), so memory per worker does not grow with the area.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError
+from rasterio.features import geometry_mask
+from rasterio.io import MemoryFile
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+from shapely.geometry.base import BaseGeometry
+
+from geo import cloudmask
+from geo.errors import InvalidInputError
+from ingest.acquisition import ARD_BANDS, Acquisition, BandSource
+from ingest.grid import Grid
+from ingest.tiles import Tile
+
+log = logging.getLogger(__name__)
+
+OUTPUT_BANDS = (*ARD_BANDS, "SCL")
+REFLECTANCE_SCALE = 1e-4
+# COG creation: 512 px blocks, ZSTD (fast to write and read), overviews by nearest so SCL stays classes.
+COG_OPTIONS = {"compress": "ZSTD", "level": 1, "predictor": 2, "blocksize": 512, "overview_resampling": "NEAREST",
+               "bigtiff": "IF_SAFER"}
+
+
+@dataclass(frozen=True)
+class TileJob:
+    """Everything one worker needs to write one acquisition on one tile (small and picklable)."""
+
+    acquisition: Acquisition
+    tile: Tile
+    out_dir: str
+    region: BaseGeometry | None = None     # the region inside this tile, grid CRS: for the valid fraction
+    forest_mask: str | None = None         # a raster, non-zero = forest: for the valid fraction over forest
+
+    @property
+    def record_id(self) -> str:
+        return f"{self.acquisition.id}-{self.tile.id}"
+
+    @property
+    def path(self) -> Path:
+        return Path(self.out_dir) / self.tile.id / f"{self.acquisition.id}.tif"
+
+
+def write_tile(job: TileJob) -> dict:
+    """Write the tile COG and return its catalogue record; a file that cannot be read gives a failed record."""
+    acq = job.acquisition
+    base = {"id": job.record_id, "acquisition": acq.id, "tile": job.tile.id, "sensor": acq.sensor,
+            "acquired": acq.acquired.date().isoformat(), "acquired_time": acq.acquired.isoformat(),
+            "source": acq.source, "source_path": acq.source_path, "processed": 0}
+    try:
+        return {**base, **_write(job)}
+    except InvalidInputError as exc:
+        return {**base, "path": None, "status": "failed", "reason": str(exc)}
+
+
+def _write(job: TileJob) -> dict:
+    acq, tile = job.acquisition, job.tile
+    window = tile.window_covering(acq.bounds) if acq.bounds else Window(0, 0, tile.grid.width, tile.grid.height)
+    empty = {"path": None, "status": "empty", "reason": "no observed pixel in this tile", "cloud_pct": None,
+             "valid_fraction": 0.0, "forest_valid_fraction": 0.0 if job.forest_mask else None}
+    if window is None:
+        return empty
+    with _Datasets() as files:
+        return _write_open(job, window, empty, files)
+
+
+class _Datasets:
+    """The job's input files, each opened once: a band and the mask of one file share GDAL's block cache."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, object] = {}
+
+    def __enter__(self) -> _Datasets:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for ds in self._open.values():
+            ds.close()
+
+    def get(self, path: str):
+        if path not in self._open:
+            self._open[path] = rasterio.open(path)
+        return self._open[path]
+
+
+def _write_open(job: TileJob, window: Window, empty: dict, files: _Datasets) -> dict:
+    acq, tile = job.acquisition, job.tile
+    grid = tile.subgrid(window)
+    dn = _read_bands(acq.bands, grid, Resampling.bilinear, files)
+    observed = np.ones((grid.height, grid.width), dtype=bool)
+    for name in ("B04", "B08", "B12"):
+        observed &= dn[name] != _nodata(acq.bands[name])
+    ard = {name: _to_ard(dn[name], acq.bands[name]) for name in ARD_BANDS if name in dn}
+    del dn
+    scl = _mask(acq, grid, ard, files)
+    scl[~observed] = cloudmask.SCL_NO_DATA
+    if not (scl != cloudmask.SCL_NO_DATA).any():
+        return empty
+    stats = _stats(job, window, scl, files)
+    path = job.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    zeros = np.zeros_like(scl, dtype=np.uint16)
+    stack = np.stack([ard.get(name, zeros) for name in ARD_BANDS] + [scl.astype(np.uint16)])
+    tags = {"ACQUISITION_DATE": acq.acquired.date().isoformat(), "ACQUISITION_TIME": acq.acquired.isoformat(),
+            "SENSOR": acq.sensor, "SOURCE": acq.source, "TILE": tile.id, "REFLECTANCE_SCALE": str(REFLECTANCE_SCALE),
+            "MASK_SOURCE": acq.mask_kind, "MISSING_BANDS": ",".join(b for b in ARD_BANDS if b not in ard), **acq.extra}
+    profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": len(OUTPUT_BANDS),
+               "dtype": "uint16", "crs": grid.crs, "transform": grid.transform, "nodata": 0, "tiled": True,
+               "blockxsize": 512, "blockysize": 512}
+    with MemoryFile() as mem, mem.open(**profile) as ds:
+        ds.write(stack)
+        for i, name in enumerate(OUTPUT_BANDS, start=1):
+            ds.set_band_description(i, name)
+        ds.update_tags(**tags)
+        # Overviews built in memory (uncompressed) and reused: the COG driver would otherwise compress twice.
+        ds.build_overviews(_overview_levels(grid.width, grid.height), Resampling.nearest)
+        rasterio.shutil.copy(ds, tmp, driver="COG", overviews="FORCE_USE_EXISTING", **COG_OPTIONS)
+    os.replace(tmp, path)
+    return {"path": str(path.resolve()), "status": "ok", "reason": None, **stats}
+
+
+def _overview_levels(width: int, height: int, block: int = 512) -> list[int]:
+    """Halvings until the overview fits in one block, as the COG driver's AUTO does."""
+    levels, factor = [], 2
+    while max(width, height) / (factor // 2) > block:
+        levels.append(factor)
+        factor *= 2
+    return levels
+
+
+def _nodata(src: BandSource) -> float:
+    return 0 if src.nodata is None else src.nodata
+
+
+def _read_bands(sources: dict[str, BandSource], grid: Grid, resampling: Resampling,
+                files: _Datasets) -> dict[str, np.ndarray]:
+    """Several bands on ``grid``; bands of one file are read in one call (pixel-interleaved files decompress once)."""
+    groups: dict[tuple, list[str]] = {}
+    for name, src in sources.items():
+        groups.setdefault((src.paths, _nodata(src)), []).append(name)
+    out: dict[str, np.ndarray] = {}
+    for (paths, nodata), names in groups.items():
+        data = _read_on(paths, [sources[n].index for n in names], nodata, grid, resampling, files)
+        out.update(zip(names, data, strict=True))
+    return out
+
+
+def _read_on(paths: tuple[str, ...], indexes: list[int], nodata: float, grid: Grid,
+             resampling: Resampling, files: _Datasets) -> np.ndarray:
+    """Bands of one source on ``grid`` (native dtype, nodata where nothing covers), shape (bands, rows, cols):
+    a direct read when aligned, else warped. Several files are mosaicked first-wins (granules, request chunks)."""
+    out: np.ndarray | None = None
+    for path in paths:
+        try:
+            data = _read_one(files.get(path), indexes, grid, resampling, nodata)
+        except (RasterioError, OSError) as exc:
+            raise InvalidInputError(f"{path}: corrupt or unreadable raster ({str(exc).splitlines()[0][:200]})") from exc
+        if out is None:
+            out = data
+        else:
+            fill = (out == nodata) & (data != nodata)
+            out[fill] = data[fill]
+    assert out is not None
+    return out
+
+
+def _read_one(ds, index: list[int], grid: Grid, resampling: Resampling, nodata: float) -> np.ndarray:
+    if ds.crs is None:
+        raise InvalidInputError(f"{ds.name}: raster has no CRS; cannot place it on the grid")
+    t = ds.transform
+    if ds.crs == grid.crs and t.a == grid.transform.a and t.e == grid.transform.e and t.b == t.d == 0:
+        col = (grid.transform.c - t.c) / t.a
+        row = (grid.transform.f - t.f) / t.e
+        if abs(col - round(col)) < 1e-6 and abs(row - round(row)) < 1e-6:
+            return _read_aligned(ds, index, grid, int(round(col)), int(round(row)), nodata)
+    if ds.crs == grid.crs and t.b == t.d == 0:
+        # Same CRS, coarser or finer pixels (Sentinel-2 20 m bands, Landsat 30 m): resample on read.
+        with WarpedVRT(ds, transform=grid.transform, width=grid.width, height=grid.height, resampling=resampling,
+                       src_nodata=nodata, nodata=nodata) as vrt:
+            return vrt.read(index)
+    with WarpedVRT(ds, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
+                   resampling=resampling, src_nodata=nodata, nodata=nodata) as vrt:
+        return vrt.read(index)
+
+
+def _read_aligned(ds, index: list[int], grid: Grid, col: int, row: int, nodata: float) -> np.ndarray:
+    """Read the part of the file inside the grid window; the rest is nodata (no boundless warping needed)."""
+    out = np.full((len(index), grid.height, grid.width), nodata, dtype=ds.dtypes[index[0] - 1])
+    c0, r0 = max(col, 0), max(row, 0)
+    c1, r1 = min(col + grid.width, ds.width), min(row + grid.height, ds.height)
+    if c1 > c0 and r1 > r0:
+        out[:, r0 - row:r1 - row, c0 - col:c1 - col] = ds.read(index, window=Window(c0, r0, c1 - c0, r1 - r0))
+    return out
+
+
+def _to_ard(dn: np.ndarray, src: BandSource) -> np.ndarray:
+    """DN -> reflectance x 10000 as uint16: 0 stays no data, valid values clipped to 1..65535."""
+    nodata = _nodata(src)
+    valid = dn != nodata
+    if np.issubdtype(dn.dtype, np.floating):
+        valid &= ~np.isnan(dn)
+    gain, bias = src.scale * 1e4, src.offset * 1e4
+    if abs(gain - 1) < 1e-9 and float(bias).is_integer() and np.issubdtype(dn.dtype, np.integer):
+        value = dn.astype(np.int32) + int(bias)    # Sentinel-2 DN: integer arithmetic, exact and fast
+    else:
+        value = np.rint(dn.astype(np.float32) * np.float32(gain) + np.float32(bias))
+    out = np.clip(value, 1, 65535).astype(np.uint16)
+    out[~valid] = 0
+    return out
+
+
+def _mask(acq: Acquisition, grid: Grid, ard: dict[str, np.ndarray], files: _Datasets) -> np.ndarray:
+    """SCL codes for the tile: the SCL band, QA_PIXEL mapped to SCL, or the spectral screen."""
+    if acq.mask_kind == "scl" and acq.mask is not None:
+        return _read_bands({"SCL": acq.mask}, grid, Resampling.nearest, files)["SCL"].astype(np.uint8)
+    if acq.mask_kind == "qa_pixel" and acq.mask is not None:
+        qa = _read_bands({"QA": acq.mask}, grid, Resampling.nearest, files)["QA"]
+        return cloudmask.qa_pixel_to_scl(qa)
+
+    def refl(name: str) -> np.ndarray:
+        r = ard[name].astype(np.float32) * REFLECTANCE_SCALE
+        r[ard[name] == 0] = np.nan
+        return r
+
+    return cloudmask.spectral_scl(refl("B02"), refl("B03"), refl("B04"), refl("B08"), refl("B11"))
+
+
+def _stats(job: TileJob, window: Window, scl: np.ndarray, files: _Datasets) -> dict:
+    """Cloud % of observed pixels; valid (clear) fraction of the region's and of the forest's pixels that this
+    acquisition covers in the tile (its footprint's window)."""
+    grid = job.tile.subgrid(window)
+    clear = cloudmask.scl_clear_mask(scl, buffer_px=0)
+    if job.region is not None and not job.region.is_empty:
+        region = geometry_mask([job.region], out_shape=scl.shape, transform=grid.transform, invert=True)
+    else:
+        region = np.ones(scl.shape, dtype=bool)
+    n_region = int(region.sum())
+    valid = float((clear & region).sum() / n_region) if n_region else 0.0
+    forest_valid = None
+    if job.forest_mask:
+        forest = (_read_on((job.forest_mask,), [1], 0, grid, Resampling.nearest, files)[0] != 0) & region
+        n_forest = int(forest.sum())
+        forest_valid = round(float((clear & forest).sum() / n_forest), 4) if n_forest else None
+    return {"cloud_pct": round(100 * cloudmask.cloud_fraction(scl), 2), "valid_fraction": round(valid, 4),
+            "forest_valid_fraction": forest_valid}

@@ -1,0 +1,128 @@
+"""Benchmark: ingest of a synthetic full Sentinel-2 tile onto the grid, against merely reading the same files.
+
+    python tests/benchmarks/bench_ingest.py [--workdir DIR] [--size 10980]
+
+Writes B02 B03 B04 B08 at 10 m (size x size) and B8A B11 B12 SCL at 20 m as tiled, DEFLATE-compressed GeoTIFFs
+(one file per band, as a converted SAFE), then in separate processes: (1) reads every pixel of every file with
+rasterio, block row by block row; (2) runs ``ingest_local`` on the folder over the tile's whole footprint (local
+Dask cluster). Prints both times, their ratio (target <= 2.0) and each process's peak RSS (target <= 3 GB).
+Not part of the test suite: it needs ~2 GB of disk and several minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.transform import from_origin
+from scipy import ndimage
+
+X0, Y0 = 799980.0, 1400040.0          # a Sentinel-2 MGRS tile corner in UTM 48N, over Lâm Đồng
+CRS = "EPSG:32648"
+TEN_M = ("B02", "B03", "B04", "B08")
+TWENTY_M = ("B8A", "B11", "B12", "SCL")
+MEAN = {"B02": 300, "B03": 550, "B04": 400, "B08": 2900, "B8A": 3000, "B11": 1700, "B12": 800}
+
+
+def generate(folder: Path, size: int) -> None:
+    """Textured reflectance (smooth fields plus noise, like land cover) and SCL with cloud patches."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for band in TEN_M + TWENTY_M:
+        n, res = (size, 10) if band in TEN_M else (size // 2, 20)
+        path = folder / f"T48PZU_20240105T032109_{band}_{res}m.tif"
+        if path.exists():
+            continue
+        profile = {"driver": "GTiff", "width": n, "height": n, "count": 1, "dtype": "uint8" if band == "SCL" else
+                   "uint16", "crs": CRS, "transform": from_origin(X0, Y0, res, res), "tiled": True,
+                   "blockxsize": 512, "blockysize": 512, "compress": "DEFLATE", "nodata": 0}
+        with rasterio.open(path, "w", **profile) as dst:
+            for row in range(0, n, 1024):
+                h = min(1024, n - row)
+                coarse = ndimage.zoom(rng.standard_normal((h // 32 + 2, n // 32 + 2)), 32, order=1)[:h, :n]
+                if band == "SCL":
+                    data = np.where(coarse > 1.2, 9, np.where(coarse < -1.5, 3, 4)).astype(np.uint8)
+                else:
+                    data = MEAN[band] * (1 + 0.3 * coarse) + rng.normal(0, 40, (h, n))
+                    data = np.clip(data, 1, 10000).astype(np.uint16)
+                dst.write(data, 1, window=rasterio.windows.Window(0, row, n, h))
+
+
+def read_all(folder: Path) -> dict:
+    """The reference: every pixel of every input file read with rasterio, block row by block row."""
+    start = time.perf_counter()
+    total = 0
+    for path in sorted(folder.glob("*.tif")):
+        with rasterio.open(path) as src:
+            for row in range(0, src.height, 512):
+                h = min(512, src.height - row)
+                total += int(src.read(1, window=rasterio.windows.Window(0, row, src.width, h)).size)
+    return {"seconds": time.perf_counter() - start, "pixels": total, "peak_rss_mb": _peak_mb()}
+
+
+def ingest(folder: Path, out: Path) -> dict:
+    from pyproj import Transformer
+    from shapely.geometry import box
+
+    from geo.region import load_region
+    from geo.store import open_store
+    from ingest.pipeline import ingest_local
+
+    with rasterio.open(next(folder.glob("*_B04_*.tif"))) as src:
+        bounds = Transformer.from_crs(CRS, 4326, always_xy=True).transform_bounds(*src.bounds)
+    store = open_store(out / "store.gpkg")
+    start = time.perf_counter()
+    result = ingest_local([folder], store, load_region("lamdong"), out / "ard", area=box(*bounds))
+    seconds = time.perf_counter() - start
+    assert not result.failed, result.failed
+    return {"seconds": seconds, "tiles": result.tiles_written, "peak_rss_mb": _peak_mb()}
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(step: str, *args: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--step", step, *args], capture_output=True, text=True,
+                          check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=None, help="where to put the input and output files")
+    parser.add_argument("--size", type=int, default=10980, help="10 m tile side in pixels (10980 = a full tile)")
+    parser.add_argument("--step", choices=["read", "ingest"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.step == "read":
+        print(json.dumps(read_all(args.workdir)))
+        return
+    if args.step == "ingest":
+        print(json.dumps(ingest(args.workdir, args.out)))
+        return
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        folder = Path(tmp) / "input"
+        print(f"generating a {args.size} x {args.size} Sentinel-2 tile (7 bands + SCL) in {folder} ...", flush=True)
+        generate(folder, args.size)
+        read_all(folder)   # warm the page cache so both timings read from memory alike
+        reference = _child("read", "--workdir", str(folder))
+        run = _child("ingest", "--workdir", str(folder), "--out", str(Path(tmp) / "out"))
+        ratio = run["seconds"] / reference["seconds"]
+        print(f"read with rasterio: {reference['seconds']:.1f} s, peak RSS {reference['peak_rss_mb']:.0f} MB")
+        print(f"ingest onto grid:   {run['seconds']:.1f} s ({run['tiles']} tiles), "
+              f"peak RSS {run['peak_rss_mb']:.0f} MB")
+        print(f"ratio ingest/read = {ratio:.2f} (target <= 2.0); peak RSS {run['peak_rss_mb'] / 1024:.2f} GB "
+              "(target <= 3 GB)")
+
+
+if __name__ == "__main__":
+    main()
