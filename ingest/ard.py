@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geo import cloudmask
 from geo.errors import InvalidInputError
+from geo.forest import ForestLayer
 from ingest.acquisition import ARD_BANDS, Acquisition, BandSource
 from ingest.grid import Grid
 from ingest.tiles import Tile
@@ -49,7 +51,7 @@ class TileJob:
     tile: Tile
     out_dir: str
     region: BaseGeometry | None = None     # the region inside this tile, grid CRS: for the valid fraction
-    forest_mask: str | None = None         # a raster, non-zero = forest: for the valid fraction over forest
+    forest_mask: str | None = None         # forest layer (polygons or raster): for the valid fraction over forest
 
     @property
     def record_id(self) -> str:
@@ -245,6 +247,12 @@ def _mask(acq: Acquisition, grid: Grid, ard: dict[str, np.ndarray], files: _Data
     return cloudmask.spectral_scl(refl("B02"), refl("B03"), refl("B04"), refl("B08"), refl("B11"))
 
 
+@lru_cache(maxsize=2)
+def _forest_layer(path: str) -> ForestLayer:
+    """The forest layer, read once per process (tiles may run on Dask workers)."""
+    return ForestLayer(Path(path))
+
+
 def _stats(job: TileJob, window: Window, scl: np.ndarray, files: _Datasets) -> dict:
     """Cloud % of observed pixels; valid (clear) fraction of the region's and of the forest's pixels that this
     acquisition covers in the tile (its footprint's window)."""
@@ -258,7 +266,7 @@ def _stats(job: TileJob, window: Window, scl: np.ndarray, files: _Datasets) -> d
     valid = float((clear & region).sum() / n_region) if n_region else 0.0
     forest_valid = None
     if job.forest_mask:
-        forest = (_read_on((job.forest_mask,), [1], 0, grid, Resampling.nearest, files)[0] != 0) & region
+        forest = (_forest_layer(job.forest_mask).codes(grid.transform, scl.shape, grid.crs) != 0) & region
         n_forest = int(forest.sum())
         forest_valid = round(float((clear & forest).sum() / n_forest), 4) if n_forest else None
     return {"cloud_pct": round(100 * cloudmask.cloud_fraction(scl), 2), "valid_fraction": round(valid, 4),

@@ -41,9 +41,6 @@ class PathsOrSourceGroup(click.Group):
 scheduler_option = click.option(
     "--scheduler", default=None, metavar="tcp://HOST:PORT",
     help="Dask scheduler to run the tiles on (default: Dask's scheduler-address config, else this machine).")
-forest_mask_option = click.option(
-    "--forest-mask", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-    help="Raster of forest (non-zero = forest), any CRS: the catalogue then gives each tile's valid share of forest.")
 detect_option = click.option("--detect/--no-detect", default=True, show_default=True,
                              help="Run detection after ingesting.")
 
@@ -73,11 +70,10 @@ def _report(result, settings, store, bars, detect: bool, forest: Path | None = N
               help="Band mapping for files whose bands are not named, e.g. B04=3,B08=4,B12=6,SCL=7.")
 @detect_option
 @scheduler_option
-@forest_mask_option
 @forest_option
 @data_dir_option
 @region_option
-def files(paths: tuple[Path, ...], band_map: str | None, detect: bool, scheduler, forest_mask, forest: Path | None,
+def files(paths: tuple[Path, ...], band_map: str | None, detect: bool, scheduler, forest: Path | None,
           data_dir, region) -> None:
     """Ingest local imagery: GeoTIFF/COG scenes (one multi-band file, or one file per band), Sentinel-2 L2A SAFE
     folders and Landsat 8/9 Collection 2 Level-2 scenes, in files or folders.
@@ -88,7 +84,7 @@ def files(paths: tuple[Path, ...], band_map: str | None, detect: bool, scheduler
     store = open_store(settings.store)
     bars = ProgressBars()
     result = ingest_local(list(paths), store, load_region(settings.region), settings.ard_dir,
-                          band_map=_band_map(band_map), progress=bars, scheduler=scheduler, forest_mask=forest_mask)
+                          band_map=_band_map(band_map), progress=bars, scheduler=scheduler, forest_mask=forest)
     _report(result, settings, store, bars, detect, forest)
 
 
@@ -123,12 +119,11 @@ def _read_area(path: Path | None):
               help="Sentinel Hub (default) or the Copernicus Data Space Ecosystem; or FORESTMON_SH_ENDPOINT.")
 @detect_option
 @scheduler_option
-@forest_mask_option
 @forest_option
 @data_dir_option
 @region_option
 def sentinelhub(start, end, max_cloud: float, area: Path | None, endpoint: str | None, detect: bool, scheduler,
-                forest_mask, forest: Path | None, data_dir, region) -> None:
+                forest: Path | None, data_dir, region) -> None:
     """Fetch Sentinel-2 L2A from Sentinel Hub or CDSE for the region (or --area) and ingest it.
 
     Credentials from the environment: FORESTMON_SH_CLIENT_ID and FORESTMON_SH_CLIENT_SECRET. Downloads are cached in
@@ -145,7 +140,7 @@ def sentinelhub(start, end, max_cloud: float, area: Path | None, endpoint: str |
     bars = ProgressBars()
     result = ingest_sentinelhub(sh_settings, store, load_region(settings.region), settings.ard_dir,
                                 settings.cache_dir / "sentinelhub", start.date(), end.date(), max_cloud=max_cloud,
-                                area=_read_area(area), progress=bars, scheduler=scheduler, forest_mask=forest_mask)
+                                area=_read_area(area), progress=bars, scheduler=scheduler, forest_mask=forest)
     _report(result, settings, store, bars, detect, forest)
 
 
