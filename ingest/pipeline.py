@@ -342,7 +342,8 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
         store.record_run({"first_scene": scenes[0].acquired.isoformat(), "last_scene": scenes[-1].acquired.isoformat(),
                           "scenes": len(scenes), "mode": "two-date" if two_date else "series"}, coverage)
 
-    scene_ids = {date.fromisoformat(r["acquired"]): r["id"] for r in store.scenes("ok")}
+    # Name acquisitions, not tile records (one acquisition may span several tiles).
+    scene_ids = {date.fromisoformat(r["acquired"]): r.get("acquisition") or r["id"] for r in store.scenes("ok")}
     pixels = _gather_pixels(state_path, forest_path, grid)
     polygons = alert_polygons(None, grid.transform, grid.crs, min_area_ha=min_area_ha, scene_id=scene_ids.get,
                               pixels=pixels, categories=CATEGORY_NAMES)
