@@ -26,9 +26,10 @@ STATE_BANDS = (
     "n", "sc", "ss", "scc", "scs", "sss",          # harmonic design sums: Σ1, Σcos, Σsin, Σcos², Σcos·sin, Σsin²
     "ndvi_y", "ndvi_yc", "ndvi_ys", "ndvi_yy",     # Σy, Σy·cos, Σy·sin, Σy² for NDVI
     "nbr_y", "nbr_yc", "nbr_ys", "nbr_yy",         # the same for NBR
+    "ndmi_n", "ndmi_y", "ndmi_yc", "ndmi_ys", "ndmi_yy",  # NDMI (SWIR-1), counted apart: not every scene has B11
     "n_valid", "n_outlier",                        # clear observations seen while idle, and those not learned
     "status",                                      # 0 none, 1 low (pending), 2 high, 3 highest
-    "flag_day", "flag_after", "flag_hits", "flag_nbr_hits", "flag_drop", "before_day",
+    "flag_day", "flag_after", "flag_hits", "flag_nbr_hits", "flag_drop", "before_day",  # nbr_hits: NBR or NDMI
     "confirm_day", "watched",                      # date of high confidence; 1 if watched as forest
 )
 NONE, LOW, HIGH, HIGHEST = 0, 1, 2, 3
@@ -98,14 +99,18 @@ def _fit(s: dict[str, np.ndarray], prefix: str, idx: np.ndarray, c: float, sn: f
 
 
 def _learn(s: dict[str, np.ndarray], idx: np.ndarray, day: int, c: float, sn: float,
-           ndvi: np.ndarray, nbr: np.ndarray | None) -> None:
+           ndvi: np.ndarray, nbr: np.ndarray | None, ndmi: np.ndarray | None = None) -> None:
     flat = {k: v.reshape(-1) for k, v in s.items()}
     first = flat["n"][idx] == 0
     flat["first_day"][idx[first]] = day
     flat["last_learned"][idx] = day
     for name, value in (("n", 1.0), ("sc", c), ("ss", sn), ("scc", c * c), ("scs", c * sn), ("sss", sn * sn)):
         flat[name][idx] += value
-    for prefix, y in (("ndvi", ndvi), ("nbr", nbr)):
+    if ndmi is not None:  # NDMI shares the design sums, so it is only usable where it was learned every time
+        finite = np.isfinite(ndmi)
+        flat["ndmi_n"][idx[finite]] += 1
+        ndmi = np.where(finite, ndmi, 0.0)
+    for prefix, y in (("ndvi", ndvi), ("nbr", nbr), ("ndmi", ndmi)):
         if y is None:
             continue
         flat[f"{prefix}_y"][idx] += y
@@ -162,10 +167,11 @@ def before_after(s: dict[str, np.ndarray], before: date, after: date, ndvi_befor
 
 def update(s: dict[str, np.ndarray], day: date, ndvi: np.ndarray, clear: np.ndarray,
            nbr: np.ndarray | None = None, params: DetectorParams = DetectorParams(),
-           forest: np.ndarray | None = None) -> int:
+           forest: np.ndarray | None = None, ndmi: np.ndarray | None = None) -> int:
     """Fold one acquisition into the state, in place; returns the number of pixels that changed alert status.
 
-    ``ndvi``/``nbr`` are index arrays of the window, ``clear`` the clear-land mask, ``forest`` the user's
+    ``ndvi``/``nbr``/``ndmi`` are index arrays of the window (NBR and NDMI optional: the second, independent
+    indices that raise a confirmed alert to *highest*), ``clear`` the clear-land mask, ``forest`` the user's
     forest layer on the window (nonzero = forest; when absent, forest is judged from each pixel's history).
     Observations not newer than a pixel's last one are ignored, so feeding the same scene twice changes nothing.
     """
@@ -181,6 +187,7 @@ def update(s: dict[str, np.ndarray], day: date, ndvi: np.ndarray, clear: np.ndar
         return 0
     y = ndvi.reshape(-1)[idx].astype(np.float64)
     y_nbr = nbr.reshape(-1)[idx].astype(np.float64) if nbr is not None else None
+    y_ndmi = ndmi.reshape(-1)[idx].astype(np.float64) if ndmi is not None else None
     flat["last_day"][idx] = d
 
     pred, sigma, beta = _fit(s, "ndvi", idx, c, sn)
@@ -192,6 +199,12 @@ def update(s: dict[str, np.ndarray], day: date, ndvi: np.ndarray, clear: np.ndar
         fi = np.flatnonzero(flagged)
         pred_n, sigma_n, _ = _fit(s, "nbr", idx[fi], c, sn)
         nbr_flagged[fi] = (pred_n - y_nbr[fi]) >= np.maximum(p.abs_drop, p.z_drop * np.maximum(sigma_n, p.sigma_floor))
+    if y_ndmi is not None and flagged.any():  # NDMI where SWIR-1 was seen at every learned observation
+        fi = np.flatnonzero(flagged & np.isfinite(y_ndmi) & (flat["ndmi_n"][idx] == flat["n"][idx]))
+        if fi.size:
+            pred_m, sigma_m, _ = _fit(s, "ndmi", idx[fi], c, sn)
+            nbr_flagged[fi] |= ((pred_m - y_ndmi[fi])
+                                >= np.maximum(p.abs_drop, p.z_drop * np.maximum(sigma_m, p.sigma_floor)))
 
     status = flat["status"][idx]
     n = flat["n"][idx]
@@ -240,5 +253,6 @@ def update(s: dict[str, np.ndarray], day: date, ndvi: np.ndarray, clear: np.ndar
     flat["n_valid"][ri] += 1
     flat["n_outlier"][idx[rest & ~fits]] += 1
     learn = rest & fits
-    _learn(s, idx[learn], d, c, sn, y[learn], y_nbr[learn] if y_nbr is not None else None)
+    _learn(s, idx[learn], d, c, sn, y[learn], y_nbr[learn] if y_nbr is not None else None,
+           y_ndmi[learn] if y_ndmi is not None else None)
     return changed

@@ -379,24 +379,27 @@ def _gather_pixels(state_path: Path, forest_path: Path, grid: Grid) -> dict[str,
     return concat_pixels(parts)
 
 
-def _indices(scene: SceneFile, grid: Grid, window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    bands = read_window(scene, grid, window)
+def _indices(scene: SceneFile, grid: Grid, window) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """NDVI, NBR, NDMI (None without B11) and the clear-land mask of one scene's window."""
+    names = ("B04", "B08", "B12", "SCL", "B11") if "B11" in scene.bands else ("B04", "B08", "B12", "SCL")
+    bands = read_window(scene, grid, window, names)
     clear = cloudmask.scl_clear_mask(bands["SCL"]) & np.isfinite(bands["B04"]) & np.isfinite(bands["B08"])
-    return indices.ndvi(bands["B04"], bands["B08"]), indices.nbr(bands["B08"], bands["B12"]), clear
+    ndmi = indices.ndmi(bands["B08"], bands["B11"]) if "B11" in bands else None
+    return indices.ndvi(bands["B04"], bands["B08"]), indices.nbr(bands["B08"], bands["B12"]), ndmi, clear
 
 
 def _fold(state: dict[str, np.ndarray], scene: SceneFile, grid: Grid, window,
           params: detect.DetectorParams, forest: np.ndarray | None) -> np.ndarray:
     """Fold one scene's window into the state; returns where it saw clear land."""
-    ndvi, nbr, clear = _indices(scene, grid, window)
+    ndvi, nbr, ndmi, clear = _indices(scene, grid, window)
     if clear.any():  # an all-cloud window, or one outside the scene, observes nothing: a no-op
-        detect.update(state, scene.acquired, ndvi, clear, nbr, params, forest)
+        detect.update(state, scene.acquired, ndvi, clear, nbr, params, forest, ndmi)
     return clear
 
 
 def _compare(state: dict[str, np.ndarray], scenes: list[SceneFile], grid: Grid, window,
              params: detect.DetectorParams, forest: np.ndarray | None) -> np.ndarray:
     """Two-date mode on one window: the earlier scene is the baseline for the later one."""
-    (nd0, _, clear0), (nd1, _, clear1) = (_indices(s, grid, window) for s in scenes)
+    (nd0, _, _, clear0), (nd1, _, _, clear1) = (_indices(s, grid, window) for s in scenes)
     detect.before_after(state, scenes[0].acquired, scenes[1].acquired, nd0, nd1, clear0, clear1, params, forest)
     return clear1

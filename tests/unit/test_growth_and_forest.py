@@ -149,3 +149,38 @@ def test_two_date_mode_flags_forest_that_dropped_at_low_confidence_only():
     # dropped forest; stable forest; bare land getting barer; forest hidden by cloud in the after image
     assert flagged == 1 and list(s["status"][0]) == [LOW, 0, 0, 0]
     assert s["flag_day"][0, 0] == dn(date(2024, 3, 5)) and s["before_day"][0, 0] == dn(date(2024, 1, 5))
+
+
+def _year_of_forest(s, ndmi_value=0.3):
+    rng = np.random.default_rng(3)
+    for k in range(40):
+        d = date.fromordinal(date(2023, 1, 1).toordinal() + 10 * k)
+        noise = rng.normal(0, 0.005, (1, 1))
+        detect.update(s, d, 0.8 + noise, np.ones((1, 1), bool), None, ndmi=ndmi_value + noise)
+
+
+def test_ndmi_raises_a_confirmed_alert_to_highest_when_nbr_is_absent():
+    """With NDVI and NDMI (SWIR-1) but no NBR, two flags that NDMI agrees with make the alert highest."""
+    s = state((1, 1))
+    _year_of_forest(s)
+    for k, day in enumerate((date(2024, 3, 1), date(2024, 3, 11))):
+        detect.update(s, day, np.array([[0.2]]), np.ones((1, 1), bool), None, ndmi=np.array([[-0.2]]))
+    assert s["status"][0, 0] == detect.HIGHEST
+
+
+def test_without_a_second_index_a_confirmed_alert_stays_high():
+    s = state((1, 1))
+    _year_of_forest(s)
+    for day in (date(2024, 3, 1), date(2024, 3, 11)):  # NDMI did not drop: it does not confirm
+        detect.update(s, day, np.array([[0.2]]), np.ones((1, 1), bool), None, ndmi=np.array([[0.3]]))
+    assert s["status"][0, 0] == detect.HIGH
+
+
+def test_ndmi_missing_from_one_scene_is_not_used_for_that_pixel_again():
+    s = state((1, 1))
+    _year_of_forest(s)
+    detect.update(s, date(2024, 1, 5), np.array([[0.8]]), np.ones((1, 1), bool), None, ndmi=np.array([[np.nan]]))
+    assert s["ndmi_n"][0, 0] == s["n"][0, 0] - 1
+    for day in (date(2024, 3, 1), date(2024, 3, 11)):
+        detect.update(s, day, np.array([[0.2]]), np.ones((1, 1), bool), None, ndmi=np.array([[-0.2]]))
+    assert s["status"][0, 0] == detect.HIGH  # NDMI's baseline is incomplete: it cannot vouch
