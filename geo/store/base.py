@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 
 import geopandas as gpd
+
+from geo.store.sql import Tx
 
 SCENE_STATUSES = ("ok", "failed")
 
@@ -21,6 +24,9 @@ class AlertQuery:
     confidence: tuple[str, ...] | None = None
     limit: int | None = None
     offset: int = 0
+    status: tuple[str, ...] | None = None      # review statuses
+    assigned_to: str | None = None             # username
+    district_ids: tuple[str, ...] | None = None
 
 
 class Store(ABC):
@@ -58,3 +64,29 @@ class Store(ABC):
     @abstractmethod
     def data_version(self) -> int:
         """A number that grows with every write: for caches and ETags."""
+
+    # -- transactions and migrations (review, users, cases and planting lots are written through these) --------
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """One all-or-nothing unit of work (committed on exit, rolled back on error); bumps ``data_version``."""
+
+    @abstractmethod
+    def reading(self) -> AbstractContextManager[Tx]:
+        """A read-only session for portable SQL queries."""
+
+    @abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply the pending schema migrations in order, each in its own transaction; returns their names."""
+
+    @abstractmethod
+    def applied_migrations(self) -> list[str]:
+        """Names of the migrations applied to this store, in order."""
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """The URL this store was opened with (for ``open_store``)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: a file store holds no connections
+        """Release connections (nothing to do for a file)."""
+

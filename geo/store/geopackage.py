@@ -20,9 +20,10 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geo.alerts import ALERT_COLUMNS
-from geo.errors import NotFoundError
+from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
+from geo.errors import InvalidInputError, NotFoundError
 from geo.store.base import AlertQuery, Store
+from geo.store.sql import Tx, migration_files, now_iso, split_statements
 
 SCHEMA_VERSION = 1
 SRS_ID = 4326
@@ -79,9 +80,14 @@ class GeoPackageStore(Store):
         with _create_lock:
             if not self.path.exists() or "alerts" not in {n for n, _ in pyogrio.list_layers(self.path)}:
                 self._create()
+        self.migrate()
 
     def __repr__(self) -> str:
         return f"GeoPackageStore({str(self.path)!r})"
+
+    @property
+    def url(self) -> str:
+        return str(self.path)
 
     # -- schema ---------------------------------------------------------------------------------------------
     def _create(self) -> None:
@@ -125,6 +131,42 @@ class GeoPackageStore(Store):
         finally:
             con.close()
 
+    def migrate(self) -> list[str]:
+        applied = []
+        with self._connect() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                        "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for name, script in migration_files("geopackage"):
+            with self._connect() as con:
+                con.execute("BEGIN IMMEDIATE")  # one writer migrates; the others wait, then find it applied
+                try:
+                    if con.execute("SELECT 1 FROM schema_migrations WHERE name = ?", [name]).fetchone() is None:
+                        for statement in split_statements(script):
+                            con.execute(statement)
+                        con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [name, now_iso()])
+                        con.execute("UPDATE forestmon_meta SET value = (SELECT count(*) FROM schema_migrations) "
+                                    "WHERE key = 'schema_version'")
+                        applied.append(name)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+        return applied
+
+    def applied_migrations(self) -> list[str]:
+        with self._connect() as con:
+            return [r[0] for r in con.execute("SELECT name FROM schema_migrations ORDER BY name")]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self._connect(write=True) as con:
+            yield SqliteTx(con)
+
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        with self._connect() as con:
+            yield SqliteTx(con)
+
     # -- alerts ---------------------------------------------------------------------------------------------
     def sync_alerts(self, alerts: gpd.GeoDataFrame) -> dict[str, int]:
         alerts = alerts.to_crs(SRS_ID) if alerts.crs is not None else alerts
@@ -135,6 +177,8 @@ class GeoPackageStore(Store):
             current = set()
             for row in alerts.itertuples(index=False):
                 values = [_plain(getattr(row, c, None)) for c in columns]
+                if row.geometry is None or row.geometry.is_empty:  # rolls the whole sync back
+                    raise InvalidInputError(f"alert {row.id!r} has no geometry")
                 geom = encode_geometry(row.geometry)
                 current.add(row.id)
                 if row.id in known:
@@ -173,6 +217,15 @@ class GeoPackageStore(Store):
         if query.confidence:
             clauses.append(f"confidence IN ({', '.join('?' for _ in query.confidence)})")
             params += list(query.confidence)
+        if query.status:
+            clauses.append(f"status IN ({', '.join('?' for _ in query.status)})")
+            params += list(query.status)
+        if query.assigned_to is not None:
+            clauses.append("assigned_to = ?")
+            params.append(query.assigned_to)
+        if query.district_ids is not None:
+            clauses.append(f"district_id IN ({', '.join('?' for _ in query.district_ids) or 'NULL'})")
+            params += list(query.district_ids)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def query_alerts(self, query: AlertQuery | None = None) -> gpd.GeoDataFrame:
@@ -235,8 +288,21 @@ def _plain(value):
     return value
 
 
+class SqliteTx(Tx):
+    """Portable SQL on an open sqlite3 connection (placeholders are already ``?``; geometry is WKB as stored)."""
+
+    def __init__(self, con: sqlite3.Connection):
+        self.con = con
+
+    def execute(self, sql: str, params=()) -> int:
+        return self.con.execute(sql, [_plain(p) for p in params]).rowcount
+
+    def fetch(self, sql: str, params=()) -> list[dict]:
+        return [dict(r) for r in self.con.execute(sql, [_plain(p) for p in params])]
+
+
 def _frame(rows: list[sqlite3.Row]) -> gpd.GeoDataFrame:
-    columns = list(ALERT_COLUMNS)
+    columns = list(ALERT_COLUMNS) + list(REVIEW_COLUMNS)
     records = [{c: r[c] for c in columns} for r in rows]
     geoms = [decode_geometry(r["geom"]) if r["geom"] is not None else None for r in rows]
     return gpd.GeoDataFrame(records, columns=columns, geometry=gpd.GeoSeries(geoms, crs=SRS_ID))

@@ -1,4 +1,7 @@
-"""The embedded store: a real GeoPackage that GDAL reads, with transactional upserts by stable id."""
+"""The store on both backends (GeoPackage and PostGIS): transactional upserts by stable id, filters, migrations.
+
+The GeoPackage must also stay a real GeoPackage that GDAL reads.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,14 @@ import pytest
 from conftest import sample_alerts
 from shapely.geometry import MultiPolygon, box
 
-from geo.errors import ConfigError, NotFoundError
+from geo.errors import ConfigError, InvalidInputError, NotFoundError
 from geo.store import open_store
 from geo.store.base import AlertQuery
 
 
-def test_gdal_opens_the_store_as_a_geopackage_with_an_alerts_layer(store):
+def test_gdal_opens_the_store_as_a_geopackage_with_an_alerts_layer(tmp_path):
+    store = open_store(tmp_path / "store.gpkg")
+    store.sync_alerts(sample_alerts())
     layers = dict(pyogrio.list_layers(store.path))
     assert layers["alerts"] == "MultiPolygon"
     assert "scenes" in layers
@@ -60,7 +65,7 @@ def test_a_failed_write_leaves_the_store_unchanged(store):
     version = store.data_version()
     broken = sample_alerts()
     broken.loc[1, "geometry"] = None  # cannot be encoded: the whole sync must roll back
-    with pytest.raises(AttributeError):
+    with pytest.raises(InvalidInputError, match="20240312-086200-0133600"):
         store.sync_alerts(broken)
     assert store.count_alerts() == 3
     assert store.data_version() == version
@@ -76,3 +81,48 @@ def test_scene_catalogue_upserts_by_id(store):
 def test_store_url_must_name_a_known_backend(tmp_path):
     with pytest.raises(ConfigError, match="neither a .gpkg"):
         open_store(tmp_path / "alerts.sqlite")
+
+
+def test_migrations_are_recorded_in_order_and_reopening_applies_none(store):
+    applied = store.applied_migrations()
+    assert applied == sorted(applied) and applied[0] == "0001_initial"
+    assert {"0002_users", "0003_review"} <= set(applied)
+    assert store.migrate() == []
+    again = open_store(store.url)
+    assert again.applied_migrations() == applied and again.count_alerts() == 3
+    again.close()
+
+
+def test_review_columns_start_empty_and_sync_keeps_them(store):
+    alert = store.get_alert("20240305-086100-0133500").iloc[0]
+    assert alert["status"] == "new" and alert["version"] == 1 and alert["assigned_to"] is None
+    with store.transaction() as tx:
+        tx.execute("UPDATE alerts SET status = 'assigned', assigned_to = 'an', version = 2 WHERE id = ?",
+                   ["20240305-086100-0133500"])
+    store.sync_alerts(sample_alerts().iloc[[1, 2]])  # the detector no longer reports the assigned alert
+    kept = store.get_alert("20240305-086100-0133500").iloc[0]
+    assert (kept["status"], kept["assigned_to"], kept["version"]) == ("assigned", "an", 2)
+
+
+def test_filters_by_review_fields(store):
+    with store.transaction() as tx:
+        tx.execute("UPDATE alerts SET status = 'assigned', assigned_to = 'an' WHERE id = ?",
+                   ["20240312-086200-0133600"])
+    assert store.count_alerts(AlertQuery(status=("assigned",))) == 1
+    assert store.count_alerts(AlertQuery(assigned_to="an")) == 1
+    assert store.count_alerts(AlertQuery(status=("new",), district_ids=("675",))) == 2
+    assert store.count_alerts(AlertQuery(district_ids=())) == 0
+
+
+def test_a_failed_transaction_changes_nothing(store):
+    version = store.data_version()
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.execute("UPDATE alerts SET status = 'dismissed'")
+        raise RuntimeError("interrupted")
+    assert store.count_alerts(AlertQuery(status=("new",))) == 3
+    assert store.data_version() == version
+
+
+def test_postgis_url_that_cannot_connect_is_a_config_error():
+    with pytest.raises(ConfigError, match="cannot connect"):
+        open_store("postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=2")
