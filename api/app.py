@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -32,7 +34,13 @@ STATUS_CODES.update({ConflictError: 409, ForbiddenError: 403, AuthenticationErro
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.store.close()  # release the PostGIS pool
+
     app = FastAPI(
+        lifespan=lifespan,
         title="forestmon",
         summary="Forest-loss alerts for Lâm Đồng province: satellite detection, rangers' map, weekly reports",
         version="0.1.0",

@@ -187,3 +187,13 @@ def app_client(store, tmp_path):
         add_user(store, name, PASSWORD, role, units)
     with TestClient(create_app(Settings(data_dir=tmp_path, store_url=store.url, max_photo_mb=0.5))) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch):
+    """Real argon2id, with the cost lowered for tests (the product keeps argon2-cffi's default parameters)."""
+    from argon2 import PasswordHasher
+
+    import api.users
+
+    monkeypatch.setattr(api.users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from api.cli import db, demo, ingest, report, serve
+from api.cli import db, demo, ingest, report, serve, targets, users
 from geo.errors import ForestmonError
 
 
@@ -25,6 +25,11 @@ cli.add_command(ingest.detect)
 cli.add_command(report.report)
 cli.add_command(serve.serve)
 cli.add_command(db.db)
+cli.add_command(users.users)
+cli.add_command(targets.targets)
+cli.add_command(targets.cases)
+cli.add_command(targets.planting_group)
+cli.add_command(targets.assign)
 
 
 def main() -> None:

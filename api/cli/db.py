@@ -17,16 +17,14 @@ def db() -> None:
 @data_dir_option
 def upgrade(data_dir) -> None:
     """Apply the pending schema migrations (they also run whenever the service or a command opens the store)."""
-    store = open_store(settings_from(data_dir=data_dir).store)  # opening applies them
-    click.echo(f"{store!r}: schema up to date ({len(store.applied_migrations())} migrations applied)")
-    store.close()
+    with open_store(settings_from(data_dir=data_dir).store) as store:  # opening applies them
+        click.echo(f"{store!r}: schema up to date ({len(store.applied_migrations())} migrations applied)")
 
 
 @db.command()
 @data_dir_option
 def status(data_dir) -> None:
     """List the applied migrations."""
-    store = open_store(settings_from(data_dir=data_dir).store)
-    for name in store.applied_migrations():
-        click.echo(name)
-    store.close()
+    with open_store(settings_from(data_dir=data_dir).store) as store:
+        for name in store.applied_migrations():
+            click.echo(name)

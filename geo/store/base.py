@@ -90,3 +90,9 @@ class Store(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook: a file store holds no connections
         """Release connections (nothing to do for a file)."""
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
