@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from api.cli import db, demo, ingest, report, serve, targets, users
+from api.cli import db, demo, export, ingest, report, serve, targets, users
 from geo.errors import ForestmonError
 
 
@@ -30,6 +30,7 @@ cli.add_command(targets.targets)
 cli.add_command(targets.cases)
 cli.add_command(targets.planting_group)
 cli.add_command(targets.assign)
+cli.add_command(export.export)
 
 
 def main() -> None:
