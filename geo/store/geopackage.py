@@ -23,7 +23,7 @@ import shapely
 from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 from geo.errors import InvalidInputError, NotFoundError
 from geo.store.base import AlertQuery, Store
-from geo.store.sql import Tx, migration_files, now_iso, split_statements
+from geo.store.sql import Tx, check_params, migration_files, now_iso, split_statements
 
 SCHEMA_VERSION = 1
 SRS_ID = 4326
@@ -295,10 +295,10 @@ class SqliteTx(Tx):
         self.con = con
 
     def execute(self, sql: str, params=()) -> int:
-        return self.con.execute(sql, [_plain(p) for p in params]).rowcount
+        return self.con.execute(sql, [_plain(p) for p in check_params(params)]).rowcount
 
     def fetch(self, sql: str, params=()) -> list[dict]:
-        return [dict(r) for r in self.con.execute(sql, [_plain(p) for p in params])]
+        return [dict(r) for r in self.con.execute(sql, [_plain(p) for p in check_params(params)])]
 
 
 def _frame(rows: list[sqlite3.Row]) -> gpd.GeoDataFrame:

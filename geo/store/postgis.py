@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool
 from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
 from geo.store.base import AlertQuery, Store
-from geo.store.sql import Tx, migration_files, now_iso, plain_value
+from geo.store.sql import Tx, check_params, migration_files, now_iso, plain_value
 
 SRS_ID = 4326
 MIGRATION_LOCK = 0x466F7265  # any constant shared by every forestmon process ("Fore")
@@ -51,11 +51,11 @@ class PgTx(Tx):
         return sql.replace("%", "%%").replace("?", "%s")
 
     def execute(self, sql: str, params=()) -> int:
-        return self.conn.execute(self._sql(sql), list(params)).rowcount
+        return self.conn.execute(self._sql(sql), check_params(params)).rowcount
 
     def fetch(self, sql: str, params=()) -> list[dict]:
         cur = self.conn.cursor(row_factory=dict_row)
-        rows = cur.execute(self._sql(sql), list(params)).fetchall()
+        rows = cur.execute(self._sql(sql), check_params(params)).fetchall()
         return [{k: plain_value(v) for k, v in r.items()} for r in rows]
 
 
@@ -180,7 +180,7 @@ class PostGISStore(Store):
 
     def _rows(self, sql: str, params: list) -> list[dict]:
         with self.pool.connection() as conn:
-            return conn.cursor(row_factory=dict_row).execute(sql, params).fetchall()
+            return conn.cursor(row_factory=dict_row).execute(sql, check_params(params)).fetchall()
 
     def query_alerts(self, query: AlertQuery | None = None) -> gpd.GeoDataFrame:
         query = query or AlertQuery()

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from importlib import resources
 
+from geo.errors import InvalidInputError
+
 MIGRATIONS_PACKAGE = "geo.store.migrations"
 
 
@@ -27,6 +29,15 @@ def plain_value(value):
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def check_params(params: Sequence) -> list:
+    """Parameters as a list, refusing text with NUL characters (PostgreSQL cannot store them; neither do we)."""
+    out = list(params)
+    for value in out:
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInputError(f"text may not contain NUL characters: {value[:40]!r}")
+    return out
 
 
 class Tx(ABC):

@@ -192,3 +192,12 @@ def test_api_keys_work_as_header_and_reads_can_require_login(app_client, store, 
     assert closed.get("/alerts").status_code == 401
     assert closed.get("/alerts", headers={"X-API-Key": key}).status_code == 200
     assert closed.get("/targets/2024").status_code == 401
+
+
+def test_text_with_nul_characters_is_422_on_both_backends(app_client):
+    """Found by the fuzz run: PostgreSQL refuses NUL in text, so both backends refuse it up front."""
+    admin = login(app_client, "admin")
+    r = app_client.post("/cases", headers=admin, json={"number": "A\x00", "opened": "2024-01-01",
+                                                       "violation_type": "fire", "alert_ids": ["x\x00"]})
+    assert r.status_code == 422 and "NUL" in r.json()["detail"]
+    assert app_client.get("/alerts/a%00b/history").status_code == 422
