@@ -19,7 +19,7 @@ import rasterio.warp
 from shapely.geometry import box
 from shapely.ops import unary_union
 
-from geo import cloudmask, detect, indices
+from geo import cloudmask, detect, indices, review
 from geo.errors import InvalidInputError
 from geo.polygons import alert_polygons, attach_admin
 from geo.region import Region
@@ -160,7 +160,8 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
                               scene_id=scene_ids.get)
     alerts = attach_admin(polygons, region.units(), region.official_crs)
     counts = store.sync_alerts(alerts)
-    log.info("detection: %d new scenes, %d alerts (%s)", len(scenes), len(alerts), counts)
+    assigned = review.auto_assign(store)  # new alerts go to the rangers of their admin units
+    log.info("detection: %d new scenes, %d alerts (%s); assigned %s", len(scenes), len(alerts), counts, assigned)
     return DetectResult(scenes_processed=len(scenes), alerts=len(alerts), counts=counts)
 
 
