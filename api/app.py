@@ -13,6 +13,7 @@ from api.routers import alerts, pages
 from api.routers import auth as auth_router
 from api.routers import cases as cases_router
 from api.routers import exports as exports_router
+from api.routers import planting as planting_router
 from api.routers import review as review_router
 from api.settings import Settings
 from data import data_path
@@ -62,5 +63,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(review_router.router)
     app.include_router(cases_router.router)
     app.include_router(exports_router.router)
+    app.include_router(planting_router.router)
     app.mount("/static", StaticFiles(directory=data_path("web")), name="static")
     return app

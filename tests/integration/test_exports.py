@@ -84,3 +84,28 @@ def test_export_endpoint_and_cases_layer(app_client):
     r = app_client.get("/exports/alerts", params={"format": "kml", "crs": 5899})
     assert r.status_code == 422 and "crs" in r.json()["detail"]
     assert app_client.get("/exports/rivers").status_code == 422
+
+
+def test_planting_lots_through_the_api(app_client, tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    lots = gpd.GeoDataFrame({"lot_id": ["P1"], "planted": ["2024-03-01"], "trees": [2000]},
+                            geometry=[box(860000, 1335000, 860200, 1335100)], crs=32648)  # 2 ha
+    path = tmp_path / "lots.gpkg"
+    lots.to_file(path)  # in UTM: the import reprojects
+    files = {"file": ("lots.gpkg", path.read_bytes(), "application/geopackage+sqlite3")}
+    assert app_client.post("/planting-lots/import", files=files).status_code == 401
+    assert app_client.post("/planting-lots/import", files=files, headers=login(app_client, "an")).status_code == 403
+    r = app_client.post("/planting-lots/import", files=files, headers=login(app_client, "planner"))
+    assert r.json() == {"inserted": 1, "updated": 0}
+    listed = app_client.get("/planting-lots", params={"year": 2024}).json()["features"]
+    assert [(f["properties"]["lot_id"], f["properties"]["area_ha"]) for f in listed] == [("P1", 2.0)]
+    t = app_client.get("/targets/2024", params={"as_of": "2024-12-31"}).json()["afforestation"]
+    assert t["new_plantation_ha"]["current"] == 2.0 and t["trees_planted"]["current"] == 2000
+    r = app_client.post("/planting-lots/import", headers=login(app_client, "planner"),
+                        files={"file": ("lots.txt", b"nothing", "text/plain")})
+    assert r.status_code == 422 and "file" in r.json()["detail"]
+    r = app_client.post("/planting-lots/import", headers=login(app_client, "planner"),
+                        files={"file": ("lots.gpkg", b"not a geopackage", "application/octet-stream")})
+    assert r.status_code == 422 and "cannot be read" in r.json()["detail"]

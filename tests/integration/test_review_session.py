@@ -31,8 +31,10 @@ def test_scripted_ranger_and_admin_session(app_client):
     queue = client.get("/me/queue", headers=ranger).json()
     assert [f["id"] for f in queue["features"]] == [BIG, MID, SMALL]
     assert [f["properties"]["priority"] for f in queue["features"]] == [36.0, 5.0, 0.4]
-    alert = client.get(f"/alerts/{BIG}").json()["properties"]
+    r = client.get(f"/alerts/{BIG}")
+    alert = r.json()["properties"]
     assert (alert["status"], alert["version"], alert["assigned_to"]) == ("assigned", 2, "an")
+    assert r.headers["ETag"] == '"2"'
 
     # Field check, a photo with its GPS position, then the confirmation with a cause.
     r = client.post(f"/alerts/{BIG}/transitions", headers=ranger, json={"to": "in_field", "version": 2})
