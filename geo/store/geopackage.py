@@ -136,7 +136,10 @@ class GeoPackageStore(Store):
         with self._connect() as con:
             con.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                         "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            done = {r[0] for r in con.execute("SELECT name FROM schema_migrations")}
         for name, script in migration_files("geopackage"):
+            if name in done:
+                continue  # the common case: no write lock taken when the schema is up to date
             with self._connect() as con:
                 con.execute("BEGIN IMMEDIATE")  # one writer migrates; the others wait, then find it applied
                 try:

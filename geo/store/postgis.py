@@ -109,7 +109,10 @@ class PostGISStore(Store):
                     conn.execute(create.format(psycopg.sql.Identifier(wanted)))
                 conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                              "(name text PRIMARY KEY, applied_at timestamptz NOT NULL)")
+                done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
             for name, script in migration_files("postgis"):
+                if name in done:
+                    continue
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK])
                     if conn.execute("SELECT 1 FROM schema_migrations WHERE name = %s", [name]).fetchone():

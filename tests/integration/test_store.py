@@ -6,6 +6,7 @@ The GeoPackage must also stay a real GeoPackage that GDAL reads.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pyogrio
 import pytest
@@ -126,3 +127,36 @@ def test_a_failed_transaction_changes_nothing(store):
 def test_postgis_url_that_cannot_connect_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot connect"):
         open_store("postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=2")
+
+
+def test_a_store_from_before_the_review_migrations_is_upgraded_in_place(backend_url):
+    """A store made by the walking skeleton (schema 0001 only, alerts in it) gains the review schema on opening,
+    keeping its alerts, which start unreviewed at version 1."""
+    from geo.store.sql import migration_files
+
+    if backend_url.endswith(".gpkg"):
+        from geo.store.geopackage import GeoPackageStore
+
+        old = GeoPackageStore.__new__(GeoPackageStore)
+        old.path = Path(backend_url)
+        old._create()  # the skeleton's layers, no schema_migrations table
+        frame = sample_alerts()
+        frame["status"] = "new"
+        pyogrio.write_dataframe(frame, backend_url, layer="alerts", append=True, promote_to_multi=True)
+    else:
+        import psycopg
+
+        with psycopg.connect(backend_url, autocommit=True) as conn:
+            conn.execute(dict(migration_files("postgis"))["0001_initial"])
+            conn.execute("CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL)")
+            conn.execute("INSERT INTO schema_migrations VALUES ('0001_initial', now())")
+            conn.execute("INSERT INTO alerts (id, status, area_ha, first_detected, geom) VALUES "
+                         "('20240305-086100-0133500', 'new', 2.5, '2024-03-05', "
+                         "ST_Multi(ST_MakeEnvelope(108.35, 12.0, 108.36, 12.01, 4326))), "
+                         "('20240312-086200-0133600', 'new', 0.4, '2024-03-12', "
+                         "ST_Multi(ST_MakeEnvelope(108.40, 12.05, 108.401, 12.051, 4326)))")
+    with open_store(backend_url) as store:
+        assert store.applied_migrations() == [name for name, _ in migration_files("postgis")]
+        alert = store.get_alert("20240305-086100-0133500").iloc[0]
+        assert (alert["status"], alert["version"], alert["area_ha"]) == ("new", 1, 2.5)
+        assert store.count_alerts(AlertQuery(bbox=(108.399, 12.049, 108.402, 12.052))) == 1
