@@ -36,6 +36,7 @@ STATUS_CODES.update({ConflictError: 409, ForbiddenError: 403, AuthenticationErro
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield

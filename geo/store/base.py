@@ -95,4 +95,3 @@ class Store(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
-

@@ -21,7 +21,7 @@ import pyogrio
 import shapely
 
 from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
-from geo.errors import InvalidInputError, NotFoundError
+from geo.errors import ConfigError, InvalidInputError, NotFoundError
 from geo.store.base import AlertQuery, Store
 from geo.store.sql import Tx, check_params, migration_files, now_iso, split_statements
 
@@ -78,7 +78,7 @@ class GeoPackageStore(Store):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _create_lock:
-            if not self.path.exists() or "alerts" not in {n for n, _ in pyogrio.list_layers(self.path)}:
+            if not self._has_alerts_layer():
                 self._create()
         self.migrate()
 
@@ -90,6 +90,24 @@ class GeoPackageStore(Store):
         return str(self.path)
 
     # -- schema ---------------------------------------------------------------------------------------------
+    def _has_alerts_layer(self) -> bool:
+        """Whether the file is a GeoPackage with the alerts layer, read through a read-write connection.
+
+        After a crash mid-write the file has a hot rollback journal: the first read-write connection rolls it
+        back (GDAL's read-only open would fail with "attempt to write a readonly database").
+        """
+        if not self.path.exists():
+            return False
+        con = sqlite3.connect(self.path, timeout=30)
+        try:
+            if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_contents'").fetchone() is None:
+                return False
+            return con.execute("SELECT 1 FROM gpkg_contents WHERE table_name = 'alerts'").fetchone() is not None
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"{self.path} is not a GeoPackage store: {exc}") from exc
+        finally:
+            con.close()
+
     def _create(self) -> None:
         tmp = self.path.with_suffix(".creating.gpkg")
         tmp.unlink(missing_ok=True)

@@ -160,3 +160,30 @@ def test_a_store_from_before_the_review_migrations_is_upgraded_in_place(backend_
         alert = store.get_alert("20240305-086100-0133500").iloc[0]
         assert (alert["status"], alert["version"], alert["area_ha"]) == ("new", 1, 2.5)
         assert store.count_alerts(AlertQuery(bbox=(108.399, 12.049, 108.402, 12.052))) == 1
+
+
+def test_a_geopackage_left_with_a_hot_journal_by_a_crash_opens_rolled_back(tmp_path):
+    """A process killed mid-transaction leaves a rollback journal; the next open must roll it back, not fail."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "store.gpkg"
+    store = open_store(path)
+    store.sync_alerts(sample_alerts())
+    crash = (
+        "import os, sqlite3\n"
+        f"con = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+        "con.execute('BEGIN IMMEDIATE')\n"
+        "con.execute('DELETE FROM forestmon_meta')\n"  # no R-tree trigger here: plain sqlite3 may write it
+        "con.execute('PRAGMA cache_spill = 1')\n"
+        "con.execute('CREATE TABLE filler AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+        "WHERE i < 200000) SELECT i, hex(randomblob(64)) AS b FROM n')\n"
+        "os._exit(9)\n"  # killed: no commit, no rollback, the journal stays
+    )
+    subprocess.run([sys.executable, "-c", crash], check=False)
+    assert path.with_name("store.gpkg-journal").exists()
+    reopened = open_store(path)
+    assert reopened.count_alerts() == 3 and reopened.data_version() >= 1
+    with reopened.reading() as tx:
+        assert tx.fetchone("SELECT name FROM sqlite_master WHERE name = 'filler'") is None
+    assert pyogrio.read_info(path, layer="alerts")["features"] == 3
