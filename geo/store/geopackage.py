@@ -33,6 +33,14 @@ SCENE_COLUMNS: dict[str, str] = {
     "processed": "INTEGER",
 }
 _DTYPES = {"TEXT": object, "REAL": "float64", "INTEGER": "int64"}
+# The alerts layer as migration 0001 made it (frozen: a column added to geo.alerts.ALERT_COLUMNS later comes with
+# a migration in both backends' folders, which must find the layer without it).
+BASELINE_ALERT_COLUMNS: dict[str, str] = {
+    "id": "TEXT", "status": "TEXT", "confidence": "TEXT", "first_detected": "TEXT", "confirmed": "TEXT",
+    "last_update": "TEXT", "area_ha": "REAL", "district_id": "TEXT", "district": "TEXT", "mean_drop": "REAL",
+    "scene_before": "TEXT", "scene_after": "TEXT", "centroid_lon": "REAL", "centroid_lat": "REAL",
+    "vn2000_x": "REAL", "vn2000_y": "REAL", "vn2000_epsg": "INTEGER",
+}
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _create_lock = threading.Lock()
 
@@ -112,7 +120,7 @@ class GeoPackageStore(Store):
         tmp = self.path.with_suffix(".creating.gpkg")
         tmp.unlink(missing_ok=True)
         alerts = gpd.GeoDataFrame(
-            {name: pd.Series([], dtype=_DTYPES[sql]) for name, (sql, _) in ALERT_COLUMNS.items()},
+            {name: pd.Series([], dtype=_DTYPES[sql]) for name, sql in BASELINE_ALERT_COLUMNS.items()},
             geometry=gpd.GeoSeries([], crs=SRS_ID),
         )
         pyogrio.write_dataframe(alerts, tmp, layer="alerts", geometry_type="MultiPolygon")
