@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     lang: str = Field(default="vi", pattern="^(vi|en)$", description="default language of pages and reports")
+    public_reads: bool = Field(default=True, description="alerts, cases, targets and exports readable without login")
+    token_minutes: int = Field(default=720, ge=1, description="lifetime of a login (bearer) token")
+    max_photo_mb: float = Field(default=10.0, gt=0, description="largest accepted field photo")
 
     @property
     def store(self) -> str:

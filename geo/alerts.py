@@ -26,3 +26,17 @@ ALERT_COLUMNS: dict[str, tuple[str, str]] = {
     "vn2000_epsg": ("INTEGER", "EPSG code of that VN-2000 CRS (5899 or 9218 by location)"),
     "forest_category": ("TEXT", "special_use, protection, production or forest, from the user's forest layer"),
 }
+
+# Review columns (added by migration 0003_review): who has the alert, what they decided, and the version that
+# optimistic concurrency checks. The detector never writes these.
+REVIEW_COLUMNS: dict[str, tuple[str, str]] = {
+    "version": ("INTEGER", "grows by one with every review transition; a write must carry the version it saw"),
+    "assigned_to": ("TEXT", "username of the ranger the alert is assigned to"),
+    "priority": ("REAL", "review priority: larger and more confident alerts first"),
+    "cause": ("TEXT", "cause given when confirmed (see geo.review.CAUSES)"),
+    "dismiss_reason": ("TEXT", "coded reason given when dismissed (see geo.review.DISMISS_REASONS)"),
+    "review_note": ("TEXT", "the reviewer's note"),
+    "reviewed_by": ("TEXT", "username of the last reviewer"),
+    "reviewed_at": ("TEXT", "time (ISO, UTC) of the last review transition"),
+    "case_id": ("INTEGER", "violation case this confirmed alert belongs to"),
+}

@@ -15,3 +15,15 @@ class InvalidInputError(ForestmonError):
 
 class ConfigError(ForestmonError):
     """A region profile, setting or data file that is missing or malformed."""
+
+
+class ConflictError(ForestmonError):
+    """A write that conflicts with the stored state: a stale version, an invalid status transition, a duplicate."""
+
+
+class ForbiddenError(ForestmonError):
+    """The user is known but their role or units do not allow this."""
+
+
+class AuthenticationError(ForestmonError):
+    """No valid credentials: wrong password, unknown or expired token, disabled user."""

@@ -23,7 +23,7 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
-from geo import cloudmask, detect, indices
+from geo import cloudmask, detect, indices, review
 from geo.errors import ConfigError, ForestmonError, InvalidInputError
 from geo.forest import CATEGORY_NAMES, ForestLayer
 from geo.polygons import PIXEL_FIELDS, alert_pixels, alert_polygons, attach_admin, concat_pixels
@@ -349,7 +349,8 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
                               pixels=pixels, categories=CATEGORY_NAMES)
     alerts = attach_admin(polygons, region.units(), region.official_crs, region.province(), region.official_crs_alt)
     counts = store.sync_alerts(alerts)
-    log.info("detection: %d new scenes, %d alerts (%s)", len(scenes), len(alerts), counts)
+    assigned = review.auto_assign(store)  # new alerts go to the rangers of their admin units
+    log.info("detection: %d new scenes, %d alerts (%s); assigned %s", len(scenes), len(alerts), counts, assigned)
     return DetectResult(scenes_processed=len(scenes), alerts=len(alerts), counts=counts, coverage=coverage)
 
 

@@ -100,6 +100,8 @@ STRINGS: dict[str, dict[str, Any]] = {
         "target": "Mục tiêu",
         "progress": "Thực hiện",
         "no_data": "chưa có dữ liệu",
+        "progress_violation": "{current} (dự báo cả năm {projected}; năm {base}: {baseline})",
+        "progress_planting": "{current} ({pct}% chỉ tiêu)",
         "down": "giảm {p}% so với năm {base}",
         "up": "tăng {p}% so với năm {base}",
         "cases": "Số vụ vi phạm pháp luật về lâm nghiệp",
@@ -184,6 +186,8 @@ STRINGS: dict[str, dict[str, Any]] = {
         "target": "Target",
         "progress": "Progress",
         "no_data": "no data yet",
+        "progress_violation": "{current} (full-year projection {projected}; {base}: {baseline})",
+        "progress_planting": "{current} ({pct}% of target)",
         "down": "down {p}% on {base}",
         "up": "up {p}% on {base}",
         "cases": "Forestry violation cases",
@@ -534,9 +538,28 @@ def _alert_table(week: gpd.GeoDataFrame, t: dict, lang: str) -> tuple[list[dict]
     return columns, rows, max(0, len(week) - MAX_ALERT_ROWS)
 
 
+def _progress_text(key: str, progress: Mapping | None, base: int, t: dict, lang: str) -> str:
+    """Progress of one target from ``geo.targets.progress`` figures, or 'no data yet' without them."""
+    names = {"cases_change": "cases", "damaged_area_change": "damaged_area_ha",
+             "damaged_timber_change": "damaged_timber_m3"}
+    if progress is None:
+        return t["no_data"]
+    if key in names and names[key] in progress.get("violations", {}):
+        row = progress["violations"][names[key]]
+        return t["progress_violation"].format(current=_plain(row["current"], lang),
+                                              projected=_num(row["projected"], 1, lang), base=base,
+                                              baseline=_plain(row["baseline"], lang))
+    if key in progress.get("afforestation", {}):
+        row = progress["afforestation"][key]
+        return t["progress_planting"].format(current=_plain(row["current"], lang),
+                                             pct=_num(100 * (row["fraction_done"] or 0), 1, lang))
+    return t["no_data"]
+
+
 def _targets(region: Region, year: int, ytd: gpd.GeoDataFrame, ytd_range: tuple[date, date], t: dict,
-             lang: str) -> dict:
-    """The year's targets, their progress (none recorded yet) and the satellite-detected loss as context."""
+             lang: str, progress: Mapping | None = None) -> dict:
+    """The year's targets, their progress (from the case and planting registers when given) and the
+    satellite-detected loss as context."""
     confirmed = ""
     if "status" in ytd and (ytd["status"] == "confirmed").any():
         confirmed = t["detected_confirmed"].format(
@@ -559,7 +582,7 @@ def _targets(region: Region, year: int, ytd: gpd.GeoDataFrame, ytd_range: tuple[
     for key, value in targets.get("violations", {}).items():
         p = _plain(abs(value) * 100, lang)
         text = t["down" if value < 0 else "up"].format(p=p, base=base)
-        out["rows"].append((t.get(labels.get(key, ""), key), text, t["no_data"]))
+        out["rows"].append((t.get(labels.get(key, ""), key), text, _progress_text(key, progress, base, t, lang)))
     for key, value in targets.get("afforestation", {}).items():
         if key == "trees_planted":
             text = t["million_trees"].format(n=_plain(value / 1e6, lang))
@@ -567,7 +590,7 @@ def _targets(region: Region, year: int, ytd: gpd.GeoDataFrame, ytd_range: tuple[
             text = f"{_plain(value, lang)} ha"
         else:
             text = _plain(value, lang)
-        out["rows"].append((t.get(labels.get(key, ""), key), text, t["no_data"]))
+        out["rows"].append((t.get(labels.get(key, ""), key), text, _progress_text(key, progress, base, t, lang)))
     out["source"] = targets.get("source", "")
     return out
 
@@ -763,8 +786,12 @@ def build_report(
     demo_bounds: Bounds | None = None,
     observed: Mapping[str, float] | None = None,
     generated_at: datetime | None = None,
+    progress: Mapping | None = None,
 ) -> str:
-    """The weekly change report of ``region`` for ISO ``week`` as one self-contained HTML document."""
+    """The weekly change report of ``region`` for ISO ``week`` as one self-contained HTML document.
+
+    ``progress``: the year's figures from ``geo.targets.progress`` (cases, planting lots) for the targets table.
+    """
     if lang not in STRINGS:
         raise InvalidInputError(f"unknown language {lang!r}; choose from {', '.join(STRINGS)}")
     t = STRINGS[lang]
@@ -808,6 +835,6 @@ def build_report(
         figure="data:image/png;base64," + base64.b64encode(png).decode("ascii"),
         districts=_district_rows(this, units, observed, t, lang), has_observed=observed is not None,
         alert_columns=columns, alerts=rows, more=t["more"].format(n=more) if more else "",
-        targets=_targets(region, iso_year, ytd, (ytd_start, sunday), t, lang),
+        targets=_targets(region, iso_year, ytd, (ytd_start, sunday), t, lang, progress),
         methods=_methods(region, monday, n_dismissed, n_undated, observed is not None, t),
     )

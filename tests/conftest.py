@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -63,11 +64,74 @@ def sample_alerts() -> gpd.GeoDataFrame:
         geometry="geometry", crs=4326)
 
 
+# --- both backends: every test using `store` or `empty_store` runs on the GeoPackage and on PostGIS ---------
+# The PostGIS database (created with the postgis extension when missing; scripts/test starts the server) holds
+# one fresh schema per test, dropped afterwards. These tests never skip: no server is a failure.
+TEST_PG_URL = os.environ.get("FORESTMON_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/forestmon_test")
+BACKENDS = ("gpkg", "postgis")
+
+
+def _ensure_test_database(url: str) -> None:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    info = conninfo_to_dict(url)
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{info["dbname"]}"')
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> str:
+    _ensure_test_database(TEST_PG_URL)
+    return TEST_PG_URL
+
+
+@contextmanager
+def pg_schema_url(database_url: str):
+    """A fresh schema in the test database, as a store URL whose search_path points at it."""
+    import uuid
+
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in database_url else "?"
+    try:
+        yield f"{database_url}{sep}options=-csearch_path%3D{schema},public"
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_url(request, tmp_path):
+    """A URL for a new, empty store on each backend."""
+    if request.param == "gpkg":
+        yield str(tmp_path / "store.gpkg")
+    else:
+        with pg_schema_url(request.getfixturevalue("pg_database")) as url:
+            yield url
+
+
 @pytest.fixture
-def store(tmp_path):
-    s = open_store(tmp_path / "store.gpkg")
-    s.sync_alerts(sample_alerts())
-    return s
+def empty_store(backend_url):
+    s = open_store(backend_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def store(empty_store):
+    empty_store.sync_alerts(sample_alerts())
+    return empty_store
 
 
 def free_port() -> int:
@@ -113,3 +177,30 @@ def demo_run(tmp_path_factory):
     proc = subprocess.run([str(exe), "demo", "--no-serve", "--data-dir", str(data_dir)], capture_output=True,
                           text=True, timeout=900, env={**os.environ, "FORESTMON_DATA_DIR": ""})
     return {"data_dir": data_dir, "proc": proc, "seconds": time.time() - started}
+
+
+# --- the review workflow through the API (users of each role: tests/reviewkit.py) ---------------------------
+@pytest.fixture
+def app_client(store, tmp_path):
+    """The app on the sample store (both backends), with one user of each role."""
+    from fastapi.testclient import TestClient
+    from reviewkit import PASSWORD, USERS
+
+    from api.app import create_app
+    from api.settings import Settings
+    from api.users import add_user
+
+    for name, (role, units) in USERS.items():
+        add_user(store, name, PASSWORD, role, units)
+    with TestClient(create_app(Settings(data_dir=tmp_path, store_url=store.url, max_photo_mb=0.5))) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch):
+    """Real argon2id, with the cost lowered for tests (the product keeps argon2-cffi's default parameters)."""
+    from argon2 import PasswordHasher
+
+    import api.users
+
+    monkeypatch.setattr(api.users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from api.cli import demo, ingest, report, serve
+from api.cli import db, demo, export, ingest, report, serve, targets, users
 from geo.errors import ForestmonError
 
 
@@ -24,6 +24,13 @@ cli.add_command(ingest.ingest)
 cli.add_command(ingest.detect)
 cli.add_command(report.report)
 cli.add_command(serve.serve)
+cli.add_command(db.db)
+cli.add_command(users.users)
+cli.add_command(targets.targets)
+cli.add_command(targets.cases)
+cli.add_command(targets.planting_group)
+cli.add_command(targets.assign)
+cli.add_command(export.export)
 
 
 def main() -> None:

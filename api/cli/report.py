@@ -9,8 +9,10 @@ import click
 
 from api.cli.options import data_dir_option, lang_option, region_option, settings_from
 from api.settings import Settings
+from geo.errors import ConfigError
 from geo.region import load_region
 from geo.store import open_store
+from geo.targets import progress as target_progress
 from ingest.grid import Grid
 from maps.report import build_report, parse_week
 
@@ -23,8 +25,13 @@ def write_report(settings: Settings, week: str, out: Path | None = None, lang: s
     synthetic = any("SYNTHETIC" in (s["sensor"] or "").upper() for s in scenes)
     grid_file = settings.state_dir / "grid.json"
     area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
-    html = build_report(load_region(settings.region), store.query_alerts(), week, lang=lang or settings.lang,
-                        synthetic=synthetic, demo_bounds=area, observed=weekly_coverage(store, monday, sunday))
+    region = load_region(settings.region)
+    try:  # the case and planting registers' figures up to the end of the week, when the profile has targets
+        progress = target_progress(store, region, monday.isocalendar()[0], sunday)
+    except ConfigError:
+        progress = None
+    html = build_report(region, store.query_alerts(), week, lang=lang or settings.lang, synthetic=synthetic,
+                        demo_bounds=area, progress=progress, observed=weekly_coverage(store, monday, sunday))
     out = out or settings.reports_dir / f"{week}.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")

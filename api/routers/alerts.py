@@ -46,4 +46,6 @@ def list_alerts(
             response_class=Response, responses={200: {"content": {GEOJSON: {}}}, 404: {"description": "unknown id"}})
 def get_alert(alert_id: str, store: StoreDep) -> Response:
     feature = feature_collection(store.get_alert(alert_id))["features"][0]
-    return Response(json.dumps(feature, ensure_ascii=False), media_type=GEOJSON)
+    version = feature["properties"].get("version")  # for If-Match on review transitions
+    headers = {"ETag": f'"{version}"'} if version is not None else None
+    return Response(json.dumps(feature, ensure_ascii=False), media_type=GEOJSON, headers=headers)

@@ -1,4 +1,4 @@
-"""Where alerts and the scene catalogue live: one interface, an embedded GeoPackage backend (PostGIS to come)."""
+"""Where alerts and the scene catalogue live: one interface, an embedded GeoPackage backend and PostGIS."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ from geo.store.base import Store
 
 
 def open_store(url: str | Path) -> Store:
-    """Open the store a URL names: a GeoPackage path (``*.gpkg`` or ``gpkg:///path``); PostGIS is not built yet."""
+    """Open the store a URL names: a GeoPackage path (``*.gpkg`` or ``gpkg:///path``) or ``postgresql://…``.
+
+    Pending schema migrations are applied on opening.
+    """
     text = str(url)
     if text.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("the PostGIS store is not available in this version; use a .gpkg path")
+        from geo.store.postgis import PostGISStore
+
+        return PostGISStore(text)
     if text.startswith("gpkg://"):
         text = text.removeprefix("gpkg://")
     if not text.endswith(".gpkg"):

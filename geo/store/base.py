@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
 
 import geopandas as gpd
 
+from geo.store.sql import Tx, now_iso
+
 SCENE_STATUSES = ("ok", "failed", "empty")  # empty: the acquisition saw nothing of that tile
+# Catalogue columns (0001, then 0005: one record per acquisition per grid tile).
+SCENE_COLUMNS = ("id", "sensor", "acquired", "source", "path", "cloud_pct", "valid_fraction", "status", "reason",
+                 "processed", "acquisition", "tile", "acquired_time", "source_path", "forest_valid_fraction")
+# Detection runs and the forest each saw per admin unit (migration 0006).
+RUN_COLUMNS = ("id", "finished", "first_scene", "last_scene", "scenes", "mode")
+COVERAGE_COLUMNS = ("unit_id", "unit", "forest_ha", "observed_ha", "observed_share")
 
 
 @dataclass
@@ -21,6 +30,9 @@ class AlertQuery:
     confidence: tuple[str, ...] | None = None
     limit: int | None = None
     offset: int = 0
+    status: tuple[str, ...] | None = None      # review statuses
+    assigned_to: str | None = None             # username
+    district_ids: tuple[str, ...] | None = None
 
 
 class Store(ABC):
@@ -55,16 +67,60 @@ class Store(ABC):
     def scenes(self, status: str | None = None) -> list[dict]:
         """Scene catalogue records, oldest acquisition first."""
 
-    @abstractmethod
     def record_run(self, run: dict, coverage: list[dict]) -> int:
         """Record a detection run (first/last scene date, scene count, mode) and, per admin unit, the monitored
         forest and the part of it seen cloud-free (``unit_id``, ``unit``, ``forest_ha``, ``observed_ha``,
         ``observed_share``); returns the run's id."""
+        with self.transaction() as tx:
+            run_id = tx.scalar("SELECT coalesce(max(id), 0) + 1 AS next FROM runs")
+            values = [run_id, now_iso(), *(run.get(k) for k in ("first_scene", "last_scene", "scenes", "mode"))]
+            tx.execute("INSERT INTO runs (id, finished, first_scene, last_scene, scenes, mode) "
+                       "VALUES (?, ?, ?, ?, ?, ?)", values)
+            for c in coverage:
+                tx.execute(f"INSERT INTO run_coverage (run_id, {', '.join(COVERAGE_COLUMNS)}) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", [run_id, *(c.get(k) for k in COVERAGE_COLUMNS)])
+        return int(run_id)
 
-    @abstractmethod
     def runs(self) -> list[dict]:
         """Detection runs, newest first, each with its ``coverage`` list."""
+        with self.reading() as tx:
+            runs = tx.fetch(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY id DESC")
+            for run in runs:
+                run["coverage"] = tx.fetch(f"SELECT {', '.join(COVERAGE_COLUMNS)} FROM run_coverage "
+                                           "WHERE run_id = ? ORDER BY unit", [run["id"]])
+        return runs
 
     @abstractmethod
     def data_version(self) -> int:
         """A number that grows with every write: for caches and ETags."""
+
+    # -- transactions and migrations (review, users, cases and planting lots are written through these) --------
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """One all-or-nothing unit of work (committed on exit, rolled back on error); bumps ``data_version``."""
+
+    @abstractmethod
+    def reading(self) -> AbstractContextManager[Tx]:
+        """A read-only session for portable SQL queries."""
+
+    @abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply the pending schema migrations in order, each in its own transaction; returns their names."""
+
+    @abstractmethod
+    def applied_migrations(self) -> list[str]:
+        """Names of the migrations applied to this store, in order."""
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """The URL this store was opened with (for ``open_store``)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook: a file store holds no connections
+        """Release connections (nothing to do for a file)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

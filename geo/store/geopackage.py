@@ -20,29 +20,28 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geo.alerts import ALERT_COLUMNS
-from geo.errors import NotFoundError
-from geo.store.base import AlertQuery, Store
+from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
+from geo.errors import ConfigError, InvalidInputError, NotFoundError
+from geo.store.base import SCENE_COLUMNS, AlertQuery, Store
+from geo.store.sql import Tx, check_params, migration_files, now_iso, split_statements
 
 SCHEMA_VERSION = 1
 SRS_ID = 4326
-SCENE_COLUMNS: dict[str, str] = {
+# The scenes layer as migration 0001 made it (frozen, like BASELINE_ALERT_COLUMNS); 0005 adds the tile columns.
+BASELINE_SCENE_COLUMNS: dict[str, str] = {
     "id": "TEXT", "sensor": "TEXT", "acquired": "TEXT", "source": "TEXT", "path": "TEXT",
     "cloud_pct": "REAL", "valid_fraction": "REAL", "status": "TEXT", "reason": "TEXT",
     "processed": "INTEGER",
-    # ingest: one record per acquisition per grid tile (added in schema 2; older files gain them on open)
-    "acquisition": "TEXT", "tile": "TEXT", "acquired_time": "TEXT", "source_path": "TEXT",
-    "forest_valid_fraction": "REAL",
-}
-RUN_COLUMNS: dict[str, str] = {
-    "id": "INTEGER", "finished": "TEXT", "first_scene": "TEXT", "last_scene": "TEXT", "scenes": "INTEGER",
-    "mode": "TEXT",
-}
-COVERAGE_COLUMNS: dict[str, str] = {
-    "run_id": "INTEGER", "unit_id": "TEXT", "unit": "TEXT", "forest_ha": "REAL", "observed_ha": "REAL",
-    "observed_share": "REAL",
 }
 _DTYPES = {"TEXT": object, "REAL": "float64", "INTEGER": "int64"}
+# The alerts layer as migration 0001 made it (frozen: a column added to geo.alerts.ALERT_COLUMNS later comes with
+# a migration in both backends' folders, which must find the layer without it).
+BASELINE_ALERT_COLUMNS: dict[str, str] = {
+    "id": "TEXT", "status": "TEXT", "confidence": "TEXT", "first_detected": "TEXT", "confirmed": "TEXT",
+    "last_update": "TEXT", "area_ha": "REAL", "district_id": "TEXT", "district": "TEXT", "mean_drop": "REAL",
+    "scene_before": "TEXT", "scene_after": "TEXT", "centroid_lon": "REAL", "centroid_lat": "REAL",
+    "vn2000_x": "REAL", "vn2000_y": "REAL", "vn2000_epsg": "INTEGER",
+}
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _create_lock = threading.Lock()
 
@@ -88,27 +87,47 @@ class GeoPackageStore(Store):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with _create_lock:
-            if not self.path.exists() or "alerts" not in {n for n, _ in pyogrio.list_layers(self.path)}:
+            if not self._has_alerts_layer():
                 self._create()
-            self._add_missing_scene_columns()
+        self.migrate()
 
     def __repr__(self) -> str:
         return f"GeoPackageStore({str(self.path)!r})"
 
+    @property
+    def url(self) -> str:
+        return str(self.path)
+
     # -- schema ---------------------------------------------------------------------------------------------
+    def _has_alerts_layer(self) -> bool:
+        """Whether the file is a GeoPackage with the alerts layer, read through a read-write connection.
+
+        After a crash mid-write the file has a hot rollback journal: the first read-write connection rolls it
+        back (GDAL's read-only open would fail with "attempt to write a readonly database").
+        """
+        if not self.path.exists():
+            return False
+        con = sqlite3.connect(self.path, timeout=30)
+        try:
+            if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_contents'").fetchone() is None:
+                return False
+            return con.execute("SELECT 1 FROM gpkg_contents WHERE table_name = 'alerts'").fetchone() is not None
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"{self.path} is not a GeoPackage store: {exc}") from exc
+        finally:
+            con.close()
+
     def _create(self) -> None:
         tmp = self.path.with_suffix(".creating.gpkg")
         tmp.unlink(missing_ok=True)
         alerts = gpd.GeoDataFrame(
-            {name: pd.Series([], dtype=_DTYPES[sql]) for name, (sql, _) in ALERT_COLUMNS.items()},
+            {name: pd.Series([], dtype=_DTYPES[sql]) for name, sql in BASELINE_ALERT_COLUMNS.items()},
             geometry=gpd.GeoSeries([], crs=SRS_ID),
         )
         pyogrio.write_dataframe(alerts, tmp, layer="alerts", geometry_type="MultiPolygon")
-        scenes = pd.DataFrame({name: pd.Series([], dtype=_DTYPES[sql]) for name, sql in SCENE_COLUMNS.items()})
+        scenes = pd.DataFrame({name: pd.Series([], dtype=_DTYPES[sql])
+                               for name, sql in BASELINE_SCENE_COLUMNS.items()})
         pyogrio.write_dataframe(scenes, tmp, layer="scenes")
-        for name, columns in (("runs", RUN_COLUMNS), ("run_coverage", COVERAGE_COLUMNS)):
-            table = pd.DataFrame({c: pd.Series([], dtype=_DTYPES[sql]) for c, sql in columns.items()})
-            pyogrio.write_dataframe(table, tmp, layer=name)
         con = sqlite3.connect(tmp)
         with con:
             con.execute("CREATE UNIQUE INDEX alerts_id ON alerts(id)")
@@ -119,19 +138,6 @@ class GeoPackageStore(Store):
                             [("schema_version", SCHEMA_VERSION), ("data_version", 0)])
         con.close()
         tmp.replace(self.path)  # the store appears whole or not at all
-
-    def _add_missing_scene_columns(self) -> None:
-        """Stores made by an older version get the newer catalogue columns (empty), nothing else changes."""
-        con = sqlite3.connect(self.path, timeout=30)
-        try:
-            have = {r[1] for r in con.execute("PRAGMA table_info(scenes)")}
-            missing = [(c, t) for c, t in SCENE_COLUMNS.items() if c not in have]
-            if missing:
-                with con:
-                    for name, sql in missing:
-                        con.execute(f'ALTER TABLE scenes ADD COLUMN "{name}" {sql}')
-        finally:
-            con.close()
 
     @contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
@@ -153,6 +159,45 @@ class GeoPackageStore(Store):
         finally:
             con.close()
 
+    def migrate(self) -> list[str]:
+        applied = []
+        with self._connect() as con:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                        "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            done = {r[0] for r in con.execute("SELECT name FROM schema_migrations")}
+        for name, script in migration_files("geopackage"):
+            if name in done:
+                continue  # the common case: no write lock taken when the schema is up to date
+            with self._connect() as con:
+                con.execute("BEGIN IMMEDIATE")  # one writer migrates; the others wait, then find it applied
+                try:
+                    if con.execute("SELECT 1 FROM schema_migrations WHERE name = ?", [name]).fetchone() is None:
+                        for statement in split_statements(script):
+                            con.execute(statement)
+                        con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [name, now_iso()])
+                        con.execute("UPDATE forestmon_meta SET value = (SELECT count(*) FROM schema_migrations) "
+                                    "WHERE key = 'schema_version'")
+                        applied.append(name)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+        return applied
+
+    def applied_migrations(self) -> list[str]:
+        with self._connect() as con:
+            return [r[0] for r in con.execute("SELECT name FROM schema_migrations ORDER BY name")]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self._connect(write=True) as con:
+            yield SqliteTx(con)
+
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        with self._connect() as con:
+            yield SqliteTx(con)
+
     # -- alerts ---------------------------------------------------------------------------------------------
     def sync_alerts(self, alerts: gpd.GeoDataFrame) -> dict[str, int]:
         alerts = alerts.to_crs(SRS_ID) if alerts.crs is not None else alerts
@@ -163,6 +208,8 @@ class GeoPackageStore(Store):
             current = set()
             for row in alerts.itertuples(index=False):
                 values = [_plain(getattr(row, c, None)) for c in columns]
+                if row.geometry is None or row.geometry.is_empty:  # rolls the whole sync back
+                    raise InvalidInputError(f"alert {row.id!r} has no geometry")
                 geom = encode_geometry(row.geometry)
                 current.add(row.id)
                 if row.id in known:
@@ -201,6 +248,15 @@ class GeoPackageStore(Store):
         if query.confidence:
             clauses.append(f"confidence IN ({', '.join('?' for _ in query.confidence)})")
             params += list(query.confidence)
+        if query.status:
+            clauses.append(f"status IN ({', '.join('?' for _ in query.status)})")
+            params += list(query.status)
+        if query.assigned_to is not None:
+            clauses.append("assigned_to = ?")
+            params.append(query.assigned_to)
+        if query.district_ids is not None:
+            clauses.append(f"district_id IN ({', '.join('?' for _ in query.district_ids) or 'NULL'})")
+            params += list(query.district_ids)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def query_alerts(self, query: AlertQuery | None = None) -> gpd.GeoDataFrame:
@@ -247,28 +303,6 @@ class GeoPackageStore(Store):
         with self._connect() as con:
             return [dict(r) for r in con.execute(sql + " ORDER BY acquired, id", params)]
 
-    # -- runs -----------------------------------------------------------------------------------------------
-    def record_run(self, run: dict, coverage: list[dict]) -> int:
-        with self._connect(write=True) as con:
-            run_id = (con.execute("SELECT coalesce(max(id), 0) + 1 FROM runs").fetchone()[0])
-            con.execute("INSERT INTO runs (id, finished, first_scene, last_scene, scenes, mode) "
-                        "VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?, ?, ?)",
-                        [run_id, run.get("first_scene"), run.get("last_scene"), run.get("scenes"), run.get("mode")])
-            names = [c for c in COVERAGE_COLUMNS if c != "run_id"]
-            con.executemany(f"INSERT INTO run_coverage (run_id, {', '.join(names)}) VALUES (?{', ?' * len(names)})",
-                            [[run_id, *(_plain(c.get(n)) for n in names)] for c in coverage])
-        return run_id
-
-    def runs(self) -> list[dict]:
-        with self._connect() as con:
-            runs = [dict(r) for r in con.execute(
-                f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY id DESC")]
-            for run in runs:
-                run["coverage"] = [dict(r) for r in con.execute(
-                    f"SELECT {', '.join(c for c in COVERAGE_COLUMNS if c != 'run_id')} FROM run_coverage "
-                    "WHERE run_id = ? ORDER BY unit", [run["id"]])]
-        return runs
-
     def data_version(self) -> int:
         with self._connect() as con:
             return con.execute("SELECT value FROM forestmon_meta WHERE key = 'data_version'").fetchone()[0]
@@ -285,8 +319,21 @@ def _plain(value):
     return value
 
 
+class SqliteTx(Tx):
+    """Portable SQL on an open sqlite3 connection (placeholders are already ``?``; geometry is WKB as stored)."""
+
+    def __init__(self, con: sqlite3.Connection):
+        self.con = con
+
+    def execute(self, sql: str, params=()) -> int:
+        return self.con.execute(sql, [_plain(p) for p in check_params(params)]).rowcount
+
+    def fetch(self, sql: str, params=()) -> list[dict]:
+        return [dict(r) for r in self.con.execute(sql, [_plain(p) for p in check_params(params)])]
+
+
 def _frame(rows: list[sqlite3.Row]) -> gpd.GeoDataFrame:
-    columns = list(ALERT_COLUMNS)
+    columns = list(ALERT_COLUMNS) + list(REVIEW_COLUMNS)
     records = [{c: r[c] for c in columns} for r in rows]
     geoms = [decode_geometry(r["geom"]) if r["geom"] is not None else None for r in rows]
     return gpd.GeoDataFrame(records, columns=columns, geometry=gpd.GeoSeries(geoms, crs=SRS_ID))

@@ -11,7 +11,7 @@ from api.settings import Settings
 
 @pytest.fixture
 def client(store, tmp_path):
-    settings = Settings(data_dir=tmp_path, store_url=str(store.path))
+    settings = Settings(data_dir=tmp_path, store_url=store.url)
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -1,0 +1,30 @@
+"""Downloads of alerts, cases and planting lots for GIS and GPS units, optionally in VN-2000."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+
+from api.auth import Reader
+from api.deps import StoreDep
+from geo import exports
+
+router = APIRouter(tags=["exports"])
+
+
+@router.get("/exports/{layer}", summary="Alerts, cases or planting lots as GeoPackage, GeoJSON, CSV, KML or GPX",
+            response_class=Response,
+            responses={200: {"content": {media: {} for _, media, _ in exports.FORMATS.values()}}})
+def export_layer(
+    layer: Annotated[Literal[exports.LAYERS], Path(description="what to export")],  # type: ignore[valid-type]
+    _: Reader,
+    store: StoreDep,
+    format: Annotated[Literal[tuple(exports.FORMATS)], Query(description="file format")] = "gpkg",  # type: ignore
+    crs: Annotated[Literal["4326", "5899", "9218"], Query(description="EPSG: WGS 84 or VN-2000 TM-3 zones")] = "4326",
+    year: Annotated[int | None, Query(ge=1900, le=2200, description="cases opened / lots planted that year")] = None,
+) -> Response:
+    data = exports.export(exports.layer(store, layer, year), format, layer, int(crs))
+    _, media, suffix = exports.FORMATS[format]
+    name = layer + ("" if crs == "4326" else f"-epsg{crs}") + suffix
+    return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})

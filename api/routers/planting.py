@@ -1,0 +1,45 @@
+"""The register of planting lots: import (planner or admin) and list, for the afforestation targets."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, UploadFile
+
+from api.auth import Planner, Reader
+from api.deps import RegionDep, StoreDep
+from api.routers.alerts import GEOJSON
+from geo import planting
+from geo.errors import InvalidInputError
+
+router = APIRouter(tags=["planting lots"])
+SUFFIXES = (".gpkg", ".geojson", ".json", ".csv", ".zip")
+MAX_BYTES = 50_000_000
+
+
+@router.post("/planting-lots/import", summary="Import planting lots (GeoPackage, GeoJSON, zipped Shapefile, "
+             "CSV with wkt); re-import updates lots by lot_id")
+async def import_lots(file: UploadFile, _: Planner, store: StoreDep, region: RegionDep) -> dict:
+    suffix = Path(file.filename or "").suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InvalidInputError(f"file: {file.filename!r} is not one of {', '.join(SUFFIXES)}")
+    data = await file.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise InvalidInputError(f"file: larger than {MAX_BYTES // 1_000_000} MB")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"lots{suffix}"
+        path.write_bytes(data)
+        return planting.import_lots(store, path, region.grid_crs)
+
+
+@router.get("/planting-lots", summary="Planting lots as GeoJSON", response_class=Response,
+            responses={200: {"content": {GEOJSON: {}}}})
+def list_lots(_: Reader, store: StoreDep,
+              year: Annotated[int | None, Query(ge=1900, le=2200, description="planted that year")] = None) -> Response:
+    lots = planting.list_lots(store, year)
+    body = json.loads(lots.to_json(na="null", drop_id=True)) if len(lots) else {"type": "FeatureCollection",
+                                                                                "features": []}
+    return Response(json.dumps(body, ensure_ascii=False), media_type=GEOJSON)

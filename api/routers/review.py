@@ -1,0 +1,132 @@
+"""The review workflow: move an alert through its statuses, its history, photos, a ranger's queue, assignment."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Path, Response, UploadFile
+from pydantic import BaseModel, Field
+
+from api.auth import Admin, CurrentUser, Reader, Reviewer
+from api.deps import SettingsDep, StoreDep
+from api.routers.alerts import GEOJSON, feature_collection
+from geo import photos, review
+from geo.errors import InvalidInputError
+
+router = APIRouter(tags=["review"])
+AlertId = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+class Transition(BaseModel):
+    """Move an alert to a new status; ``version`` is the one you saw (or send it as ``If-Match``)."""
+
+    to: Literal["assigned", "in_field", "confirmed", "dismissed"]
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                description="the alert's version you saw; required unless If-Match is sent")
+    cause: Literal[review.CAUSES] | None = Field(default=None, description="required to confirm")  # type: ignore
+    reason: Literal[review.DISMISS_REASONS] | None = Field(  # type: ignore[valid-type]
+        default=None, description="required to dismiss")
+    note: str | None = Field(default=None, max_length=2000, description="required when cause/reason is 'other'")
+    assignee: str | None = Field(default=None, max_length=64, description="the ranger, to assign")
+
+
+class ReviewState(BaseModel):
+    id: str
+    status: str
+    version: int
+    assigned_to: str | None
+
+
+class HistoryEntry(BaseModel):
+    at: str
+    username: str
+    action: str
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    note: str | None
+    assignee: str | None
+    version: int
+
+
+class Photo(BaseModel):
+    id: int
+    alert_id: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    lon: float | None
+    lat: float | None
+    taken_at: str | None
+    uploaded_by: str
+    uploaded_at: str
+
+
+def _version(body_version: int | None, if_match: str | None) -> int:
+    if if_match is not None:
+        text = if_match.strip().removeprefix("W/").strip('"')
+        if not text.isdigit() or not (0 < int(text) < 2**31):
+            raise InvalidInputError(f"If-Match: {if_match!r} is not an alert version such as \"3\"")
+        if body_version is not None and body_version != int(text):
+            raise InvalidInputError("version: differs from the If-Match header")
+        return int(text)
+    if body_version is None:
+        raise InvalidInputError("version: send the alert version you saw (field 'version' or an If-Match header)")
+    return body_version
+
+
+@router.post("/alerts/{alert_id}/transitions", response_model=ReviewState,
+             summary="Assign, start a field check, confirm (with a cause) or dismiss (with a reason) an alert",
+             responses={401: {"description": "not logged in"}, 403: {"description": "role or unit not allowed"},
+                        404: {"description": "unknown alert"},
+                        409: {"description": "not allowed from the current status, or a stale version"}})
+def transition(alert_id: AlertId, body: Transition, user: Reviewer, store: StoreDep, response: Response,
+               if_match: Annotated[str | None, Header(max_length=40)] = None) -> dict:
+    state = review.transition(store, alert_id, body.to, actor=user, version=_version(body.version, if_match),
+                              cause=body.cause, reason=body.reason, note=body.note, assignee=body.assignee)
+    response.headers["ETag"] = f'"{state["version"]}"'
+    return state
+
+
+@router.get("/alerts/{alert_id}/history", response_model=list[HistoryEntry],
+            summary="Every review step of an alert, oldest first")
+def alert_history(alert_id: AlertId, _: Reader, store: StoreDep) -> list[dict]:
+    return review.history(store, alert_id)
+
+
+@router.get("/me/queue", summary="My open alerts (assigned or in the field), highest priority first",
+            response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
+def my_queue(user: CurrentUser, store: StoreDep) -> Response:
+    alerts = review.queue(store, user.username)
+    body = feature_collection(alerts, numberMatched=len(alerts), numberReturned=len(alerts))
+    return Response(json.dumps(body, ensure_ascii=False), media_type=GEOJSON)
+
+
+@router.post("/assignments/run", summary="Assign new alerts to the rangers of their units (admin)")
+def run_assignment(_: Admin, store: StoreDep) -> dict:
+    assigned = review.auto_assign(store)
+    return {"assigned": sum(assigned.values()), "by_ranger": assigned}
+
+
+@router.post("/alerts/{alert_id}/photos", response_model=Photo, status_code=201,
+             summary="Attach a field photo (JPEG or PNG; EXIF GPS read when present)",
+             responses={422: {"description": "not a JPEG/PNG, or larger than the limit"}})
+async def upload_photo(alert_id: AlertId, file: UploadFile, user: Reviewer, store: StoreDep,
+                       settings: SettingsDep) -> dict:
+    limit = int(settings.max_photo_mb * 1_000_000)
+    data = await file.read(limit + 1)
+    return photos.add_photo(store, alert_id, file.filename or "photo", data, user.username, limit)
+
+
+@router.get("/alerts/{alert_id}/photos", response_model=list[Photo], summary="The photos of an alert")
+def alert_photos(alert_id: AlertId, _: Reader, store: StoreDep) -> list[dict]:
+    return photos.list_photos(store, alert_id)
+
+
+@router.get("/photos/{photo_id}", summary="A photo's image", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, 404: {"description": "unknown id"}})
+def photo(photo_id: Annotated[int, Path(ge=1, le=2**31 - 1)], _: Reader, store: StoreDep) -> Response:
+    data, content_type = photos.photo_bytes(store, photo_id)
+    return Response(data, media_type=content_type)

@@ -1,0 +1,82 @@
+"""Field photos attached to an alert: JPEG or PNG, size-limited, EXIF GPS position and time read when present.
+
+Photos are kept in the store itself (a BLOB in the GeoPackage, ``bytea`` in PostGIS), so they are written in the
+same transaction as their record and backed up with everything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+from PIL import Image, UnidentifiedImageError
+
+from geo.errors import InvalidInputError, NotFoundError
+from geo.store import Store
+from geo.store.sql import now_iso
+
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
+GPS_IFD = 0x8825
+EXIF_IFD = 0x8769
+DATETIME_ORIGINAL = 0x9003
+_META = "id, alert_id, filename, content_type, size_bytes, sha256, lon, lat, taken_at, uploaded_by, uploaded_at"
+
+
+def _degrees(dms, ref: str | None) -> float | None:
+    try:
+        value = float(dms[0]) + float(dms[1]) / 60 + float(dms[2]) / 3600
+    except (TypeError, ValueError, IndexError, ZeroDivisionError):
+        return None
+    return -value if ref in ("S", "W") else value
+
+
+def read_photo(data: bytes, max_bytes: int) -> dict:
+    """Check the image and read its EXIF GPS position (WGS 84 degrees) and time; raises naming what is wrong."""
+    if len(data) > max_bytes:
+        raise InvalidInputError(f"file: {len(data) / 1e6:.1f} MB is larger than the {max_bytes / 1e6:.1f} MB limit")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format
+            image.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            exif = image.getexif()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidInputError(f"file: not a readable JPEG or PNG image ({exc})") from None
+    if kind not in CONTENT_TYPES:
+        raise InvalidInputError(f"file: {kind} images are not accepted; send JPEG or PNG")
+    lon = lat = None
+    gps = exif.get_ifd(GPS_IFD) if exif else {}
+    if gps and 2 in gps and 4 in gps:
+        lat, lon = _degrees(gps[2], gps.get(1)), _degrees(gps[4], gps.get(3))
+        if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            lat = lon = None
+    taken = (exif.get_ifd(EXIF_IFD).get(DATETIME_ORIGINAL) if exif else None) or (exif.get(306) if exif else None)
+    return {"content_type": CONTENT_TYPES[kind], "lon": lon, "lat": lat,
+            "taken_at": str(taken).strip() if taken else None}
+
+
+def add_photo(store: Store, alert_id: str, filename: str, data: bytes, username: str, max_bytes: int) -> dict:
+    """Attach a photo to an alert; returns its record (without the bytes)."""
+    info = read_photo(data, max_bytes)
+    with store.transaction() as tx:
+        if tx.fetchone("SELECT id FROM alerts WHERE id = ?", [alert_id]) is None:
+            raise NotFoundError(f"no alert with id {alert_id!r}")
+        photo_id = tx.scalar(
+            "INSERT INTO photos (alert_id, filename, content_type, size_bytes, sha256, lon, lat, taken_at, "
+            "uploaded_by, uploaded_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [alert_id, (filename or "photo")[:200], info["content_type"], len(data), hashlib.sha256(data).hexdigest(),
+             info["lon"], info["lat"], info["taken_at"], username, now_iso(), data])
+        return tx.fetchone(f"SELECT {_META} FROM photos WHERE id = ?", [photo_id])
+
+
+def list_photos(store: Store, alert_id: str) -> list[dict]:
+    with store.reading() as tx:
+        return tx.fetch(f"SELECT {_META} FROM photos WHERE alert_id = ? ORDER BY id", [alert_id])
+
+
+def photo_bytes(store: Store, photo_id: int) -> tuple[bytes, str]:
+    with store.reading() as tx:
+        row = tx.fetchone("SELECT data, content_type FROM photos WHERE id = ?", [photo_id])
+    if row is None:
+        raise NotFoundError(f"no photo with id {photo_id}")
+    return bytes(row["data"]), row["content_type"]

@@ -1,0 +1,246 @@
+"""The province's store: PostgreSQL with PostGIS (psycopg 3 and a connection pool), geometry in EPSG:4326.
+
+Same contract as the GeoPackage store; spatial filters use the GiST index through ``&&``. Each write is one
+transaction; the schema comes from the ordered migrations in ``migrations/postgis/``, applied under an advisory
+lock so that several workers starting at once migrate exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import geopandas as gpd
+import psycopg
+import psycopg.sql
+import shapely
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
+from geo.errors import ConfigError, InvalidInputError, NotFoundError
+from geo.store.base import SCENE_COLUMNS, AlertQuery, Store
+from geo.store.sql import Tx, check_params, migration_files, now_iso, plain_value
+
+SRS_ID = 4326
+MIGRATION_LOCK = 0x466F7265  # any constant shared by every forestmon process ("Fore")
+_SELECT = ", ".join([*(f'"{c}"' for c in [*ALERT_COLUMNS, *REVIEW_COLUMNS]), "ST_AsBinary(geom) AS geom_wkb"])
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages and repr."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+class PgTx(Tx):
+    """Portable SQL on a psycopg connection: ``?`` becomes ``%s``; values come back as plain Python values."""
+
+    geom_in = "ST_Multi(ST_GeomFromWKB(?, 4326))"
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn = conn
+
+    def geom_out(self, column: str) -> str:
+        return f"ST_AsBinary({column})"
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def execute(self, sql: str, params=()) -> int:
+        return self.conn.execute(self._sql(sql), check_params(params)).rowcount
+
+    def fetch(self, sql: str, params=()) -> list[dict]:
+        cur = self.conn.cursor(row_factory=dict_row)
+        rows = cur.execute(self._sql(sql), check_params(params)).fetchall()
+        return [{k: plain_value(v) for k, v in r.items()} for r in rows]
+
+
+class PostGISStore(Store):
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8):
+        self._url = url
+        try:  # one direct connection first: a wrong URL fails at once with the server's reason
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise ConfigError(f"cannot connect to the PostGIS store {_redact(url)}: {reason}") from exc
+        self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=True, timeout=30,
+                                   kwargs={"autocommit": False})
+        self.migrate()
+
+    def __repr__(self) -> str:
+        return f"PostGISStore({_redact(self._url)!r})"
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # -- transactions and migrations ------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self.pool.connection() as conn, conn.transaction():
+            yield PgTx(conn)
+            conn.execute("UPDATE forestmon_meta SET value = value + 1 WHERE key = 'data_version'")
+
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION READ ONLY")
+            yield PgTx(conn)
+
+    def migrate(self) -> list[str]:
+        applied = []
+        with self.pool.connection() as conn:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK])
+                if conn.execute("SELECT to_regclass('geometry_columns')").fetchone()[0] is None:
+                    raise ConfigError("the PostGIS extension is not installed in this database: "
+                                      "run CREATE EXTENSION postgis as a superuser")
+                first = conn.execute("SELECT (current_schemas(false))[1], current_setting('search_path')").fetchone()
+                wanted = first[1].split(",")[0].strip().strip('"')
+                if wanted and wanted != "$user" and wanted != first[0]:  # a schema named in the URL: create it
+                    create = psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}")
+                    conn.execute(create.format(psycopg.sql.Identifier(wanted)))
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                             "(name text PRIMARY KEY, applied_at timestamptz NOT NULL)")
+                done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+            for name, script in migration_files("postgis"):
+                if name in done:
+                    continue
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK])
+                    if conn.execute("SELECT 1 FROM schema_migrations WHERE name = %s", [name]).fetchone():
+                        continue
+                    conn.execute(script)
+                    conn.execute("INSERT INTO schema_migrations VALUES (%s, %s)", [name, now_iso()])
+                    conn.execute("UPDATE forestmon_meta SET value = (SELECT count(*) FROM schema_migrations) "
+                                 "WHERE key = 'schema_version'")
+                    applied.append(name)
+        return applied
+
+    def applied_migrations(self) -> list[str]:
+        with self.reading() as tx:
+            return [r["name"] for r in tx.fetch("SELECT name FROM schema_migrations ORDER BY name")]
+
+    # -- alerts ---------------------------------------------------------------------------------------------
+    def sync_alerts(self, alerts: gpd.GeoDataFrame) -> dict[str, int]:
+        alerts = alerts.to_crs(SRS_ID) if alerts.crs is not None else alerts
+        columns = [c for c in ALERT_COLUMNS if c not in ("id", "status")]
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("%s" for _ in columns)
+        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns)
+        counts = {"inserted": 0, "updated": 0, "removed": 0}
+        with self.transaction() as tx:
+            conn = tx.conn
+            known = {r[0]: r[1] for r in conn.execute("SELECT id, status FROM alerts")}
+            rows = []
+            for row in alerts.itertuples(index=False):
+                if row.geometry is None or row.geometry.is_empty:  # rolls the whole sync back
+                    raise InvalidInputError(f"alert {row.id!r} has no geometry")
+                wkb = shapely.to_wkb(row.geometry)
+                rows.append([row.id, wkb, *[_plain(getattr(row, c, None)) for c in columns]])
+                counts["updated" if row.id in known else "inserted"] += 1
+            with conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO alerts (id, status, geom, {names}) "
+                    f"VALUES (%s, 'new', ST_Multi(ST_GeomFromWKB(%s, {SRS_ID})), {marks}) "
+                    f"ON CONFLICT (id) DO UPDATE SET geom = excluded.geom, {sets}", rows)
+            current = [r[0] for r in rows]
+            counts["removed"] = conn.execute(
+                "DELETE FROM alerts WHERE status = 'new' AND NOT (id = ANY(%s))", [current]).rowcount
+        return counts
+
+    def _where(self, query: AlertQuery) -> tuple[str, list]:
+        clauses, params = [], []
+        if query.bbox is not None:
+            clauses.append(f"geom && ST_MakeEnvelope(%s, %s, %s, %s, {SRS_ID})")
+            params += list(query.bbox)
+        if query.start is not None:
+            clauses.append("first_detected >= %s")
+            params.append(query.start)
+        if query.end is not None:
+            clauses.append("first_detected <= %s")
+            params.append(query.end)
+        if query.confidence:
+            clauses.append("confidence = ANY(%s)")
+            params.append(list(query.confidence))
+        if query.status:
+            clauses.append("status = ANY(%s)")
+            params.append(list(query.status))
+        if query.assigned_to is not None:
+            clauses.append("assigned_to = %s")
+            params.append(query.assigned_to)
+        if query.district_ids is not None:
+            clauses.append("district_id = ANY(%s)")
+            params.append(list(query.district_ids))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def _rows(self, sql: str, params: list) -> list[dict]:
+        with self.pool.connection() as conn:
+            return conn.cursor(row_factory=dict_row).execute(sql, check_params(params)).fetchall()
+
+    def query_alerts(self, query: AlertQuery | None = None) -> gpd.GeoDataFrame:
+        query = query or AlertQuery()
+        where, params = self._where(query)
+        sql = f"SELECT {_SELECT} FROM alerts{where} ORDER BY first_detected DESC, id"
+        if query.limit is not None:
+            sql += " LIMIT %s"
+            params.append(query.limit)
+        if query.offset:
+            sql += " OFFSET %s"
+            params.append(query.offset)
+        return _frame(self._rows(sql, params))
+
+    def count_alerts(self, query: AlertQuery | None = None) -> int:
+        where, params = self._where(query or AlertQuery())
+        return self._rows(f"SELECT count(*) AS n FROM alerts{where}", params)[0]["n"]
+
+    def get_alert(self, alert_id: str) -> gpd.GeoDataFrame:
+        rows = self._rows(f"SELECT {_SELECT} FROM alerts WHERE id = %s", [alert_id])
+        if not rows:
+            raise NotFoundError(f"no alert with id {alert_id!r}")
+        return _frame(rows)
+
+    # -- scenes ---------------------------------------------------------------------------------------------
+    def upsert_scenes(self, scenes: list[dict]) -> None:
+        names = ", ".join(SCENE_COLUMNS)
+        marks = ", ".join("%s" for _ in SCENE_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in SCENE_COLUMNS if c != "id")
+        with self.transaction() as tx, tx.conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO scenes ({names}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {updates}",
+                            [[_plain(s.get(c)) for c in SCENE_COLUMNS] for s in scenes])
+
+    def scenes(self, status: str | None = None) -> list[dict]:
+        sql = f"SELECT {', '.join(SCENE_COLUMNS)} FROM scenes"
+        params = []
+        if status:
+            sql += " WHERE status = %s"
+            params.append(status)
+        return [dict(r) for r in self._rows(sql + " ORDER BY acquired, id", params)]
+
+    def data_version(self) -> int:
+        return self._rows("SELECT value FROM forestmon_meta WHERE key = 'data_version'", [])[0]["value"]
+
+
+def _plain(value):
+    """Python scalars for psycopg: numpy numbers unwrapped, NaN as NULL."""
+    import numpy as np
+
+    if value is None:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _frame(rows: list[dict]) -> gpd.GeoDataFrame:
+    columns = list(ALERT_COLUMNS) + list(REVIEW_COLUMNS)
+    records = [{c: plain_value(r[c]) for c in columns} for r in rows]
+    geoms = [shapely.from_wkb(bytes(r["geom_wkb"])) if r["geom_wkb"] is not None else None for r in rows]
+    return gpd.GeoDataFrame(records, columns=columns, geometry=gpd.GeoSeries(geoms, crs=SRS_ID))

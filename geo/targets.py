@@ -1,0 +1,78 @@
+"""Progress against a year's targets (read from the region profile): violations (cases, damaged area, timber)
+against the baseline year with the projection at the current pace, and afforestation (hectares and trees planted).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from geo.region import Region
+from geo.store import Store
+
+# Indicator -> (target key in the profile, SQL aggregate over the year's cases, unit).
+VIOLATION_INDICATORS = {
+    "cases": ("cases_change", "count(*)", "cases"),
+    "damaged_area_ha": ("damaged_area_change", "coalesce(sum(area_ha), 0)", "ha"),
+    "damaged_timber_m3": ("damaged_timber_change", "coalesce(sum(timber_m3), 0)", "m³"),
+}
+AFFORESTATION_INDICATORS = {
+    "new_plantation_ha": ("coalesce(sum(area_ha), 0)", "ha"),
+    "trees_planted": ("coalesce(sum(trees), 0)", "trees"),
+}
+REPLANTING_CAUSES = ("illegal_clearing", "illegal_logging", "farming_encroachment", "fire")
+
+
+def _year_range(year: int) -> list[str]:
+    return [f"{year:04d}-01-01", f"{year:04d}-12-31"]
+
+
+def pace(year: int, as_of: date) -> tuple[date, float]:
+    """The day progress is counted to (clipped to the year) and the fraction of the year elapsed by then."""
+    start, end = date(year, 1, 1), date(year, 12, 31)
+    day = min(max(as_of, start), end)
+    return day, ((day - start).days + 1) / ((end - start).days + 1)
+
+
+def progress(store: Store, region: Region, year: int, as_of: date | None = None) -> dict:
+    """Targets for ``year`` and where the province stands on ``as_of`` (default today); raises ConfigError when
+    the region has no targets file for that year."""
+    targets = region.targets(year)
+    baseline_year = int(targets.get("baseline_year", year - 1))
+    day, fraction = pace(year, as_of or date.today())
+    out: dict = {"year": year, "baseline_year": baseline_year, "as_of": day.isoformat(),
+                 "fraction_of_year": round(fraction, 4), "source": targets.get("source", ""),
+                 "violations": {}, "afforestation": {}, "replanting_candidates": []}
+    with store.reading() as tx:
+        for name, (key, aggregate, unit) in VIOLATION_INDICATORS.items():
+            change = targets.get("violations", {}).get(key)
+            if change is None:
+                continue
+            baseline = float(tx.scalar(f"SELECT {aggregate} AS v FROM cases WHERE opened >= ? AND opened <= ?",
+                                       _year_range(baseline_year)) or 0)
+            current = float(tx.scalar(f"SELECT {aggregate} AS v FROM cases WHERE opened >= ? AND opened <= ?",
+                                      _year_range(year)) or 0)
+            target = baseline * (1 + change)
+            projected = current / fraction
+            out["violations"][name] = {
+                "unit": unit, "baseline": round(baseline, 4), "change_target": change, "target": round(target, 4),
+                "current": round(current, 4), "projected": round(projected, 4),
+                "change_projected": round(projected / baseline - 1, 4) if baseline else None,
+                "on_track": projected <= target,
+            }
+        for name, (aggregate, unit) in AFFORESTATION_INDICATORS.items():
+            target = targets.get("afforestation", {}).get(name)
+            if target is None:
+                continue
+            current = float(tx.scalar(f"SELECT {aggregate} AS v FROM planting_lots WHERE planted >= ? "
+                                      "AND planted <= ?", _year_range(year)) or 0)
+            out["afforestation"][name] = {
+                "unit": unit, "target": target, "current": round(current, 4),
+                "fraction_done": round(current / target, 4) if target else None,
+                "projected": round(current / fraction, 4), "on_track": current / fraction >= target,
+            }
+        marks = ", ".join("?" for _ in REPLANTING_CAUSES)
+        out["replanting_candidates"] = tx.fetch(
+            f"SELECT id AS alert_id, area_ha, district_id, district, cause, centroid_lon, centroid_lat, case_id "
+            f"FROM alerts WHERE status = 'confirmed' AND cause IN ({marks}) ORDER BY area_ha DESC, id",
+            REPLANTING_CAUSES)
+    return out
