@@ -106,3 +106,14 @@ def test_latest_image_without_scenes_is_404(client):
     r = client.get("/imagery/latest.png")
     assert r.status_code == 404
     assert "no scene" in r.json()["detail"]
+
+
+def test_anonymous_readers_do_not_see_who_reviews_or_their_notes(client, store):
+    with store.transaction() as tx:
+        tx.execute("UPDATE alerts SET assigned_to = ?, review_note = ?, reviewed_by = ? WHERE id = ?",
+                   ["ranger_a", "đã kiểm tra hiện trường", "ranger_a", "20240312-086200-0133600"])
+    one = client.get("/alerts/20240312-086200-0133600").json()["properties"]
+    listed = next(f for f in client.get("/alerts").json()["features"] if f["id"] == "20240312-086200-0133600")
+    for props in (one, listed["properties"]):
+        assert not {"assigned_to", "review_note", "reviewed_by"} & set(props)
+        assert props["status"] == "new"

@@ -31,9 +31,10 @@ def test_scripted_ranger_and_admin_session(app_client):
     queue = client.get("/me/queue", headers=ranger).json()
     assert [f["id"] for f in queue["features"]] == [BIG, MID, SMALL]
     assert [f["properties"]["priority"] for f in queue["features"]] == [36.0, 5.0, 0.4]
-    r = client.get(f"/alerts/{BIG}")
+    r = client.get(f"/alerts/{BIG}", headers=ranger)
     alert = r.json()["properties"]
     assert (alert["status"], alert["version"], alert["assigned_to"]) == ("assigned", 2, "an")
+    assert "assigned_to" not in client.get(f"/alerts/{BIG}").json()["properties"]  # not shown to the public
     assert r.headers["ETag"] == '"2"'
 
     # Field check, a photo with its GPS position, then the confirmation with a cause.
