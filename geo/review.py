@@ -50,9 +50,14 @@ class SystemActor:
     units: tuple[str, ...] = ()
 
 
-def priority(area_ha: float | None, confidence: str | None, forest_weight: float = 1.0) -> float:
-    """Review priority: hectares × confidence weight (1, 2, 3) × forest weight (special-use/protection > 1)."""
-    return round(float(area_ha or 0.0) * CONFIDENCE_WEIGHT.get(confidence or "", 1.0) * forest_weight, 4)
+# Loss in special-use and protection forest goes first: they are the province's most protected categories.
+FOREST_WEIGHT = {"special_use": 3.0, "protection": 2.0}
+
+
+def priority(area_ha: float | None, confidence: str | None, forest_category: str | None = None) -> float:
+    """Review priority: hectares × confidence weight (1, 2, 3) × forest weight (special-use 3, protection 2)."""
+    weight = CONFIDENCE_WEIGHT.get(confidence or "", 1.0) * FOREST_WEIGHT.get(forest_category or "", 1.0)
+    return round(float(area_ha or 0.0) * weight, 4)
 
 
 def _action(current: str, to: str) -> str:
@@ -182,14 +187,16 @@ def auto_assign(store: Store) -> dict[str, int]:
         for r in rangers:
             for unit in filter(None, (r["units"] or "").split(",")):
                 by_unit.setdefault(unit, []).append(r["username"])
-        new = tx.fetch("SELECT id, version, district_id, area_ha, confidence FROM alerts WHERE status = 'new'")
-        for alert in sorted(new, key=lambda a: (-priority(a["area_ha"], a["confidence"]), a["id"])):
+        new = tx.fetch("SELECT id, version, district_id, area_ha, confidence, forest_category FROM alerts "
+                       "WHERE status = 'new'")
+        for alert in new:
+            alert["priority"] = priority(alert["area_ha"], alert["confidence"], alert["forest_category"])
+        for alert in sorted(new, key=lambda a: (-a["priority"], a["id"])):
             candidates = by_unit.get(alert["district_id"] or "")
             if not candidates:
                 continue
             ranger = min(candidates, key=lambda u: (load[u], u))
-            tx.execute("UPDATE alerts SET priority = ? WHERE id = ?",
-                       [priority(alert["area_ha"], alert["confidence"]), alert["id"]])
+            tx.execute("UPDATE alerts SET priority = ? WHERE id = ?", [alert["priority"], alert["id"]])
             apply_transition(tx, alert["id"], "assigned", actor=SystemActor(), version=alert["version"],
                              assignee=ranger)
             load[ranger] += 1

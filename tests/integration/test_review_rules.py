@@ -201,3 +201,17 @@ def test_text_with_nul_characters_is_422_on_both_backends(app_client):
                                                        "violation_type": "fire", "alert_ids": ["x\x00"]})
     assert r.status_code == 422 and "NUL" in r.json()["detail"]
     assert app_client.get("/alerts/a%00b/history").status_code == 422
+
+
+def test_special_use_and_protection_forest_come_first_in_the_queue(store):
+    """Priority = ha × confidence weight × forest weight: 0.4 ha of low-confidence loss in special-use forest
+    (0.4 × 1 × 3 = 1.2) goes before 0.5 ha of the same in plain forest (0.5)."""
+    assert review.priority(0.4, "low", "special_use") == 1.2
+    assert review.priority(2.5, "high", "protection") == 10.0
+    assert review.priority(0.5, "low", None) == 0.5
+    with store.transaction() as tx:
+        tx.execute("UPDATE alerts SET forest_category = 'special_use' WHERE id = ?", ["20240312-086200-0133600"])
+    add_user(store, "an", PASSWORD, "ranger", units=["675"])
+    review.auto_assign(store)
+    queue = review.queue(store, "an")
+    assert list(queue["priority"]) == [36.0, 5.0, 1.2]
