@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.routers import alerts, pages
+from api.routers import alerts, imagery_tiles, ogc, pages, planning
 from api.settings import Settings
 from data import data_path
 from geo.errors import ConfigError, ForestmonError, InvalidInputError, NotFoundError
@@ -35,5 +36,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(pages.router)
     app.include_router(alerts.router)
+    app.include_router(ogc.router)
+    app.include_router(planning.router)
+    app.include_router(imagery_tiles.router)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["*"], expose_headers=["ETag"])
     app.mount("/static", StaticFiles(directory=data_path("web")), name="static")
     return app

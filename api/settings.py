@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     lang: str = Field(default="vi", pattern="^(vi|en)$", description="default language of pages and reports")
+    # Map API (issue 6): browser origins allowed by CORS ("*" for any), how long caches may keep items and
+    # tiles before asking again (0: always revalidate with the ETag), the largest planning-layer upload.
+    cors_origins: list[str] = Field(default=[], description="origins allowed to call the API from a browser")
+    cache_max_age: int = Field(default=0, ge=0, description="Cache-Control max-age (s) of items and tiles")
+    upload_max_mb: float = Field(default=50.0, gt=0, description="largest planning-layer upload, MB")
 
     @property
     def store(self) -> str:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from api.cli import demo, ingest, report, serve
+from api.cli import demo, ingest, layers, report, serve
 from geo.errors import ForestmonError
 
 
@@ -24,6 +24,7 @@ cli.add_command(ingest.ingest)
 cli.add_command(ingest.detect)
 cli.add_command(report.report)
 cli.add_command(serve.serve)
+cli.add_command(layers.layers)
 
 
 def main() -> None:
