@@ -76,6 +76,11 @@ class FeatureSource(ABC):
     def item(self, fid: str) -> gpd.GeoDataFrame:
         """The feature with this id as a one-row frame; raises NotFoundError."""
 
+    def mvt(self, z: int, x: int, y: int, query: FeatureQuery) -> bytes | None:
+        """The encoded vector tile when the backend makes it itself (PostGIS ``ST_AsMVT``); None lets the API
+        encode ``items()`` over the tile's bbox with ``maps.vectortiles``."""
+        return None
+
     def extent(self) -> tuple[Bbox | None, tuple[str | None, str | None] | None]:
         """Spatial extent (WGS 84) and temporal interval (ISO dates, open ends as None)."""
         return None, None
@@ -151,6 +156,9 @@ class AdminSource(FeatureSource):
 
     def items(self, query):
         units = self._units()
+        valid_to = self.version.valid_to.isoformat() if self.version.valid_to else None
+        if not _valid_during(self.version.valid_from.isoformat(), valid_to, query):
+            return units.iloc[:0], 0
         if query.bbox is not None:
             units = units.iloc[units.sindex.query(_box(query.bbox), predicate="intersects")].sort_index()
         if query.filters.get("id"):
@@ -200,6 +208,8 @@ class PlanningSource(FeatureSource):
             fid=zones["feature_index"].astype(str))
 
     def items(self, query):
+        if not _valid_during(self.layer["valid_from"], self.layer.get("valid_to"), query):
+            return self._frame(self.store.query_zones(self.layer["id"], ZoneQuery(limit=0))), 0
         zq = ZoneQuery(bbox=query.bbox, zone_type=query.filters.get("zone_type"),
                        zone_class=query.filters.get("zone_class"), limit=query.limit, offset=query.offset)
         return self._frame(self.store.query_zones(self.layer["id"], zq)), self.store.count_zones(self.layer["id"], zq)
@@ -216,6 +226,14 @@ class PlanningSource(FeatureSource):
 
     def extent(self):
         return self.layer.get("bbox"), (self.layer["valid_from"], self.layer.get("valid_to"))
+
+
+def _valid_during(valid_from: str, valid_to: str | None, query: FeatureQuery) -> bool:
+    """Whether a version valid from ``valid_from`` to ``valid_to`` (ISO, None = still valid) meets the query's
+    date range: versioned collections answer ``datetime`` with all their features or none."""
+    if query.end is not None and valid_from > query.end.isoformat():
+        return False
+    return not (query.start is not None and valid_to is not None and valid_to < query.start.isoformat())
 
 
 def _box(bbox: Bbox):

@@ -273,6 +273,9 @@ def vector_tile(request: Request, source: Source, store: StoreDep, settings: Set
     source.check(query)
 
     def build() -> Response:
-        gdf, _ = source.items(query)
-        return Response(encode_tile({source.id: gdf}, z, x, y), media_type=MVT)
+        data = source.mvt(z, x, y, query)
+        if data is None:
+            gdf, _ = source.items(query)
+            data = encode_tile({source.id: gdf}, z, x, y)
+        return Response(data, media_type=MVT)
     return cached(request, store.data_version(), build, max_age=settings.cache_max_age)

@@ -129,3 +129,9 @@ def test_cors_allows_the_configured_origin_only(client):
     assert ok.headers["access-control-allow-origin"] == "http://planner.example"
     other = client.get("/ogc/collections", headers={"Origin": "http://elsewhere.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_datetime_selects_boundary_versions_by_validity(client):
+    during = client.get("/ogc/collections/admin_2024/items", params={"datetime": "2024-06-30"}).json()
+    after = client.get("/ogc/collections/admin_2024/items", params={"datetime": "2025-07-01/.."}).json()
+    assert during["numberMatched"] == 12 and after["numberMatched"] == 0

@@ -224,6 +224,8 @@ def test_upload_endpoint_imports_styles_and_serves_the_layer(client, tmp_path):
     assert [f["properties"]["loai_dat"] for f in items["features"]] == ["RPH", "RDD"]
     assert items["features"][0]["properties"]["colour"] == "#2e7d32"
     assert items["features"][0]["properties"]["ten"] == "Phòng hộ"
+    before = client.get("/ogc/collections/plan-phan-khu-20240101/items", params={"datetime": "2023-06-01"}).json()
+    assert before["numberMatched"] == 0 and before["features"] == []  # the plan was not in force yet
     one = client.get("/ogc/collections/plan-phan-khu-20240101/items/1").json()
     assert one["properties"]["zone_type"] == "ONT" and one["properties"]["zone_class"] == "conversion"
     listed = client.get("/planning/layers").json()
@@ -267,3 +269,13 @@ def test_cli_imports_lists_and_overlays(store, tmp_path, monkeypatch):
                               "--valid-from", "2024-01-01"])
     assert bad.exit_code != 0 and "kind" in bad.output
 
+
+
+def test_web_map_offers_the_newest_version_of_each_layer_styled_per_zone_type(client, store, tmp_path):
+    import_layer(store, _zoning(tmp_path), name="Phân khu", kind="zoning", valid_from=date(2023, 1, 1))
+    import_layer(store, _zoning(tmp_path), name="Phân khu", kind="zoning", valid_from=date(2024, 1, 1))
+    page = client.get("/").text
+    names = [json.dumps(f"Phân khu ({day})") for day in ("2024-01-01", "2023-01-01")]  # as the layer control has them
+    assert names[0] in page and names[1] not in page
+    assert "#2e7d32" in page and "#e57373" in page  # RPH green, ONT red
+    assert "https://" not in page and "http://" not in page
