@@ -35,6 +35,7 @@ KINDS = ("zoning", "landuse_plan", "forest_category", "protected_area")
 ZONE_CLASSES = ("keep_forest", "conversion", "other")
 SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".zip": "zipped Shapefile", ".gpkg": "GeoPackage",
             ".kml": "KML"}
+CHOOSE_LAYER = "choose one with --layer (upload: the layer field)"
 # Kinds whose zones are forest by definition when their type is not in the table.
 FOREST_KINDS = ("forest_category", "protected_area")
 
@@ -212,7 +213,7 @@ def _source(path: Path, layer: str | None) -> tuple[str, str | None]:
                 raise InvalidInputError(f"{path.name}: no Shapefile named {layer!r} in the zip")
         if len(shps) > 1:
             raise InvalidInputError(f"{path.name}: the zip holds several Shapefiles "
-                                    f"({', '.join(Path(n).stem for n in shps)}); choose one with --layer")
+                                    f"({', '.join(Path(n).stem for n in shps)}); {CHOOSE_LAYER}")
         shp = shps[0]
         if not any(n.lower() == shp[:-4].lower() + ".prj" for n in names):
             raise InvalidInputError(f"{path.name}: {shp} has no .prj, so its CRS is unknown; add the .prj")
@@ -237,7 +238,7 @@ def read_planning_file(path: str | Path, *, kind: str, layer: str | None = None,
     try:
         layers = [n for n, g in pyogrio.list_layers(gdal_path) if g]
         if layer is None and len(layers) > 1:
-            raise InvalidInputError(f"{path.name}: several layers ({', '.join(layers)}); choose one with --layer")
+            raise InvalidInputError(f"{path.name}: several layers ({', '.join(layers)}); {CHOOSE_LAYER}")
         if layer is not None and layer not in layers:
             raise InvalidInputError(f"{path.name}: no layer {layer!r}; it has {', '.join(layers) or 'none'}")
         gdf = pyogrio.read_dataframe(gdal_path, layer=layer)
