@@ -26,6 +26,10 @@ from geo.cloudmask import scl_clear_mask
 from geo.errors import InvalidInputError, NotFoundError
 
 
+class NoImagery(NotFoundError):
+    """The tile is on the grid but none of the chosen scenes covers it."""
+
+
 @dataclass(frozen=True)
 class Layer:
     name: str
@@ -91,7 +95,7 @@ def clear_mosaic(scenes: list[TileScene], x: int, y: int, z: int, bands: tuple[s
         img, _ = mosaic_reader(scenes, _read_clear, x, y, z, bands=bands, pixel_selection=FirstMethod(),
                                threads=0)
     except (EmptyMosaicError, TileOutsideBounds) as exc:
-        raise NotFoundError(f"tile {z}/{x}/{y} holds no imagery of the chosen scenes") from exc
+        raise NoImagery(f"tile {z}/{x}/{y} holds no imagery of the chosen scenes") from exc
     return img
 
 
@@ -131,3 +135,9 @@ def render_tile(layer: str, scenes: list[TileScene], x: int, y: int, z: int, fmt
     band = _to_byte(values, lo, hi)
     out = ImageData(band[None], bounds=img.bounds, crs=img.crs)
     return out.render(img_format=FORMATS[fmt][0], colormap=cmap.get(spec.colormap), add_mask=True)
+
+
+def empty_tile(fmt: str = "png", size: int = 256) -> bytes:
+    """A fully transparent tile: what a map gets where there is no imagery (no broken-image errors)."""
+    img = ImageData(np.ma.MaskedArray(np.zeros((3, size, size), np.uint8), mask=True))
+    return img.render(img_format=FORMATS[fmt][0], add_mask=True)

@@ -34,6 +34,8 @@ STRINGS: dict[str, dict[str, Any]] = {
         "districts": "Ranh giới huyện",
         "demo_area": "Khu vực thử nghiệm",
         "image": "Ảnh màu tự nhiên",
+        "tiles": {"truecolor": "Ảnh mới nhất: màu tự nhiên", "falsecolor": "Ảnh mới nhất: màu giả (NIR-SWIR-đỏ)",
+                  "ndvi": "Ảnh mới nhất: NDVI", "change": "Mức suy giảm NDVI"},
         "alerts": "Cảnh báo mất rừng",
         "legend": "Độ tin cậy",
         "id": "Mã cảnh báo",
@@ -57,6 +59,9 @@ STRINGS: dict[str, dict[str, Any]] = {
         "districts": "District boundaries",
         "demo_area": "Demo area",
         "image": "True-colour image",
+        "tiles": {"truecolor": "Latest imagery: true colour",
+                  "falsecolor": "Latest imagery: false colour (NIR-SWIR-red)",
+                  "ndvi": "Latest imagery: NDVI", "change": "NDVI drop"},
         "alerts": "Forest-loss alerts",
         "legend": "Confidence",
         "id": "Alert id",
@@ -223,11 +228,13 @@ def build_map(
     static_url: str = "/static",
     synthetic: bool = False,
     planning: list[tuple[str, gpd.GeoDataFrame]] | None = None,
+    imagery_tiles: dict[str, str] | None = None,
 ) -> str:
     """The full HTML page of the rangers' map; every script and style it loads is under ``static_url``.
 
     ``planning``: (title, zones) per planning layer, zones with ``zone_type`` and ``colour``; drawn under the
-    alerts, styled per zone type, off until switched on in the layer control.
+    alerts, styled per zone type, off until switched on in the layer control. ``imagery_tiles``: layer name
+    (``truecolor``, ``falsecolor``, ``ndvi``, ``change``) → XYZ URL template, also off until switched on.
     """
     if lang not in STRINGS:
         raise ValueError(f"unknown language {lang!r}; choose from {', '.join(STRINGS)}")
@@ -244,6 +251,10 @@ def build_map(
         url, (iw, i_s, ie, i_n) = image
         _UrlImageOverlay(url, [[i_s, iw], [i_n, ie]], name=t["image"], pane="imagery",
                          pixelated=False).add_to(m)
+
+    for layer, url in (imagery_tiles or {}).items():
+        folium.TileLayer(url, attr="Sentinel-2 / forestmon", name=t["tiles"][layer], overlay=True, show=False,
+                         pane="imagery", max_native_zoom=16, max_zoom=19).add_to(m)
 
     folium.GeoJson(
         _light(region.province()), name=t["province"], interactive=False,

@@ -1,7 +1,8 @@
 """Imagery tiles (XYZ PNG/WebP on WebMercatorQuad, with TileJSON) of the catalogued scenes: true colour, false
 colour, NDVI and change magnitude, per scene or ``latest`` (a cloud-free mosaic of the newest scenes).
 
-Only scenes the catalogue names are served: the path comes from the catalogue, never from the request.
+Only scenes the catalogue names are served: the path comes from the catalogue, never from the request. A tile
+on the grid but outside the scenes is transparent (200); an unknown scene or a tile off the grid is a 404.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from api.deps import SettingsDep, StoreDep
 from geo.errors import NotFoundError
 from geo.store import Store
 from ingest.local import open_scene
-from maps.rastertiles import FORMATS, LAYERS, TileScene, render_tile, scene_info
+from maps.rastertiles import FORMATS, LAYERS, NoImagery, TileScene, empty_tile, render_tile, scene_info
 from maps.vectortiles import tile_bounds
 
 router = APIRouter(prefix="/imagery", tags=["imagery tiles"])
@@ -80,7 +81,7 @@ def imagery_tilejson(request: Request, store: StoreDep, scene_id: SceneId, layer
 @router.get("/{scene_id}/{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}.{fmt}", summary="An imagery tile",
             response_class=Response,
             responses={200: {"content": {"image/png": {}, "image/webp": {}}},
-                       404: {"description": "unknown scene, tile outside the grid or without imagery"}})
+                       404: {"description": "unknown scene or tile outside the grid"}})
 def imagery_tile(request: Request, store: StoreDep, settings: SettingsDep, scene_id: SceneId, layer: LayerName,
                  z: Annotated[int, Path(ge=0, le=22)], x: Annotated[int, Path(ge=0)], y: Annotated[int, Path(ge=0)],
                  fmt: Literal["png", "webp"]) -> Response:
@@ -88,8 +89,11 @@ def imagery_tile(request: Request, store: StoreDep, settings: SettingsDep, scene
     shown, reference = pick_scenes(store, scene_id)
 
     def build() -> Response:
-        data = render_tile(layer, [_tile_scene(s["path"]) for s in shown], x, y, z, fmt,
-                           reference=[_tile_scene(s["path"]) for s in reference])
+        try:
+            data = render_tile(layer, [_tile_scene(s["path"]) for s in shown], x, y, z, fmt,
+                               reference=[_tile_scene(s["path"]) for s in reference])
+        except NoImagery:  # on the grid, outside the scenes: transparent, as an empty MVT tile is empty
+            data = empty_tile(fmt)
         return Response(data, media_type=FORMATS[fmt][1])
     # A scene's pixels never change; the mosaic follows the catalogue, which the data version covers.
     return cached(request, store.data_version(), build, max_age=settings.cache_max_age)

@@ -60,7 +60,9 @@ def web_map(store: StoreDep, region: RegionDep, settings: SettingsDep,
     synthetic = bool(scene and "SYNTHETIC" in (scene["sensor"] or "").upper())
     html = build_map(region, store.query_alerts(), demo_bounds=area, image=image,
                      lang=lang or settings.lang, static_url="static", synthetic=synthetic,
-                     planning=current_planning_layers(store))
+                     planning=current_planning_layers(store),
+                     imagery_tiles={layer: f"imagery/latest/{layer}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png"
+                                    for layer in ("truecolor", "falsecolor", "ndvi", "change")} if scene else None)
     return HTMLResponse(html)
 
 

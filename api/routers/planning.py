@@ -55,6 +55,9 @@ async def upload_layer(
         raise HTTPException(422, f"file: {file.filename!r} is not a GeoJSON, zipped Shapefile (.zip), GeoPackage "
                                  "or KML file")
     limit = int(settings.upload_max_mb * 1024 * 1024)
+    too_big = HTTPException(413, f"file: larger than the {settings.upload_max_mb:g} MB allowed; nothing was imported")
+    if int(request.headers.get("content-length") or 0) > limit + 64 * 1024:  # form fields and multipart framing
+        raise too_big
     with tempfile.TemporaryDirectory(prefix="forestmon-upload-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         size = 0
@@ -62,8 +65,7 @@ async def upload_layer(
             while chunk := await file.read(CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    raise HTTPException(413, f"file: larger than the {settings.upload_max_mb:g} MB allowed; "
-                                             "nothing was imported")
+                    raise too_big
                 out.write(chunk)
         record = import_layer(store, path, name=name, kind=kind, valid_from=valid_from, layer=layer or None,
                               zone_field=zone_field or None, area_crs=region.grid_crs,

@@ -125,13 +125,20 @@ def test_bad_tiles_are_4xx(server):
     for path in ("/ogc/collections/alerts/tiles/WebMercatorQuad/3/8/1",
                  "/ogc/collections/alerts/tiles/WebMercatorQuad/23/0/0",
                  "/ogc/collections/nothing/tiles/WebMercatorQuad/1/0/0",
-                 "/imagery/latest/ndvi/tiles/WebMercatorQuad/14/0/0.png",
+                 "/imagery/latest/ndvi/tiles/WebMercatorQuad/14/16384/0.png",
                  "/imagery/no-such-scene/ndvi/tiles/WebMercatorQuad/14/13100/7600.png",
                  "/imagery/latest/infrared/tiles/WebMercatorQuad/14/13100/7600.png",
                  "/imagery/latest/ndvi/tiles/WebMercatorQuad/14/13100/7600.gif"):
         r = httpx.get(server["url"] + path)
         assert 400 <= r.status_code < 500, path
         assert r.json()["detail"], path
+
+
+def test_imagery_tile_outside_the_scenes_is_transparent(server):
+    r = httpx.get(server["url"] + "/imagery/latest/ndvi/tiles/WebMercatorQuad/14/0/0.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    with rasterio.MemoryFile(r.content) as mem, mem.open() as src:
+        assert src.count == 4 and (src.read(4) == 0).all()
 
 
 def test_gdal_wms_client_reads_back_a_true_colour_tile(server, tmp_path):

@@ -3,12 +3,16 @@ HTML, clear 4xx on bad input, and ETags that follow the data version."""
 
 from __future__ import annotations
 
+import geopandas as gpd
 import pytest
 from conftest import sample_alerts
 from fastapi.testclient import TestClient
+from shapely.geometry import box
 
 from api.app import create_app
 from api.settings import Settings
+from geo import features
+from geo.features import FeatureSource
 
 IDS = ["20240610-086300-0133700", "20240312-086200-0133600", "20240305-086100-0133500"]
 
@@ -135,3 +139,46 @@ def test_datetime_selects_boundary_versions_by_validity(client):
     during = client.get("/ogc/collections/admin_2024/items", params={"datetime": "2024-06-30"}).json()
     after = client.get("/ogc/collections/admin_2024/items", params={"datetime": "2025-07-01/.."}).json()
     assert during["numberMatched"] == 12 and after["numberMatched"] == 0
+
+
+class _Lots(FeatureSource):
+    """A collection from another module (as planting lots will be): features held in a frame."""
+
+    id = "planting_lots"
+    title = "Planting lots"
+    description = "lots planted in 2024"
+
+    def __init__(self):
+        self.frame = gpd.GeoDataFrame({"fid": ["L1", "L2"], "trees": [1200, 800]},
+                                      geometry=[box(108.40, 11.90, 108.41, 11.91), box(108.5, 12.0, 108.51, 12.01)],
+                                      crs=4326)
+
+    def items(self, query):
+        hits = self.frame if query.bbox is None else self.frame[self.frame.intersects(box(*query.bbox))]
+        return hits.iloc[query.offset:query.offset + (query.limit or len(hits))], len(hits)
+
+    def item(self, fid):
+        return self.frame[self.frame["fid"] == fid]
+
+
+def test_other_modules_add_collections_through_providers(client, store, tmp_path, monkeypatch):
+    def lots_for_rangers(ctx):
+        if ctx.role == "ranger":
+            yield _Lots()
+
+    monkeypatch.setattr(features, "PROVIDERS", [*features.PROVIDERS])
+    features.register_provider(lots_for_rangers)
+    ids = [c["id"] for c in client.get("/ogc/collections").json()["collections"]]
+    assert "planting_lots" not in ids  # no role: not listed
+
+    app = create_app(Settings(data_dir=tmp_path, store_url=str(store.path)))
+
+    @app.middleware("http")
+    async def as_ranger(request, call_next):  # what an auth layer does once it knows the caller
+        request.state.role = "ranger"
+        return await call_next(request)
+
+    with TestClient(app) as ranger:
+        body = ranger.get("/ogc/collections/planting_lots/items", params={"bbox": "108.3,11.8,108.45,11.95"}).json()
+        assert [f["id"] for f in body["features"]] == ["L1"] and body["features"][0]["properties"]["trees"] == 1200
+        assert ranger.get("/ogc/collections/planting_lots/tiles/WebMercatorQuad/10/820/480").status_code == 200

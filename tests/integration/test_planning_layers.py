@@ -242,6 +242,8 @@ def test_upload_endpoint_imports_styles_and_serves_the_layer(client, tmp_path):
     ({"file": ("a.geojson", b"{}")}, {"name": "a", "kind": "zoning", "valid_from": "soon"}, 422, "valid_from"),
     ({"file": ("a.geojson", b"{" * 20000)}, {"name": "a", "kind": "zoning", "valid_from": "2024-01-01"}, 413,
      "MB"),
+    ({"file": ("a.geojson", b"{" * 200000)}, {"name": "a", "kind": "zoning", "valid_from": "2024-01-01"}, 413,
+     "MB"),  # refused from Content-Length, before reading
     ({"file": ("a.geojson", b'{"type": "FeatureCollection", "features": []}')},
      {"name": "a", "kind": "zoning", "valid_from": "2024-01-01"}, 422, "no features"),
 ])

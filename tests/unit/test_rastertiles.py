@@ -83,6 +83,12 @@ def test_clouds_are_transparent_and_the_mosaic_takes_the_newest_clear_pixel(scen
     assert mosaic[0, 128, 128] == bare_red and mosaic[3, 128, 128] == 255
 
 
+def test_webp_tiles(scenes):
+    t = _tile(scenes["forest"])
+    webp = render_tile("falsecolor", [_scene(scenes["forest"])], t.x, t.y, t.z, fmt="webp")
+    assert webp[:4] == b"RIFF" and webp[8:12] == b"WEBP"
+
+
 def test_a_tile_without_imagery_is_not_found(scenes):
     with pytest.raises(NotFoundError, match="holds no imagery"):
         render_tile("ndvi", [_scene(scenes["forest"])], 0, 0, 15)
