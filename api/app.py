@@ -5,11 +5,12 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.auth import read_access
-from api.routers import alerts, pages
+from api.routers import alerts, imagery_tiles, ogc, pages, planning
 from api.routers import auth as auth_router
 from api.routers import cases as cases_router
 from api.routers import exports as exports_router
@@ -65,5 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases_router.router)
     app.include_router(exports_router.router)
     app.include_router(planting_router.router)
+    app.include_router(ogc.router, dependencies=[Depends(read_access)])
+    app.include_router(planning.router)
+    app.include_router(imagery_tiles.router, dependencies=[Depends(read_access)])
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["*"], expose_headers=["ETag"])
     app.mount("/static", StaticFiles(directory=data_path("web")), name="static")
     return app

@@ -58,3 +58,4 @@ def date_range(
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RegionDep = Annotated[Region, Depends(get_region)]
+BboxDep = Annotated[tuple[float, float, float, float] | None, Depends(bbox_param)]

@@ -18,7 +18,7 @@ VIOLATION_TYPES = ("illegal_clearing", "illegal_logging", "farming_encroachment"
 OUTCOMES = ("pending", "administrative_fine", "criminal_prosecution", "dropped")
 CSV_COLUMNS = ("number", "opened", "violation_type", "area_ha", "timber_m3", "outcome", "fine_amount",
                "district_id", "note")
-_FIELDS = ("id", "number", "opened", "violation_type", "area_ha", "timber_m3", "outcome", "fine_amount",
+FIELDS = ("id", "number", "opened", "violation_type", "area_ha", "timber_m3", "outcome", "fine_amount",
            "district_id", "note", "source", "created_by", "created_at", "version")
 
 
@@ -53,7 +53,7 @@ def _validate(number: str, opened, violation_type: str, outcome: str, fine_amoun
 
 
 def _case(tx: Tx, case_id: int) -> dict:
-    row = tx.fetchone(f"SELECT {', '.join(_FIELDS)} FROM cases WHERE id = ?", [case_id])
+    row = tx.fetchone(f"SELECT {', '.join(FIELDS)} FROM cases WHERE id = ?", [case_id])
     if row is None:
         raise NotFoundError(f"no case with id {case_id}")
     row["alert_ids"] = [r["id"] for r in tx.fetch("SELECT id FROM alerts WHERE case_id = ? ORDER BY id", [case_id])]
@@ -135,7 +135,7 @@ def get_case(store: Store, case_id: int) -> dict:
 
 
 def list_cases(store: Store, year: int | None = None) -> list[dict]:
-    sql, params = f"SELECT {', '.join(_FIELDS)} FROM cases", []
+    sql, params = f"SELECT {', '.join(FIELDS)} FROM cases", []
     if year is not None:
         sql += " WHERE opened >= ? AND opened <= ?"
         params = [f"{year:04d}-01-01", f"{year:04d}-12-31"]

@@ -65,7 +65,9 @@ def layer(store: Store, name: str, year: int | None = None) -> gpd.GeoDataFrame:
         for row in rows:
             mine = alerts[alerts["case_id"] == row["id"]]
             geoms.append(shapely.unary_union(list(mine.geometry)) if len(mine) else None)
-        return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=gpd.GeoSeries(geoms, crs=4326))
+        # The columns are named even when there are no cases, so every format writes an empty but typed layer.
+        return gpd.GeoDataFrame(pd.DataFrame(rows, columns=list(case_register.FIELDS)),
+                                geometry=gpd.GeoSeries(geoms, crs=4326))
     raise InvalidInputError(f"layer: {name!r} is not one of {', '.join(LAYERS)}")
 
 

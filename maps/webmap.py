@@ -34,6 +34,8 @@ STRINGS: dict[str, dict[str, Any]] = {
         "districts": "Ranh giới huyện",
         "demo_area": "Khu vực thử nghiệm",
         "image": "Ảnh màu tự nhiên",
+        "tiles": {"truecolor": "Ảnh mới nhất: màu tự nhiên", "falsecolor": "Ảnh mới nhất: màu giả (NIR-SWIR-đỏ)",
+                  "ndvi": "Ảnh mới nhất: NDVI", "change": "Mức suy giảm NDVI"},
         "alerts": "Cảnh báo mất rừng",
         "legend": "Độ tin cậy",
         "id": "Mã cảnh báo",
@@ -57,6 +59,9 @@ STRINGS: dict[str, dict[str, Any]] = {
         "districts": "District boundaries",
         "demo_area": "Demo area",
         "image": "True-colour image",
+        "tiles": {"truecolor": "Latest imagery: true colour",
+                  "falsecolor": "Latest imagery: false colour (NIR-SWIR-red)",
+                  "ndvi": "Latest imagery: NDVI", "change": "NDVI drop"},
         "alerts": "Forest-loss alerts",
         "legend": "Confidence",
         "id": "Alert id",
@@ -186,6 +191,19 @@ def _alert_style(feature: dict) -> dict:
     return {"color": colour, "fillColor": colour, "weight": 1.5, "fillOpacity": 0.6, "className": ALERT_CLASS}
 
 
+def _zone_features(zones: gpd.GeoDataFrame) -> dict:
+    """Planning zones simplified (~10 m) as GeoJSON with their type (escaped) and map colour."""
+    geoms = _rounded(zones.to_crs(4326).geometry.simplify(0.0001, preserve_topology=True).values, 5)
+    out = gpd.GeoDataFrame({"zone_type": [escape(str(t or "")) for t in zones["zone_type"]],
+                            "colour": list(zones["colour"])}, geometry=geoms, crs=4326)
+    return out.__geo_interface__
+
+
+def _zone_style(feature: dict) -> dict:
+    colour = feature.get("properties", {}).get("colour", "#bdbdbd")
+    return {"color": colour, "fillColor": colour, "weight": 1, "fillOpacity": 0.35}
+
+
 def _overlays_html(t: dict, region_title: str, n_alerts: int, synthetic: bool) -> str:
     """Title bar (with the synthetic-data badge) and the confidence legend."""
     badge = f'<span class="forestmon-synthetic">{escape(t["synthetic"])}</span>' if synthetic else ""
@@ -209,8 +227,15 @@ def build_map(
     lang: str = "vi",
     static_url: str = "/static",
     synthetic: bool = False,
+    planning: list[tuple[str, gpd.GeoDataFrame]] | None = None,
+    imagery_tiles: dict[str, str] | None = None,
 ) -> str:
-    """The full HTML page of the rangers' map; every script and style it loads is under ``static_url``."""
+    """The full HTML page of the rangers' map; every script and style it loads is under ``static_url``.
+
+    ``planning``: (title, zones) per planning layer, zones with ``zone_type`` and ``colour``; drawn under the
+    alerts, styled per zone type, off until switched on in the layer control. ``imagery_tiles``: layer name
+    (``truecolor``, ``falsecolor``, ``ndvi``, ``change``) → XYZ URL template, also off until switched on.
+    """
     if lang not in STRINGS:
         raise ValueError(f"unknown language {lang!r}; choose from {', '.join(STRINGS)}")
     t = STRINGS[lang]
@@ -227,6 +252,10 @@ def build_map(
         _UrlImageOverlay(url, [[i_s, iw], [i_n, ie]], name=t["image"], pane="imagery",
                          pixelated=False).add_to(m)
 
+    for layer, url in (imagery_tiles or {}).items():
+        folium.TileLayer(url, attr="Sentinel-2 / forestmon", name=t["tiles"][layer], overlay=True, show=False,
+                         pane="imagery", max_native_zoom=16, max_zoom=19).add_to(m)
+
     folium.GeoJson(
         _light(region.province()), name=t["province"], interactive=False,
         style_function=lambda _: {"color": "#14532d", "weight": 2.5, "fill": False},
@@ -241,6 +270,11 @@ def build_map(
         group = folium.FeatureGroup(name=t["demo_area"]).add_to(m)
         folium.Rectangle([[south, west], [north, east]], color="#2563eb", weight=2, dash_array="6 4",
                          fill=False, tooltip=t["demo_area"]).add_to(group)
+
+    for title, zones in planning or []:
+        folium.GeoJson(_zone_features(zones), name=escape(title), show=False, style_function=_zone_style,
+                       tooltip=folium.GeoJsonTooltip(fields=["zone_type"], labels=False, sticky=True),
+                       ).add_to(m)
 
     data = _alert_features(alerts, lang)
     n = len(data["features"])

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from api.cli import db, demo, export, ingest, report, serve, targets, users
+from api.cli import db, demo, export, ingest, layers, report, serve, targets, users
 from geo.errors import ForestmonError
 
 
@@ -31,6 +31,7 @@ cli.add_command(targets.cases)
 cli.add_command(targets.planting_group)
 cli.add_command(targets.assign)
 cli.add_command(export.export)
+cli.add_command(layers.layers)
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ def list_alerts(
     confidence: Annotated[list[Literal["low", "high", "highest"]] | None,
                           Query(description="one or more confidence levels")] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> Response:
     query = AlertQuery(bbox=bbox, start=dates[0], end=dates[1],
                        confidence=tuple(confidence) if confidence else None, limit=limit, offset=offset)

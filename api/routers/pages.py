@@ -6,11 +6,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+import geopandas as gpd
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import RegionDep, SettingsDep, StoreDep
 from geo.errors import NotFoundError
+from geo.planning import classify, layers_valid_on
 from geo.store import Store
 from ingest.grid import Grid
 from ingest.local import open_scene
@@ -27,6 +29,16 @@ def latest_clear_scene(store: Store) -> dict | None:
         return None
     clear = [s for s in scenes if (s["cloud_pct"] or 0) < 20 and (s["valid_fraction"] or 0) > 0.5]
     return clear[-1] if clear else min(scenes, key=lambda s: s["cloud_pct"] or 100)
+
+
+def current_planning_layers(store: Store) -> list[tuple[str, gpd.GeoDataFrame]]:
+    """The newest version of each planning layer, zones coloured per zone type, for the web map."""
+    out = []
+    for rec in layers_valid_on(store.planning_layers()):
+        zones = store.query_zones(rec["id"])
+        zones["colour"] = [classify(t, rec["kind"])[1] for t in zones["zone_type"]]
+        out.append((f"{rec['name']} ({rec['valid_from']})", zones))
+    return out
 
 
 @lru_cache(maxsize=8)
@@ -47,7 +59,10 @@ def web_map(store: StoreDep, region: RegionDep, settings: SettingsDep,
     area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
     synthetic = bool(scene and "SYNTHETIC" in (scene["sensor"] or "").upper())
     html = build_map(region, store.query_alerts(), demo_bounds=area, image=image,
-                     lang=lang or settings.lang, static_url="static", synthetic=synthetic)
+                     lang=lang or settings.lang, static_url="static", synthetic=synthetic,
+                     planning=current_planning_layers(store),
+                     imagery_tiles={layer: f"imagery/latest/{layer}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png"
+                                    for layer in ("truecolor", "falsecolor", "ndvi", "change")} if scene else None)
     return HTMLResponse(html)
 
 

@@ -9,6 +9,7 @@ from datetime import date
 
 import geopandas as gpd
 
+from geo.errors import ConfigError
 from geo.store.sql import Tx, now_iso
 
 SCENE_STATUSES = ("ok", "failed", "empty")  # empty: the acquisition saw nothing of that tile
@@ -32,7 +33,21 @@ class AlertQuery:
     offset: int = 0
     status: tuple[str, ...] | None = None      # review statuses
     assigned_to: str | None = None             # username
-    district_ids: tuple[str, ...] | None = None
+    district_ids: tuple[str, ...] | None = None  # admin unit ids holding the centroid
+    min_area_ha: float | None = None
+    max_area_ha: float | None = None
+
+
+@dataclass
+class ZoneQuery:
+    """Filters for listing the zones of one planning layer; ``bbox`` is (west, south, east, north) in WGS 84."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    zone_type: tuple[str, ...] | None = None
+    zone_class: tuple[str, ...] | None = None
+    feature_index: int | None = None
+    limit: int | None = None
+    offset: int = 0
 
 
 class Store(ABC):
@@ -124,3 +139,25 @@ class Store(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    # -- planning layers (issue 6) ------------------------------------------------------------------------
+    # Zoning, land-use plan, forest-category and protected-area layers, versioned by validity date. A layer
+    # record is a dict with the keys of ``geo.planning.LAYER_FIELDS``; its zones are polygons in EPSG:4326
+    # with the columns of ``geo.planning.ZONE_COLUMNS`` (``properties`` is the source attributes as JSON text).
+    # Backends that do not hold planning layers yet raise ConfigError, naming themselves.
+
+    def replace_planning_layer(self, layer: dict, zones: gpd.GeoDataFrame) -> None:
+        """Store a layer version and its zones in one transaction, replacing the version with the same id."""
+        raise ConfigError(f"{self!r} does not hold planning layers")
+
+    def planning_layers(self) -> list[dict]:
+        """Layer version records, by name then validity date (``valid_to`` filled from the next version)."""
+        raise ConfigError(f"{self!r} does not hold planning layers")
+
+    def query_zones(self, layer_id: str, query: ZoneQuery | None = None) -> gpd.GeoDataFrame:
+        """Zones of one layer version matching the query, by feature index."""
+        raise ConfigError(f"{self!r} does not hold planning layers")
+
+    def count_zones(self, layer_id: str, query: ZoneQuery | None = None) -> int:
+        """How many zones of the layer match the query, ignoring limit and offset."""
+        raise ConfigError(f"{self!r} does not hold planning layers")

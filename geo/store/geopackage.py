@@ -22,7 +22,8 @@ import shapely
 
 from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
-from geo.store.base import SCENE_COLUMNS, AlertQuery, Store
+from geo.planning import LAYER_FIELDS, ZONE_COLUMNS
+from geo.store.base import SCENE_COLUMNS, AlertQuery, Store, ZoneQuery
 from geo.store.sql import Tx, check_params, migration_files, now_iso, split_statements
 
 SCHEMA_VERSION = 1
@@ -89,6 +90,8 @@ class GeoPackageStore(Store):
         with _create_lock:
             if not self._has_alerts_layer():
                 self._create()
+            if not self._has_alerts_layer("planning_zones"):
+                self._create_planning()  # a spatial layer: made through GDAL, like alerts (see migration 0008)
         self.migrate()
 
     def __repr__(self) -> str:
@@ -99,8 +102,9 @@ class GeoPackageStore(Store):
         return str(self.path)
 
     # -- schema ---------------------------------------------------------------------------------------------
-    def _has_alerts_layer(self) -> bool:
-        """Whether the file is a GeoPackage with the alerts layer, read through a read-write connection.
+    def _has_alerts_layer(self, layer: str = "alerts") -> bool:
+        """Whether the file is a GeoPackage with that layer (alerts by default), read through a read-write
+        connection.
 
         After a crash mid-write the file has a hot rollback journal: the first read-write connection rolls it
         back (GDAL's read-only open would fail with "attempt to write a readonly database").
@@ -111,7 +115,7 @@ class GeoPackageStore(Store):
         try:
             if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_contents'").fetchone() is None:
                 return False
-            return con.execute("SELECT 1 FROM gpkg_contents WHERE table_name = 'alerts'").fetchone() is not None
+            return con.execute("SELECT 1 FROM gpkg_contents WHERE table_name = ?", [layer]).fetchone() is not None
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"{self.path} is not a GeoPackage store: {exc}") from exc
         finally:
@@ -138,6 +142,20 @@ class GeoPackageStore(Store):
                             [("schema_version", SCHEMA_VERSION), ("data_version", 0)])
         con.close()
         tmp.replace(self.path)  # the store appears whole or not at all
+
+    def _create_planning(self) -> None:
+        """Add the planning layers' tables (through GDAL, as for alerts) to a store made before they existed."""
+        zones = gpd.GeoDataFrame(
+            {name: pd.Series([], dtype=_DTYPES[sql]) for name, sql in ZONE_COLUMNS.items()},
+            geometry=gpd.GeoSeries([], crs=SRS_ID))
+        layers = pd.DataFrame({name: pd.Series([], dtype=_DTYPES[sql]) for name, sql in LAYER_FIELDS.items()})
+        pyogrio.write_dataframe(layers, self.path, layer="planning_layers", append=True)
+        pyogrio.write_dataframe(zones, self.path, layer="planning_zones", geometry_type="MultiPolygon", append=True)
+        con = sqlite3.connect(self.path)
+        with con:
+            con.execute("CREATE UNIQUE INDEX IF NOT EXISTS planning_layers_id ON planning_layers(id)")
+            con.execute("CREATE INDEX IF NOT EXISTS planning_zones_layer ON planning_zones(layer_id, feature_index)")
+        con.close()
 
     @contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
@@ -257,6 +275,12 @@ class GeoPackageStore(Store):
         if query.district_ids is not None:
             clauses.append(f"district_id IN ({', '.join('?' for _ in query.district_ids) or 'NULL'})")
             params += list(query.district_ids)
+        if query.min_area_ha is not None:
+            clauses.append("area_ha >= ?")
+            params.append(query.min_area_ha)
+        if query.max_area_ha is not None:
+            clauses.append("area_ha <= ?")
+            params.append(query.max_area_ha)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def query_alerts(self, query: AlertQuery | None = None) -> gpd.GeoDataFrame:
@@ -302,6 +326,79 @@ class GeoPackageStore(Store):
             params.append(status)
         with self._connect() as con:
             return [dict(r) for r in con.execute(sql + " ORDER BY acquired, id", params)]
+
+    # -- planning layers ------------------------------------------------------------------------------------
+    def replace_planning_layer(self, layer: dict, zones: gpd.GeoDataFrame) -> None:
+        zones = zones.to_crs(SRS_ID)
+        names = list(LAYER_FIELDS)
+        with self._connect(write=True) as con:
+            con.execute("DELETE FROM planning_zones WHERE layer_id = ?", [layer["id"]])
+            con.execute("DELETE FROM planning_layers WHERE id = ?", [layer["id"]])
+            con.execute(f'INSERT INTO planning_layers ({", ".join(names)}) VALUES ({", ".join("?" for _ in names)})',
+                        [_plain(layer.get(c)) for c in names])
+            columns = [c for c in ZONE_COLUMNS if c != "layer_id"]
+            sql = (f'INSERT INTO planning_zones (geom, layer_id, {", ".join(columns)}) '
+                   f'VALUES (?, ?, {", ".join("?" for _ in columns)})')
+            rows = zones.itertuples(index=False)
+            con.executemany(sql, ([encode_geometry(r.geometry), layer["id"], *(_plain(getattr(r, c)) for c in columns)]
+                                  for r in rows))
+            con.execute(
+                "UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now'), "
+                "min_x = (SELECT min(minx) FROM rtree_planning_zones_geom), "
+                "max_x = (SELECT max(maxx) FROM rtree_planning_zones_geom), "
+                "min_y = (SELECT min(miny) FROM rtree_planning_zones_geom), "
+                "max_y = (SELECT max(maxy) FROM rtree_planning_zones_geom) WHERE table_name = 'planning_zones'")
+
+    def planning_layers(self) -> list[dict]:
+        with self._connect() as con:
+            rows = [dict(r) for r in con.execute(
+                f'SELECT {", ".join(LAYER_FIELDS)} FROM planning_layers ORDER BY name, valid_from')]
+            extents = {r[0]: r[1:] for r in con.execute(
+                "SELECT z.layer_id, min(t.minx), min(t.miny), max(t.maxx), max(t.maxy) FROM planning_zones z "
+                "JOIN rtree_planning_zones_geom t ON t.id = z.fid GROUP BY z.layer_id")}
+        for i, row in enumerate(rows):
+            nxt = rows[i + 1] if i + 1 < len(rows) and rows[i + 1]["name"] == row["name"] else None
+            day_before = pd.Timestamp(nxt["valid_from"]) - pd.Timedelta(days=1) if nxt else None
+            row["valid_to"] = day_before.date().isoformat() if nxt else None
+            row["bbox"] = extents.get(row["id"])
+        return rows
+
+    def _zone_where(self, layer_id: str, query: ZoneQuery) -> tuple[str, list]:
+        clauses, params = ["layer_id = ?"], [layer_id]
+        if query.bbox is not None:
+            west, south, east, north = query.bbox
+            clauses.append("fid IN (SELECT id FROM rtree_planning_zones_geom WHERE maxx >= ? AND minx <= ? "
+                           "AND maxy >= ? AND miny <= ?)")
+            params += [west, east, south, north]
+        for column, values in (("zone_type", query.zone_type), ("zone_class", query.zone_class)):
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                params += list(values)
+        if query.feature_index is not None:
+            clauses.append("feature_index = ?")
+            params.append(query.feature_index)
+        return " WHERE " + " AND ".join(clauses), params
+
+    def query_zones(self, layer_id: str, query: ZoneQuery | None = None) -> gpd.GeoDataFrame:
+        query = query or ZoneQuery()
+        where, params = self._zone_where(layer_id, query)
+        sql = f"SELECT * FROM planning_zones{where} ORDER BY feature_index"
+        if query.limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [query.limit, query.offset]
+        elif query.offset:
+            sql += " LIMIT -1 OFFSET ?"
+            params.append(query.offset)
+        with self._connect() as con:
+            rows = con.execute(sql, params).fetchall()
+        columns = list(ZONE_COLUMNS)
+        return gpd.GeoDataFrame([{c: r[c] for c in columns} for r in rows], columns=columns,
+                                geometry=gpd.GeoSeries([decode_geometry(r["geom"]) for r in rows], crs=SRS_ID))
+
+    def count_zones(self, layer_id: str, query: ZoneQuery | None = None) -> int:
+        where, params = self._zone_where(layer_id, query or ZoneQuery())
+        with self._connect() as con:
+            return con.execute(f"SELECT count(*) FROM planning_zones{where}", params).fetchone()[0]
 
     def data_version(self) -> int:
         with self._connect() as con:

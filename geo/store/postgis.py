@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 
 import geopandas as gpd
 import psycopg
@@ -20,7 +21,8 @@ from psycopg_pool import ConnectionPool
 
 from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
-from geo.store.base import SCENE_COLUMNS, AlertQuery, Store
+from geo.planning import LAYER_FIELDS, ZONE_COLUMNS
+from geo.store.base import SCENE_COLUMNS, AlertQuery, Store, ZoneQuery
 from geo.store.sql import Tx, check_params, migration_files, now_iso, plain_value
 
 SRS_ID = 4326
@@ -177,6 +179,12 @@ class PostGISStore(Store):
         if query.district_ids is not None:
             clauses.append("district_id = ANY(%s)")
             params.append(list(query.district_ids))
+        if query.min_area_ha is not None:
+            clauses.append("area_ha >= %s")
+            params.append(query.min_area_ha)
+        if query.max_area_ha is not None:
+            clauses.append("area_ha <= %s")
+            params.append(query.max_area_ha)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def _rows(self, sql: str, params: list) -> list[dict]:
@@ -221,6 +229,68 @@ class PostGISStore(Store):
             sql += " WHERE status = %s"
             params.append(status)
         return [dict(r) for r in self._rows(sql + " ORDER BY acquired, id", params)]
+
+    # -- planning layers ------------------------------------------------------------------------------------
+    def replace_planning_layer(self, layer: dict, zones: gpd.GeoDataFrame) -> None:
+        zones = zones.to_crs(SRS_ID)
+        names = list(LAYER_FIELDS)
+        columns = [c for c in ZONE_COLUMNS if c != "layer_id"]
+        with self.transaction() as tx, tx.conn.cursor() as cur:
+            cur.execute("DELETE FROM planning_zones WHERE layer_id = %s", [layer["id"]])
+            cur.execute("DELETE FROM planning_layers WHERE id = %s", [layer["id"]])
+            cur.execute(f"INSERT INTO planning_layers ({', '.join(names)}) VALUES ({', '.join('%s' for _ in names)})",
+                        check_params([_plain(layer.get(c)) for c in names]))
+            cur.executemany(
+                f"INSERT INTO planning_zones (geom, layer_id, {', '.join(columns)}) "
+                f"VALUES (ST_Multi(ST_GeomFromWKB(%s, {SRS_ID})), %s, {', '.join('%s' for _ in columns)})",
+                [[shapely.to_wkb(r.geometry), layer["id"], *check_params([_plain(getattr(r, c)) for c in columns])]
+                 for r in zones.itertuples(index=False)])
+
+    def planning_layers(self) -> list[dict]:
+        rows = self._rows(f"SELECT {', '.join(LAYER_FIELDS)} FROM planning_layers ORDER BY name, valid_from", [])
+        extents = {r["layer_id"]: (r["minx"], r["miny"], r["maxx"], r["maxy"]) for r in self._rows(
+            "SELECT layer_id, ST_XMin(e) AS minx, ST_YMin(e) AS miny, ST_XMax(e) AS maxx, ST_YMax(e) AS maxy "
+            "FROM (SELECT layer_id, ST_Extent(geom) AS e FROM planning_zones GROUP BY layer_id) x", [])}
+        for i, row in enumerate(rows):
+            nxt = rows[i + 1] if i + 1 < len(rows) and rows[i + 1]["name"] == row["name"] else None
+            row["valid_to"] = (date.fromisoformat(nxt["valid_from"]) - timedelta(days=1)).isoformat() if nxt else None
+            row["bbox"] = extents.get(row["id"])
+        return rows
+
+    def _zone_where(self, layer_id: str, query: ZoneQuery) -> tuple[str, list]:
+        clauses, params = ["layer_id = %s"], [layer_id]
+        if query.bbox is not None:
+            clauses.append(f"geom && ST_MakeEnvelope(%s, %s, %s, %s, {SRS_ID})")
+            params += list(query.bbox)
+        for column, values in (("zone_type", query.zone_type), ("zone_class", query.zone_class)):
+            if values:
+                clauses.append(f"{column} = ANY(%s)")
+                params.append(list(values))
+        if query.feature_index is not None:
+            clauses.append("feature_index = %s")
+            params.append(query.feature_index)
+        return " WHERE " + " AND ".join(clauses), params
+
+    def query_zones(self, layer_id: str, query: ZoneQuery | None = None) -> gpd.GeoDataFrame:
+        query = query or ZoneQuery()
+        where, params = self._zone_where(layer_id, query)
+        sql = (f"SELECT {', '.join(ZONE_COLUMNS)}, ST_AsBinary(geom) AS geom_wkb FROM planning_zones{where} "
+               "ORDER BY feature_index")
+        if query.limit is not None:
+            sql += " LIMIT %s"
+            params.append(query.limit)
+        if query.offset:
+            sql += " OFFSET %s"
+            params.append(query.offset)
+        rows = self._rows(sql, params)
+        columns = list(ZONE_COLUMNS)
+        return gpd.GeoDataFrame([{c: r[c] for c in columns} for r in rows], columns=columns,
+                                geometry=gpd.GeoSeries([shapely.from_wkb(bytes(r["geom_wkb"])) for r in rows],
+                                                       crs=SRS_ID))
+
+    def count_zones(self, layer_id: str, query: ZoneQuery | None = None) -> int:
+        where, params = self._zone_where(layer_id, query or ZoneQuery())
+        return self._rows(f"SELECT count(*) AS n FROM planning_zones{where}", params)[0]["n"]
 
     def data_version(self) -> int:
         return self._rows("SELECT value FROM forestmon_meta WHERE key = 'data_version'", [])[0]["value"]

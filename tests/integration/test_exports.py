@@ -109,3 +109,13 @@ def test_planting_lots_through_the_api(app_client, tmp_path):
     r = app_client.post("/planting-lots/import", headers=login(app_client, "planner"),
                         files={"file": ("lots.gpkg", b"not a geopackage", "application/octet-stream")})
     assert r.status_code == 422 and "cannot be read" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("fmt", ["gpkg", "geojson", "csv", "kml", "gpx"])
+def test_an_empty_case_register_exports_in_every_format(store, fmt):
+    """Found by the schemathesis run: GET /exports/cases?format=gpx with no cases answered 500."""
+    from geo.exports import export, layer
+
+    frame = layer(store, "cases")
+    assert len(frame) == 0 and "number" in frame.columns
+    assert export(frame, fmt, "cases")

@@ -1,0 +1,95 @@
+"""``forestmon layers``: import planning layers (zoning, land-use plans, forest categories, protected areas),
+list them, and overlay alerts on them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from api.cli.options import data_dir_option, region_option, settings_from
+from geo.planning import KINDS, import_layer
+from geo.region import load_region
+from geo.store import open_store
+
+
+def _date(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@click.group()
+def layers() -> None:
+    """Planning layers: import, list, overlay alerts."""
+
+
+@layers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Layer name (versions of one plan share it).")
+@click.option("--kind", required=True, type=click.Choice(KINDS), help="What the layer is.")
+@click.option("--valid-from", required=True, callback=_date, help="Date the plan takes effect (YYYY-MM-DD).")
+@click.option("--layer", "source_layer", default=None, help="Layer inside a GeoPackage or Shapefile zip.")
+@click.option("--zone-field", default=None, help="Attribute holding the zone type (default: guessed).")
+@data_dir_option
+@region_option
+def import_(file, name, kind, valid_from, source_layer, zone_field, data_dir, region) -> None:
+    """Import FILE (GeoJSON, zipped Shapefile, GeoPackage, KML; any CRS incl. VN-2000) as a layer version."""
+    settings = settings_from(data_dir=data_dir, region=region)
+    area_crs = load_region(settings.region).grid_crs
+    record = import_layer(open_store(settings.store), file, name=name, kind=kind, valid_from=valid_from,
+                          layer=source_layer, zone_field=zone_field, area_crs=area_crs)
+    for repair in record["repairs"]:
+        click.echo(f"repaired: {repair}", err=True)
+    click.echo(f"imported {record['feature_count']} zone(s) as {record['id']} (from {record['source_crs']}, "
+               f"zone type from {record['zone_field'] or 'the layer kind'}; {len(record['repairs'])} repaired)")
+
+
+@layers.command("list")
+@data_dir_option
+def list_(data_dir) -> None:
+    """The stored layer versions with their validity."""
+    store = open_store(settings_from(data_dir=data_dir).store)
+    for rec in store.planning_layers():
+        click.echo(f"{rec['id']}\t{rec['name']}\t{rec['kind']}\t{rec['valid_from']} – {rec['valid_to'] or '…'}\t"
+                   f"{rec['feature_count']} zones\t{rec['source_crs']}")
+
+
+@layers.command("overlay")
+@click.option("--on", callback=_date, default=None, help="Use the layer versions valid on this date (default: newest).")
+@click.option("--name", "names", multiple=True, help="Only these layers (by name; repeatable).")
+@click.option("--start", callback=_date, default=None, help="Alerts first detected on or after (YYYY-MM-DD).")
+@click.option("--end", callback=_date, default=None, help="Alerts first detected on or before (YYYY-MM-DD).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output format.")
+@data_dir_option
+@region_option
+def overlay(on, names, start, end, fmt, data_dir, region) -> None:
+    """Forest loss inside keep-forest zones vs conversion zones, per alert and per zone and month."""
+    from geo.overlay import overlay_report, report_records
+
+    settings = settings_from(data_dir=data_dir, region=region)
+    area_crs = load_region(settings.region).grid_crs
+    report = overlay_report(open_store(settings.store), on=on, names=list(names) or None, start=start, end=end,
+                            area_crs=area_crs)
+    if fmt == "json":
+        json.dump(report_records(report), sys.stdout, ensure_ascii=False, indent=1, default=str)
+        click.echo()
+        return
+    if not report["layers"]:
+        click.echo("no planning layers imported yet; see `forestmon layers import --help`")
+        return
+    click.echo("Loss by zone class (ha, alerts):")
+    click.echo(report["summary"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    click.echo("\nAlerts in zones:")
+    click.echo(report["alerts"].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+               if len(report["alerts"]) else "(none)")
+    click.echo("\nPer zone and month:")
+    click.echo(report["zones"].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+               if len(report["zones"]) else "(none)")
+

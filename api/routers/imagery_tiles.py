@@ -1,0 +1,99 @@
+"""Imagery tiles (XYZ PNG/WebP on WebMercatorQuad, with TileJSON) of the catalogued scenes: true colour, false
+colour, NDVI and change magnitude, per scene or ``latest`` (a cloud-free mosaic of the newest scenes).
+
+Only scenes the catalogue names are served: the path comes from the catalogue, never from the request. A tile
+on the grid but outside the scenes is transparent (200); an unknown scene or a tile off the grid is a 404.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path as FilePath
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Request, Response
+
+from api.caching import cached
+from api.deps import SettingsDep, StoreDep
+from geo.errors import NotFoundError
+from geo.store import Store
+from ingest.local import open_scene
+from maps.rastertiles import FORMATS, LAYERS, NoImagery, TileScene, empty_tile, render_tile, scene_info
+from maps.vectortiles import tile_bounds
+
+router = APIRouter(prefix="/imagery", tags=["imagery tiles"])
+MOSAIC_DEPTH = 6  # scenes in the cloud-free mosaic, and in the reference the change layer compares with
+LayerName = Literal["truecolor", "falsecolor", "ndvi", "change"]
+SceneId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,200}$",
+                              description="a scene id from /imagery/scenes, or 'latest' for the newest mosaic")]
+
+
+@lru_cache(maxsize=512)
+def _tile_scene(path: str) -> TileScene:
+    scene = open_scene(FilePath(path))
+    return TileScene(str(scene.path), tuple(sorted(scene.bands.items())), scene.scale, scene.offset)
+
+
+def pick_scenes(store: Store, scene_id: str) -> tuple[list[dict], list[dict]]:
+    """(scenes shown, newest first; reference scenes for the change layer, newest first) from the catalogue."""
+    scenes = store.scenes("ok")
+    if not scenes:
+        raise NotFoundError("no scene has been ingested yet")
+    if scene_id == "latest":
+        newest = scenes[::-1]
+        return newest[:MOSAIC_DEPTH], newest[MOSAIC_DEPTH:2 * MOSAIC_DEPTH]
+    index = next((i for i, s in enumerate(scenes) if s["id"] == scene_id), None)
+    if index is None:
+        raise NotFoundError(f"no catalogued scene {scene_id!r}; see /imagery/scenes")
+    return [scenes[index]], scenes[max(0, index - MOSAIC_DEPTH):index][::-1]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+@router.get("/scenes", summary="Catalogued scenes and their imagery layers")
+def list_scenes(request: Request, store: StoreDep) -> dict:
+    layers = {name: spec.description for name, spec in LAYERS.items()}
+    out = [{"id": "latest", "title": f"cloud-free mosaic of the newest {MOSAIC_DEPTH} scenes"}]
+    out += [{"id": s["id"], "acquired": s["acquired"], "cloud_pct": s["cloud_pct"], "sensor": s["sensor"]}
+            for s in store.scenes("ok")[::-1]]
+    for item in out:
+        item["tilejson"] = {name: f"{_base(request)}/imagery/{item['id']}/{name}/tilejson.json" for name in LAYERS}
+    return {"layers": layers, "scenes": out}
+
+
+@router.get("/{scene_id}/{layer}/tilejson.json", summary="TileJSON of an imagery layer")
+def imagery_tilejson(request: Request, store: StoreDep, scene_id: SceneId, layer: LayerName,
+                     format: Literal["png", "webp"] = "png") -> dict:
+    shown, _ = pick_scenes(store, scene_id)
+    infos = [scene_info(s["path"]) for s in shown]
+    west = min(i["bounds"][0] for i in infos)
+    south = min(i["bounds"][1] for i in infos)
+    east = max(i["bounds"][2] for i in infos)
+    north = max(i["bounds"][3] for i in infos)
+    return {"tilejson": "3.0.0", "name": f"{scene_id} {layer}", "description": LAYERS[layer].description,
+            "tiles": [f"{_base(request)}/imagery/{scene_id}/{layer}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.{format}"],
+            "minzoom": min(i["minzoom"] for i in infos), "maxzoom": max(i["maxzoom"] for i in infos),
+            "bounds": [west, south, east, north], "scheme": "xyz"}
+
+
+@router.get("/{scene_id}/{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}.{fmt}", summary="An imagery tile",
+            response_class=Response,
+            responses={200: {"content": {"image/png": {}, "image/webp": {}}},
+                       404: {"description": "unknown scene or tile outside the grid"}})
+def imagery_tile(request: Request, store: StoreDep, settings: SettingsDep, scene_id: SceneId, layer: LayerName,
+                 z: Annotated[int, Path(ge=0, le=22)], x: Annotated[int, Path(ge=0)], y: Annotated[int, Path(ge=0)],
+                 fmt: Literal["png", "webp"]) -> Response:
+    tile_bounds(z, x, y)  # 404 outside the grid
+    shown, reference = pick_scenes(store, scene_id)
+
+    def build() -> Response:
+        try:
+            data = render_tile(layer, [_tile_scene(s["path"]) for s in shown], x, y, z, fmt,
+                               reference=[_tile_scene(s["path"]) for s in reference])
+        except NoImagery:  # on the grid, outside the scenes: transparent, as an empty MVT tile is empty
+            data = empty_tile(fmt)
+        return Response(data, media_type=FORMATS[fmt][1])
+    # A scene's pixels never change; the mosaic follows the catalogue, which the data version covers.
+    return cached(request, store.data_version(), build, max_age=settings.cache_max_age)

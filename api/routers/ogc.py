@@ -1,0 +1,281 @@
+"""OGC API – Features (Part 1: core, GeoJSON, HTML, OpenAPI 3.0) under ``/ogc``, and vector tiles (MVT) with
+TileJSON per collection. ``/`` stays the rangers' map, so the OGC landing page is ``/ogc/``.
+
+Every collection of ``geo.features`` is served the same way; responses carry an ETag tied to the store's
+data version (304 when unchanged).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import urlencode
+
+import geopandas as gpd
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment
+
+from api.caching import cached
+from api.deps import BboxDep, SettingsDep, StoreDep
+from api.ogc_params import (
+    DEFAULT_LIMIT,
+    DateRange,
+    Filters,
+    Format,
+    Limit,
+    Offset,
+    Source,
+    collection_context,
+)
+from geo.features import CollectionContext, FeatureQuery, FeatureSource, collections
+from maps.vectortiles import MAX_FEATURES, MAX_ZOOM, encode_tile, tile_bounds
+
+router = APIRouter(prefix="/ogc", tags=["OGC API Features"])
+GEOJSON = "application/geo+json"
+MVT = "application/vnd.mapbox-vector-tile"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+]
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+_PAGE = Environment(autoescape=True).from_string("""<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><title>{{ title }} · forestmon</title>
+<link rel="stylesheet" href="{{ base }}/static/vendor/leaflet/leaflet.css">
+<script src="{{ base }}/static/vendor/leaflet/leaflet.js"></script>
+<style>body{font-family:sans-serif;margin:1.5em;max-width:70em}table{border-collapse:collapse}
+td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;font-size:.9em}#map{height:24em;margin:1em 0}</style>
+</head><body>
+<p><a href="{{ base }}/ogc/">forestmon OGC API</a> · <a href="{{ base }}/ogc/collections?f=html">collections</a>
+ · <a href="?{{ json_query }}">JSON</a></p>
+<h1>{{ title }}</h1>
+{% if description %}<p>{{ description }}</p>{% endif %}
+{% if links %}<ul>{% for l in links %}<li><a href="{{ l.href }}">{{ l.title or l.rel }}</a></li>{% endfor %}</ul>
+{% endif %}
+{% if geojson %}<div id="map"></div>
+<script>var map=L.map('map');var layer=L.geoJSON({{ geojson|safe }},{style:function(f){
+return {color:(f.properties&&f.properties.colour)||'#c62828',weight:1}}}).addTo(map);
+try{map.fitBounds(layer.getBounds())}catch(e){map.setView([11.9,108.4],9)}</script>{% endif %}
+{% if rows %}<table><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for r in rows %}<tr>{% for v in r %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}
+</table>{% endif %}
+</body></html>""")
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _url(request: Request, path: str, **params) -> str:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return f"{_base(request)}{path}" + (f"?{query}" if query else "")
+
+
+def _html(request: Request, title: str, *, description: str = "", links: list | None = None,
+          columns: list | None = None, rows: list | None = None, geojson: dict | None = None) -> HTMLResponse:
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "f"] + [("f", "json")])
+    return HTMLResponse(_PAGE.render(title=title, description=description, links=links or [], columns=columns or [],
+                                     rows=rows or [], base=_base(request), json_query=query,
+                                     geojson=json.dumps(geojson, ensure_ascii=False) if geojson else None))
+
+
+def _json(body: dict, media_type: str = "application/json") -> Response:
+    return Response(json.dumps(body, ensure_ascii=False, default=str), media_type=media_type)
+
+
+def features(gdf: gpd.GeoDataFrame) -> list[dict]:
+    """GeoJSON features with the ``fid`` column as the feature id."""
+    if not len(gdf):
+        return []
+    data = json.loads(gdf.drop(columns="fid").to_json(na="null", show_bbox=False, drop_id=True))["features"]
+    for feature, fid in zip(data, gdf["fid"], strict=True):
+        feature["id"] = fid
+    return data
+
+
+# -- landing, conformance, collections -------------------------------------------------------------------------
+@router.get("/", summary="OGC API landing page", response_class=Response,
+            responses={200: {"content": {"application/json": {}, "text/html": {}}}})
+def landing(request: Request, f: Format) -> Response:
+    links = [
+        {"rel": "self", "type": "application/json", "title": "this document", "href": _url(request, "/ogc/")},
+        {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "title": "OpenAPI",
+         "href": _url(request, "/openapi.json")},
+        {"rel": "service-doc", "type": "text/html", "title": "API documentation", "href": _url(request, "/docs")},
+        {"rel": "conformance", "type": "application/json", "title": "conformance classes",
+         "href": _url(request, "/ogc/conformance")},
+        {"rel": "data", "type": "application/json", "title": "collections", "href": _url(request, "/ogc/collections")},
+    ]
+    title = "forestmon: forest-loss alerts, admin units and planning layers of Lâm Đồng"
+    if f == "html":
+        return _html(request, title, links=[{**link, "href": link["href"] + (
+            "?f=html" if link["rel"] in ("conformance", "data") else "")} for link in links])
+    return _json({"title": title, "description": "OGC API – Features for forestmon", "links": links})
+
+
+@router.get("/conformance", summary="Conformance classes", response_class=Response,
+            responses={200: {"content": {"application/json": {}, "text/html": {}}}})
+def conformance(request: Request, f: Format) -> Response:
+    if f == "html":
+        return _html(request, "Conformance", links=[{"href": c, "title": c} for c in CONFORMANCE])
+    return _json({"conformsTo": CONFORMANCE})
+
+
+def _collection_json(request: Request, source: FeatureSource) -> dict:
+    path = f"/ogc/collections/{source.id}"
+    bbox, interval = source.extent()
+    extent: dict = {}
+    if bbox:
+        extent["spatial"] = {"bbox": [list(bbox)], "crs": CRS84}
+    if interval:
+        extent["temporal"] = {"interval": [list(interval)]}
+    out = {
+        "id": source.id, "title": source.title, "description": source.description, "itemType": "feature",
+        "crs": [CRS84], "extent": extent,
+        "links": [
+            {"rel": "self", "type": "application/json", "href": _url(request, path)},
+            {"rel": "items", "type": GEOJSON, "title": "features", "href": _url(request, f"{path}/items")},
+            {"rel": "alternate", "type": "text/html", "href": _url(request, path, f="html")},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json",
+             "href": _url(request, f"{path}/queryables")},
+            {"rel": "describedby", "type": "application/json", "title": "TileJSON (vector tiles)",
+             "href": _url(request, f"{path}/tiles/WebMercatorQuad/tilejson.json")},
+        ],
+    }
+    if source.style:
+        out["style"] = source.style
+    return out
+
+
+@router.get("/collections", summary="The feature collections", response_class=Response,
+            responses={200: {"content": {"application/json": {}, "text/html": {}}}})
+def list_collections(request: Request, f: Format, store: StoreDep, settings: SettingsDep,
+                     ctx: Annotated[CollectionContext, Depends(collection_context)]) -> Response:
+    def build() -> Response:
+        found = [_collection_json(request, s) for s in collections(ctx).values()]
+        if f == "html":
+            return _html(request, "Collections", columns=["id", "title", "description"],
+                         rows=[[c["id"], c["title"], c["description"]] for c in found],
+                         links=[{"href": _url(request, f"/ogc/collections/{c['id']}/items", f="html"),
+                                 "title": f"{c['id']}: {c['title']}"} for c in found])
+        return _json({"collections": found, "links": [
+            {"rel": "self", "type": "application/json", "href": _url(request, "/ogc/collections")}]})
+    return cached(request, store.data_version(), build, max_age=settings.cache_max_age)
+
+
+@router.get("/collections/{collection_id}", summary="One collection", response_class=Response,
+            responses={200: {"content": {"application/json": {}, "text/html": {}}}, 404: {"description": "unknown"}})
+def get_collection(request: Request, source: Source, f: Format) -> Response:
+    body = _collection_json(request, source)
+    if f == "html":
+        return _html(request, source.title, description=source.description,
+                     links=[{"href": link["href"], "title": link["rel"]} for link in body["links"]])
+    return _json(body)
+
+
+@router.get("/collections/{collection_id}/queryables", summary="Properties the items can be filtered on",
+            response_class=Response, responses={200: {"content": {"application/schema+json": {}}}})
+def queryables(request: Request, source: Source) -> Response:
+    props = {}
+    for q in source.queryables:
+        schema: dict = {"type": q.type, "description": q.description}
+        if q.enum:
+            schema["enum"] = list(q.enum)
+        props[q.name] = schema
+    return _json({"$schema": "https://json-schema.org/draft/2019-09/schema", "type": "object",
+                  "title": source.title, "properties": props}, "application/schema+json")
+
+
+# -- items ----------------------------------------------------------------------------------------------------
+@router.get("/collections/{collection_id}/items", summary="Features of a collection (GeoJSON or HTML)",
+            response_class=Response,
+            responses={200: {"content": {GEOJSON: {}, "text/html": {}}}, 404: {"description": "unknown collection"}})
+def items(request: Request, source: Source, store: StoreDep, settings: SettingsDep, f: Format, bbox: BboxDep,
+          dates: DateRange, filters: Filters, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0) -> Response:
+    query = FeatureQuery(bbox=bbox, start=dates[0], end=dates[1], filters=filters, limit=limit, offset=offset)
+    source.check(query)
+
+    def build() -> Response:
+        gdf, matched = source.items(query)
+        found = features(gdf)
+        path = f"/ogc/collections/{source.id}/items"
+        params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "f")]
+        page = lambda off, fmt=None: _url(request, path) + "?" + urlencode(  # noqa: E731
+            params + [("offset", off)] + ([("f", fmt)] if fmt else []))
+        links = [{"rel": "self", "type": GEOJSON, "href": page(offset)},
+                 {"rel": "alternate", "type": "text/html", "href": page(offset, "html")},
+                 {"rel": "collection", "type": "application/json",
+                  "href": _url(request, f"/ogc/collections/{source.id}")}]
+        if offset + len(found) < matched:
+            links.append({"rel": "next", "type": GEOJSON, "href": page(offset + limit)})
+        if offset > 0:
+            links.append({"rel": "prev", "type": GEOJSON, "href": page(max(offset - limit, 0))})
+        if f == "html":
+            columns = ["id"] + [c for c in gdf.columns if c not in ("fid", gdf.geometry.name)][:8]
+            rows = [[feat["id"], *(feat["properties"].get(c) for c in columns[1:])] for feat in found]
+            nav = [{"href": link["href"] + "&f=html", "title": link["rel"]} for link in links
+                   if link["rel"] in ("next", "prev")]
+            return _html(request, source.title, description=f"{matched} features; {len(found)} shown from {offset}",
+                         columns=columns, rows=rows, links=nav,
+                         geojson={"type": "FeatureCollection", "features": found})
+        body = {"type": "FeatureCollection", "features": found, "numberMatched": matched,
+                "numberReturned": len(found), "timeStamp": datetime.now(UTC).isoformat(timespec="seconds"),
+                "links": links}
+        return _json(body, GEOJSON)
+    return cached(request, store.data_version(), build, max_age=settings.cache_max_age)
+
+
+@router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature (GeoJSON or HTML)",
+            response_class=Response,
+            responses={200: {"content": {GEOJSON: {}, "text/html": {}}}, 404: {"description": "unknown id"}})
+def item(request: Request, source: Source, store: StoreDep, settings: SettingsDep, f: Format,
+         feature_id: Annotated[str, Path(description="feature id")]) -> Response:
+    def build() -> Response:
+        feature = features(source.item(feature_id))[0]
+        path = f"/ogc/collections/{source.id}"
+        feature["links"] = [
+            {"rel": "self", "type": GEOJSON, "href": _url(request, f"{path}/items/{feature_id}")},
+            {"rel": "collection", "type": "application/json", "href": _url(request, path)}]
+        if f == "html":
+            props = feature["properties"]
+            return _html(request, f"{source.title}: {feature_id}", columns=["property", "value"],
+                         rows=[[k, v] for k, v in props.items()],
+                         geojson={"type": "FeatureCollection", "features": [feature]})
+        return _json(feature, GEOJSON)
+    return cached(request, store.data_version(), build, max_age=settings.cache_max_age)
+
+
+# -- vector tiles ---------------------------------------------------------------------------------------------
+@router.get("/collections/{collection_id}/tiles/WebMercatorQuad/tilejson.json", summary="TileJSON (vector tiles)",
+            tags=["tiles"])
+def vector_tilejson(request: Request, source: Source) -> dict:
+    bbox, _ = source.extent()
+    fields = {q.name: q.description for q in source.queryables}
+    path = f"/ogc/collections/{source.id}/tiles/WebMercatorQuad"
+    return {"tilejson": "3.0.0", "name": source.id, "description": source.title,
+            "tiles": [_url(request, path) + "/{z}/{x}/{y}"], "minzoom": 0, "maxzoom": MAX_ZOOM,
+            "bounds": list(bbox) if bbox else [-180, -85.0511, 180, 85.0511],
+            "vector_layers": [{"id": source.id, "fields": fields, "minzoom": 0, "maxzoom": MAX_ZOOM}]}
+
+
+@router.get("/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{x}/{y}", summary="A vector tile (MVT)",
+            tags=["tiles"], response_class=Response,
+            responses={200: {"content": {MVT: {}}}, 404: {"description": "tile outside the grid or unknown"}})
+def vector_tile(request: Request, source: Source, store: StoreDep, settings: SettingsDep, filters: Filters,
+                z: Annotated[int, Path(ge=0, le=MAX_ZOOM)], x: Annotated[int, Path(ge=0)],
+                y: Annotated[int, Path(ge=0)]) -> Response:
+    _, lonlat = tile_bounds(z, x, y)
+    query = FeatureQuery(bbox=lonlat, filters=filters, limit=MAX_FEATURES)
+    source.check(query)
+
+    def build() -> Response:
+        data = source.mvt(z, x, y, query)
+        if data is None:
+            gdf, _ = source.items(query)
+            data = encode_tile({source.id: gdf}, z, x, y)
+        return Response(data, media_type=MVT)
+    return cached(request, store.data_version(), build, max_age=settings.cache_max_age)

@@ -1,0 +1,59 @@
+"""The demo's map in headless Chromium with a planning layer imported: switching on the zoning and the NDVI
+imagery tiles draws them from the app itself (nothing leaves 127.0.0.1, no errors)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+
+import geopandas as gpd
+import pytest
+from chromium import chromium_page
+from conftest import ServerThread
+from shapely.geometry import box
+
+from api.app import create_app
+from api.settings import Settings
+from geo.planning import import_layer
+from geo.store import open_store
+from ingest.grid import Grid
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def server(demo_run, tmp_path_factory):
+    assert demo_run["proc"].returncode == 0, demo_run["proc"].stderr[-2000:]
+    # A copy of the demo's store and grid (scene paths in the catalogue stay absolute), so the shared demo
+    # data is left as it was.
+    data_dir = tmp_path_factory.mktemp("layers")
+    (data_dir / "state").mkdir()
+    shutil.copy(demo_run["data_dir"] / "forestmon.gpkg", data_dir / "forestmon.gpkg")
+    shutil.copy(demo_run["data_dir"] / "state" / "grid.json", data_dir / "state" / "grid.json")
+    west, south, east, north = Grid.from_json((data_dir / "state" / "grid.json").read_text()).bounds_lonlat()
+    mid = (west + east) / 2
+    zoning = data_dir / "phan-khu.geojson"
+    halves = [box(west, south, mid, north), box(mid, south, east, north)]
+    gpd.GeoDataFrame({"loai_dat": ["RPH", "ONT"]}, geometry=halves, crs=4326).to_file(zoning)
+    store = open_store(data_dir / "forestmon.gpkg")
+    import_layer(store, zoning, name="Phân khu thử nghiệm", kind="zoning", valid_from=date(2024, 1, 1))
+    app = create_app(Settings(data_dir=data_dir, store_url=None, lang="en"))
+    with ServerThread(app) as srv:
+        yield srv
+
+
+def test_planning_zones_and_ndvi_tiles_switch_on(server, tmp_path):
+    with chromium_page() as (page, log):
+        page.goto(server.url + "/?lang=en", wait_until="networkidle")
+        page.get_by_text("Phân khu thử nghiệm (2024-01-01)").click()
+        page.get_by_text("Latest imagery: NDVI").click()
+        page.wait_for_selector("img.leaflet-tile-loaded", timeout=120_000)  # rendered on demand: give it time
+        zones = page.locator("path[fill='#2e7d32'], path[fill='#e57373']").count()
+        tiles = page.locator("img.leaflet-tile-loaded").count()
+        page.wait_for_load_state("networkidle", timeout=120_000)
+        page.screenshot(path=str(tmp_path / "layers.png"))
+    assert zones == 2
+    assert tiles > 0
+    ndvi = [u for u in log.requests if "/imagery/latest/ndvi/tiles/WebMercatorQuad/" in u]
+    assert ndvi and all(u.startswith(server.url) for u in ndvi)
+    assert not log.blocked and not log.errors, (log.blocked, log.errors)
