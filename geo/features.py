@@ -128,6 +128,9 @@ class AlertSource(FeatureSource):
         alerts = self.store.query_alerts(aq)
         return alerts.assign(fid=alerts["id"]), self.store.count_alerts(aq)
 
+    def mvt(self, z, x, y, query):
+        return self.store.alerts_mvt(self._query(query), z, x, y, self.id)
+
     def item(self, fid):
         alert = self.store.get_alert(fid)
         return alert.assign(fid=alert["id"])
@@ -213,6 +216,14 @@ class PlanningSource(FeatureSource):
         zq = ZoneQuery(bbox=query.bbox, zone_type=query.filters.get("zone_type"),
                        zone_class=query.filters.get("zone_class"), limit=query.limit, offset=query.offset)
         return self._frame(self.store.query_zones(self.layer["id"], zq)), self.store.count_zones(self.layer["id"], zq)
+
+    def mvt(self, z, x, y, query):
+        if not _valid_during(self.layer["valid_from"], self.layer.get("valid_to"), query):
+            return None
+        zq = ZoneQuery(bbox=query.bbox, zone_type=query.filters.get("zone_type"),
+                       zone_class=query.filters.get("zone_class"), limit=query.limit)
+        return self.store.zones_mvt(self.layer["id"], zq, z, x, y, self.id, self.layer["kind"],
+                                    {"layer": self.layer["name"], "valid_from": self.layer["valid_from"]})
 
     def item(self, fid):
         try:
