@@ -175,3 +175,8 @@ class Store(ABC):
         """One MVT layer of a planning layer's zones: their source attributes, columns, ``colour`` of the zone
         type in a layer of ``kind`` and the ``constants`` (layer name, validity) as properties."""
         return None
+
+    def alerts_geojson(self, query: AlertQuery) -> tuple[str, int, int] | None:
+        """A page of alerts as a JSON array of GeoJSON features (id = alert id, every column a property), with
+        the number returned and matched, when the backend writes GeoJSON itself; None lets the API do it."""
+        return None

@@ -1,6 +1,7 @@
-"""Vector tiles from PostGIS (``ST_AsMVT``) against the embedded store's Python encoder: the same data in both
-stores gives tiles that ``mapbox-vector-tile`` decodes to the same features, ids and properties; on PostGIS the
-Python encoder is not used for alerts and planning layers (admin units come from files and keep it)."""
+"""Vector tiles (``ST_AsMVT``) and GeoJSON items written by PostGIS, against the embedded store's Python path:
+the same data in both stores gives tiles that ``mapbox-vector-tile`` decodes to the same features, ids and
+properties, and the same items; on PostGIS the Python encoder and geopandas are not used for alerts and planning
+layers (admin units come from files and keep them)."""
 
 from __future__ import annotations
 
@@ -118,3 +119,21 @@ def test_postgis_tiles_apply_filters_and_the_feature_cap(clients, monkeypatch):
     # Newest first, as the items: the two most recent of the three sample alerts.
     assert sorted(f["properties"]["first_detected"] for f in capped["alerts"]["features"]) == [
         "2024-03-12", "2024-06-10"]
+
+
+@pytest.mark.parametrize("params", [{}, {"bbox": "108.29,11.94,108.36,12.02"}, {"confidence": "low,high"},
+                                    {"limit": 1, "offset": 1}, {"min_area_ha": 100}])
+def test_postgis_writes_the_same_geojson_items_as_the_embedded_store(clients, params, monkeypatch):
+    monkeypatch.setattr(ogc, "features", lambda gdf: pytest.fail("PostGIS items went through geopandas"))
+    pg = clients["postgis"].get("/ogc/collections/alerts/items", params=params).json()
+    monkeypatch.undo()
+    gpkg = clients["gpkg"].get("/ogc/collections/alerts/items", params=params).json()
+    for key in ("type", "numberMatched", "numberReturned"):
+        assert pg[key] == gpkg[key], key
+    assert [link["rel"] for link in pg["links"]] == [link["rel"] for link in gpkg["links"]]
+    assert [f["id"] for f in pg["features"]] == [f["id"] for f in gpkg["features"]]
+    for a, b in zip(pg["features"], gpkg["features"], strict=True):
+        assert a["type"] == "Feature" and a["properties"] == pytest.approx(b["properties"]), a["id"]
+        assert a["geometry"]["type"] == b["geometry"]["type"]
+        assert np.array(a["geometry"]["coordinates"], dtype=float) == pytest.approx(
+            np.array(b["geometry"]["coordinates"], dtype=float), abs=1e-9)
