@@ -312,11 +312,10 @@ class PostGISStore(Store):
         where, params = self._where(query)
         columns = ", ".join(f'"{c}"' for c in [*ALERT_COLUMNS, *REVIEW_COLUMNS, "fid"])
         sql = (f"WITH page AS (SELECT {_MVT_PROPS}, geom FROM alerts{where} "
-               "ORDER BY alerts.first_detected DESC, alerts.id LIMIT %s), "
-               f"tile AS (SELECT {columns}, {_MVT_GEOM} AS mvt_geom FROM page) "
-               "SELECT ST_AsMVT(t, %s, 4096, 'mvt_geom') AS mvt FROM "
-               "(SELECT * FROM tile WHERE mvt_geom IS NOT NULL) t")
-        return bytes(self._rows(sql, [*params, query.limit, z, x, y, layer], serial=True)[0]["mvt"] or b"")
+               "ORDER BY alerts.first_detected DESC, alerts.id LIMIT %s) "
+               f"SELECT ST_AsMVT(t, %s, 4096, 'mvt_geom') AS mvt FROM (SELECT {columns}, {_MVT_GEOM} AS mvt_geom "
+               "FROM page) t")  # ST_AsMVT skips features clipped away (NULL geometry)
+        return bytes(self._rows(sql, [*params, query.limit, layer, z, x, y], serial=True)[0]["mvt"] or b"")
 
     def zones_mvt(self, layer_id: str, query: ZoneQuery, z: int, x: int, y: int, layer: str, kind: str,
                   constants: dict[str, str]) -> bytes:
@@ -335,8 +334,7 @@ class PostGISStore(Store):
                "'area_ha', area_ha, 'colour', %s::jsonb ->> COALESCE(zone_type, '')) || %s::jsonb || "
                "jsonb_build_object('fid', feature_index::text)) AS props, "
                f"{_MVT_GEOM} AS mvt_geom FROM page) "
-               "SELECT ST_AsMVT(t, %s, 4096, 'mvt_geom') AS mvt FROM "
-               "(SELECT props, mvt_geom FROM tile WHERE mvt_geom IS NOT NULL) t")
+               "SELECT ST_AsMVT(t, %s, 4096, 'mvt_geom') AS mvt FROM (SELECT props, mvt_geom FROM tile) t")
         values = [*params, query.limit, json.dumps(colours), json.dumps(constants), z, x, y, layer]
         return bytes(self._rows(sql, values, serial=True)[0]["mvt"] or b"")
 
