@@ -76,6 +76,11 @@ class FeatureSource(ABC):
     def item(self, fid: str) -> gpd.GeoDataFrame:
         """The feature with this id as a one-row frame; raises NotFoundError."""
 
+    def features_json(self, query: FeatureQuery) -> tuple[str, int, int] | None:
+        """A page as a JSON array of GeoJSON features with the numbers returned and matched, when the backend
+        writes GeoJSON itself (PostGIS); None lets the API serialise ``items()``."""
+        return None
+
     def mvt(self, z: int, x: int, y: int, query: FeatureQuery) -> bytes | None:
         """The encoded vector tile when the backend makes it itself (PostGIS ``ST_AsMVT``); None lets the API
         encode ``items()`` over the tile's bbox with ``maps.vectortiles``."""
@@ -127,6 +132,12 @@ class AlertSource(FeatureSource):
         aq = self._query(query)
         alerts = self.store.query_alerts(aq)
         return alerts.assign(fid=alerts["id"]), self.store.count_alerts(aq)
+
+    def features_json(self, query):
+        return self.store.alerts_geojson(self._query(query))
+
+    def mvt(self, z, x, y, query):
+        return self.store.alerts_mvt(self._query(query), z, x, y, self.id)
 
     def item(self, fid):
         alert = self.store.get_alert(fid)
@@ -213,6 +224,14 @@ class PlanningSource(FeatureSource):
         zq = ZoneQuery(bbox=query.bbox, zone_type=query.filters.get("zone_type"),
                        zone_class=query.filters.get("zone_class"), limit=query.limit, offset=query.offset)
         return self._frame(self.store.query_zones(self.layer["id"], zq)), self.store.count_zones(self.layer["id"], zq)
+
+    def mvt(self, z, x, y, query):
+        if not _valid_during(self.layer["valid_from"], self.layer.get("valid_to"), query):
+            return None
+        zq = ZoneQuery(bbox=query.bbox, zone_type=query.filters.get("zone_type"),
+                       zone_class=query.filters.get("zone_class"), limit=query.limit)
+        return self.store.zones_mvt(self.layer["id"], zq, z, x, y, self.id, self.layer["kind"],
+                                    {"layer": self.layer["name"], "valid_from": self.layer["valid_from"]})
 
     def item(self, fid):
         try:

@@ -161,3 +161,22 @@ class Store(ABC):
     def count_zones(self, layer_id: str, query: ZoneQuery | None = None) -> int:
         """How many zones of the layer match the query, ignoring limit and offset."""
         raise ConfigError(f"{self!r} does not hold planning layers")
+
+    # -- vector tiles made by the backend (issue 6) ---------------------------------------------------------
+    # A backend that encodes Mapbox Vector Tiles itself (PostGIS ``ST_AsMVT``) returns the tile's bytes; None
+    # (the default) lets the API encode the features with ``maps.vectortiles``.
+
+    def alerts_mvt(self, query: AlertQuery, z: int, x: int, y: int, layer: str) -> bytes | None:
+        """One MVT layer named ``layer`` with the alerts matching ``query`` (its limit caps the features)."""
+        return None
+
+    def zones_mvt(self, layer_id: str, query: ZoneQuery, z: int, x: int, y: int, layer: str, kind: str,
+                  constants: dict[str, str]) -> bytes | None:
+        """One MVT layer of a planning layer's zones: their source attributes, columns, ``colour`` of the zone
+        type in a layer of ``kind`` and the ``constants`` (layer name, validity) as properties."""
+        return None
+
+    def alerts_geojson(self, query: AlertQuery) -> tuple[str, int, int] | None:
+        """A page of alerts as a JSON array of GeoJSON features (id = alert id, every column a property), with
+        the number returned and matched, when the backend writes GeoJSON itself; None lets the API do it."""
+        return None

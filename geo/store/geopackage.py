@@ -12,6 +12,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -298,7 +299,14 @@ class GeoPackageStore(Store):
         return _frame(rows)
 
     def count_alerts(self, query: AlertQuery | None = None) -> int:
-        where, params = self._where(query or AlertQuery())
+        query = query or AlertQuery()
+        if query.bbox is not None and replace(query, bbox=None, limit=None, offset=0) == AlertQuery():
+            # A bbox alone: count in the R-tree (one entry per alert, each has a geometry), not row by row.
+            west, south, east, north = query.bbox
+            with self._connect() as con:
+                return con.execute("SELECT count(*) FROM rtree_alerts_geom WHERE maxx >= ? AND minx <= ? "
+                                   "AND maxy >= ? AND miny <= ?", [west, east, south, north]).fetchone()[0]
+        where, params = self._where(query)
         with self._connect() as con:
             return con.execute(f"SELECT count(*) FROM alerts{where}", params).fetchone()[0]
 

@@ -1,11 +1,16 @@
-"""Map API benchmark: items and vector tiles from the embedded store with many alerts, and an imagery tile from
-our API side by side with titiler serving the same COG. Medians of interleaved requests, and ratios.
+"""Map API benchmark: items and vector tiles from our API on PostGIS side by side with tipg serving the same
+table, the embedded store against PostGIS for items, and an imagery tile from our API side by side with titiler
+serving the same COG. Medians of interleaved requests, and ratios.
 
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python tests/benchmarks/bench_map_api.py [--alerts 100000] [--repeat 50]
+    .venv/bin/python tests/benchmarks/bench_map_api.py [--n 100000] [--repeat 50] [--pg-url URL]
 
-Targets (issue 6): our/titiler ≤ 1.2 for imagery tiles; items and MVT against tipg over PostGIS need the
-PostGIS store (not in this build): this run measures the embedded store alone for those.
+The alerts go into a GeoPackage and into the schema ``bench`` of the PostGIS database ``--pg-url`` (default
+``postgresql://postgres@127.0.0.1:5432/forestmon_bench``, created with the postgis extension when missing; the
+schema is dropped and made again each run). Each server is a separate uvicorn process on 127.0.0.1.
+
+Targets (issue 6): our/tipg ≤ 1.0 for items (limit 100, bbox of one district) and MVT tiles (zoom 12);
+embedded store within 2× of PostGIS for items; our/titiler ≤ 1.2 for imagery tiles.
 """
 
 from __future__ import annotations
@@ -92,13 +97,34 @@ def make_scene(path: Path, size: int = 2048) -> Path:
     return path
 
 
-def serve(args: list[str], env: dict, port: int, cwd: str | None = None) -> subprocess.Popen:
+def pg_bench_url(database_url: str, schema: str = "bench") -> str:
+    """A fresh ``schema`` in the database (created with postgis when missing), as a URL whose search_path
+    points at it."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        psycopg.connect(database_url, connect_timeout=10).close()
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        with psycopg.connect(make_conninfo(database_url, dbname="postgres"), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{conninfo_to_dict(database_url)["dbname"]}"')
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in database_url else "?"
+    return f"{database_url}{sep}options=-csearch_path%3D{schema},public"
+
+
+def serve(args: list[str], env: dict, port: int, cwd: str | None = None, probe: str = "/docs") -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", *args, "--host", "127.0.0.1", "--port", str(port),
                              "--log-level", "warning"], env={**os.environ, **env}, cwd=cwd)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/docs", timeout=2)
+            httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=2)
             return proc
         except httpx.TransportError:
             time.sleep(0.2)
@@ -137,18 +163,30 @@ def free_port() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--alerts", type=int, default=100_000, help="alert polygons in the store")
+    parser.add_argument("--n", "--alerts", dest="alerts", type=int, default=100_000, help="alert polygons stored")
     parser.add_argument("--repeat", type=int, default=50, help="requests per case")
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/forestmon_bench",
+                        help="PostGIS database for our API and tipg (the schema 'bench' is made afresh)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="forestmon-bench-"))
+    alerts = make_alerts(args.alerts)
     store = open_store(work / "forestmon.gpkg")
     started = time.perf_counter()
-    store.sync_alerts(make_alerts(args.alerts))
-    print(f"stored {store.count_alerts()} alerts in {time.perf_counter() - started:.1f} s")
+    store.sync_alerts(alerts)
+    print(f"stored {store.count_alerts()} alerts in the GeoPackage in {time.perf_counter() - started:.1f} s")
+    pg_url = pg_bench_url(args.pg_url)
+    pg = open_store(pg_url)
+    started = time.perf_counter()
+    pg.sync_alerts(alerts)
+    with pg.pool.connection() as conn:
+        conn.execute("ANALYZE alerts")
+    print(f"stored {pg.count_alerts()} alerts in PostGIS in {time.perf_counter() - started:.1f} s")
+    pg.close()
     scene = make_scene(work / "S2_20240501.tif")
-    store.upsert_scenes([{"id": "20240501-bench", "sensor": "Sentinel-2", "acquired": "2024-05-01",
-                          "source": "bench", "path": str(scene), "cloud_pct": 0.0, "valid_fraction": 1.0,
-                          "status": "ok", "reason": None, "processed": 1}])
+    scene_row = {"id": "20240501-bench", "sensor": "Sentinel-2", "acquired": "2024-05-01", "source": "bench",
+                 "path": str(scene), "cloud_pct": 0.0, "valid_fraction": 1.0, "status": "ok", "reason": None,
+                 "processed": 1}
+    store.upsert_scenes([scene_row])
 
     district = load_region().units().set_index("name").loc["Thành phố Đà Lạt"].geometry
     bbox = ",".join(f"{v:.5f}" for v in district.bounds)
@@ -160,31 +198,53 @@ def main() -> None:
         w, s_, e, n = transform_bounds(src.crs, 4326, *src.bounds)
     rt = TMS.tile((w + e) / 2, (s_ + n) / 2, 14)
 
-    ours_port, titiler_port = free_port(), free_port()
-    ours = serve(["--factory", "api.app:create_app"], {"FORESTMON_DATA_DIR": str(work),
-                                                       "FORESTMON_STORE_URL": str(store.path)}, ours_port)
-    titiler = serve(["--factory", "bench_map_api:titiler_app"], {}, titiler_port, cwd=str(Path(__file__).parent))
+    ports = {name: free_port() for name in ("ours", "ours_pg", "tipg", "titiler")}
+    url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    servers = [
+        serve(["--factory", "api.app:create_app"], {"FORESTMON_DATA_DIR": str(work),
+                                                    "FORESTMON_STORE_URL": str(store.path)}, ports["ours"]),
+        serve(["--factory", "api.app:create_app"], {"FORESTMON_DATA_DIR": str(work / "pg"),
+                                                    "FORESTMON_STORE_URL": pg_url}, ports["ours_pg"]),
+        serve(["tipg.main:app"], {"DATABASE_URL": args.pg_url, "TIPG_DB_SCHEMAS": '["bench"]',
+                                  "TIPG_DB_TABLES": '["bench.alerts"]'}, ports["tipg"], probe="/api.html"),
+        serve(["--factory", "bench_map_api:titiler_app"], {}, ports["titiler"], cwd=str(Path(__file__).parent)),
+    ]
+    tile = f"tiles/WebMercatorQuad/12/{vt.x}/{vt.y}"
+    cases = {
+        "items, embedded store": f"{url['ours']}/ogc/collections/alerts/items?limit=100&bbox={bbox}",
+        "items, ours on PostGIS": f"{url['ours_pg']}/ogc/collections/alerts/items?limit=100&bbox={bbox}",
+        "items, tipg": f"{url['tipg']}/collections/bench.alerts/items?limit=100&bbox={bbox}",
+        "MVT z12, embedded store": f"{url['ours']}/ogc/collections/alerts/{tile}",
+        "MVT z12, ours on PostGIS": f"{url['ours_pg']}/ogc/collections/alerts/{tile}",
+        "MVT z12, tipg": f"{url['tipg']}/collections/bench.alerts/{tile}",
+        "imagery tile z14, ours": f"{url['ours']}/imagery/20240501-bench/truecolor/tiles/WebMercatorQuad/"
+                                  f"14/{rt.x}/{rt.y}.png",
+        "imagery tile z14, titiler": f"{url['titiler']}/cog/tiles/WebMercatorQuad/14/{rt.x}/{rt.y}.png?"
+                                     f"url={scene}&bidx=3&bidx=2&bidx=1&rescale=0,2500",
+    }
     try:
-        ours_url, titiler_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{titiler_port}"
-        cases = {
-            "items (limit 100, bbox of Đà Lạt)": f"{ours_url}/ogc/collections/alerts/items?limit=100&bbox={bbox}",
-            "MVT tile z12": f"{ours_url}/ogc/collections/alerts/tiles/WebMercatorQuad/12/{vt.x}/{vt.y}",
-            "imagery tile z14, ours": f"{ours_url}/imagery/20240501-bench/truecolor/tiles/WebMercatorQuad/"
-                                      f"14/{rt.x}/{rt.y}.png",
-            "imagery tile z14, titiler": f"{titiler_url}/cog/tiles/WebMercatorQuad/14/{rt.x}/{rt.y}.png?"
-                                         f"url={scene}&bidx=3&bidx=2&bidx=1&rescale=0,2500",
-        }
         with httpx.Client(timeout=60) as client:
+            counts = {name: len(client.get(u).json()["features"]) for name, u in cases.items()
+                      if name.startswith("items")}
             medians = compare(client, cases, args.repeat)
     finally:
-        ours.terminate()
-        titiler.terminate()
-    print(f"\n{args.alerts} alerts in the embedded GeoPackage store; {args.repeat} interleaved requests per case")
+        for proc in servers:
+            proc.terminate()
+            proc.wait(timeout=20)
+    print(f"\n{args.alerts} alerts; Đà Lạt bbox {bbox}; MVT tile 12/{vt.x}/{vt.y}; "
+          f"{args.repeat} interleaved requests per case")
+    print("  features per items page: " + ", ".join(f"{k.split(', ')[1]} {v}" for k, v in counts.items()))
     for name, seconds in medians.items():
         print(f"  {name:40s} median {seconds * 1000:8.1f} ms")
-    ratio = medians["imagery tile z14, ours"] / medians["imagery tile z14, titiler"]
-    print(f"\n  imagery tile our/titiler = {ratio:.2f}  (target ≤ 1.2)")
-    print("  items and MVT our/tipg over PostGIS: needs the PostGIS store (issue 5); not measured in this run")
+    ratios = [
+        ("items our (PostGIS)/tipg", "items, ours on PostGIS", "items, tipg", "≤ 1.0"),
+        ("MVT z12 our (PostGIS)/tipg", "MVT z12, ours on PostGIS", "MVT z12, tipg", "≤ 1.0"),
+        ("items embedded/PostGIS", "items, embedded store", "items, ours on PostGIS", "≤ 2.0"),
+        ("imagery tile our/titiler", "imagery tile z14, ours", "imagery tile z14, titiler", "≤ 1.2"),
+    ]
+    print()
+    for label, ours_case, ref_case, target in ratios:
+        print(f"  {label:32s} = {medians[ours_case] / medians[ref_case]:5.2f}  (target {target})")
 
 
 if __name__ == "__main__":
