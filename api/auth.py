@@ -48,6 +48,7 @@ def read_access(request: Request, user: Annotated[User | None, Depends(optional_
     """Reads are public when the settings say so; otherwise any logged-in user may read."""
     if user is None and not request.app.state.settings.public_reads:
         raise AuthenticationError("reads need a login on this server: send a bearer token or an X-API-Key")
+    request.state.role = user.role if user else None  # collections and fields shown depend on it
     return user
 
 

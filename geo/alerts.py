@@ -29,6 +29,9 @@ ALERT_COLUMNS: dict[str, tuple[str, str]] = {
 
 # Review columns (added by migration 0003_review): who has the alert, what they decided, and the version that
 # optimistic concurrency checks. The detector never writes these.
+# Who reviews an alert and what they wrote: for logged-in users only; the public sees status and cause.
+PRIVATE_COLUMNS = ("assigned_to", "review_note", "reviewed_by")
+
 REVIEW_COLUMNS: dict[str, tuple[str, str]] = {
     "version": ("INTEGER", "grows by one with every review transition; a write must carry the version it saw"),
     "assigned_to": ("TEXT", "username of the ranger the alert is assigned to"),

@@ -18,7 +18,7 @@ from datetime import date
 import geopandas as gpd
 import pandas as pd
 
-from geo.alerts import CONFIDENCE_LEVELS, STATUSES
+from geo.alerts import CONFIDENCE_LEVELS, PRIVATE_COLUMNS, STATUSES
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
 from geo.planning import ZONE_CLASSES, classify
 from geo.region import AdminVersion, Region
@@ -119,8 +119,9 @@ class AlertSource(FeatureSource):
     )
     temporal_property = "first_detected"
 
-    def __init__(self, store: Store, region: Region):
+    def __init__(self, store: Store, region: Region, public: bool = True):
         self.store, self.region = store, region
+        self.hidden = PRIVATE_COLUMNS if public else ()  # anonymous readers do not see who reviews
 
     def _query(self, q: FeatureQuery) -> AlertQuery:
         f = q.filters
@@ -130,17 +131,17 @@ class AlertSource(FeatureSource):
 
     def items(self, query):
         aq = self._query(query)
-        alerts = self.store.query_alerts(aq)
+        alerts = self.store.query_alerts(aq).drop(columns=list(self.hidden), errors="ignore")
         return alerts.assign(fid=alerts["id"]), self.store.count_alerts(aq)
 
     def features_json(self, query):
-        return self.store.alerts_geojson(self._query(query))
+        return self.store.alerts_geojson(self._query(query), exclude=self.hidden)
 
     def mvt(self, z, x, y, query):
-        return self.store.alerts_mvt(self._query(query), z, x, y, self.id)
+        return self.store.alerts_mvt(self._query(query), z, x, y, self.id, exclude=self.hidden)
 
     def item(self, fid):
-        alert = self.store.get_alert(fid)
+        alert = self.store.get_alert(fid).drop(columns=list(self.hidden), errors="ignore")
         return alert.assign(fid=alert["id"])
 
     def extent(self):
@@ -265,7 +266,7 @@ Provider = Callable[[CollectionContext], Iterable[FeatureSource]]
 
 
 def _builtin(ctx: CollectionContext) -> Iterable[FeatureSource]:
-    yield AlertSource(ctx.store, ctx.region)
+    yield AlertSource(ctx.store, ctx.region, public=ctx.role is None)
     for version in sorted(ctx.region.admin_versions, key=lambda v: v.valid_from):
         yield AdminSource(ctx.region, version)
     try:

@@ -11,19 +11,16 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.auth import Reader
 from api.deps import StoreDep, bbox_param, date_range
+from geo.alerts import PRIVATE_COLUMNS
 from geo.store.base import AlertQuery
 
 router = APIRouter(tags=["alerts"])
 GEOJSON = "application/geo+json"
 
 
-# Who reviews what, and what they wrote, is for logged-in users only; the public sees status and cause.
-PRIVATE_FIELDS = ("assigned_to", "review_note", "reviewed_by")
-
-
 def feature_collection(alerts: gpd.GeoDataFrame, *, public: bool = False, **extra) -> dict:
     if public:
-        alerts = alerts.drop(columns=[c for c in PRIVATE_FIELDS if c in alerts.columns])
+        alerts = alerts.drop(columns=[c for c in PRIVATE_COLUMNS if c in alerts.columns])
     data = json.loads(alerts.to_json(na="null", show_bbox=False, drop_id=True)) if len(alerts) else {
         "type": "FeatureCollection", "features": []}
     for feature in data["features"]:

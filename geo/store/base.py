@@ -166,8 +166,10 @@ class Store(ABC):
     # A backend that encodes Mapbox Vector Tiles itself (PostGIS ``ST_AsMVT``) returns the tile's bytes; None
     # (the default) lets the API encode the features with ``maps.vectortiles``.
 
-    def alerts_mvt(self, query: AlertQuery, z: int, x: int, y: int, layer: str) -> bytes | None:
-        """One MVT layer named ``layer`` with the alerts matching ``query`` (its limit caps the features)."""
+    def alerts_mvt(self, query: AlertQuery, z: int, x: int, y: int, layer: str,
+                   exclude: tuple[str, ...] = ()) -> bytes | None:
+        """One MVT layer named ``layer`` with the alerts matching ``query`` (its limit caps the features),
+        without the ``exclude`` properties."""
         return None
 
     def zones_mvt(self, layer_id: str, query: ZoneQuery, z: int, x: int, y: int, layer: str, kind: str,
@@ -176,7 +178,8 @@ class Store(ABC):
         type in a layer of ``kind`` and the ``constants`` (layer name, validity) as properties."""
         return None
 
-    def alerts_geojson(self, query: AlertQuery) -> tuple[str, int, int] | None:
-        """A page of alerts as a JSON array of GeoJSON features (id = alert id, every column a property), with
-        the number returned and matched, when the backend writes GeoJSON itself; None lets the API do it."""
+    def alerts_geojson(self, query: AlertQuery, exclude: tuple[str, ...] = ()) -> tuple[str, int, int] | None:
+        """A page of alerts as a JSON array of GeoJSON features (id = alert id, every column but ``exclude`` a
+        property), with the number returned and matched, when the backend writes GeoJSON itself; None lets the
+        API do it."""
         return None

@@ -32,8 +32,9 @@ _SELECT = ", ".join([*(f'"{c}"' for c in [*ALERT_COLUMNS, *REVIEW_COLUMNS]), "ST
 _DAY = "to_char({}, 'YYYY-MM-DD')"
 _TEMPORAL = {"first_detected": _DAY, "confirmed": _DAY, "last_update": _DAY,
              "reviewed_at": "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"')"}
-_MVT_PROPS = ", ".join([*(f'{_TEMPORAL.get(c, "{}").format(chr(34) + c + chr(34))} AS "{c}"'
-                          for c in [*ALERT_COLUMNS, *REVIEW_COLUMNS]), "id AS fid"])
+def _mvt_props(columns: list[str]) -> str:
+    return ", ".join([*(f'{_TEMPORAL.get(c, "{}").format(chr(34) + c + chr(34))} AS "{c}"' for c in columns),
+                      "id AS fid"])
 # Clip to the tile plus a 64-unit buffer and quantise to 4096 units, as maps.vectortiles does in Python.
 _MVT_GEOM = "ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(%s, %s, %s), 4096, 64, true)"
 
@@ -306,12 +307,14 @@ class PostGISStore(Store):
         return self._rows(f"SELECT count(*) AS n FROM planning_zones{where}", params)[0]["n"]
 
     # -- vector tiles with ST_AsMVT ---------------------------------------------------------------------------
-    def alerts_mvt(self, query: AlertQuery, z: int, x: int, y: int, layer: str) -> bytes:
+    def alerts_mvt(self, query: AlertQuery, z: int, x: int, y: int, layer: str,
+                   exclude: tuple[str, ...] = ()) -> bytes:
         """The alerts of the tile (the query's bbox and filters, newest first, up to its limit) as one MVT layer
         made by PostGIS: the same features and properties as the Python encoder, without the round trip."""
         where, params = self._where(query)
-        columns = ", ".join(f'"{c}"' for c in [*ALERT_COLUMNS, *REVIEW_COLUMNS, "fid"])
-        sql = (f"WITH page AS (SELECT {_MVT_PROPS}, geom FROM alerts{where} "
+        shown = [c for c in [*ALERT_COLUMNS, *REVIEW_COLUMNS] if c not in exclude]
+        columns = ", ".join(f'"{c}"' for c in [*shown, "fid"])
+        sql = (f"WITH page AS (SELECT {_mvt_props(shown)}, geom FROM alerts{where} "
                "ORDER BY alerts.first_detected DESC, alerts.id LIMIT %s) "
                f"SELECT ST_AsMVT(t, %s, 4096, 'mvt_geom') AS mvt FROM (SELECT {columns}, {_MVT_GEOM} AS mvt_geom "
                "FROM page) t")  # ST_AsMVT skips features clipped away (NULL geometry)
@@ -339,11 +342,11 @@ class PostGISStore(Store):
         return bytes(self._rows(sql, values, serial=True)[0]["mvt"] or b"")
 
     # -- GeoJSON written by PostGIS ---------------------------------------------------------------------------
-    def alerts_geojson(self, query: AlertQuery) -> tuple[str, int, int]:
+    def alerts_geojson(self, query: AlertQuery, exclude: tuple[str, ...] = ()) -> tuple[str, int, int]:
         """A page of alerts as GeoJSON features built in SQL (``ST_AsGeoJSON``, ``json_build_object``), with the
         count matched, in one round trip: no geometry parsing or re-serialising in Python."""
         where, params = self._where(query)
-        columns = [*ALERT_COLUMNS, *REVIEW_COLUMNS]
+        columns = [c for c in [*ALERT_COLUMNS, *REVIEW_COLUMNS] if c not in exclude]
         props = ", ".join(f"'{c}', {_TEMPORAL.get(c, '{}').format(chr(34) + c + chr(34))}" for c in columns)
         sql = (f"WITH page AS (SELECT {', '.join(chr(34) + c + chr(34) for c in columns)}, geom FROM alerts{where} "
                "ORDER BY alerts.first_detected DESC, alerts.id LIMIT %s OFFSET %s) "

@@ -117,3 +117,38 @@ def test_anonymous_readers_do_not_see_who_reviews_or_their_notes(client, store):
     for props in (one, listed["properties"]):
         assert not {"assigned_to", "review_note", "reviewed_by"} & set(props)
         assert props["status"] == "new"
+
+
+def test_ogc_items_and_tiles_hide_reviewers_from_anonymous_readers(client, store):
+    """The same rule as /alerts, on both backends and through both the Python and the PostGIS (SQL) paths."""
+    import mapbox_vector_tile
+    from reviewkit import PASSWORD, login
+
+    from api.users import add_user
+
+    alert = "20240312-086200-0133600"
+    with store.transaction() as tx:
+        tx.execute("UPDATE alerts SET assigned_to = ?, review_note = ?, reviewed_by = ? WHERE id = ?",
+                   ["ranger_a", "ghi chú", "ranger_a", alert])
+    add_user(store, "viewer1", PASSWORD, "viewer")
+    logged_in = login(client, "viewer1")
+    private = {"assigned_to", "review_note", "reviewed_by"}
+
+    def props(headers=None):
+        items = client.get("/ogc/collections/alerts/items", params={"f": "json"}, headers=headers).json()
+        one = client.get(f"/ogc/collections/alerts/items/{alert}", params={"f": "json"}, headers=headers).json()
+        listed = next(f for f in items["features"] if f["id"] == alert)
+        return listed["properties"], one["properties"]
+
+    for p in props():
+        assert not private & set(p)
+    for p in props(logged_in):
+        assert p["assigned_to"] == "ranger_a" and p["review_note"] == "ghi chú"
+    import morecantile
+
+    t = morecantile.tms.get("WebMercatorQuad").tile(108.4005, 12.0505, 14)  # the tile holding the alert
+    tile = client.get(f"/ogc/collections/alerts/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}")
+    assert tile.status_code == 200
+    features = mapbox_vector_tile.decode(tile.content)["alerts"]["features"]
+    mine = [f for f in features if f["properties"].get("id") == alert]
+    assert mine and not private & set(mine[0]["properties"])

@@ -171,14 +171,13 @@ def test_other_modules_add_collections_through_providers(client, store, tmp_path
     ids = [c["id"] for c in client.get("/ogc/collections").json()["collections"]]
     assert "planting_lots" not in ids  # no role: not listed
 
-    app = create_app(Settings(data_dir=tmp_path, store_url=store.url))
+    from reviewkit import PASSWORD, login
 
-    @app.middleware("http")
-    async def as_ranger(request, call_next):  # what an auth layer does once it knows the caller
-        request.state.role = "ranger"
-        return await call_next(request)
+    from api.users import add_user
 
-    with TestClient(app) as ranger:
+    add_user(store, "an", PASSWORD, "ranger", ["675"])
+    with TestClient(create_app(Settings(data_dir=tmp_path, store_url=store.url))) as ranger:
+        ranger.headers.update(login(ranger, "an"))  # the auth layer sets the caller's role
         body = ranger.get("/ogc/collections/planting_lots/items", params={"bbox": "108.3,11.8,108.45,11.95"}).json()
         assert [f["id"] for f in body["features"]] == ["L1"] and body["features"][0]["properties"]["trees"] == 1200
         assert ranger.get("/ogc/collections/planting_lots/tiles/WebMercatorQuad/10/820/480").status_code == 200
