@@ -22,7 +22,6 @@ import rasterio.shutil
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.features import geometry_mask
-from rasterio.io import MemoryFile
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
@@ -30,6 +29,7 @@ from shapely.geometry.base import BaseGeometry
 from geo import cloudmask
 from geo.errors import InvalidInputError
 from geo.forest import ForestLayer
+from ingest import upsample
 from ingest.acquisition import ARD_BANDS, Acquisition, BandSource
 from ingest.grid import Grid
 from ingest.tiles import Tile
@@ -126,10 +126,10 @@ def _write_open(job: TileJob, window: Window, empty: dict, files: _Datasets) -> 
     tags = {"ACQUISITION_DATE": acq.acquired.date().isoformat(), "ACQUISITION_TIME": acq.acquired.isoformat(),
             "SENSOR": acq.sensor, "SOURCE": acq.source, "TILE": tile.id, "REFLECTANCE_SCALE": str(REFLECTANCE_SCALE),
             "MASK_SOURCE": acq.mask_kind, "MISSING_BANDS": ",".join(b for b in ARD_BANDS if b not in ard), **acq.extra}
-    profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": len(OUTPUT_BANDS),
-               "dtype": "uint16", "crs": grid.crs, "transform": grid.transform, "nodata": 0, "tiled": True,
-               "blockxsize": 512, "blockysize": 512}
-    with MemoryFile() as mem, mem.open(**profile) as ds:
+    profile = {"driver": "MEM", "width": grid.width, "height": grid.height, "count": len(OUTPUT_BANDS),
+               "dtype": "uint16", "crs": grid.crs, "transform": grid.transform, "nodata": 0}
+    # A GDAL MEM dataset (plain arrays, no block cache or TIFF encoding: half the time of a /vsimem/ GTiff).
+    with rasterio.open("", "w", **profile) as ds:
         ds.write(stack)
         for i, name in enumerate(OUTPUT_BANDS, start=1):
             ds.set_band_description(i, name)
@@ -195,6 +195,12 @@ def _read_one(ds, index: list[int], grid: Grid, resampling: Resampling, nodata: 
         row = (grid.transform.f - t.f) / t.e
         if abs(col - round(col)) < 1e-6 and abs(row - round(row)) < 1e-6:
             return _read_aligned(ds, index, grid, int(round(col)), int(round(row)), nodata)
+    if ds.crs == grid.crs and t.b == t.d == 0 and resampling in (Resampling.nearest, Resampling.bilinear):
+        factor = _integer_factor(t, grid)
+        # Bilinear by numpy only where it equals GDAL's to the DN (factor 2, integers; 1/3 weights tie differently)
+        exact = resampling == Resampling.nearest or (factor == 2 and np.issubdtype(ds.dtypes[index[0] - 1], np.integer))
+        if factor is not None and exact:
+            return _read_upsampled(ds, index, grid, factor, resampling, nodata)
     if ds.crs == grid.crs and t.b == t.d == 0:
         # Same CRS, coarser or finer pixels (Sentinel-2 20 m bands, Landsat 30 m): resample on read.
         with WarpedVRT(ds, transform=grid.transform, width=grid.width, height=grid.height, resampling=resampling,
@@ -207,12 +213,43 @@ def _read_one(ds, index: list[int], grid: Grid, resampling: Resampling, nodata: 
 
 def _read_aligned(ds, index: list[int], grid: Grid, col: int, row: int, nodata: float) -> np.ndarray:
     """Read the part of the file inside the grid window; the rest is nodata (no boundless warping needed)."""
-    out = np.full((len(index), grid.height, grid.width), nodata, dtype=ds.dtypes[index[0] - 1])
+    return _read_clipped(ds, index, Window(col, row, grid.width, grid.height), nodata)
+
+
+def _read_clipped(ds, index: list[int], window: Window, nodata: float) -> np.ndarray:
+    """``window`` of the file (which may reach outside it), nodata outside the file."""
+    col, row, width, height = int(window.col_off), int(window.row_off), int(window.width), int(window.height)
+    out = np.full((len(index), height, width), nodata, dtype=ds.dtypes[index[0] - 1])
     c0, r0 = max(col, 0), max(row, 0)
-    c1, r1 = min(col + grid.width, ds.width), min(row + grid.height, ds.height)
+    c1, r1 = min(col + width, ds.width), min(row + height, ds.height)
     if c1 > c0 and r1 > r0:
         out[:, r0 - row:r1 - row, c0 - col:c1 - col] = ds.read(index, window=Window(c0, r0, c1 - c0, r1 - r0))
     return out
+
+
+def _integer_factor(t, grid: Grid) -> int | None:
+    """The whole number of grid pixels per source pixel (2 for Sentinel-2 20 m on 10 m) when the source's pixel
+    edges lie on the grid's, else None (then a general warp is needed)."""
+    g = grid.transform
+    factor = t.a / g.a
+    if round(factor) < 2 or abs(factor - round(factor)) > 1e-9 or abs(t.e / g.e - round(factor)) > 1e-9:
+        return None
+    col, row = (t.c - g.c) / g.a, (t.f - g.f) / g.e
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return None
+    return int(round(factor))
+
+
+def _read_upsampled(ds, index: list[int], grid: Grid, factor: int, resampling: Resampling,
+                    nodata: float) -> np.ndarray:
+    """A coarser source whose pixels are whole blocks of grid pixels: read its pixels under the window and
+    upsample in numpy (see :mod:`ingest.upsample`), instead of warping."""
+    t, g = ds.transform, grid.transform
+    col, row = int(round((g.c - t.c) / g.a)), int(round((g.f - t.f) / g.e))   # window in source-aligned grid px
+    bilinear = resampling == Resampling.bilinear
+    win = upsample.source_window(col, row, grid.width, grid.height, factor, 1 if bilinear else 0)
+    data = _read_clipped(ds, index, win, nodata)
+    return upsample.upsample(data, factor, col, row, grid.width, grid.height, bilinear=bilinear, nodata=nodata)
 
 
 def _to_ard(dn: np.ndarray, src: BandSource) -> np.ndarray:
