@@ -24,6 +24,7 @@ from rasterio.errors import RasterioError
 from rasterio.features import geometry_mask
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
+from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from geo import cloudmask
@@ -122,7 +123,7 @@ def _write_open(job: TileJob, window: Window, empty: dict, files: _Datasets) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     zeros = np.zeros_like(scl, dtype=np.uint16)
-    stack = np.stack([ard.get(name, zeros) for name in ARD_BANDS] + [scl.astype(np.uint16)])
+    layers = [ard.get(name, zeros) for name in ARD_BANDS] + [scl.astype(np.uint16)]
     tags = {"ACQUISITION_DATE": acq.acquired.date().isoformat(), "ACQUISITION_TIME": acq.acquired.isoformat(),
             "SENSOR": acq.sensor, "SOURCE": acq.source, "TILE": tile.id, "REFLECTANCE_SCALE": str(REFLECTANCE_SCALE),
             "MASK_SOURCE": acq.mask_kind, "MISSING_BANDS": ",".join(b for b in ARD_BANDS if b not in ard), **acq.extra}
@@ -130,8 +131,8 @@ def _write_open(job: TileJob, window: Window, empty: dict, files: _Datasets) -> 
                "dtype": "uint16", "crs": grid.crs, "transform": grid.transform, "nodata": 0}
     # A GDAL MEM dataset (plain arrays, no block cache or TIFF encoding: half the time of a /vsimem/ GTiff).
     with rasterio.open("", "w", **profile) as ds:
-        ds.write(stack)
-        for i, name in enumerate(OUTPUT_BANDS, start=1):
+        for i, (name, layer) in enumerate(zip(OUTPUT_BANDS, layers, strict=True), start=1):
+            ds.write(layer, i)        # band by band: no stacked copy of the tile
             ds.set_band_description(i, name)
         ds.update_tags(**tags)
         # Overviews built in memory (uncompressed) and reused: the COG driver would otherwise compress twice.
@@ -259,6 +260,14 @@ def _to_ard(dn: np.ndarray, src: BandSource) -> np.ndarray:
     if np.issubdtype(dn.dtype, np.floating):
         valid &= ~np.isnan(dn)
     gain, bias = src.scale * 1e4, src.offset * 1e4
+    if abs(gain - 1) < 1e-9 and float(bias).is_integer() and -65534 <= bias <= 0 and dn.dtype == np.uint16:
+        # Sentinel-2 DN as stored (uint16, offset 0 or -1000), in uint16: max(DN, 1 - offset) + offset
+        if bias == 0 and nodata == 0:
+            return dn                              # already reflectance x 10000, 0 = no data: no copy
+        out = np.maximum(dn, np.uint16(1 - bias))
+        out -= np.uint16(-bias)
+        out[~valid] = 0
+        return out
     if abs(gain - 1) < 1e-9 and float(bias).is_integer() and np.issubdtype(dn.dtype, np.integer):
         value = dn.astype(np.int32) + int(bias)    # Sentinel-2 DN: integer arithmetic, exact and fast
     else:
@@ -290,21 +299,30 @@ def _forest_layer(path: str) -> ForestLayer:
     return ForestLayer(Path(path))
 
 
+# SCL code -> clear (observed and free of cloud, cirrus and shadow), as ``cloudmask.scl_clear_mask`` unbuffered.
+_CLEAR = np.ones(256, dtype=bool)
+_CLEAR[list(cloudmask.SCL_CLOUDY + cloudmask.SCL_UNUSABLE)] = False
+
+
 def _stats(job: TileJob, window: Window, scl: np.ndarray, files: _Datasets) -> dict:
     """Cloud % of observed pixels; valid (clear) fraction of the region's and of the forest's pixels that this
-    acquisition covers in the tile (its footprint's window)."""
+    acquisition covers in the tile (its footprint's window). Counted per SCL code (one pass over the tile)."""
     grid = job.tile.subgrid(window)
-    clear = cloudmask.scl_clear_mask(scl, buffer_px=0)
-    if job.region is not None and not job.region.is_empty:
+    counts = np.bincount(scl.ravel(), minlength=256)
+    region = None
+    if job.region is not None and not job.region.is_empty and not job.region.covers(box(*grid.bounds)):
         region = geometry_mask([job.region], out_shape=scl.shape, transform=grid.transform, invert=True)
-    else:
-        region = np.ones(scl.shape, dtype=bool)
-    n_region = int(region.sum())
-    valid = float((clear & region).sum() / n_region) if n_region else 0.0
+    in_region = counts if region is None else np.bincount(scl[region], minlength=256)
+    n_region = int(in_region.sum())
+    valid = float(in_region[_CLEAR].sum() / n_region) if n_region else 0.0
+    observed = int(counts[1:].sum())
+    cloudy = int(counts[list(cloudmask.SCL_CLOUDY)].sum())
     forest_valid = None
     if job.forest_mask:
-        forest = (_forest_layer(job.forest_mask).codes(grid.transform, scl.shape, grid.crs) != 0) & region
+        forest = _forest_layer(job.forest_mask).codes(grid.transform, scl.shape, grid.crs) != 0
+        if region is not None:
+            forest &= region
         n_forest = int(forest.sum())
-        forest_valid = round(float((clear & forest).sum() / n_forest), 4) if n_forest else None
-    return {"cloud_pct": round(100 * cloudmask.cloud_fraction(scl), 2), "valid_fraction": round(valid, 4),
+        forest_valid = round(float(_CLEAR[scl[forest]].sum() / n_forest), 4) if n_forest else None
+    return {"cloud_pct": round(100 * (cloudy / observed if observed else 1.0), 2), "valid_fraction": round(valid, 4),
             "forest_valid_fraction": forest_valid}

@@ -39,29 +39,38 @@ def upsample(data: np.ndarray, factor: int, col: int, row: int, width: int, heig
     if factor != 2 or not np.issubdtype(data.dtype, np.integer) or data.dtype.itemsize > 2:
         raise ValueError(f"bilinear upsampling here is for factor 2 and 8/16-bit integers, not {factor}, {data.dtype}")
     out = np.empty((data.shape[0], height, width), dtype=data.dtype)
+    rows, cols = slice(dr, dr + height), slice(dc, dc + width)
     for i, band in enumerate(data):
         valid = band != nodata
-        value = band.astype(np.int32)
-        cut = (slice(dr, dr + height), slice(dc, dc + width))
-        if valid.all():   # the usual case: weights 9, 3, 3, 1 (/16), rounded half up
-            out[i] = ((_double(_double(value, 0), 1)[cut] + 8) >> 4).astype(data.dtype)
+        if valid.all():   # the usual case: weights 9, 3, 3, 1 (/16), rounded half up, all in integers
+            total = _double_cols(_double_rows(band)[rows], cols)
+            total += 8
+            np.right_shift(total, 4, out=out[i], casting="unsafe")
             continue
-        value[~valid] = 0
-        num = _double(_double(value, 0), 1)[cut]
-        den = _double(_double(valid.astype(np.int32), 0), 1)[cut]
+        value = np.where(valid, band, 0).astype(np.uint16 if band.dtype.kind == "u" else np.int16)
+        num = _double_cols(_double_rows(value)[rows], cols)
+        den = _double_cols(_double_rows(valid.astype(np.uint8))[rows], cols)
         res = (2 * num + den) // np.maximum(2 * den, 1)      # floor(num / den + 1/2)
         # GDAL's rule: a grid pixel whose nearest source pixel is no data is no data.
-        centre = np.repeat(np.repeat(valid[1:-1, 1:-1], 2, axis=0), 2, axis=1)[cut]
+        centre = np.repeat(np.repeat(valid[1:-1, 1:-1], 2, axis=0), 2, axis=1)[rows, cols]
         out[i] = np.where(centre, res, nodata).astype(data.dtype)
     return out
 
 
-def _double(a: np.ndarray, axis: int) -> np.ndarray:
-    """Factor-2 linear upsampling along ``axis`` (weights x4: 3 on the nearest source pixel, 1 on the next one),
-    dropping the one-pixel margin on that axis."""
-    a = np.moveaxis(a, axis, 0)
-    centre, before, after = a[1:-1], a[:-2], a[2:]
-    out = np.empty((2 * centre.shape[0], *centre.shape[1:]), dtype=a.dtype)
-    out[0::2] = 3 * centre + before
-    out[1::2] = 3 * centre + after
-    return np.moveaxis(out, 0, axis)
+def _double_rows(a: np.ndarray) -> np.ndarray:
+    """Factor-2 linear upsampling of rows (int32 weights x4: 3 on the nearest source row, 1 on the next one),
+    dropping the one-row margin."""
+    centre3 = np.multiply(a[1:-1], 3, dtype=np.int32)
+    out = np.empty((2 * centre3.shape[0], a.shape[1]), dtype=np.int32)
+    np.add(centre3, a[:-2], out=out[0::2])
+    np.add(centre3, a[2:], out=out[1::2])
+    return out
+
+
+def _double_cols(a: np.ndarray, cols: slice) -> np.ndarray:
+    """The same along columns (weights x16 in all), keeping only the columns ``cols`` of the result."""
+    centre3 = a[:, 1:-1] * 3
+    out = np.empty((a.shape[0], 2 * centre3.shape[1]), dtype=np.int32)
+    np.add(centre3, a[:, :-2], out=out[:, 0::2])
+    np.add(centre3, a[:, 2:], out=out[:, 1::2])
+    return out[:, cols]
