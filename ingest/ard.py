@@ -220,6 +220,8 @@ def _read_aligned(ds, index: list[int], grid: Grid, col: int, row: int, nodata: 
 def _read_clipped(ds, index: list[int], window: Window, nodata: float) -> np.ndarray:
     """``window`` of the file (which may reach outside it), nodata outside the file."""
     col, row, width, height = int(window.col_off), int(window.row_off), int(window.width), int(window.height)
+    if col >= 0 and row >= 0 and col + width <= ds.width and row + height <= ds.height:
+        return ds.read(index, window=window)
     out = np.full((len(index), height, width), nodata, dtype=ds.dtypes[index[0] - 1])
     c0, r0 = max(col, 0), max(row, 0)
     c1, r1 = min(col + width, ds.width), min(row + height, ds.height)

@@ -43,13 +43,13 @@ def upsample(data: np.ndarray, factor: int, col: int, row: int, width: int, heig
     for i, band in enumerate(data):
         valid = band != nodata
         if valid.all():   # the usual case: weights 9, 3, 3, 1 (/16), rounded half up, all in integers
-            total = _double_cols(_double_rows(band)[rows], cols)
+            total = _double_rows(_double_cols(band)[:, cols])[rows]
             total += 8
             np.right_shift(total, 4, out=out[i], casting="unsafe")
             continue
         value = np.where(valid, band, 0).astype(np.uint16 if band.dtype.kind == "u" else np.int16)
-        num = _double_cols(_double_rows(value)[rows], cols)
-        den = _double_cols(_double_rows(valid.astype(np.uint8))[rows], cols)
+        num = _double_rows(_double_cols(value)[:, cols])[rows]
+        den = _double_rows(_double_cols(valid.astype(np.uint8))[:, cols])[rows]
         res = (2 * num + den) // np.maximum(2 * den, 1)      # floor(num / den + 1/2)
         # GDAL's rule: a grid pixel whose nearest source pixel is no data is no data.
         centre = np.repeat(np.repeat(valid[1:-1, 1:-1], 2, axis=0), 2, axis=1)[rows, cols]
@@ -57,20 +57,20 @@ def upsample(data: np.ndarray, factor: int, col: int, row: int, width: int, heig
     return out
 
 
+def _double_cols(a: np.ndarray) -> np.ndarray:
+    """Factor-2 linear upsampling of columns (int32 weights x4: 3 on the nearest source column, 1 on the next
+    one), dropping the one-column margin. Done first, on the small source block (its writes are strided)."""
+    centre3 = np.multiply(a[:, 1:-1], 3, dtype=np.int32)
+    out = np.empty((a.shape[0], 2 * centre3.shape[1]), dtype=np.int32)
+    np.add(centre3, a[:, :-2], out=out[:, 0::2])
+    np.add(centre3, a[:, 2:], out=out[:, 1::2])
+    return out
+
+
 def _double_rows(a: np.ndarray) -> np.ndarray:
-    """Factor-2 linear upsampling of rows (int32 weights x4: 3 on the nearest source row, 1 on the next one),
-    dropping the one-row margin."""
-    centre3 = np.multiply(a[1:-1], 3, dtype=np.int32)
+    """The same along rows (weights x16 in all), dropping the one-row margin."""
+    centre3 = a[1:-1] * 3
     out = np.empty((2 * centre3.shape[0], a.shape[1]), dtype=np.int32)
     np.add(centre3, a[:-2], out=out[0::2])
     np.add(centre3, a[2:], out=out[1::2])
     return out
-
-
-def _double_cols(a: np.ndarray, cols: slice) -> np.ndarray:
-    """The same along columns (weights x16 in all), keeping only the columns ``cols`` of the result."""
-    centre3 = a[:, 1:-1] * 3
-    out = np.empty((a.shape[0], 2 * centre3.shape[1]), dtype=np.int32)
-    np.add(centre3, a[:, :-2], out=out[:, 0::2])
-    np.add(centre3, a[:, 2:], out=out[:, 1::2])
-    return out[:, cols]
