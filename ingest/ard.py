@@ -198,8 +198,10 @@ def _read_one(ds, index: list[int], grid: Grid, resampling: Resampling, nodata: 
             return _read_aligned(ds, index, grid, int(round(col)), int(round(row)), nodata)
     if ds.crs == grid.crs and t.b == t.d == 0 and resampling in (Resampling.nearest, Resampling.bilinear):
         factor = _integer_factor(t, grid)
-        # Bilinear by numpy only where it equals GDAL's to the DN (factor 2, integers; 1/3 weights tie differently)
-        exact = resampling == Resampling.nearest or (factor == 2 and np.issubdtype(ds.dtypes[index[0] - 1], np.integer))
+        # Bilinear in numpy only where it equals GDAL's to the DN (factor 2, 8/16-bit integers; 1/3 weights tie
+        # differently)
+        dtype = np.dtype(ds.dtypes[index[0] - 1])
+        exact = resampling == Resampling.nearest or (factor == 2 and dtype.kind in "iu" and dtype.itemsize <= 2)
         if factor is not None and exact:
             return _read_upsampled(ds, index, grid, factor, resampling, nodata)
     if ds.crs == grid.crs and t.b == t.d == 0:

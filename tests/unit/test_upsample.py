@@ -56,3 +56,19 @@ def test_unaligned_source_is_not_upsampled_in_numpy():
     assert ard._integer_factor(from_origin(800005, 1400000, 20, 20), grid) is None
     assert ard._integer_factor(from_origin(800000, 1400000, 25, 25), grid) is None
     assert ard._integer_factor(from_origin(800000, 1400000, 10, 10), grid) is None
+
+
+def test_32_bit_band_is_warped_by_gdal(tmp_path):
+    # outside the exact integer kernel's range: still read, through the WarpedVRT
+    path = tmp_path / "b32.tif"
+    data = np.arange(1, 401, dtype="uint32").reshape(20, 20)
+    with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=1, dtype="uint32", nodata=0,
+                       crs="EPSG:32648", transform=from_origin(799980, 1400040, 20, 20)) as dst:
+        dst.write(data, 1)
+    with rasterio.open(path) as ds:
+        grid = Grid(ds.crs, Affine(10, 0, 799990, 0, -10, 1400030), 30, 30)
+        out = ard._read_one(ds, [1], grid, Resampling.bilinear, 0)
+    assert out.dtype == np.uint32 and out.shape == (1, 30, 30)
+    # grid pixel (1, 1) is 10 m pixel (2, 2) of the source's grid, centre 1.25 source pixels from its corner:
+    # 3/4 of 20 m pixel (1, 1) = 22, 1/4 of the ones before it (row 0: 2, column 0: 21, corner: 1)
+    assert out[0, 1, 1] == round(22 * 0.5625 + 2 * 0.1875 + 21 * 0.1875 + 1 * 0.0625) == 17
