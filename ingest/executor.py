@@ -7,6 +7,7 @@ tiles in flight. Workers of a remote cluster must see the same file paths (input
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -39,6 +40,7 @@ def dask_client(scheduler: str | None = None) -> Iterator[Any]:
         finally:
             client.close()
         return
+    keep_freed_memory()
     cluster = LocalCluster(processes=False, n_workers=1, threads_per_worker=os.cpu_count() or 1,
                            dashboard_address=None)
     client = Client(cluster)
@@ -47,6 +49,18 @@ def dask_client(scheduler: str | None = None) -> Iterator[Any]:
     finally:
         client.close()
         cluster.close()
+
+
+def keep_freed_memory() -> None:
+    """Let glibc keep freed tile buffers (up to 32 MB each) for reuse instead of unmapping them: otherwise every
+    tile's arrays are mapped afresh and zero-filled by the kernel, about a tenth of the ingest's CPU time.
+    Memory still follows the tiles in flight, not the area. A no-op where libc is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)      # M_MMAP_THRESHOLD: blocks below this come from the heap
+        libc.mallopt(-1, 256 << 20)     # M_TRIM_THRESHOLD: free heap kept before giving it back
+    except (OSError, AttributeError):
+        pass
 
 
 def run_jobs(fn: Callable[[Any], dict], jobs: Iterable[Any], *, scheduler: str | None = None,
