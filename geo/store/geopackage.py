@@ -287,13 +287,8 @@ class GeoPackageStore(Store):
     def query_alerts(self, query: AlertQuery | None = None) -> gpd.GeoDataFrame:
         query = query or AlertQuery()
         where, params = self._where(query)
-        sql = f"SELECT * FROM alerts{where} ORDER BY first_detected DESC, id"
-        if query.limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params += [query.limit, query.offset]
-        elif query.offset:
-            sql += " LIMIT -1 OFFSET ?"
-            params.append(query.offset)
+        sql, params = _paged(f"SELECT * FROM alerts{where} ORDER BY first_detected DESC, id", params,
+                             query.limit, query.offset)
         with self._connect() as con:
             rows = con.execute(sql, params).fetchall()
         return _frame(rows)
@@ -390,13 +385,8 @@ class GeoPackageStore(Store):
     def query_zones(self, layer_id: str, query: ZoneQuery | None = None) -> gpd.GeoDataFrame:
         query = query or ZoneQuery()
         where, params = self._zone_where(layer_id, query)
-        sql = f"SELECT * FROM planning_zones{where} ORDER BY feature_index"
-        if query.limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params += [query.limit, query.offset]
-        elif query.offset:
-            sql += " LIMIT -1 OFFSET ?"
-            params.append(query.offset)
+        sql, params = _paged(f"SELECT * FROM planning_zones{where} ORDER BY feature_index", params,
+                             query.limit, query.offset)
         with self._connect() as con:
             rows = con.execute(sql, params).fetchall()
         columns = list(ZONE_COLUMNS)
@@ -411,6 +401,13 @@ class GeoPackageStore(Store):
     def data_version(self) -> int:
         with self._connect() as con:
             return con.execute("SELECT value FROM forestmon_meta WHERE key = 'data_version'").fetchone()[0]
+
+
+def _paged(sql: str, params: list, limit: int | None, offset: int) -> tuple[str, list]:
+    """The query with SQLite's LIMIT/OFFSET (LIMIT -1 means no limit)."""
+    if limit is None and not offset:
+        return sql, params
+    return f"{sql} LIMIT ? OFFSET ?", [*params, -1 if limit is None else limit, offset]
 
 
 def _plain(value):
