@@ -16,6 +16,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+from pgdb import ensure_postgis_database
 from rasterio.transform import from_origin
 from shapely.geometry import MultiPolygon, box
 
@@ -71,25 +72,9 @@ TEST_PG_URL = os.environ.get("FORESTMON_TEST_PG_URL", "postgresql://postgres@127
 BACKENDS = ("gpkg", "postgis")
 
 
-def _ensure_test_database(url: str) -> None:
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    info = conninfo_to_dict(url)
-    try:
-        psycopg.connect(url, connect_timeout=10).close()
-    except psycopg.OperationalError as exc:
-        if "does not exist" not in str(exc):
-            raise
-        with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{info["dbname"]}"')
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-
-
 @pytest.fixture(scope="session")
 def pg_database() -> str:
-    _ensure_test_database(TEST_PG_URL)
+    ensure_postgis_database(TEST_PG_URL)
     return TEST_PG_URL
 
 

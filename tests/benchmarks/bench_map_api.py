@@ -33,6 +33,9 @@ import rasterio
 from rasterio.transform import from_origin
 from shapely.geometry import MultiPolygon, box
 
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests/, last: its data/ must not shadow ours
+from pgdb import ensure_postgis_database  # noqa: E402
+
 from geo.region import load_region
 from geo.store import open_store
 
@@ -101,17 +104,9 @@ def pg_bench_url(database_url: str, schema: str = "bench") -> str:
     """A fresh ``schema`` in the database (created with postgis when missing), as a URL whose search_path
     points at it."""
     import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    try:
-        psycopg.connect(database_url, connect_timeout=10).close()
-    except psycopg.OperationalError as exc:
-        if "does not exist" not in str(exc):
-            raise
-        with psycopg.connect(make_conninfo(database_url, dbname="postgres"), autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{conninfo_to_dict(database_url)["dbname"]}"')
+    ensure_postgis_database(database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         conn.execute(f"CREATE SCHEMA {schema}")
     sep = "&" if "?" in database_url else "?"
