@@ -33,11 +33,22 @@ import rasterio
 from rasterio.transform import from_origin
 from shapely.geometry import MultiPolygon, box
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests/, last: its data/ must not shadow ours
-from pgdb import ensure_postgis_database  # noqa: E402
-
 from geo.region import load_region
 from geo.store import open_store
+
+
+def _load_pgdb():
+    """tests/pgdb.py by path: putting tests/ on sys.path would let tests/data shadow the `data` package."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pgdb", Path(__file__).resolve().parents[1] / "pgdb.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ensure_postgis_database = _load_pgdb().ensure_postgis_database
+
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 BANDS = ("B02", "B03", "B04", "B08", "B11", "B12", "SCL")
