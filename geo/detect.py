@@ -8,30 +8,41 @@ observations make it *high* (and *highest* when NBR agrees), otherwise the flag 
 or 180 days. Confirmed pixels are not alerted again. Only pixels whose own history says "stable forest"
 (enough observations over most of a year, high and steady NDVI, few outliers) are monitored.
 
-All work is vectorised numpy over one window of the grid; the caller loops over windows and scenes.
+The state of a window is one numpy record array (``STATE_DTYPE``: days and counters as small integers, sums
+as float32, 100 bytes a pixel). The per-pixel step is compiled with Numba (``nogil``, cached on disk): it
+reads each pixel's record once, decides, and writes it back, so an update costs a few tens of nanoseconds a
+pixel and windows can be folded in parallel threads. ``update`` takes index arrays; ``update_dn`` takes the
+bands' digital numbers and computes NDVI, NBR and NDMI on the fly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import astuple, dataclass
 from datetime import date
 
+import numba
 import numpy as np
 
 EPOCH = date(1970, 1, 1)
 
-# Per-pixel state, one float32 array each (day numbers are days since EPOCH, exact in float32).
-STATE_BANDS = (
-    "last_day", "first_day", "last_learned",       # newest observation seen; first and last learned ones
-    "n", "sc", "ss", "scc", "scs", "sss",          # harmonic design sums: Σ1, Σcos, Σsin, Σcos², Σcos·sin, Σsin²
-    "ndvi_y", "ndvi_yc", "ndvi_ys", "ndvi_yy",     # Σy, Σy·cos, Σy·sin, Σy² for NDVI
-    "nbr_y", "nbr_yc", "nbr_ys", "nbr_yy",         # the same for NBR
-    "ndmi_n", "ndmi_y", "ndmi_yc", "ndmi_ys", "ndmi_yy",  # NDMI (SWIR-1), counted apart: not every scene has B11
-    "n_valid", "n_outlier",                        # clear observations seen while idle, and those not learned
-    "status",                                      # 0 none, 1 low (pending), 2 high, 3 highest
-    "flag_day", "flag_after", "flag_hits", "flag_nbr_hits", "flag_drop", "before_day",  # nbr_hits: NBR or NDMI
-    "confirm_day", "watched",                      # date of high confidence; 1 if watched as forest
-)
+# Per-pixel state. Day numbers are days since EPOCH (uint16 holds them until 2149); 0 means "none".
+STATE_DTYPE = np.dtype([
+    ("last_day", "u2"), ("first_day", "u2"), ("last_learned", "u2"),  # newest observation; first, last learned
+    ("flag_day", "u2"), ("before_day", "u2"), ("confirm_day", "u2"),  # first flag, last learned before it, high
+    ("n", "u2"), ("ndmi_n", "u2"),                 # learned observations (NDMI counted apart: B11 is optional)
+    ("n_valid", "u2"), ("n_outlier", "u2"),        # clear observations seen while idle, and those not learned
+    ("status", "u1"),                              # 0 none, 1 low (pending), 2 high, 3 highest
+    ("watched", "u1"),                             # 1 if judged forest at the newest clear observation
+    ("flag_after", "u1"), ("flag_hits", "u1"), ("flag_nbr_hits", "u1"),  # nbr_hits: NBR or NDMI agreed
+    ("pad", "u1", (3,)),                           # keeps the float32 fields aligned
+    ("flag_drop", "f4"),                           # sum of the flagged observations' NDVI drops
+    ("sc", "f4"), ("ss", "f4"), ("scc", "f4"), ("scs", "f4"), ("sss", "f4"),  # Σcos, Σsin, Σcos², Σcos·sin, Σsin²
+    ("ndvi_y", "f4"), ("ndvi_yc", "f4"), ("ndvi_ys", "f4"), ("ndvi_yy", "f4"),  # Σy, Σy·cos, Σy·sin, Σy²
+    ("nbr_y", "f4"), ("nbr_yc", "f4"), ("nbr_ys", "f4"), ("nbr_yy", "f4"),
+    ("ndmi_y", "f4"), ("ndmi_yc", "f4"), ("ndmi_ys", "f4"), ("ndmi_yy", "f4"),
+])
+STATE_BANDS = tuple(name for name in STATE_DTYPE.names if name != "pad")
 NONE, LOW, HIGH, HIGHEST = 0, 1, 2, 3
 CONFIDENCE_NAMES = {LOW: "low", HIGH: "high", HIGHEST: "highest"}
 
@@ -56,6 +67,15 @@ class DetectorParams:
     outlier_z: float = 4.0        # observations further than this from the baseline are not learned
     warmup_obs: int = 6           # every clear observation is learned until the pixel has this many
 
+    def as_array(self) -> np.ndarray:
+        """The thresholds in field order, as the compiled step reads them."""
+        return np.array(astuple(self), dtype=np.float64)
+
+
+# Positions in DetectorParams.as_array().
+(_ABS, _Z, _REL, _FLOOR, _MIN_OBS, _MIN_SPAN, _HITS, _WINDOW, _EXPIRE, _F_NDVI, _F_SEASON, _F_SIGMA, _F_OUT,
+ _OUT_Z, _WARMUP) = range(15)
+
 
 def day_number(day: date) -> int:
     return (day - EPOCH).days
@@ -65,8 +85,9 @@ def from_day_number(n: float) -> date:
     return date.fromordinal(EPOCH.toordinal() + int(n))
 
 
-def new_state(shape: tuple[int, int]) -> dict[str, np.ndarray]:
-    return {name: np.zeros(shape, dtype=np.float32) for name in STATE_BANDS}
+def new_state(shape: tuple[int, int]) -> np.ndarray:
+    """A window's state with no history: one zeroed record per pixel."""
+    return np.zeros(shape, dtype=STATE_DTYPE)
 
 
 def _harmonics(day: int) -> tuple[float, float]:
@@ -74,73 +95,205 @@ def _harmonics(day: int) -> tuple[float, float]:
     return float(np.cos(angle)), float(np.sin(angle))
 
 
-def _fit(s: dict[str, np.ndarray], prefix: str, idx: np.ndarray, c: float, sn: float):
-    """Baseline prediction, residual spread and coefficients at the pixels ``idx`` (flat indices)."""
-    g = {k: s[k].ravel()[idx].astype(np.float64) for k in ("n", "sc", "ss", "scc", "scs", "sss")}
-    n = g["n"]
-    # Normal equations A·β = b with A = [[n, Σc, Σs], [Σc, Σcc, Σcs], [Σs, Σcs, Σss]], solved in closed form.
-    # A small ridge keeps them solvable for pixels with little history (it mostly shrinks the harmonics).
-    a00, a01, a02 = n + 1e-6, g["sc"], g["ss"]
-    a11, a12, a22 = g["scc"] + 1e-3, g["scs"], g["sss"] + 1e-3
-    b0, b1, b2 = (s[f"{prefix}_{k}"].ravel()[idx].astype(np.float64) for k in ("y", "yc", "ys"))
+_jit = numba.njit(cache=True, nogil=True)
+
+
+@_jit
+def _fit(n, sc, ss, scc, scs, sss, y, yc, ys, yy, c, sn):
+    """Baseline prediction at (cos, sin) = (c, sn), residual spread and coefficients of one pixel's harmonic
+    least-squares fit, from its sums. The normal equations A·β = b with A = [[n, Σc, Σs], [Σc, Σcc, Σcs],
+    [Σs, Σcs, Σss]] are solved in closed form; a small ridge keeps them solvable for pixels with little
+    history (it mostly shrinks the harmonics)."""
+    a00, a01, a02 = n + 1e-6, float(sc), float(ss)
+    a11, a12, a22 = scc + 1e-3, float(scs), sss + 1e-3
+    b0, b1, b2 = float(y), float(yc), float(ys)
     c00, c01, c02 = a11 * a22 - a12 * a12, a02 * a12 - a01 * a22, a01 * a12 - a02 * a11
     c11, c12, c22 = a00 * a22 - a02 * a02, a01 * a02 - a00 * a12, a00 * a11 - a01 * a01
     det = a00 * c00 + a01 * c01 + a02 * c02
-    beta = np.stack([c00 * b0 + c01 * b1 + c02 * b2, c01 * b0 + c11 * b1 + c12 * b2,
-                     c02 * b0 + c12 * b1 + c22 * b2], axis=1) / det[:, None]
-    pred = beta[:, 0] + beta[:, 1] * c + beta[:, 2] * sn
-    yy = s[f"{prefix}_yy"].ravel()[idx].astype(np.float64)
+    beta0 = (c00 * b0 + c01 * b1 + c02 * b2) / det
+    beta1 = (c01 * b0 + c11 * b1 + c12 * b2) / det
+    beta2 = (c02 * b0 + c12 * b1 + c22 * b2) / det
+    pred = beta0 + beta1 * c + beta2 * sn
     # Residual sum of squares = Σy² − βᵀb (exact at the least-squares solution, up to the tiny ridge).
-    rss = yy - (beta[:, 0] * b0 + beta[:, 1] * b1 + beta[:, 2] * b2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sigma = np.sqrt(np.clip(rss, 0, None) / (n - 3))
-    sigma[n <= 3] = np.inf
-    return pred, sigma, beta
+    rss = yy - (beta0 * b0 + beta1 * b1 + beta2 * b2)
+    sigma = math.inf if n <= 3 else math.sqrt(max(rss, 0.0) / (n - 3))
+    return pred, sigma, beta0, beta1, beta2
 
 
-def _learn(s: dict[str, np.ndarray], idx: np.ndarray, day: int, c: float, sn: float,
-           ndvi: np.ndarray, nbr: np.ndarray | None, ndmi: np.ndarray | None = None) -> None:
-    flat = {k: v.reshape(-1) for k, v in s.items()}
-    first = flat["n"][idx] == 0
-    flat["first_day"][idx[first]] = day
-    flat["last_learned"][idx] = day
-    for name, value in (("n", 1.0), ("sc", c), ("ss", sn), ("scc", c * c), ("scs", c * sn), ("sss", sn * sn)):
-        flat[name][idx] += value
-    if ndmi is not None:  # NDMI shares the design sums, so it is only usable where it was learned every time
-        finite = np.isfinite(ndmi)
-        flat["ndmi_n"][idx[finite]] += 1
-        ndmi = np.where(finite, ndmi, 0.0)
-    for prefix, y in (("ndvi", ndvi), ("nbr", nbr), ("ndmi", ndmi)):
-        if y is None:
-            continue
-        flat[f"{prefix}_y"][idx] += y
-        flat[f"{prefix}_yc"][idx] += y * c
-        flat[f"{prefix}_ys"][idx] += y * sn
-        flat[f"{prefix}_yy"][idx] += y * y
+@_jit
+def _flags_drop(pred, sigma, y, p):
+    """True when ``y`` is below the baseline ``pred`` by the absolute and the robust (z) threshold."""
+    return pred - y >= max(p[_ABS], p[_Z] * max(sigma, p[_FLOOR]))
 
 
-def _stable_forest(s: dict[str, np.ndarray], idx: np.ndarray, d: int, beta: np.ndarray, sigma: np.ndarray,
-                   p: DetectorParams) -> np.ndarray:
-    """Pixels whose own history says stable forest: enough of it, high and steady NDVI, few outliers."""
-    flat = {k: s[k].reshape(-1) for k in ("n", "first_day", "n_valid", "n_outlier")}
-    ready = (flat["n"][idx] >= p.min_obs) & (d - flat["first_day"][idx] >= p.min_span_days)
-    amplitude = np.hypot(beta[:, 1], beta[:, 2])
-    n_valid = np.maximum(flat["n_valid"][idx], 1)
-    return (ready & (beta[:, 0] >= p.forest_min_ndvi) & (beta[:, 0] - amplitude >= p.forest_min_season)
-            & (sigma <= p.forest_max_sigma) & (flat["n_outlier"][idx] / n_valid <= p.forest_max_outliers))
+@_jit
+def _reset_flag(r):
+    r.status = NONE
+    r.flag_day = 0
+    r.flag_after = 0
+    r.flag_hits = 0
+    r.flag_nbr_hits = 0
+    r.flag_drop = 0.0
+    r.before_day = 0
 
 
-def _ready(s: dict[str, np.ndarray], idx: np.ndarray, d: int, p: DetectorParams) -> np.ndarray:
-    return (s["n"].reshape(-1)[idx] >= p.min_obs) & (d - s["first_day"].reshape(-1)[idx] >= p.min_span_days)
+@_jit
+def _step(r, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, p):
+    """Fold one clear observation (NDVI ``y``; NBR and NDMI when present) into one pixel's record ``r``.
+
+    Returns 1 when the pixel's alert status changed (started, confirmed or expired), else 0.
+    """
+    r.last_day = d
+    n = float(r.n)
+    pred, sigma, beta0, beta1, beta2 = _fit(n, r.sc, r.ss, r.scc, r.scs, r.sss,
+                                            r.ndvi_y, r.ndvi_yc, r.ndvi_ys, r.ndvi_yy, c, sn)
+    drop = pred - y
+    sig = max(sigma, p[_FLOOR])
+    flagged = drop >= max(p[_ABS], p[_Z] * sig) and y <= pred * (1 - p[_REL])
+    second = False  # the second, independent index agrees (NBR; or NDMI where SWIR-1 was always seen)
+    if flagged and has_nbr:
+        pn, sgn, _, _, _ = _fit(n, r.sc, r.ss, r.scc, r.scs, r.sss, r.nbr_y, r.nbr_yc, r.nbr_ys, r.nbr_yy, c, sn)
+        second = _flags_drop(pn, sgn, y_nbr, p)
+    if flagged and has_ndmi and not math.isnan(y_ndmi) and r.ndmi_n == r.n:
+        pm, sgm, _, _, _ = _fit(n, r.sc, r.ss, r.scc, r.scs, r.sss, r.ndmi_y, r.ndmi_yc, r.ndmi_ys, r.ndmi_yy,
+                                c, sn)
+        second = second or _flags_drop(pm, sgm, y_ndmi, p)
+
+    ready = n >= p[_MIN_OBS] and d - float(r.first_day) >= p[_MIN_SPAN]
+    if has_forest:
+        watched = forest != 0 and ready
+    else:  # stable forest by its own history: high and steady NDVI through the seasons, few outliers
+        amplitude = math.hypot(beta1, beta2)
+        watched = (ready and beta0 >= p[_F_NDVI] and beta0 - amplitude >= p[_F_SEASON] and sigma <= p[_F_SIGMA]
+                   and r.n_outlier / max(float(r.n_valid), 1.0) <= p[_F_OUT])
+    r.watched = 1 if watched else 0  # the verdict at the pixel's newest clear observation, for coverage
+
+    changed = 0
+    status = r.status
+    expired = status == LOW and d - float(r.flag_day) > p[_EXPIRE]
+    if status == LOW and not expired:  # pending: count this observation towards confirmation
+        r.flag_after += 1
+        if flagged:
+            r.flag_hits += 1
+            r.flag_drop += drop
+            if second:
+                r.flag_nbr_hits += 1
+        if r.flag_hits >= p[_HITS]:
+            r.status = HIGHEST if r.flag_nbr_hits >= p[_HITS] else HIGH
+            r.confirm_day = d
+            changed = 1
+        elif r.flag_after >= p[_WINDOW]:
+            _reset_flag(r)
+            changed = 1
+    if expired:
+        _reset_flag(r)
+        changed = 1
+    if status != NONE and not expired:
+        return changed
+
+    # Idle (or just expired by age): start an alert, or learn the observation.
+    if watched and flagged:
+        r.status = LOW
+        r.flag_day = d
+        r.flag_after = 0
+        r.flag_hits = 1
+        r.flag_nbr_hits = 1 if second else 0
+        r.flag_drop = drop
+        r.before_day = r.last_learned
+        return changed + 1
+    r.n_valid += 1
+    if not (n < p[_WARMUP] or abs(drop) <= max(p[_OUT_Z] * sig, p[_ABS] * 2 / 3)):
+        r.n_outlier += 1
+        return changed
+    if r.n == 0:
+        r.first_day = d
+    r.last_learned = d
+    r.n += 1
+    r.sc += c
+    r.ss += sn
+    r.scc += c * c
+    r.scs += c * sn
+    r.sss += sn * sn
+    r.ndvi_y += y
+    r.ndvi_yc += y * c
+    r.ndvi_ys += y * sn
+    r.ndvi_yy += y * y
+    if has_nbr:
+        r.nbr_y += y_nbr
+        r.nbr_yc += y_nbr * c
+        r.nbr_ys += y_nbr * sn
+        r.nbr_yy += y_nbr * y_nbr
+    if has_ndmi and not math.isnan(y_ndmi):  # NDMI shares the design sums: usable where learned every time
+        r.ndmi_n += 1
+        r.ndmi_y += y_ndmi
+        r.ndmi_yc += y_ndmi * c
+        r.ndmi_ys += y_ndmi * sn
+        r.ndmi_yy += y_ndmi * y_ndmi
+    return changed
 
 
-def monitored(s: dict[str, np.ndarray]) -> np.ndarray:
+@_jit
+def _update_indices(s, d, c, sn, ndvi, clear, nbr, has_nbr, ndmi, has_ndmi, forest, has_forest, p):
+    changed = 0
+    for i in range(s.shape[0]):
+        for j in range(s.shape[1]):
+            y = ndvi[i, j]
+            if not clear[i, j] or math.isnan(y) or math.isinf(y) or s[i, j].last_day >= d:
+                continue
+            y_nbr = nbr[i, j] if has_nbr else 0.0
+            if has_nbr and not math.isfinite(y_nbr):
+                continue
+            y_ndmi = ndmi[i, j] if has_ndmi else math.nan
+            if not math.isfinite(y_ndmi):
+                y_ndmi = math.nan
+            f = forest[i, j] if has_forest else 0
+            changed += _step(s[i, j], d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, f, has_forest, p)
+    return changed
+
+
+@_jit
+def _nd(a, b):
+    """Normalised difference of two reflectances (float32, as geo.indices computes it); NaN without data."""
+    total = a + b
+    if not total > 0:
+        return math.nan
+    return float((a - b) / total)
+
+
+@_jit
+def _update_dn(s, d, c, sn, red, nir, swir2, swir1, has_swir1, clear, scale, offset, forest, has_forest, p):
+    changed = 0
+    for i in range(s.shape[0]):
+        for j in range(s.shape[1]):
+            if not clear[i, j] or red[i, j] == 0 or nir[i, j] == 0 or swir2[i, j] == 0 or s[i, j].last_day >= d:
+                continue
+            r4 = np.float32(red[i, j]) * scale + offset
+            r8 = np.float32(nir[i, j]) * scale + offset
+            r12 = np.float32(swir2[i, j]) * scale + offset
+            y = _nd(r8, r4)
+            y_nbr = _nd(r8, r12)
+            if math.isnan(y) or math.isnan(y_nbr):
+                continue
+            y_ndmi = math.nan
+            if has_swir1 and swir1[i, j] != 0:
+                y_ndmi = _nd(r8, np.float32(swir1[i, j]) * scale + offset)
+            f = forest[i, j] if has_forest else 0
+            changed += _step(s[i, j], d, c, sn, y, y_nbr, True, y_ndmi, has_swir1, f, has_forest, p)
+    return changed
+
+
+_NO_FLOAT = np.zeros((1, 1), dtype=np.float64)
+_NO_DN = np.zeros((1, 1), dtype=np.uint16)
+_NO_FOREST = np.zeros((1, 1), dtype=np.uint8)
+
+
+def monitored(s: np.ndarray) -> np.ndarray:
     """Pixels of the window under watch: judged forest (the user's layer, or stable forest by its own history,
     with enough history) at their newest clear observation, plus pixels already in alert."""
     return (s["watched"] > 0) | (s["status"] > NONE)
 
 
-def before_after(s: dict[str, np.ndarray], before: date, after: date, ndvi_before: np.ndarray,
+def before_after(s: np.ndarray, before: date, after: date, ndvi_before: np.ndarray,
                  ndvi_after: np.ndarray, clear_before: np.ndarray, clear_after: np.ndarray,
                  params: DetectorParams = DetectorParams(), forest: np.ndarray | None = None) -> int:
     """Two-date mode: flag pixels that were vegetated forest before and dropped after (low confidence at most).
@@ -165,7 +318,13 @@ def before_after(s: dict[str, np.ndarray], before: date, after: date, ndvi_befor
     return int(flagged.sum())
 
 
-def update(s: dict[str, np.ndarray], day: date, ndvi: np.ndarray, clear: np.ndarray,
+def _forest_arg(forest: np.ndarray | None) -> tuple[np.ndarray, bool]:
+    if forest is None:
+        return _NO_FOREST, False
+    return np.asarray(forest != 0, dtype=np.uint8), True
+
+
+def update(s: np.ndarray, day: date, ndvi: np.ndarray, clear: np.ndarray,
            nbr: np.ndarray | None = None, params: DetectorParams = DetectorParams(),
            forest: np.ndarray | None = None, ndmi: np.ndarray | None = None) -> int:
     """Fold one acquisition into the state, in place; returns the number of pixels that changed alert status.
@@ -175,84 +334,38 @@ def update(s: dict[str, np.ndarray], day: date, ndvi: np.ndarray, clear: np.ndar
     forest layer on the window (nonzero = forest; when absent, forest is judged from each pixel's history).
     Observations not newer than a pixel's last one are ignored, so feeding the same scene twice changes nothing.
     """
-    p = params
     d = day_number(day)
     c, sn = _harmonics(d)
-    flat = {k: v.reshape(-1) for k, v in s.items()}
-    ok = clear.reshape(-1) & np.isfinite(ndvi.reshape(-1)) & (flat["last_day"] < d)
-    if nbr is not None:
-        ok &= np.isfinite(nbr.reshape(-1))
-    idx = np.flatnonzero(ok)
-    if idx.size == 0:
-        return 0
-    y = ndvi.reshape(-1)[idx].astype(np.float64)
-    y_nbr = nbr.reshape(-1)[idx].astype(np.float64) if nbr is not None else None
-    y_ndmi = ndmi.reshape(-1)[idx].astype(np.float64) if ndmi is not None else None
-    flat["last_day"][idx] = d
+    forest_arr, has_forest = _forest_arg(forest)
+    as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+    return int(_update_indices(
+        s, d, c, sn, as64(ndvi), np.asarray(clear, dtype=np.bool_),
+        as64(nbr) if nbr is not None else _NO_FLOAT, nbr is not None,
+        as64(ndmi) if ndmi is not None else _NO_FLOAT, ndmi is not None,
+        forest_arr, has_forest, params.as_array()))
 
-    pred, sigma, beta = _fit(s, "ndvi", idx, c, sn)
-    drop = pred - y
-    sig = np.maximum(sigma, p.sigma_floor)
-    flagged = (drop >= np.maximum(p.abs_drop, p.z_drop * sig)) & (y <= pred * (1 - p.rel_drop))
-    nbr_flagged = np.zeros(idx.size, dtype=bool)
-    if y_nbr is not None and flagged.any():  # NBR only matters where NDVI flags: fit it there alone
-        fi = np.flatnonzero(flagged)
-        pred_n, sigma_n, _ = _fit(s, "nbr", idx[fi], c, sn)
-        nbr_flagged[fi] = (pred_n - y_nbr[fi]) >= np.maximum(p.abs_drop, p.z_drop * np.maximum(sigma_n, p.sigma_floor))
-    if y_ndmi is not None and flagged.any():  # NDMI where SWIR-1 was seen at every learned observation
-        fi = np.flatnonzero(flagged & np.isfinite(y_ndmi) & (flat["ndmi_n"][idx] == flat["n"][idx]))
-        if fi.size:
-            pred_m, sigma_m, _ = _fit(s, "ndmi", idx[fi], c, sn)
-            nbr_flagged[fi] |= ((pred_m - y_ndmi[fi])
-                                >= np.maximum(p.abs_drop, p.z_drop * np.maximum(sigma_m, p.sigma_floor)))
 
-    status = flat["status"][idx]
-    n = flat["n"][idx]
-    if forest is not None:
-        watched = forest.reshape(-1)[idx].astype(bool) & _ready(s, idx, d, p)
-    else:
-        watched = _stable_forest(s, idx, d, beta, sigma, p)
-    flat["watched"][idx] = watched  # the verdict at the pixel's newest clear observation, for coverage
-    changed = 0
+def update_dn(s: np.ndarray, day: date, bands: dict[str, np.ndarray], clear: np.ndarray, scale: float,
+              offset: float, params: DetectorParams = DetectorParams(), forest: np.ndarray | None = None) -> int:
+    """``update`` from the digital numbers of B04, B08, B12 (and B11 when present; 0 = no data) of a scene,
+    reflectance = DN × scale + offset: the indices are computed pixel by pixel inside the compiled step."""
+    d = day_number(day)
+    c, sn = _harmonics(d)
+    forest_arr, has_forest = _forest_arg(forest)
+    swir1 = bands.get("B11")
+    return int(_update_dn(
+        s, d, c, sn, bands["B04"], bands["B08"], bands["B12"],
+        swir1 if swir1 is not None else _NO_DN, swir1 is not None, np.asarray(clear, dtype=np.bool_),
+        np.float32(scale), np.float32(offset), forest_arr, has_forest, params.as_array()))
 
-    # Pending pixels: expire after `expire_days`, else count this observation towards confirmation.
-    pending = status == LOW
-    expired = pending & (d - flat["flag_day"][idx] > p.expire_days)
-    pending &= ~expired
-    pi = idx[pending]
-    flat["flag_after"][pi] += 1
-    hit = flagged[pending]
-    flat["flag_hits"][pi] += hit
-    flat["flag_nbr_hits"][pi] += hit & nbr_flagged[pending]
-    flat["flag_drop"][pi] += np.where(hit, drop[pending], 0)
-    confirmed = flat["flag_hits"][pi] >= p.confirm_hits
-    ci = pi[confirmed]
-    flat["status"][ci] = np.where(flat["flag_nbr_hits"][ci] >= p.confirm_hits, HIGHEST, HIGH)
-    flat["confirm_day"][ci] = d
-    expired_idx = np.concatenate([idx[expired], pi[~confirmed & (flat["flag_after"][pi] >= p.confirm_window)]])
-    for name in ("status", "flag_day", "flag_after", "flag_hits", "flag_nbr_hits", "flag_drop", "before_day"):
-        flat[name][expired_idx] = 0
-    changed += ci.size + expired_idx.size
 
-    # Idle pixels (including those whose flag just expired by age): start an alert, or learn the observation.
-    idle = (status == NONE) | expired
-    start = idle & watched & flagged
-    si = idx[start]
-    flat["status"][si] = LOW
-    flat["flag_day"][si] = d
-    flat["flag_after"][si] = 0
-    flat["flag_hits"][si] = 1
-    flat["flag_nbr_hits"][si] = nbr_flagged[start]
-    flat["flag_drop"][si] = drop[start]
-    flat["before_day"][si] = flat["last_learned"][si]
-    changed += si.size
+def _load_compiled() -> None:
+    """Load the compiled steps (compiling them the first time on this machine) at import, not halfway through
+    the first window: one small call per argument layout a run uses (whole windows and parts of windows)."""
+    for state in (new_state((1, 1)), new_state((2, 2))[:1, 1:]):
+        one = np.ones((1, 1), dtype=np.uint16)
+        update_dn(state, EPOCH, {"B04": one, "B08": one, "B12": one, "B11": one}, np.ones((1, 1), bool), 1e-4, 0.0)
+        update(state, EPOCH, np.ones((1, 1)), np.ones((1, 1), bool), np.ones((1, 1)), ndmi=np.ones((1, 1)))
 
-    rest = idle & ~start
-    fits = (n < p.warmup_obs) | (np.abs(drop) <= np.maximum(p.outlier_z * sig, p.abs_drop * 2 / 3))
-    ri = idx[rest]
-    flat["n_valid"][ri] += 1
-    flat["n_outlier"][idx[rest & ~fits]] += 1
-    learn = rest & fits
-    _learn(s, idx[learn], d, c, sn, y[learn], y_nbr[learn] if y_nbr is not None else None,
-           y_ndmi[learn] if y_ndmi is not None else None)
-    return changed
+
+_load_compiled()

@@ -43,10 +43,15 @@ class Grid:
         t = Transformer.from_crs(self.crs, 4326, always_xy=True)
         return t.transform_bounds(*self.bounds)
 
-    def windows(self, size: int = 512) -> Iterator[Window]:
-        for row in range(0, self.height, size):
-            for col in range(0, self.width, size):
-                yield Window(col, row, min(size, self.width - col), min(size, self.height - row))
+    def windows(self, size: int = 512, tile_px: int | None = None) -> Iterator[Window]:
+        """Windows of at most ``size`` pixels, row by row. With ``tile_px`` (the fixed tiles' size) they break
+        at the tiles' edges and every ``size`` pixels from each tile's corner, so a window covers whole blocks
+        of the analysis-ready rasters (tiled ``size`` from the tile corner) and no block is decoded twice."""
+        cols = _breaks(self.width, round(self.transform.c / self.resolution), size, tile_px)
+        rows = _breaks(self.height, round(-self.transform.f / self.resolution), size, tile_px)
+        for row, row_end in zip(rows[:-1], rows[1:], strict=True):
+            for col, col_end in zip(cols[:-1], cols[1:], strict=True):
+                yield Window(col, row, col_end - col, row_end - row)
 
     def window_transform(self, window: Window) -> Affine:
         return self.transform @ Affine.translation(window.col_off, window.row_off)
@@ -62,3 +67,18 @@ class Grid:
 
     def save(self, path: Path) -> None:
         path.write_text(self.to_json())
+
+
+def _breaks(length: int, origin: int, size: int, tile_px: int | None) -> list[int]:
+    """Window edges along one axis: 0, then every ``size`` pixels, restarting at each tile edge (pixel
+    ``origin + p`` of the CRS lattice is a tile edge when it is a multiple of ``tile_px``), then ``length``."""
+    out, p = [0], 0
+    while p < length:
+        if tile_px is None:
+            step = size
+        else:
+            within = (origin + p) % tile_px
+            step = min(size - within % size, tile_px - within)
+        p = min(p + step, length)
+        out.append(p)
+    return out

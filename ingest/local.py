@@ -134,6 +134,29 @@ def open_scene(path: Path, band_map: dict[str, int] | None = None) -> SceneFile:
                      scale=scale, offset=offset, tags=tags)
 
 
+def grid_footprint(scene: SceneFile, grid: Grid) -> Window | None:
+    """Where the scene's pixels lie on the grid, when they are the grid's own pixels (same CRS and resolution,
+    offset by whole pixels: analysis-ready tiles); None when the scene must be warped."""
+    with rasterio.open(scene.path) as src:
+        if src.crs != grid.crs or src.transform.a != grid.transform.a or src.transform.e != grid.transform.e:
+            return None
+        col = (src.transform.c - grid.transform.c) / grid.transform.a
+        row = (src.transform.f - grid.transform.f) / grid.transform.e
+        if not (float(col).is_integer() and float(row).is_integer()):
+            return None
+        return Window(int(col), int(row), src.width, src.height)
+
+
+def read_dn(src: rasterio.DatasetReader, scene: SceneFile, window: Window,
+            bands: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The scene's digital numbers (as stored; 0 = no data) in a window of the open file ``src``."""
+    try:
+        data = src.read([scene.bands[b] for b in bands], window=window)
+    except (RasterioError, OSError) as exc:
+        raise InvalidInputError(f"{scene.path}: cannot read ({str(exc).splitlines()[0][:200]})") from exc
+    return dict(zip(bands, data, strict=True))
+
+
 def read_window(scene: SceneFile, grid: Grid, window: Window,
                 bands: tuple[str, ...] = ("B04", "B08", "B12", "SCL")) -> dict[str, np.ndarray]:
     """The scene's bands over one grid window: reflectance (float32, NaN = no data) and SCL (uint8).

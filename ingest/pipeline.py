@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,7 +20,10 @@ import geopandas as gpd
 import numpy as np
 import rasterio
 import rasterio.warp
+import rasterio.windows
+import shapely
 from rasterio.features import rasterize
+from rasterio.windows import Window
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
@@ -26,16 +31,17 @@ from shapely.ops import unary_union
 from geo import cloudmask, detect, indices, review
 from geo.errors import ConfigError, ForestmonError, InvalidInputError
 from geo.forest import CATEGORY_NAMES, ForestLayer
-from geo.polygons import PIXEL_FIELDS, alert_pixels, alert_polygons, attach_admin, concat_pixels
+from geo.polygons import alert_pixels, alert_polygons, attach_admin, concat_pixels
 from geo.region import Region
 from geo.store import Store
 from ingest import sentinelhub_source as sh
+from ingest import statefile
 from ingest.acquisition import Acquisition
 from ingest.ard import TileJob, write_tile
 from ingest.discover import find_acquisitions
 from ingest.executor import run_jobs
 from ingest.grid import Grid
-from ingest.local import SceneFile, open_scene, read_window
+from ingest.local import SceneFile, grid_footprint, open_scene, read_dn, read_window
 from ingest.sentinelhub_source import SentinelHubSettings
 from ingest.tiles import TileScheme
 
@@ -246,7 +252,7 @@ class DetectResult:
     coverage: list[dict] = field(default_factory=list)
 
 
-STATE_FILE, FOREST_FILE = "detector.tif", "forest.tif"
+FOREST_FILE = "forest.tif"
 
 
 def _state_profile(grid: Grid, count: int, dtype: str) -> dict:
@@ -269,13 +275,14 @@ def _burn_forest(layer: ForestLayer, grid: Grid, path: Path) -> None:
 def run_detection(region: Region, store: Store, state_dir: Path, *,
                   params: detect.DetectorParams = detect.DetectorParams(), min_area_ha: float = 0.1,
                   grid: Grid | None = None, forest_layer: Path | None = None,
-                  progress: Progress = _noop) -> DetectResult:
+                  progress: Progress = _noop, threads: int | None = None) -> DetectResult:
     """Fold every catalogued scene not yet processed into the per-pixel state, then store the alerts.
 
-    Works window by window (memory follows the window, not the area). With a ``forest_layer`` only its
-    forest is monitored (it is kept for later runs); without one, forest is judged from each pixel's history.
-    With exactly two scenes and no history, the two-date mode compares them (low confidence at most).
-    Also records, for the run and each admin unit, the share of monitored forest seen cloud-free.
+    Works window by window, ``threads`` windows at a time (default: one per core; memory follows the windows
+    in flight, not the area). With a ``forest_layer`` only its forest is monitored (it is kept for later
+    runs); without one, forest is judged from each pixel's history. With exactly two scenes and no history,
+    the two-date mode compares them (low confidence at most). Also records, for the run and each admin unit,
+    the share of monitored forest seen cloud-free.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     grid = grid or grid_for(region, store, state_dir)
@@ -285,66 +292,45 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
         _burn_forest(ForestLayer(forest_layer), grid, forest_path)
     records = [r for r in store.scenes("ok") if not r["processed"]]
     records.sort(key=lambda r: (r["acquired"], r["id"]))
-    scenes = [open_scene(Path(r["path"])) for r in records]
-    state_path, tmp_path = state_dir / STATE_FILE, state_dir / "detector.tmp.tif"
-    two_date = len(scenes) == 2 and not state_path.exists() and len(store.scenes("ok")) == 2
+    scenes = [_Scene(open_scene(Path(r["path"])), grid) for r in records]
+    two_date = len(scenes) == 2 and not statefile.exists(state_dir) and len(store.scenes("ok")) == 2
     units = region.units().to_crs(grid.crs)
     units["geometry"] = units.geometry.clip_by_rect(*grid.bounds)  # rasterised per window: keep it small
-    unit_forest = np.zeros(len(units) + 1)
-    unit_seen = np.zeros(len(units) + 1)
-    windows = list(grid.windows(WINDOW))
-    if scenes:
-        old = rasterio.open(state_path) if state_path.exists() else None
-        forest_src = rasterio.open(forest_path) if forest_path.exists() else None
+    old = statefile.open_state(state_dir, grid)
+    if not scenes:
+        if old is None:
+            return DetectResult(0, 0, {"inserted": 0, "updated": 0, "removed": 0})
         try:
-            with rasterio.open(tmp_path, "w", **_state_profile(grid, len(detect.STATE_BANDS), "float32"),
-                               predictor=3) as dst:
-                for i, name in enumerate(detect.STATE_BANDS, start=1):
-                    dst.set_band_description(i, name)
-                for w_i, window in enumerate(windows, start=1):
-                    shape = (int(window.height), int(window.width))
-                    if old is not None:
-                        data = old.read(window=window)
-                        state = {n: data[i] for i, n in enumerate(detect.STATE_BANDS)}
-                    else:
-                        state = detect.new_state(shape)
-                    forest = forest_src.read(1, window=window) if forest_src is not None else None
-                    if two_date:
-                        seen = _compare(state, scenes, grid, window, params, forest)
-                    else:
-                        seen = np.zeros(shape, dtype=bool)
-                        for scene in scenes:
-                            seen |= _fold(state, scene, grid, window, params, forest)
-                    dst.write(np.stack([state[n] for n in detect.STATE_BANDS]), window=window)
-                    watched = detect.monitored(state)
-                    unit_ids = _unit_raster(units, grid, window, shape)
-                    unit_forest += np.bincount(unit_ids[watched], minlength=unit_forest.size)
-                    unit_seen += np.bincount(unit_ids[watched & seen], minlength=unit_seen.size)
+            pixels = _gather_pixels(old, forest_path, grid, region.tile_px)
+        finally:
+            old.close()
+        coverage = []
+    else:
+        new = statefile.create(state_dir, grid)
+        fold = _WindowFold(scenes, grid, old, new, forest_path, units, params, two_date)
+        windows = list(grid.windows(WINDOW, region.tile_px))
+        parts = []
+        try:
+            with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
+                for w_i, part in enumerate(pool.map(fold, windows), start=1):
+                    parts.append(part)
                     progress("detect", w_i, len(windows))
         finally:
-            for src in (old, forest_src):
-                if src is not None:
-                    src.close()
-        os.replace(tmp_path, state_path)
+            fold.close()
+            if old is not None:
+                old.close()
+        statefile.commit(new, state_dir)
         store.upsert_scenes([{**r, "processed": 1} for r in records])
-    if not state_path.exists():
-        return DetectResult(0, 0, {"inserted": 0, "updated": 0, "removed": 0})
-
-    coverage = []
-    if scenes:
-        pixel_ha = grid.resolution**2 / 10000
-        for k, unit in enumerate(units.itertuples(), start=1):
-            if unit_forest[k] > 0:
-                coverage.append({"unit_id": unit.id, "unit": unit.name,
-                                 "forest_ha": round(unit_forest[k] * pixel_ha, 2),
-                                 "observed_ha": round(unit_seen[k] * pixel_ha, 2),
-                                 "observed_share": round(unit_seen[k] / unit_forest[k], 4)})
-        store.record_run({"first_scene": scenes[0].acquired.isoformat(), "last_scene": scenes[-1].acquired.isoformat(),
+        pixels = concat_pixels([p.pixels for p in parts])
+        unit_forest = np.sum([p.unit_forest for p in parts], axis=0)
+        unit_seen = np.sum([p.unit_seen for p in parts], axis=0)
+        coverage = _coverage(units, unit_forest, unit_seen, grid.resolution**2 / 10000)
+        store.record_run({"first_scene": scenes[0].file.acquired.isoformat(),
+                          "last_scene": scenes[-1].file.acquired.isoformat(),
                           "scenes": len(scenes), "mode": "two-date" if two_date else "series"}, coverage)
 
     # Name acquisitions, not tile records (one acquisition may span several tiles).
     scene_ids = {date.fromisoformat(r["acquired"]): r.get("acquisition") or r["id"] for r in store.scenes("ok")}
-    pixels = _gather_pixels(state_path, forest_path, grid)
     polygons = alert_polygons(None, grid.transform, grid.crs, min_area_ha=min_area_ha, scene_id=scene_ids.get,
                               pixels=pixels, categories=CATEGORY_NAMES)
     alerts = attach_admin(polygons, region.units(), region.official_crs, region.province(), region.official_crs_alt)
@@ -354,34 +340,145 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
     return DetectResult(scenes_processed=len(scenes), alerts=len(alerts), counts=counts, coverage=coverage)
 
 
-def _unit_raster(units, grid: Grid, window, shape: tuple[int, int]) -> np.ndarray:
-    """Admin unit of each pixel of the window: 1..n in the units' order, 0 outside them all."""
-    pairs = [(g, k) for k, g in enumerate(units.geometry, start=1) if not g.is_empty]
-    return rasterize(pairs, out_shape=shape, transform=grid.window_transform(window), fill=0, dtype="int32")
+def _coverage(units, unit_forest: np.ndarray, unit_seen: np.ndarray, pixel_ha: float) -> list[dict]:
+    coverage = []
+    for k, unit in enumerate(units.itertuples(), start=1):
+        if unit_forest[k] > 0:
+            coverage.append({"unit_id": unit.id, "unit": unit.name,
+                             "forest_ha": round(unit_forest[k] * pixel_ha, 2),
+                             "observed_ha": round(unit_seen[k] * pixel_ha, 2),
+                             "observed_share": round(unit_seen[k] / unit_forest[k], 4)})
+    return coverage
 
 
-def _gather_pixels(state_path: Path, forest_path: Path, grid: Grid) -> dict[str, np.ndarray]:
+@dataclass
+class _Scene:
+    """A catalogued scene and where its pixels lie on the grid (None: not on the grid, read warped)."""
+
+    file: SceneFile
+    footprint: Window | None
+
+    def __init__(self, file: SceneFile, grid: Grid):
+        self.file = file
+        self.footprint = grid_footprint(file, grid)
+
+
+@dataclass
+class _WindowResult:
+    pixels: dict[str, np.ndarray]   # the window's alert pixels (see geo.polygons.alert_pixels)
+    unit_forest: np.ndarray         # monitored pixels per admin unit (index 0: outside every unit)
+    unit_seen: np.ndarray           # ...of which seen clear by this run's scenes
+
+
+class _WindowFold:
+    """Folds this run's scenes into one window of the state: called from several threads at once, each
+    thread with its own open files (GDAL handles are not shared between threads)."""
+
+    def __init__(self, scenes: list[_Scene], grid: Grid, old: statefile.StateFile | None, new: statefile.StateFile,
+                 forest_path: Path, units, params: detect.DetectorParams, two_date: bool):
+        self.scenes, self.grid, self.old, self.new, self.params = scenes, grid, old, new, params
+        self.forest_path = forest_path if forest_path.exists() else None
+        self.unit_shapes = [(g, k) for k, g in enumerate(units.geometry, start=1) if not g.is_empty]
+        for geometry, _ in self.unit_shapes:
+            shapely.prepare(geometry)
+        self.n_units = len(units) + 1
+        self.two_date = two_date
+        self._local = threading.local()
+        self._opened: list = []
+        self._lock = threading.Lock()
+
+    def _open(self, path: Path):
+        files = self._local.__dict__.setdefault("files", {})
+        if path not in files:
+            files[path] = rasterio.open(path)
+            with self._lock:
+                self._opened.append(files[path])
+        return files[path]
+
+    def close(self) -> None:
+        for src in self._opened:
+            src.close()
+
+    def __call__(self, window: Window) -> _WindowResult:
+        r0, c0 = int(window.row_off), int(window.col_off)
+        h, w = int(window.height), int(window.width)
+        state = self.old.read(window) if self.old is not None else detect.new_state((h, w))
+        forest = self._open(self.forest_path).read(1, window=window) if self.forest_path else None
+        if self.two_date:
+            seen = _compare(state, [s.file for s in self.scenes], self.grid, window, self.params, forest)
+        else:
+            seen = np.zeros((h, w), dtype=bool)
+            for scene in self.scenes:
+                self._fold(state, scene, window, seen, forest)
+        self.new.write(window, state)
+        watched = detect.monitored(state)
+        unit_ids = self._unit_ids(window)
+        return _WindowResult(alert_pixels(state, r0, c0, forest),
+                             np.bincount(unit_ids[watched], minlength=self.n_units),
+                             np.bincount(unit_ids[watched & seen], minlength=self.n_units))
+
+    def _unit_ids(self, window: Window) -> np.ndarray:
+        """Admin unit of each pixel of the window (1..n in the units' order, 0 outside them all); rasterised
+        only for windows on a unit's boundary."""
+        shape = (int(window.height), int(window.width))
+        area = box(*rasterio.windows.bounds(window, self.grid.transform))
+        with self._lock:  # GEOS prepared geometries are not to be queried from two threads at once
+            inside = [k for geometry, k in self.unit_shapes if geometry.contains(area)]
+            touching = any(geometry.intersects(area) for geometry, _ in self.unit_shapes)
+        if inside:
+            return np.full(shape, inside[0], dtype=np.int32)
+        if not touching:
+            return np.zeros(shape, dtype=np.int32)
+        return rasterize(self.unit_shapes, out_shape=shape, transform=self.grid.window_transform(window),
+                         fill=0, dtype="int32")
+
+    def _fold(self, state: np.ndarray, scene: _Scene, window: Window, seen: np.ndarray,
+              forest: np.ndarray | None) -> None:
+        """One scene into the window: only its part that the scene covers, read as stored (digital numbers)."""
+        if scene.footprint is None:  # not on the grid: read warped onto the window, as reflectance
+            ndvi, nbr, ndmi, clear = _indices(scene.file, self.grid, window)
+            if clear.any():  # an all-cloud window observes nothing: a no-op
+                detect.update(state, scene.file.acquired, ndvi, clear, nbr, self.params, forest, ndmi)
+            seen |= clear
+            return
+        fp = scene.footprint
+        r0, c0 = max(int(window.row_off), fp.row_off), max(int(window.col_off), fp.col_off)
+        r1 = min(int(window.row_off + window.height), fp.row_off + fp.height)
+        c1 = min(int(window.col_off + window.width), fp.col_off + fp.width)
+        if r1 <= r0 or c1 <= c0:
+            return
+        names = ("B04", "B08", "B12", "SCL", "B11") if "B11" in scene.file.bands else ("B04", "B08", "B12", "SCL")
+        src = self._open(scene.file.path)
+        dn = read_dn(src, scene.file, Window(c0 - fp.col_off, r0 - fp.row_off, c1 - c0, r1 - r0), names)
+        clear = cloudmask.scl_clear_mask(dn["SCL"]) & (dn["B04"] != 0) & (dn["B08"] != 0)
+        if not clear.any():
+            return
+        wr = slice(r0 - int(window.row_off), r1 - int(window.row_off))
+        wc = slice(c0 - int(window.col_off), c1 - int(window.col_off))
+        detect.update_dn(state[wr, wc], scene.file.acquired, dn, clear, scene.file.scale, scene.file.offset,
+                         self.params, forest[wr, wc] if forest is not None else None)
+        seen[wr, wc] |= clear
+
+
+def _gather_pixels(state: statefile.StateFile, forest_path: Path, grid: Grid, tile_px: int) -> dict[str, np.ndarray]:
     """Alert pixels of the whole state, read window by window: memory follows the alerts, not the area."""
     parts = []
-    bands = [detect.STATE_BANDS.index(n) + 1 for n in PIXEL_FIELDS]
     forest_src = rasterio.open(forest_path) if forest_path.exists() else None
     try:
-        with rasterio.open(state_path) as src:
-            for window in grid.windows(WINDOW):
-                data = src.read(bands, window=window)
-                if not (data[0] > 0).any():
-                    continue
-                state = dict(zip(PIXEL_FIELDS, data, strict=True))
-                forest = forest_src.read(1, window=window) if forest_src is not None else None
-                parts.append(alert_pixels(state, int(window.row_off), int(window.col_off), forest))
+        for window in grid.windows(WINDOW, tile_px):
+            records = state.read(window)
+            if not records["status"].any():
+                continue
+            forest = forest_src.read(1, window=window) if forest_src is not None else None
+            parts.append(alert_pixels(records, int(window.row_off), int(window.col_off), forest))
     finally:
         if forest_src is not None:
             forest_src.close()
     return concat_pixels(parts)
 
 
-def _indices(scene: SceneFile, grid: Grid, window) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """NDVI, NBR, NDMI (None without B11) and the clear-land mask of one scene's window."""
+def _indices(scene: SceneFile, grid: Grid, window) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """NDVI, NBR, NDMI (None without B11) and the clear-land mask of one scene's window, warped onto the grid."""
     names = ("B04", "B08", "B12", "SCL", "B11") if "B11" in scene.bands else ("B04", "B08", "B12", "SCL")
     bands = read_window(scene, grid, window, names)
     clear = cloudmask.scl_clear_mask(bands["SCL"]) & np.isfinite(bands["B04"]) & np.isfinite(bands["B08"])
@@ -389,16 +486,7 @@ def _indices(scene: SceneFile, grid: Grid, window) -> tuple[np.ndarray, np.ndarr
     return indices.ndvi(bands["B04"], bands["B08"]), indices.nbr(bands["B08"], bands["B12"]), ndmi, clear
 
 
-def _fold(state: dict[str, np.ndarray], scene: SceneFile, grid: Grid, window,
-          params: detect.DetectorParams, forest: np.ndarray | None) -> np.ndarray:
-    """Fold one scene's window into the state; returns where it saw clear land."""
-    ndvi, nbr, ndmi, clear = _indices(scene, grid, window)
-    if clear.any():  # an all-cloud window, or one outside the scene, observes nothing: a no-op
-        detect.update(state, scene.acquired, ndvi, clear, nbr, params, forest, ndmi)
-    return clear
-
-
-def _compare(state: dict[str, np.ndarray], scenes: list[SceneFile], grid: Grid, window,
+def _compare(state: np.ndarray, scenes: list[SceneFile], grid: Grid, window,
              params: detect.DetectorParams, forest: np.ndarray | None) -> np.ndarray:
     """Two-date mode on one window: the earlier scene is the baseline for the later one."""
     (nd0, _, _, clear0), (nd1, _, _, clear1) = (_indices(s, grid, window) for s in scenes)

@@ -12,6 +12,7 @@ from shapely.geometry import box
 
 from api.cli import cli
 from geo.store import open_store
+from ingest import statefile
 
 CLEARING = (slice(10, 30), slice(20, 40))  # 20 x 20 pixels = 4 ha
 
@@ -58,7 +59,7 @@ def test_all_cloud_scene_is_a_no_op_and_coverage_says_unseen(tmp_path):
     scenes.mkdir()
     write_scene(scenes / "a_20240105.tif", date(2024, 1, 5))
     run("ingest", scenes, "--data-dir", tmp_path / "d")
-    before = (tmp_path / "d" / "state" / "detector.tif").read_bytes()
+    before = statefile.current_path(tmp_path / "d" / "state").read_bytes()
     write_scene(scenes / "b_20240110.tif", date(2024, 1, 10), cloud=True)
     out = run("ingest", scenes, "--data-dir", tmp_path / "d")
     assert "processed 1 new scene(s); 0 alert(s)" in out
@@ -66,7 +67,7 @@ def test_all_cloud_scene_is_a_no_op_and_coverage_says_unseen(tmp_path):
     newest = store.runs()[0]
     assert newest["scenes"] == 1
     assert all(c["observed_share"] == 0 for c in newest["coverage"])
-    assert before  # the state was rewritten, but holds the same observations
+    assert statefile.current_path(tmp_path / "d" / "state").read_bytes() == before  # nothing was observed
     run("detect", "--data-dir", tmp_path / "d")  # nothing new: a no-op
 
 

@@ -133,11 +133,19 @@ def test_day_number_known_values():
     assert detect.from_day_number(19800.0) == date(2024, 3, 18)
 
 
-def test_new_state_is_float32_zeros_of_every_band():
+def test_new_state_is_one_zeroed_record_per_pixel():
     s = detect.new_state((2, 3))
-    assert set(s) == set(detect.STATE_BANDS)
-    for arr in s.values():
-        assert arr.shape == (2, 3) and arr.dtype == np.float32 and not arr.any()
+    assert s.shape == (2, 3) and s.dtype == detect.STATE_DTYPE
+    assert set(detect.STATE_BANDS) <= set(s.dtype.names)
+    for band in detect.STATE_BANDS:
+        assert s[band].shape == (2, 3) and not s[band].any()
+    assert detect.STATE_DTYPE.itemsize == 100  # the state's size on disk per pixel: keep it small
+
+
+def test_day_numbers_fit_the_state_until_2149():
+    s = detect.new_state((1, 1))
+    s["last_day"] = detect.day_number(date(2149, 6, 1))
+    assert detect.from_day_number(s["last_day"][0, 0]) == date(2149, 6, 1)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def test_window_by_window_pixels_give_the_same_alerts_as_the_whole_state():
     s = state((30, 30))
     mark(s, slice(10, 20), slice(12, 18), date(2024, 3, 1))  # crosses the window edge at row 15 / col 15
     whole = alert_polygons(s, GRID, UTM48N)
-    parts = [alert_pixels({k: v[r:r + 15, c:c + 15] for k, v in s.items()}, r, c)
+    parts = [alert_pixels(s[r:r + 15, c:c + 15], r, c)
              for r in (0, 15) for c in (0, 15)]
     pieced = alert_polygons(None, GRID, UTM48N, pixels=concat_pixels(parts))
     assert list(pieced["id"]) == list(whole["id"])
