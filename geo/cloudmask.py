@@ -20,7 +20,11 @@ DEFAULT_BUFFER_PX = 4
 def scl_clear_mask(scl: np.ndarray, buffer_px: int = DEFAULT_BUFFER_PX) -> np.ndarray:
     """True where the pixel is observed and free of cloud, cirrus and shadow (with a safety buffer of
     ``buffer_px`` 4-connected steps around them, as ``scipy.ndimage.binary_dilation(cloudy, iterations=k)``)."""
-    return _clear_mask(np.asarray(scl, dtype=np.uint8), max(int(buffer_px), 0), _CLOUDY_LUT, _UNUSABLE_LUT)
+    scl = np.asarray(scl, dtype=np.uint8)
+    if scl.ndim > 2:
+        raise ValueError(f"an SCL band is a 2-D array, not {scl.ndim}-D")
+    plane = np.ascontiguousarray(scl.reshape(1, -1) if scl.ndim < 2 else scl)  # a line of pixels is one row
+    return _clear_mask(plane, max(int(buffer_px), 0), _CLOUDY_LUT, _UNUSABLE_LUT).reshape(scl.shape)
 
 
 _CLOUDY_LUT = np.isin(np.arange(256), SCL_CLOUDY)

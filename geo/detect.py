@@ -1,18 +1,25 @@
 """Forest-loss detection: a per-pixel seasonal baseline and GLAD-style confirmation, updated one scene at a time.
 
-Each pixel keeps the sufficient statistics of a harmonic (annual) least-squares fit of NDVI and NBR to its
-clear observations, so the baseline knows the dry season and is updated incrementally without keeping the
-series. A clear observation that drops below the baseline beyond both an absolute and a robust (z) threshold
-is *flagged*; the first flag makes the pixel a *low*-confidence alert, 2 flags among the next 4 valid
-observations make it *high* (and *highest* when NBR agrees), otherwise the flag expires after 4 observations
-or 180 days. Confirmed pixels are not alerted again. Only pixels whose own history says "stable forest"
-(enough observations over most of a year, high and steady NDVI, few outliers) are monitored.
+Each pixel keeps a harmonic (annual) least-squares model of NDVI and NBR (and NDMI where SWIR-1 is seen):
+value = b0 + b1·cos + b2·sin of the time of year, so the baseline knows the dry season. The model is kept as
+the running means of its normal equations (the design's 1, cos, sin products and each index's y, y·cos,
+y·sin), so a new observation is folded in without keeping the series, and the baseline is the exact
+least-squares fit to the pixel's learned observations (weighted exponentially once there are more than
+``memory_obs`` of them, so it follows slow change such as a growing plantation). The spread is the root mean
+square of recent prediction errors. Observations that do not fit are not learned (robust by exclusion).
+A clear observation that drops below the baseline beyond both an absolute and a robust (z) threshold is
+*flagged*; the first flag makes the pixel a *low*-confidence alert, 2 flags among the next 4 valid
+observations make it *high* (and *highest* when NBR or NDMI agrees), otherwise the flag expires after 4
+observations or 180 days. Confirmed pixels are not alerted again. Only pixels whose own history says
+"stable forest" (enough observations over most of a year, high and steady NDVI, few outliers), or that the
+user's forest layer names, are monitored.
 
-The state of a window is one numpy record array (``STATE_DTYPE``: days and counters as small integers, sums
-as float32, 100 bytes a pixel). The per-pixel step is compiled with Numba (``nogil``, cached on disk): it
-reads each pixel's record once, decides, and writes it back, so an update costs a few tens of nanoseconds a
-pixel and windows can be folded in parallel threads. ``update`` takes index arrays; ``update_dn`` takes the
-bands' digital numbers and computes NDVI, NBR and NDMI on the fly.
+The state of a window is one numpy record array (``STATE_DTYPE``, 62 bytes a pixel: days and counters as
+small integers, the means as int16 in units of 1/32000, spreads in units of 1e-5). The per-pixel step is
+compiled with Numba (``nogil``, cached on disk): it reads each pixel's record once, decides, and writes it
+back, so an update costs a few tens of nanoseconds a pixel and windows can be folded in parallel threads.
+``update`` takes index arrays; ``update_dn`` takes the bands' digital numbers and computes NDVI, NBR and
+NDMI on the fly.
 """
 
 from __future__ import annotations
@@ -27,21 +34,24 @@ import numpy as np
 EPOCH = date(1970, 1, 1)
 
 # Per-pixel state. Day numbers are days since EPOCH (uint16 holds them until 2149); 0 means "none".
+# Means (int16, units of MEAN_UNIT; every term lies in [-1, 1]): the design's cos, sin, cos², cos·sin (sin² is
+# 1 - cos²) and, per index, y, y·cos, y·sin. Spreads (uint16, units of SD_UNIT).
 STATE_DTYPE = np.dtype([
     ("last_day", "u2"), ("first_day", "u2"), ("last_learned", "u2"),  # newest observation; first, last learned
     ("flag_day", "u2"), ("before_day", "u2"), ("confirm_day", "u2"),  # first flag, last learned before it, high
     ("n", "u2"), ("ndmi_n", "u2"),                 # learned observations (NDMI counted apart: B11 is optional)
     ("n_valid", "u2"), ("n_outlier", "u2"),        # clear observations seen while idle, and those not learned
+    ("flag_drop", "f4"),                           # sum of the flagged observations' NDVI drops
+    ("mc", "i2"), ("ms", "i2"), ("mcc", "i2"), ("mcs", "i2"),
+    ("ndvi_y", "i2"), ("ndvi_yc", "i2"), ("ndvi_ys", "i2"), ("ndvi_sd", "u2"),
+    ("nbr_y", "i2"), ("nbr_yc", "i2"), ("nbr_ys", "i2"), ("nbr_sd", "u2"),
+    ("ndmi_y", "i2"), ("ndmi_yc", "i2"), ("ndmi_ys", "i2"), ("ndmi_sd", "u2"),
     ("status", "u1"),                              # 0 none, 1 low (pending), 2 high, 3 highest
     ("watched", "u1"),                             # 1 if judged forest at the newest clear observation
     ("flag_after", "u1"), ("flag_hits", "u1"), ("flag_nbr_hits", "u1"),  # nbr_hits: NBR or NDMI agreed
-    ("pad", "u1", (3,)),                           # keeps the float32 fields aligned
-    ("flag_drop", "f4"),                           # sum of the flagged observations' NDVI drops
-    ("sc", "f4"), ("ss", "f4"), ("scc", "f4"), ("scs", "f4"), ("sss", "f4"),  # Σcos, Σsin, Σcos², Σcos·sin, Σsin²
-    ("ndvi_y", "f4"), ("ndvi_yc", "f4"), ("ndvi_ys", "f4"), ("ndvi_yy", "f4"),  # Σy, Σy·cos, Σy·sin, Σy²
-    ("nbr_y", "f4"), ("nbr_yc", "f4"), ("nbr_ys", "f4"), ("nbr_yy", "f4"),
-    ("ndmi_y", "f4"), ("ndmi_yc", "f4"), ("ndmi_ys", "f4"), ("ndmi_yy", "f4"),
+    ("pad", "u1"),
 ])
+MEAN_UNIT, SD_UNIT = 1 / 32000, 1e-5
 STATE_BANDS = tuple(name for name in STATE_DTYPE.names if name != "pad")
 NONE, LOW, HIGH, HIGHEST = 0, 1, 2, 3
 CONFIDENCE_NAMES = {LOW: "low", HIGH: "high", HIGHEST: "highest"}
@@ -66,6 +76,8 @@ class DetectorParams:
     forest_max_outliers: float = 0.2  # and at most this share of observations not fitting the baseline
     outlier_z: float = 4.0        # observations further than this from the baseline are not learned
     warmup_obs: int = 6           # every clear observation is learned until the pixel has this many
+    memory_obs: int = 60          # the baseline's memory, in learned observations (about two years)
+    spread_memory_obs: int = 20   # the spread's memory: early errors, made before the season was learned, fade
 
     def as_array(self) -> np.ndarray:
         """The thresholds in field order, as the compiled step reads them."""
@@ -74,7 +86,7 @@ class DetectorParams:
 
 # Positions in DetectorParams.as_array().
 (_ABS, _Z, _REL, _FLOOR, _MIN_OBS, _MIN_SPAN, _HITS, _WINDOW, _EXPIRE, _F_NDVI, _F_SEASON, _F_SIGMA, _F_OUT,
- _OUT_Z, _WARMUP) = range(15)
+ _OUT_Z, _WARMUP, _MEMORY, _SD_MEMORY) = range(17)
 
 
 def day_number(day: date) -> int:
@@ -99,25 +111,45 @@ _jit = numba.njit(cache=True, nogil=True)
 
 
 @_jit
-def _fit(n, sc, ss, scc, scs, sss, y, yc, ys, yy, c, sn):
-    """Baseline prediction at (cos, sin) = (c, sn), residual spread and coefficients of one pixel's harmonic
-    least-squares fit, from its sums. The normal equations A·β = b with A = [[n, Σc, Σs], [Σc, Σcc, Σcs],
-    [Σs, Σcs, Σss]] are solved in closed form; a small ridge keeps them solvable for pixels with little
-    history (it mostly shrinks the harmonics)."""
-    a00, a01, a02 = n + 1e-6, float(sc), float(ss)
-    a11, a12, a22 = scc + 1e-3, float(scs), sss + 1e-3
-    b0, b1, b2 = float(y), float(yc), float(ys)
+def _fit(n, mc, ms, mcc, mcs, my, myc, mys, c, sn):
+    """Least-squares baseline of one index at (cos, sin) = (c, sn) and its coefficients, from the running
+    means. The normal equations A·β = b with A = [[1, c̄, s̄], [c̄, cc̄, cs̄], [s̄, cs̄, 1 − cc̄]] (means over the
+    learned observations) are solved in closed form; a small ridge keeps them solvable for pixels with
+    little history (it mostly shrinks the harmonics)."""
+    u = MEAN_UNIT
+    ridge = 1e-3 / np.maximum(n, 1.0)  # (np.maximum: also compiles for whole arrays, see ``baseline``)
+    a00, a01, a02 = 1.0 + 1e-6 / np.maximum(n, 1.0), mc * u, ms * u
+    a11, a12, a22 = mcc * u + ridge, mcs * u, 1.0 - mcc * u + ridge
+    b0, b1, b2 = my * u, myc * u, mys * u
     c00, c01, c02 = a11 * a22 - a12 * a12, a02 * a12 - a01 * a22, a01 * a12 - a02 * a11
     c11, c12, c22 = a00 * a22 - a02 * a02, a01 * a02 - a00 * a12, a00 * a11 - a01 * a01
     det = a00 * c00 + a01 * c01 + a02 * c02
     beta0 = (c00 * b0 + c01 * b1 + c02 * b2) / det
     beta1 = (c01 * b0 + c11 * b1 + c12 * b2) / det
     beta2 = (c02 * b0 + c12 * b1 + c22 * b2) / det
-    pred = beta0 + beta1 * c + beta2 * sn
-    # Residual sum of squares = Σy² − βᵀb (exact at the least-squares solution, up to the tiny ridge).
-    rss = yy - (beta0 * b0 + beta1 * b1 + beta2 * b2)
-    sigma = math.inf if n <= 3 else math.sqrt(max(rss, 0.0) / (n - 3))
-    return pred, sigma, beta0, beta1, beta2
+    return beta0 + beta1 * c + beta2 * sn, beta0, beta1, beta2
+
+
+@_jit
+def _sigma(sd, count):
+    """The spread of a model; infinite (nothing is flagged) until it has learned more than three observations."""
+    return math.inf if count <= 3 else sd * SD_UNIT
+
+
+@_jit
+def _mean_step(m, v, k):
+    """A running mean (int16, units of MEAN_UNIT) moved towards ``v`` as the k-th value."""
+    return min(max(round(m + (v / MEAN_UNIT - m) / k), -32767), 32767)
+
+
+@_jit
+def _spread_step(sd, e, count, p):
+    """The root mean square of recent prediction errors after one more error ``e``."""
+    if count == 0:
+        return 0
+    var = (sd * SD_UNIT) ** 2
+    var += (e * e - var) / min(float(count), p[_SD_MEMORY])
+    return min(round(math.sqrt(var) / SD_UNIT), 65535)
 
 
 @_jit
@@ -145,19 +177,21 @@ def _step(r, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, 
     """
     r.last_day = d
     n = float(r.n)
-    pred, sigma, beta0, beta1, beta2 = _fit(n, r.sc, r.ss, r.scc, r.scs, r.sss,
-                                            r.ndvi_y, r.ndvi_yc, r.ndvi_ys, r.ndvi_yy, c, sn)
+    pred, beta0, beta1, beta2 = _fit(n, r.mc, r.ms, r.mcc, r.mcs, r.ndvi_y, r.ndvi_yc, r.ndvi_ys, c, sn)
+    sigma = _sigma(r.ndvi_sd, n)
     drop = pred - y
     sig = max(sigma, p[_FLOOR])
     flagged = drop >= max(p[_ABS], p[_Z] * sig) and y <= pred * (1 - p[_REL])
     second = False  # the second, independent index agrees (NBR; or NDMI where SWIR-1 was always seen)
-    if flagged and has_nbr:
-        pn, sgn, _, _, _ = _fit(n, r.sc, r.ss, r.scc, r.scs, r.sss, r.nbr_y, r.nbr_yc, r.nbr_ys, r.nbr_yy, c, sn)
-        second = _flags_drop(pn, sgn, y_nbr, p)
-    if flagged and has_ndmi and not math.isnan(y_ndmi) and r.ndmi_n == r.n:
-        pm, sgm, _, _, _ = _fit(n, r.sc, r.ss, r.scc, r.scs, r.sss, r.ndmi_y, r.ndmi_yc, r.ndmi_ys, r.ndmi_yy,
-                                c, sn)
-        second = second or _flags_drop(pm, sgm, y_ndmi, p)
+    learn_now = r.status == NONE or d - float(r.flag_day) > p[_EXPIRE]
+    pred_nbr = pred_ndmi = 0.0
+    if has_nbr and (flagged or learn_now):
+        pred_nbr = _fit(n, r.mc, r.ms, r.mcc, r.mcs, r.nbr_y, r.nbr_yc, r.nbr_ys, c, sn)[0]
+        second = flagged and _flags_drop(pred_nbr, _sigma(r.nbr_sd, n), y_nbr, p)
+    ndmi_whole = has_ndmi and not math.isnan(y_ndmi) and r.ndmi_n == r.n
+    if ndmi_whole and (flagged or learn_now):
+        pred_ndmi = _fit(n, r.mc, r.ms, r.mcc, r.mcs, r.ndmi_y, r.ndmi_yc, r.ndmi_ys, c, sn)[0]
+        second = second or (flagged and _flags_drop(pred_ndmi, _sigma(r.ndmi_sd, n), y_ndmi, p))
 
     ready = n >= p[_MIN_OBS] and d - float(r.first_day) >= p[_MIN_SPAN]
     if has_forest:
@@ -201,34 +235,29 @@ def _step(r, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, 
         r.flag_drop = drop
         r.before_day = r.last_learned
         return changed + 1
-    r.n_valid += 1
+    r.n_valid = min(r.n_valid + 1, 65535)
     if not (n < p[_WARMUP] or abs(drop) <= max(p[_OUT_Z] * sig, p[_ABS] * 2 / 3)):
-        r.n_outlier += 1
+        r.n_outlier = min(r.n_outlier + 1, 65535)
         return changed
     if r.n == 0:
         r.first_day = d
     r.last_learned = d
-    r.n += 1
-    r.sc += c
-    r.ss += sn
-    r.scc += c * c
-    r.scs += c * sn
-    r.sss += sn * sn
-    r.ndvi_y += y
-    r.ndvi_yc += y * c
-    r.ndvi_ys += y * sn
-    r.ndvi_yy += y * y
+    k = min(n + 1.0, p[_MEMORY])
+    r.ndvi_sd = _spread_step(r.ndvi_sd, drop, n, p)
+    r.ndvi_y, r.ndvi_yc, r.ndvi_ys = _mean_step(r.ndvi_y, y, k), _mean_step(r.ndvi_yc, y * c, k), \
+        _mean_step(r.ndvi_ys, y * sn, k)
     if has_nbr:
-        r.nbr_y += y_nbr
-        r.nbr_yc += y_nbr * c
-        r.nbr_ys += y_nbr * sn
-        r.nbr_yy += y_nbr * y_nbr
-    if has_ndmi and not math.isnan(y_ndmi):  # NDMI shares the design sums: usable where learned every time
-        r.ndmi_n += 1
-        r.ndmi_y += y_ndmi
-        r.ndmi_yc += y_ndmi * c
-        r.ndmi_ys += y_ndmi * sn
-        r.ndmi_yy += y_ndmi * y_ndmi
+        r.nbr_sd = _spread_step(r.nbr_sd, pred_nbr - y_nbr, n, p)
+        r.nbr_y, r.nbr_yc, r.nbr_ys = _mean_step(r.nbr_y, y_nbr, k), _mean_step(r.nbr_yc, y_nbr * c, k), \
+            _mean_step(r.nbr_ys, y_nbr * sn, k)
+    if has_ndmi and not math.isnan(y_ndmi):  # NDMI shares the design: usable where learned every time
+        r.ndmi_sd = _spread_step(r.ndmi_sd, pred_ndmi - y_ndmi, n if ndmi_whole else 0.0, p)
+        r.ndmi_y, r.ndmi_yc, r.ndmi_ys = _mean_step(r.ndmi_y, y_ndmi, k), _mean_step(r.ndmi_yc, y_ndmi * c, k), \
+            _mean_step(r.ndmi_ys, y_ndmi * sn, k)
+        r.ndmi_n = min(r.ndmi_n + 1, 65535)
+    r.mc, r.ms = _mean_step(r.mc, c, k), _mean_step(r.ms, sn, k)
+    r.mcc, r.mcs = _mean_step(r.mcc, c * c, k), _mean_step(r.mcs, c * sn, k)
+    r.n = min(r.n + 1, 65535)
     return changed
 
 
@@ -285,6 +314,17 @@ def _update_dn(s, d, c, sn, red, nir, swir2, swir1, has_swir1, clear, scale, off
 _NO_FLOAT = np.zeros((1, 1), dtype=np.float64)
 _NO_DN = np.zeros((1, 1), dtype=np.uint16)
 _NO_FOREST = np.zeros((1, 1), dtype=np.uint8)
+
+
+def baseline(s: np.ndarray, day: date, index: str = "ndvi") -> tuple[np.ndarray, np.ndarray]:
+    """Every pixel's least-squares baseline of ``index`` (ndvi, nbr or ndmi) on ``day`` and its spread
+    (infinite until the model has learned more than three observations)."""
+    c, sn = _harmonics(day_number(day))
+    f = {k: np.ascontiguousarray(s[k], dtype=np.float64) for k in ("n", "mc", "ms", "mcc", "mcs")}
+    y, yc, ys = (np.ascontiguousarray(s[f"{index}_{k}"], dtype=np.float64) for k in ("y", "yc", "ys"))
+    pred = _fit(f["n"], f["mc"], f["ms"], f["mcc"], f["mcs"], y, yc, ys, c, sn)[0]
+    count = s["ndmi_n"] if index == "ndmi" else s["n"]
+    return pred, np.where(count > 3, s[f"{index}_sd"] * SD_UNIT, np.inf)
 
 
 def monitored(s: np.ndarray) -> np.ndarray:

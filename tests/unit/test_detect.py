@@ -139,7 +139,7 @@ def test_new_state_is_one_zeroed_record_per_pixel():
     assert set(detect.STATE_BANDS) <= set(s.dtype.names)
     for band in detect.STATE_BANDS:
         assert s[band].shape == (2, 3) and not s[band].any()
-    assert detect.STATE_DTYPE.itemsize == 100  # the state's size on disk per pixel: keep it small
+    assert detect.STATE_DTYPE.itemsize == 62  # the state's size on disk per pixel: keep it small
 
 
 def test_day_numbers_fit_the_state_until_2149():
@@ -164,6 +164,34 @@ def test_independent_baseline_matches_the_generating_cycle(forest):
     for k in range(0, 40, 7):
         day = later(AFTER, k)
         assert forest.baseline(day) == pytest.approx(seasonal(day), abs=0.003)
+
+
+def test_state_baseline_is_the_independent_least_squares_fit(forest):
+    """The running means held in the state (int16) give the least-squares baseline of the whole history."""
+    for k in (0, 5, 18, 30):
+        day = later(AFTER, k)
+        assert detect.baseline(forest.state, day)[0][0, 0] == pytest.approx(forest.baseline(day), abs=1e-3)
+        assert detect.baseline(forest.state, day, "nbr")[0][0, 0] == pytest.approx(forest.nbr_baseline(day), abs=1e-3)
+    sigma = detect.baseline(forest.state, AFTER)[1][0, 0]
+    assert forest.sd() / 2 < sigma < forest.sd() * 3  # recent prediction errors: the noise, and a little more
+
+
+@pytest.mark.parametrize(("trend_per_year", "tolerance"), [(0.0, 0.002), (0.02, 0.04)])
+def test_long_series_keeps_its_precision_and_follows_slow_change(trend_per_year, tolerance):
+    """14 years every 10 days: the int16 means do not drift, and with a memory of ``memory_obs`` observations
+    the baseline follows a slowly greening forest (a plantation growing in) without ever flagging it."""
+    rng = np.random.default_rng(11)
+    s = detect.new_state((1, 1))
+    day = START
+    for k in range(510):
+        day = START + timedelta(days=10 * k)
+        truth = seasonal(day, 0.65 + trend_per_year * k * 10 / 365.25)
+        assert feed(s, day, f32(truth + rng.normal(0, 0.005)), f32(0.45 + rng.normal(0, 0.005))) == 0
+    assert s["n"][0, 0] == 510 and s["status"][0, 0] == NONE and s["watched"][0, 0] == 1
+    ahead = day + timedelta(days=10)
+    expected = seasonal(ahead, 0.65 + trend_per_year * 510 * 10 / 365.25)
+    assert detect.baseline(s, ahead)[0][0, 0] == pytest.approx(expected, abs=tolerance)
+    assert detect.baseline(s, ahead, "nbr")[0][0, 0] == pytest.approx(0.45, abs=0.004)
 
 
 def test_dip_of_0_10_below_baseline_is_not_flagged(forest):

@@ -196,3 +196,16 @@ def test_cloud_fraction_empty_is_one():
 
 def test_cloud_fraction_is_python_float():
     assert type(cloudmask.cloud_fraction(np.array([4, 8], dtype=np.uint8))) is float
+
+
+@pytest.mark.parametrize("buffer_px", [1, 2, 4, 7])
+def test_buffer_equals_scipy_binary_dilation_on_random_masks(buffer_px):
+    """The linear-time city-block distance gives exactly ``binary_dilation(cloudy, iterations=k)``."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(buffer_px)
+    for density in (0.001, 0.01, 0.2):
+        scl = np.where(rng.random((61, 77)) < density, rng.integers(0, 12, (61, 77)), 4).astype(np.uint8)
+        cloudy = np.isin(scl, cloudmask.SCL_CLOUDY)
+        expected = ~ndimage.binary_dilation(cloudy, iterations=buffer_px) & ~np.isin(scl, cloudmask.SCL_UNUSABLE)
+        np.testing.assert_array_equal(cloudmask.scl_clear_mask(scl, buffer_px), expected)
