@@ -79,12 +79,12 @@ class DetectorParams:
     memory_obs: int = 60          # the baseline's memory, in learned observations (about two years)
     spread_memory_obs: int = 20   # the spread's memory: early errors, made before the season was learned, fade
 
-    def as_array(self) -> np.ndarray:
-        """The thresholds in field order, as the compiled step reads them."""
-        return np.array(astuple(self), dtype=np.float64)
+    def as_tuple(self) -> tuple[float, ...]:
+        """The thresholds in field order, as the compiled step reads them (a tuple: passed by value)."""
+        return tuple(float(v) for v in astuple(self))
 
 
-# Positions in DetectorParams.as_array().
+# Positions in DetectorParams.as_tuple().
 (_ABS, _Z, _REL, _FLOOR, _MIN_OBS, _MIN_SPAN, _HITS, _WINDOW, _EXPIRE, _F_NDVI, _F_SEASON, _F_SIGMA, _F_OUT,
  _OUT_Z, _WARMUP, _MEMORY, _SD_MEMORY) = range(17)
 
@@ -107,26 +107,33 @@ def _harmonics(day: int) -> tuple[float, float]:
     return float(np.cos(angle)), float(np.sin(angle))
 
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
 @_jit
-def _fit(n, mc, ms, mcc, mcs, my, myc, mys, c, sn):
-    """Least-squares baseline of one index at (cos, sin) = (c, sn) and its coefficients, from the running
-    means. The normal equations A·β = b with A = [[1, c̄, s̄], [c̄, cc̄, cs̄], [s̄, cs̄, 1 − cc̄]] (means over the
-    learned observations) are solved in closed form; a small ridge keeps them solvable for pixels with
-    little history (it mostly shrinks the harmonics)."""
+def _design(n, mc, ms, mcc, mcs):
+    """The inverse (cofactors and determinant) of the normal matrix A = [[1, c̄, s̄], [c̄, cc̄, cs̄],
+    [s̄, cs̄, 1 − cc̄]] of one pixel's learned days (means), shared by its indices. A small ridge keeps it
+    invertible for pixels with little history (it mostly shrinks the harmonics)."""
     u = MEAN_UNIT
     ridge = 1e-3 / np.maximum(n, 1.0)  # (np.maximum: also compiles for whole arrays, see ``baseline``)
     a00, a01, a02 = 1.0 + 1e-6 / np.maximum(n, 1.0), mc * u, ms * u
     a11, a12, a22 = mcc * u + ridge, mcs * u, 1.0 - mcc * u + ridge
-    b0, b1, b2 = my * u, myc * u, mys * u
     c00, c01, c02 = a11 * a22 - a12 * a12, a02 * a12 - a01 * a22, a01 * a12 - a02 * a11
     c11, c12, c22 = a00 * a22 - a02 * a02, a01 * a02 - a00 * a12, a00 * a11 - a01 * a01
-    det = a00 * c00 + a01 * c01 + a02 * c02
-    beta0 = (c00 * b0 + c01 * b1 + c02 * b2) / det
-    beta1 = (c01 * b0 + c11 * b1 + c12 * b2) / det
-    beta2 = (c02 * b0 + c12 * b1 + c22 * b2) / det
+    inv_det = 1.0 / (a00 * c00 + a01 * c01 + a02 * c02)
+    return c00 * inv_det, c01 * inv_det, c02 * inv_det, c11 * inv_det, c12 * inv_det, c22 * inv_det
+
+
+@_jit
+def _fit(inv, my, myc, mys, c, sn):
+    """Least-squares baseline of one index at (cos, sin) = (c, sn) and its coefficients: β = A⁻¹·b with
+    b = (ȳ, y·cos‾, y·sin‾), the index's running means."""
+    i00, i01, i02, i11, i12, i22 = inv
+    b0, b1, b2 = my * MEAN_UNIT, myc * MEAN_UNIT, mys * MEAN_UNIT
+    beta0 = i00 * b0 + i01 * b1 + i02 * b2
+    beta1 = i01 * b0 + i11 * b1 + i12 * b2
+    beta2 = i02 * b0 + i12 * b1 + i22 * b2
     return beta0 + beta1 * c + beta2 * sn, beta0, beta1, beta2
 
 
@@ -137,19 +144,18 @@ def _sigma(sd, count):
 
 
 @_jit
-def _mean_step(m, v, k):
-    """A running mean (int16, units of MEAN_UNIT) moved towards ``v`` as the k-th value."""
-    return min(max(round(m + (v / MEAN_UNIT - m) / k), -32767), 32767)
+def _mean_step(m, v, inv_k):
+    """A running mean (int16, units of MEAN_UNIT) moved towards ``v`` as the k-th value (inv_k = 1/k)."""
+    return min(max(math.floor(m + (v * (1 / MEAN_UNIT) - m) * inv_k + 0.5), -32767), 32767)
 
 
 @_jit
-def _spread_step(sd, e, count, p):
-    """The root mean square of recent prediction errors after one more error ``e``."""
-    if count == 0:
-        return 0
+def _spread_step(sd, e, inv_count):
+    """The root mean square of recent prediction errors after one more error ``e`` (inv_count = 1/the number
+    of errors it averages; 0 for the first observation, which has no error)."""
     var = (sd * SD_UNIT) ** 2
-    var += (e * e - var) / min(float(count), p[_SD_MEMORY])
-    return min(round(math.sqrt(var) / SD_UNIT), 65535)
+    var += (e * e - var) * inv_count
+    return min(math.floor(math.sqrt(var) * (1 / SD_UNIT) + 0.5), 65535)
 
 
 @_jit
@@ -177,7 +183,8 @@ def _step(r, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, 
     """
     r.last_day = d
     n = float(r.n)
-    pred, beta0, beta1, beta2 = _fit(n, r.mc, r.ms, r.mcc, r.mcs, r.ndvi_y, r.ndvi_yc, r.ndvi_ys, c, sn)
+    inv = _design(n, r.mc, r.ms, r.mcc, r.mcs)
+    pred, beta0, beta1, beta2 = _fit(inv, r.ndvi_y, r.ndvi_yc, r.ndvi_ys, c, sn)
     sigma = _sigma(r.ndvi_sd, n)
     drop = pred - y
     sig = max(sigma, p[_FLOOR])
@@ -186,18 +193,18 @@ def _step(r, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, 
     learn_now = r.status == NONE or d - float(r.flag_day) > p[_EXPIRE]
     pred_nbr = pred_ndmi = 0.0
     if has_nbr and (flagged or learn_now):
-        pred_nbr = _fit(n, r.mc, r.ms, r.mcc, r.mcs, r.nbr_y, r.nbr_yc, r.nbr_ys, c, sn)[0]
+        pred_nbr = _fit(inv, r.nbr_y, r.nbr_yc, r.nbr_ys, c, sn)[0]
         second = flagged and _flags_drop(pred_nbr, _sigma(r.nbr_sd, n), y_nbr, p)
     ndmi_whole = has_ndmi and not math.isnan(y_ndmi) and r.ndmi_n == r.n
     if ndmi_whole and (flagged or learn_now):
-        pred_ndmi = _fit(n, r.mc, r.ms, r.mcc, r.mcs, r.ndmi_y, r.ndmi_yc, r.ndmi_ys, c, sn)[0]
+        pred_ndmi = _fit(inv, r.ndmi_y, r.ndmi_yc, r.ndmi_ys, c, sn)[0]
         second = second or (flagged and _flags_drop(pred_ndmi, _sigma(r.ndmi_sd, n), y_ndmi, p))
 
     ready = n >= p[_MIN_OBS] and d - float(r.first_day) >= p[_MIN_SPAN]
     if has_forest:
         watched = forest != 0 and ready
     else:  # stable forest by its own history: high and steady NDVI through the seasons, few outliers
-        amplitude = math.hypot(beta1, beta2)
+        amplitude = math.sqrt(beta1 * beta1 + beta2 * beta2)  # (math.hypot is a slow libm call)
         watched = (ready and beta0 >= p[_F_NDVI] and beta0 - amplitude >= p[_F_SEASON] and sigma <= p[_F_SIGMA]
                    and r.n_outlier / max(float(r.n_valid), 1.0) <= p[_F_OUT])
     r.watched = 1 if watched else 0  # the verdict at the pixel's newest clear observation, for coverage
@@ -242,21 +249,23 @@ def _step(r, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, 
     if r.n == 0:
         r.first_day = d
     r.last_learned = d
-    k = min(n + 1.0, p[_MEMORY])
-    r.ndvi_sd = _spread_step(r.ndvi_sd, drop, n, p)
-    r.ndvi_y, r.ndvi_yc, r.ndvi_ys = _mean_step(r.ndvi_y, y, k), _mean_step(r.ndvi_yc, y * c, k), \
-        _mean_step(r.ndvi_ys, y * sn, k)
+    inv_k = 1.0 / min(n + 1.0, p[_MEMORY])
+    inv_e = 1.0 / min(n, p[_SD_MEMORY]) if n > 0 else 0.0
+    r.ndvi_sd = _spread_step(r.ndvi_sd, drop, inv_e)
+    r.ndvi_y, r.ndvi_yc, r.ndvi_ys = _mean_step(r.ndvi_y, y, inv_k), _mean_step(r.ndvi_yc, y * c, inv_k), \
+        _mean_step(r.ndvi_ys, y * sn, inv_k)
     if has_nbr:
-        r.nbr_sd = _spread_step(r.nbr_sd, pred_nbr - y_nbr, n, p)
-        r.nbr_y, r.nbr_yc, r.nbr_ys = _mean_step(r.nbr_y, y_nbr, k), _mean_step(r.nbr_yc, y_nbr * c, k), \
-            _mean_step(r.nbr_ys, y_nbr * sn, k)
+        r.nbr_sd = _spread_step(r.nbr_sd, pred_nbr - y_nbr, inv_e)
+        r.nbr_y, r.nbr_yc, r.nbr_ys = _mean_step(r.nbr_y, y_nbr, inv_k), _mean_step(r.nbr_yc, y_nbr * c, inv_k), \
+            _mean_step(r.nbr_ys, y_nbr * sn, inv_k)
     if has_ndmi and not math.isnan(y_ndmi):  # NDMI shares the design: usable where learned every time
-        r.ndmi_sd = _spread_step(r.ndmi_sd, pred_ndmi - y_ndmi, n if ndmi_whole else 0.0, p)
-        r.ndmi_y, r.ndmi_yc, r.ndmi_ys = _mean_step(r.ndmi_y, y_ndmi, k), _mean_step(r.ndmi_yc, y_ndmi * c, k), \
-            _mean_step(r.ndmi_ys, y_ndmi * sn, k)
+        r.ndmi_sd = _spread_step(r.ndmi_sd, pred_ndmi - y_ndmi, inv_e if ndmi_whole else 0.0)
+        r.ndmi_y, r.ndmi_yc, r.ndmi_ys = (_mean_step(r.ndmi_y, y_ndmi, inv_k),
+                                          _mean_step(r.ndmi_yc, y_ndmi * c, inv_k),
+                                          _mean_step(r.ndmi_ys, y_ndmi * sn, inv_k))
         r.ndmi_n = min(r.ndmi_n + 1, 65535)
-    r.mc, r.ms = _mean_step(r.mc, c, k), _mean_step(r.ms, sn, k)
-    r.mcc, r.mcs = _mean_step(r.mcc, c * c, k), _mean_step(r.mcs, c * sn, k)
+    r.mc, r.ms = _mean_step(r.mc, c, inv_k), _mean_step(r.ms, sn, inv_k)
+    r.mcc, r.mcs = _mean_step(r.mcc, c * c, inv_k), _mean_step(r.mcs, c * sn, inv_k)
     r.n = min(r.n + 1, 65535)
     return changed
 
@@ -290,11 +299,14 @@ def _nd(a, b):
 
 
 @_jit
-def _update_dn(s, d, c, sn, red, nir, swir2, swir1, has_swir1, clear, scale, offset, forest, has_forest, p):
+def _update_dn(s, d, c, sn, red, nir, swir2, swir1, has_swir1, clear, seen, scale, offset, forest, has_forest, p):
     changed = 0
     for i in range(s.shape[0]):
         for j in range(s.shape[1]):
-            if not clear[i, j] or red[i, j] == 0 or nir[i, j] == 0 or swir2[i, j] == 0 or s[i, j].last_day >= d:
+            if not clear[i, j] or red[i, j] == 0 or nir[i, j] == 0:
+                continue
+            seen[i, j] = True
+            if swir2[i, j] == 0 or s[i, j].last_day >= d:
                 continue
             r4 = np.float32(red[i, j]) * scale + offset
             r8 = np.float32(nir[i, j]) * scale + offset
@@ -311,9 +323,27 @@ def _update_dn(s, d, c, sn, red, nir, swir2, swir1, has_swir1, clear, scale, off
     return changed
 
 
+@_jit
+def _coverage_counts(s, seen, units, unit, n_units):
+    """Monitored pixels per admin unit, those of them seen clear, and the pixels in alert."""
+    forest = np.zeros(n_units, dtype=np.int64)
+    observed = np.zeros(n_units, dtype=np.int64)
+    alerts = 0
+    for i in range(s.shape[0]):
+        for j in range(s.shape[1]):
+            status = s[i, j].status
+            alerts += status > NONE
+            if s[i, j].watched > 0 or status > NONE:
+                k = unit if unit >= 0 else units[i, j]
+                forest[k] += 1
+                observed[k] += seen[i, j]
+    return forest, observed, alerts
+
+
 _NO_FLOAT = np.zeros((1, 1), dtype=np.float64)
 _NO_DN = np.zeros((1, 1), dtype=np.uint16)
 _NO_FOREST = np.zeros((1, 1), dtype=np.uint8)
+_NO_UNITS = np.zeros((1, 1), dtype=np.int32)
 
 
 def baseline(s: np.ndarray, day: date, index: str = "ndvi") -> tuple[np.ndarray, np.ndarray]:
@@ -322,9 +352,20 @@ def baseline(s: np.ndarray, day: date, index: str = "ndvi") -> tuple[np.ndarray,
     c, sn = _harmonics(day_number(day))
     f = {k: np.ascontiguousarray(s[k], dtype=np.float64) for k in ("n", "mc", "ms", "mcc", "mcs")}
     y, yc, ys = (np.ascontiguousarray(s[f"{index}_{k}"], dtype=np.float64) for k in ("y", "yc", "ys"))
-    pred = _fit(f["n"], f["mc"], f["ms"], f["mcc"], f["mcs"], y, yc, ys, c, sn)[0]
+    pred = _fit(_design(f["n"], f["mc"], f["ms"], f["mcc"], f["mcs"]), y, yc, ys, c, sn)[0]
     count = s["ndmi_n"] if index == "ndmi" else s["n"]
     return pred, np.where(count > 3, s[f"{index}_sd"] * SD_UNIT, np.inf)
+
+
+def coverage_counts(s: np.ndarray, seen: np.ndarray, units: np.ndarray | int,
+                    n_units: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per admin unit (``units``: each pixel's unit number 0..n_units-1, or one number for the whole window), the
+    monitored pixels (see ``monitored``) and those of them ``seen`` clear; and the number of pixels in alert."""
+    if isinstance(units, np.ndarray):
+        forest, observed, alerts = _coverage_counts(s, seen, units.astype(np.int32, copy=False), -1, n_units)
+    else:
+        forest, observed, alerts = _coverage_counts(s, seen, _NO_UNITS, int(units), n_units)
+    return forest, observed, int(alerts)
 
 
 def monitored(s: np.ndarray) -> np.ndarray:
@@ -382,30 +423,38 @@ def update(s: np.ndarray, day: date, ndvi: np.ndarray, clear: np.ndarray,
         s, d, c, sn, as64(ndvi), np.asarray(clear, dtype=np.bool_),
         as64(nbr) if nbr is not None else _NO_FLOAT, nbr is not None,
         as64(ndmi) if ndmi is not None else _NO_FLOAT, ndmi is not None,
-        forest_arr, has_forest, params.as_array()))
+        forest_arr, has_forest, params.as_tuple()))
 
 
 def update_dn(s: np.ndarray, day: date, bands: dict[str, np.ndarray], clear: np.ndarray, scale: float,
-              offset: float, params: DetectorParams = DetectorParams(), forest: np.ndarray | None = None) -> int:
+              offset: float, params: DetectorParams = DetectorParams(), forest: np.ndarray | None = None,
+              seen: np.ndarray | None = None) -> int:
     """``update`` from the digital numbers of B04, B08, B12 (and B11 when present; 0 = no data) of a scene,
-    reflectance = DN × scale + offset: the indices are computed pixel by pixel inside the compiled step."""
+    reflectance = DN × scale + offset: the indices are computed pixel by pixel inside the compiled step.
+    ``clear`` is the SCL's clear mask; ``seen`` (optional, updated in place) gets the pixels observed clear
+    with red and near-infrared data."""
     d = day_number(day)
     c, sn = _harmonics(d)
     forest_arr, has_forest = _forest_arg(forest)
     swir1 = bands.get("B11")
+    seen = seen if seen is not None else np.zeros(s.shape, dtype=bool)
     return int(_update_dn(
         s, d, c, sn, bands["B04"], bands["B08"], bands["B12"],
-        swir1 if swir1 is not None else _NO_DN, swir1 is not None, np.asarray(clear, dtype=np.bool_),
-        np.float32(scale), np.float32(offset), forest_arr, has_forest, params.as_array()))
+        swir1 if swir1 is not None else _NO_DN, swir1 is not None, np.asarray(clear, dtype=np.bool_), seen,
+        np.float32(scale), np.float32(offset), forest_arr, has_forest, params.as_tuple()))
 
 
 def _load_compiled() -> None:
     """Load the compiled steps (compiling them the first time on this machine) at import, not halfway through
     the first window: one small call per argument layout a run uses (whole windows and parts of windows)."""
-    for state in (new_state((1, 1)), new_state((2, 2))[:1, 1:]):
+    for state, seen in ((new_state((1, 1)), np.zeros((1, 1), bool)), (new_state((2, 2))[:1, 1:],
+                                                                        np.zeros((2, 2), bool)[:1, 1:])):
         one = np.ones((1, 1), dtype=np.uint16)
-        update_dn(state, EPOCH, {"B04": one, "B08": one, "B12": one, "B11": one}, np.ones((1, 1), bool), 1e-4, 0.0)
+        update_dn(state, EPOCH, {"B04": one, "B08": one, "B12": one, "B11": one}, np.ones((1, 1), bool), 1e-4, 0.0,
+                  seen=seen)
         update(state, EPOCH, np.ones((1, 1)), np.ones((1, 1), bool), np.ones((1, 1)), ndmi=np.ones((1, 1)))
+    coverage_counts(new_state((1, 1)), np.zeros((1, 1), bool), 0, 1)
+    coverage_counts(new_state((1, 1)), np.zeros((1, 1), bool), np.zeros((1, 1), np.int32), 1)
 
 
 _load_compiled()

@@ -95,8 +95,9 @@ def _acquired(path: Path, tags: dict[str, str]) -> date:
     raise InvalidInputError(f"{path}: no acquisition date (no ACQUISITION_DATE tag and no YYYYMMDD in the name)")
 
 
-def open_scene(path: Path, band_map: dict[str, int] | None = None) -> SceneFile:
-    """Recognise a scene file; raises InvalidInputError naming the file and what is wrong with it."""
+def open_scene(path: Path, band_map: dict[str, int] | None = None, *, check: bool = True) -> SceneFile:
+    """Recognise a scene file; raises InvalidInputError naming the file and what is wrong with it. With
+    ``check`` its last block is read too, so a truncated file fails here."""
     path = Path(path)
     if not path.exists():
         raise InvalidInputError(f"{path}: no such file")
@@ -119,8 +120,8 @@ def open_scene(path: Path, band_map: dict[str, int] | None = None) -> SceneFile:
                 raise InvalidInputError(
                     f"{path}: missing bands {', '.join(missing)} (found {', '.join(bands) or 'no named bands'}); "
                     "name them in the band descriptions or give a band mapping")
-            # Touch the last block so truncated files fail here, by name, and not halfway through detection.
-            src.read(bands["SCL"], window=Window(max(src.width - 1, 0), max(src.height - 1, 0), 1, 1))
+            if check:  # touch the last block: a truncated file fails here, by name, not halfway through a run
+                src.read(bands["SCL"], window=Window(max(src.width - 1, 0), max(src.height - 1, 0), 1, 1))
             scale = float(tags.get("REFLECTANCE_SCALE", 1e-4))
             offset = float(tags.get("BOA_ADD_OFFSET", 0)) * scale
     except InvalidInputError:

@@ -39,7 +39,7 @@ from ingest import statefile
 from ingest.acquisition import Acquisition
 from ingest.ard import TileJob, write_tile
 from ingest.discover import find_acquisitions
-from ingest.executor import run_jobs
+from ingest.executor import keep_freed_memory, run_jobs
 from ingest.grid import Grid
 from ingest.local import SceneFile, grid_footprint, open_scene, read_dn, read_window
 from ingest.sentinelhub_source import SentinelHubSettings
@@ -292,7 +292,8 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
         _burn_forest(ForestLayer(forest_layer), grid, forest_path)
     records = [r for r in store.scenes("ok") if not r["processed"]]
     records.sort(key=lambda r: (r["acquired"], r["id"]))
-    scenes = [_Scene(open_scene(Path(r["path"])), grid) for r in records]
+    # Catalogued tiles were checked whole when ingested: a read error later still names the file.
+    scenes = [_Scene(open_scene(Path(r["path"]), check=False), grid) for r in records]
     two_date = len(scenes) == 2 and not statefile.exists(state_dir) and len(store.scenes("ok")) == 2
     units = region.units().to_crs(grid.crs)
     units["geometry"] = units.geometry.clip_by_rect(*grid.bounds)  # rasterised per window: keep it small
@@ -306,6 +307,7 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
             old.close()
         coverage = []
     else:
+        keep_freed_memory()  # windows' buffers are reused rather than mapped and zero-filled afresh
         new = statefile.create(state_dir, grid)
         fold = _WindowFold(scenes, grid, old, new, forest_path, units, params, two_date)
         windows = list(grid.windows(WINDOW, region.tile_px))
@@ -321,7 +323,7 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
                 old.close()
         statefile.commit(new, state_dir)
         store.upsert_scenes([{**r, "processed": 1} for r in records])
-        pixels = concat_pixels([p.pixels for p in parts])
+        pixels = concat_pixels([p.pixels for p in parts if p.pixels is not None])
         unit_forest = np.sum([p.unit_forest for p in parts], axis=0)
         unit_seen = np.sum([p.unit_seen for p in parts], axis=0)
         coverage = _coverage(units, unit_forest, unit_seen, grid.resolution**2 / 10000)
@@ -365,7 +367,7 @@ class _Scene:
 
 @dataclass
 class _WindowResult:
-    pixels: dict[str, np.ndarray]   # the window's alert pixels (see geo.polygons.alert_pixels)
+    pixels: dict[str, np.ndarray] | None  # the window's alert pixels (see geo.polygons.alert_pixels), if any
     unit_forest: np.ndarray         # monitored pixels per admin unit (index 0: outside every unit)
     unit_seen: np.ndarray           # ...of which seen clear by this run's scenes
 
@@ -411,26 +413,20 @@ class _WindowFold:
             for scene in self.scenes:
                 self._fold(state, scene, window, seen, forest)
         self.new.write(window, state)
-        watched = detect.monitored(state)
-        unit_ids = self._unit_ids(window)
-        return _WindowResult(alert_pixels(state, r0, c0, forest),
-                             np.bincount(unit_ids[watched], minlength=self.n_units),
-                             np.bincount(unit_ids[watched & seen], minlength=self.n_units))
+        unit_forest, unit_seen, alerts = detect.coverage_counts(state, seen, self._unit_ids(window), self.n_units)
+        return _WindowResult(alert_pixels(state, r0, c0, forest) if alerts else None, unit_forest, unit_seen)
 
-    def _unit_ids(self, window: Window) -> np.ndarray:
-        """Admin unit of each pixel of the window (1..n in the units' order, 0 outside them all); rasterised
-        only for windows on a unit's boundary."""
-        shape = (int(window.height), int(window.width))
+    def _unit_ids(self, window: Window) -> np.ndarray | int:
+        """Admin unit of each pixel of the window (1..n in the units' order, 0 outside them all), or one number
+        when the window lies inside one unit (or outside all): only windows on a boundary are rasterised."""
         area = box(*rasterio.windows.bounds(window, self.grid.transform))
         with self._lock:  # GEOS prepared geometries are not to be queried from two threads at once
             inside = [k for geometry, k in self.unit_shapes if geometry.contains(area)]
             touching = any(geometry.intersects(area) for geometry, _ in self.unit_shapes)
-        if inside:
-            return np.full(shape, inside[0], dtype=np.int32)
-        if not touching:
-            return np.zeros(shape, dtype=np.int32)
-        return rasterize(self.unit_shapes, out_shape=shape, transform=self.grid.window_transform(window),
-                         fill=0, dtype="int32")
+        if inside or not touching:
+            return inside[0] if inside else 0
+        return rasterize(self.unit_shapes, out_shape=(int(window.height), int(window.width)),
+                         transform=self.grid.window_transform(window), fill=0, dtype="int32")
 
     def _fold(self, state: np.ndarray, scene: _Scene, window: Window, seen: np.ndarray,
               forest: np.ndarray | None) -> None:
@@ -450,14 +446,11 @@ class _WindowFold:
         names = ("B04", "B08", "B12", "SCL", "B11") if "B11" in scene.file.bands else ("B04", "B08", "B12", "SCL")
         src = self._open(scene.file.path)
         dn = read_dn(src, scene.file, Window(c0 - fp.col_off, r0 - fp.row_off, c1 - c0, r1 - r0), names)
-        clear = cloudmask.scl_clear_mask(dn["SCL"]) & (dn["B04"] != 0) & (dn["B08"] != 0)
-        if not clear.any():
-            return
         wr = slice(r0 - int(window.row_off), r1 - int(window.row_off))
         wc = slice(c0 - int(window.col_off), c1 - int(window.col_off))
-        detect.update_dn(state[wr, wc], scene.file.acquired, dn, clear, scene.file.scale, scene.file.offset,
-                         self.params, forest[wr, wc] if forest is not None else None)
-        seen[wr, wc] |= clear
+        detect.update_dn(state[wr, wc], scene.file.acquired, dn, cloudmask.scl_clear_mask(dn["SCL"]),
+                         scene.file.scale, scene.file.offset, self.params,
+                         forest[wr, wc] if forest is not None else None, seen[wr, wc])
 
 
 def _gather_pixels(state: statefile.StateFile, forest_path: Path, grid: Grid, tile_px: int) -> dict[str, np.ndarray]:
