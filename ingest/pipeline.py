@@ -317,6 +317,9 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
                 for w_i, part in enumerate(pool.map(fold, windows), start=1):
                     parts.append(part)
                     progress("detect", w_i, len(windows))
+        except BaseException:
+            statefile.discard(new)  # the saved state stays as it was
+            raise
         finally:
             fold.close()
             if old is not None:

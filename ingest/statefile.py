@@ -115,6 +115,12 @@ def commit(new: StateFile, state_dir: Path) -> None:
             path.unlink()
 
 
+def discard(new: StateFile) -> None:
+    """Drop a new state file that will not be committed (a failed run)."""
+    new.close()
+    new.path.unlink(missing_ok=True)
+
+
 def _vrt_text(source: str, grid: Grid) -> str:
     """A GDAL VRT presenting each state field as a band of the raw record file ``source`` (same folder)."""
     size = detect.STATE_DTYPE.itemsize

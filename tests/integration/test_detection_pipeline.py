@@ -11,6 +11,7 @@ from conftest import write_scene
 from shapely.geometry import box
 
 from api.cli import cli
+from geo.errors import ForestmonError
 from geo.store import open_store
 from ingest import statefile
 
@@ -98,3 +99,27 @@ def test_scenes_on_different_grids_are_read_onto_one_grid(tmp_path):
     run("ingest", scenes, "--data-dir", tmp_path / "d")
     alerts = pyogrio.read_dataframe(tmp_path / "d" / "forestmon.gpkg", layer="alerts")
     assert len(alerts) == 1 and abs(alerts.iloc[0]["area_ha"] - 4.0) <= 0.2 + 1e-9  # one pixel column
+
+
+def test_a_tile_unreadable_at_detection_names_the_file_and_leaves_the_state_whole(tmp_path):
+    """An analysis-ready tile damaged after it was catalogued: the run stops with the file's name, the saved
+    state and the catalogue are as before (nothing half-folded), and no partial state file is left behind."""
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes / "a_20240105.tif", date(2024, 1, 5))
+    run("ingest", scenes, "--data-dir", tmp_path / "d")
+    state_dir = tmp_path / "d" / "state"
+    before = statefile.current_path(state_dir).read_bytes()
+    write_scene(scenes / "b_20240110.tif", date(2024, 1, 10))
+    run("ingest", scenes, "--data-dir", tmp_path / "d", "--no-detect")
+    store = open_store(tmp_path / "d" / "forestmon.gpkg")
+    tile = next(r for r in store.scenes("ok") if not r["processed"])
+    data = open(tile["path"], "rb").read()
+    open(tile["path"], "wb").write(data[: len(data) * 9 // 10])  # truncated: its last blocks are gone
+    result = CliRunner().invoke(cli, ["detect", "--data-dir", str(tmp_path / "d")])
+    assert isinstance(result.exception, ForestmonError)  # one line from the CLI, not a traceback
+    assert str(result.exception).startswith(f"{tile['path']}: cannot read")
+    assert statefile.current_path(state_dir).read_bytes() == before
+    assert len(list(state_dir.glob("detector-*.state"))) == 1
+    assert [r["id"] for r in open_store(tmp_path / "d" / "forestmon.gpkg").scenes("ok") if not r["processed"]] \
+        == [tile["id"]]  # still to do: a re-run after the file is restored folds it in
