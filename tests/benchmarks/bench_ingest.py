@@ -9,8 +9,8 @@ thread per core); (3) encodes the written tiles again from memory with the inges
 of (2) no reading or resampling change can remove. Prints the times, the ratio ingest/read (target <= 2.0),
 peak RSS (target <= 3 GB), and the CPU seconds of each step with their ratios to the read: the reference is
 single-threaded and the ingest uses every core, so the wall-clock ratio also depends on how many cores other
-work left free (the load average before the run is printed). ``--input DIR`` keeps the generated files there
-and reuses them on the next run (``--size 5490`` is a quarter tile, for quick iterations).
+work left free (printed: the cores other processes kept busy during the ingest). ``--input DIR`` keeps the
+generated files there and reuses them on the next run (``--size 5490`` is a quarter tile, for quick runs).
 Not part of the test suite: it needs ~2 GB of disk and several minutes.
 """
 
@@ -116,6 +116,17 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used since boot (Linux)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")     # all but idle and iowait
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _child(step: str, *args: str) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--step", step, *args], capture_output=True, text=True,
                           check=True)
@@ -144,12 +155,13 @@ def main() -> None:
         print(f"generating a {args.size} x {args.size} Sentinel-2 tile (7 bands + SCL) in {folder} ...", flush=True)
         generate(folder, args.size)
         read_all(folder)   # warm the page cache so both timings read from memory alike
-        load = os.getloadavg()[0]
         reference = _child("read", "--workdir", str(folder))
+        busy, children, start = _busy_seconds(), _children_cpu(), time.perf_counter()
         run = _child("ingest", "--workdir", str(folder), "--out", str(Path(tmp) / "out"))
+        others = (_busy_seconds() - busy - (_children_cpu() - children)) / (time.perf_counter() - start)
         floor = _child("encode", "--workdir", str(Path(tmp) / "out" / "ard"))
         ratio = run["seconds"] / reference["seconds"]
-        print(f"{os.cpu_count()} cores, load average {load:.1f} before the timed steps (other work may share them)")
+        print(f"{os.cpu_count()} cores; other processes kept {max(others, 0):.1f} of them busy during the ingest")
         print(f"read with rasterio: {reference['seconds']:.1f} s (CPU {reference['cpu_seconds']:.1f} s), "
               f"peak RSS {reference['peak_rss_mb']:.0f} MB")
         print(f"ingest onto grid:   {run['seconds']:.1f} s (CPU {run['cpu_seconds']:.1f} s, {run['tiles']} tiles), "
