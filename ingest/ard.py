@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 
 OUTPUT_BANDS = (*ARD_BANDS, "SCL")
 REFLECTANCE_SCALE = 1e-4
-# COG creation: 512 px blocks, ZSTD (fast to write and read), overviews by nearest so SCL stays classes.
+# COG creation: 512 px blocks, ZSTD (fast to write and read), overviews by nearest so SCL stays classes; blocks
+# that are all no data (outside the swath) are left out of the file, not encoded (readers see 0 there alike).
 COG_OPTIONS = {"compress": "ZSTD", "level": 1, "predictor": 2, "blocksize": 512, "overview_resampling": "NEAREST",
-               "bigtiff": "IF_SAFER"}
+               "bigtiff": "IF_SAFER", "sparse_ok": True}
 
 
 @dataclass(frozen=True)
