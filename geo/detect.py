@@ -112,9 +112,9 @@ _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 @_jit
 def _design(n, mc, ms, mcc, mcs):
-    """The inverse (cofactors and determinant) of the normal matrix A = [[1, c̄, s̄], [c̄, cc̄, cs̄],
-    [s̄, cs̄, 1 − cc̄]] of one pixel's learned days (means), shared by its indices. A small ridge keeps it
-    invertible for pixels with little history (it mostly shrinks the harmonics)."""
+    """The six distinct entries of the inverse of the normal matrix A = [[1, c̄, s̄], [c̄, cc̄, cs̄], [s̄, cs̄, 1 − cc̄]]
+    of one pixel's learned days (means), shared by its indices. A small ridge keeps it invertible for pixels
+    with little history (it mostly shrinks the harmonics)."""
     u = MEAN_UNIT
     ridge = 1e-3 / np.maximum(n, 1.0)  # (np.maximum: also compiles for whole arrays, see ``baseline``)
     a00, a01, a02 = 1.0 + 1e-6 / np.maximum(n, 1.0), mc * u, ms * u
