@@ -282,8 +282,18 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
     in flight, not the area). With a ``forest_layer`` only its forest is monitored (it is kept for later
     runs); without one, forest is judged from each pixel's history. With exactly two scenes and no history,
     the two-date mode compares them (low confidence at most). Also records, for the run and each admin unit,
-    the share of monitored forest seen cloud-free.
+    the share of monitored forest seen cloud-free. One run at a time per state folder: a second one stops
+    with a clear message rather than overwrite the first one's state.
     """
+    with statefile.locked(state_dir):
+        return _detect(region, store, state_dir, params=params, min_area_ha=min_area_ha, grid=grid,
+                       forest_layer=forest_layer, progress=progress, threads=threads)
+
+
+def _detect(region: Region, store: Store, state_dir: Path, *,
+            params: detect.DetectorParams = detect.DetectorParams(), min_area_ha: float = 0.1,
+            grid: Grid | None = None, forest_layer: Path | None = None,
+            progress: Progress = _noop, threads: int | None = None) -> DetectResult:
     state_dir.mkdir(parents=True, exist_ok=True)
     grid = grid or grid_for(region, store, state_dir)
     grid.save(state_dir / "grid.json")

@@ -12,9 +12,12 @@ A state written by an earlier version as a float32 GeoTIFF (``detector.tif``) is
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -23,13 +26,27 @@ import rasterio
 from rasterio.windows import Window
 
 from geo import detect
-from geo.errors import InvalidInputError
+from geo.errors import ConflictError, InvalidInputError
 from ingest.grid import Grid
 
 VRT_FILE, LEGACY_FILE = "detector.vrt", "detector.tif"
 FORMAT = f"forestmon-state-1-{detect.STATE_DTYPE.itemsize}"
 _GDAL_TYPES = {"u1": "Byte", "u2": "UInt16", "i2": "Int16", "f4": "Float32"}
 _SOURCE = re.compile(r"<SourceFilename[^>]*>([^<]+)</SourceFilename>")
+
+
+@contextmanager
+def locked(state_dir: Path) -> Iterator[None]:
+    """Hold the state folder for one run (an advisory lock, released when the run ends or dies): a second run
+    at the same time stops with a clear message instead of overwriting the first one's state."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "detector.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConflictError(f"{state_dir}: another detection run is using this state; "
+                                "run again when it has finished") from None
+        yield
 
 
 def exists(state_dir: Path) -> bool:

@@ -123,3 +123,17 @@ def test_a_tile_unreadable_at_detection_names_the_file_and_leaves_the_state_whol
     assert len(list(state_dir.glob("detector-*.state"))) == 1
     assert [r["id"] for r in open_store(tmp_path / "d" / "forestmon.gpkg").scenes("ok") if not r["processed"]] \
         == [tile["id"]]  # still to do: a re-run after the file is restored folds it in
+
+
+def test_a_second_detection_run_at_the_same_time_stops_with_a_clear_message(tmp_path):
+    """Two runs on one state folder would each write a state from the same old one, and the later commit
+    would drop the other's observations: the second run stops instead, and runs once the first is done."""
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes / "a_20240105.tif", date(2024, 1, 5))
+    run("ingest", scenes, "--data-dir", tmp_path / "d", "--no-detect")
+    with statefile.locked(tmp_path / "d" / "state"):  # a run in progress
+        result = CliRunner().invoke(cli, ["detect", "--data-dir", str(tmp_path / "d")])
+    assert isinstance(result.exception, ForestmonError)
+    assert "another detection run is using this state" in str(result.exception)
+    assert "processed 1 new scene(s)" in run("detect", "--data-dir", tmp_path / "d")
