@@ -33,6 +33,7 @@ VRT_FILE, LEGACY_FILE = "detector.vrt", "detector.tif"
 FORMAT = f"forestmon-state-1-{detect.STATE_DTYPE.itemsize}"
 _GDAL_TYPES = {"u1": "Byte", "u2": "UInt16", "i2": "Int16", "f4": "Float32"}
 _SOURCE = re.compile(r"<SourceFilename[^>]*>([^<]+)</SourceFilename>")
+_FORMAT = re.compile(r'<MDI key="FORMAT">([^<]*)</MDI>')
 
 
 @contextmanager
@@ -58,8 +59,9 @@ def current_path(state_dir: Path) -> Path | None:
     vrt = state_dir / VRT_FILE
     if not vrt.exists():
         return None
-    match = _SOURCE.search(vrt.read_text())
-    if match is None or FORMAT not in vrt.read_text():
+    text = vrt.read_text()
+    match, version = _SOURCE.search(text), _FORMAT.search(text)
+    if match is None or version is None or version.group(1) != FORMAT:
         raise InvalidInputError(f"{vrt}: not a detector state of this version ({FORMAT}); "
                                 "move the state folder away to start over")
     return state_dir / match.group(1)
