@@ -200,24 +200,24 @@ def _write_split(job: TileJob, window: Window, empty: dict, files: _Datasets) ->
     grid20 = Grid(grid.crs, Affine(2 * t.a, 0, t.c, 0, 2 * t.e, t.f), grid.width // 2, grid.height // 2)
     dn10 = _read_bands({b: s for b, s in acq.bands.items() if b in BANDS_10M}, grid, Resampling.bilinear, files)
     dn20 = _read_bands({b: s for b, s in acq.bands.items() if b in BANDS_20M}, grid20, Resampling.nearest, files)
-    observed = np.ones((grid.height, grid.width), dtype=bool)
+    # observed: the 10 m pixels of the window (not of its widening) with B04 and B08, then per 20 m pixel with
+    # B12 how many of its four are observed; a 20 m pixel with none is no data in SCL
+    observed = np.zeros((grid.height, grid.width), dtype=bool)
+    inner = np.s_[int(window.row_off) - r0:int(window.row_off) - r0 + int(window.height),
+                  int(window.col_off) - c0:int(window.col_off) - c0 + int(window.width)]
+    observed[inner] = True
     for name in ("B04", "B08"):
         observed &= dn10[name] != _nodata(acq.bands[name])
-    observed &= _repeat2(dn20["B12"] != _nodata(acq.bands["B12"]))
+    n_observed = _count4(observed) * (dn20["B12"] != _nodata(acq.bands["B12"]))
     ard = {name: _to_ard(dn10[name], acq.bands[name]) for name in BANDS_10M if name in dn10}
     ard |= {name: _to_ard(dn20[name], acq.bands[name]) for name in BANDS_20M if name in dn20}
     del dn10, dn20
     scl20 = _read_bands({"SCL": acq.mask}, grid20, Resampling.nearest, files)["SCL"].astype(np.uint8)
-    scl = _repeat2(scl20)
-    scl[~observed] = cloudmask.SCL_NO_DATA
-    inner = np.s_[int(window.row_off) - r0:int(window.row_off) - r0 + int(window.height),
-                  int(window.col_off) - c0:int(window.col_off) - c0 + int(window.width)]
-    if not (scl[inner] != cloudmask.SCL_NO_DATA).any():
+    scl20[n_observed == 0] = cloudmask.SCL_NO_DATA
+    if not scl20.any():
         return empty
-    stats = _stats(job, window, np.ascontiguousarray(scl[inner]), files)
-    # a 20 m pixel is no data when none of its four 10 m pixels is observed
-    scl20[~observed.reshape(grid20.height, 2, grid20.width, 2).any(axis=(1, 3))] = cloudmask.SCL_NO_DATA
-    del scl, observed
+    stats = _stats20(job, grid, inner, scl20, observed, n_observed)
+    del observed
     tags = _tags(acq, tile, ard)
     cog10, cog20, vrt = job.split_paths()
     vrt.parent.mkdir(parents=True, exist_ok=True)
@@ -230,21 +230,23 @@ def _write_split(job: TileJob, window: Window, empty: dict, files: _Datasets) ->
         write_cog(tmp, layers, g, tags, names, overview_px=512 if g is grid else 256)
         os.replace(tmp, path)
     tmp = vrt.with_name(f".{vrt.name}.tmp")
-    write_vrt(tmp, grid, tags, [(b, cog10, i, None) for i, b in enumerate(BANDS_10M, start=1)]
-              + [(b, cog20, i, "nearest" if b == "SCL" else "bilinear") for i, b in enumerate(BANDS_20M, start=1)])
+    write_vrt(tmp, grid, tags, [(b, cog10, grid, i, None) for i, b in enumerate(BANDS_10M, start=1)]
+              + [(b, cog20, grid20, i, "nearest" if b == "SCL" else "bilinear")
+                 for i, b in enumerate(BANDS_20M, start=1)])
     os.replace(tmp, vrt)
     return {"path": str(vrt.resolve()), "status": "ok", "reason": None, **stats}
 
 
-def _repeat2(a: np.ndarray) -> np.ndarray:
-    """Each pixel as a 2 x 2 block (20 m onto the 10 m grid, nearest)."""
-    return np.repeat(np.repeat(a, 2, axis=0), 2, axis=1)
+def _count4(mask: np.ndarray) -> np.ndarray:
+    """How many of each 2 x 2 block's pixels are set (uint8, half the size): strided adds, cheap."""
+    quad = mask.view(np.uint8).reshape(mask.shape[0] // 2, 2, mask.shape[1] // 2, 2)
+    return quad[:, 0, :, 0] + quad[:, 0, :, 1] + quad[:, 1, :, 0] + quad[:, 1, :, 1]
 
 
 def write_vrt(path: Path, grid: Grid, tags: dict[str, str],
-              bands: list[tuple[str, Path, int, str | None]]) -> None:
-    """A VRT on ``grid`` whose bands are (name, file beside it, band index, resampling): each file covers the
-    VRT's whole extent at its own resolution; None reads it as it is (a file on ``grid`` itself)."""
+              bands: list[tuple[str, Path, Grid, int, str | None]]) -> None:
+    """A VRT on ``grid`` whose bands are (name, file beside it, the file's grid, band index, resampling): each
+    file covers the VRT's whole extent at its own resolution; None reads it as it is (a file on ``grid``)."""
     root = ET.Element("VRTDataset", rasterXSize=str(grid.width), rasterYSize=str(grid.height))
     ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = rasterio.crs.CRS.from_user_input(
         grid.crs).to_wkt()
@@ -253,11 +255,7 @@ def write_vrt(path: Path, grid: Grid, tags: dict[str, str],
     meta = ET.SubElement(root, "Metadata")
     for key, value in {"AREA_OR_POINT": "Area", **tags}.items():     # as a GeoTIFF's tags read
         ET.SubElement(meta, "MDI", key=key).text = str(value)
-    sizes: dict[Path, tuple[int, int]] = {}
-    for i, (name, file, index, resampling) in enumerate(bands, start=1):
-        if file not in sizes:
-            with rasterio.open(file) as src:
-                sizes[file] = (src.width, src.height)
+    for i, (name, file, file_grid, index, resampling) in enumerate(bands, start=1):
         band = ET.SubElement(root, "VRTRasterBand", dataType="UInt16", band=str(i), blockXSize="512",
                              blockYSize="512")
         ET.SubElement(band, "Description").text = name
@@ -265,8 +263,8 @@ def write_vrt(path: Path, grid: Grid, tags: dict[str, str],
         source = ET.SubElement(band, "SimpleSource", **({"resampling": resampling} if resampling else {}))
         ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = file.name
         ET.SubElement(source, "SourceBand").text = str(index)
-        width, height = sizes[file]
-        ET.SubElement(source, "SrcRect", xOff="0", yOff="0", xSize=str(width), ySize=str(height))
+        ET.SubElement(source, "SrcRect", xOff="0", yOff="0", xSize=str(file_grid.width),
+                      ySize=str(file_grid.height))
         ET.SubElement(source, "DstRect", xOff="0", yOff="0", xSize=str(grid.width), ySize=str(grid.height))
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="utf-8")
@@ -281,7 +279,7 @@ def write_cog(path: Path, layers: list[np.ndarray], grid: Grid, tags: dict[str, 
     # A GDAL MEM dataset (plain arrays, no block cache or TIFF encoding: half the time of a /vsimem/ GTiff).
     with rasterio.open("", "w", **profile) as ds:
         for i, (name, layer) in enumerate(zip(names, layers, strict=True), start=1):
-            ds.write(layer, i)        # band by band: no stacked copy of the tile
+            ds.write(layer[np.newaxis], [i])   # band by band: no stacked copy of the tile (a 2-D one is copied)
             ds.set_band_description(i, name)
         ds.update_tags(**tags)
         # Overviews built in memory (uncompressed) and reused: the COG driver would otherwise compress twice.
@@ -476,4 +474,41 @@ def _stats(job: TileJob, window: Window, scl: np.ndarray, files: _Datasets) -> d
         n_forest = int(forest.sum())
         forest_valid = round(float(_CLEAR[scl[forest]].sum() / n_forest), 4) if n_forest else None
     return {"cloud_pct": round(100 * (cloudy / observed if observed else 1.0), 2), "valid_fraction": round(valid, 4),
+            "forest_valid_fraction": forest_valid}
+
+
+def _stats20(job: TileJob, grid: Grid, inner: tuple[slice, slice], scl20: np.ndarray, observed: np.ndarray,
+             n_observed: np.ndarray) -> dict:
+    """:func:`_stats` from the 20 m SCL, each 20 m pixel counted for its observed 10 m pixels: the same numbers
+    as counting the 10 m layout's SCL (its 2 x 2 repeat, no data where a 10 m pixel is not observed).
+    ``grid`` is the 10 m grid of the (widened) tile raster, ``inner`` the job's window in it, ``observed`` the
+    10 m pixels observed in B04 and B08 inside that window and ``n_observed`` (per 20 m pixel) with B12 too."""
+    def weighted(mask10: np.ndarray | None) -> np.ndarray:      # per SCL code, observed 10 m pixels in mask10
+        weights = n_observed if mask10 is None else _count4(mask10 & observed) * (n_observed > 0)
+        return np.bincount(scl20.ravel(), weights=weights.ravel(), minlength=256)
+
+    counts = weighted(None)
+    region = None
+    window_grid = Grid(grid.crs, grid.transform @ Affine.translation(inner[1].start, inner[0].start),
+                       inner[1].stop - inner[1].start, inner[0].stop - inner[0].start)
+    if job.region is not None and not job.region.is_empty and not job.region.covers(box(*window_grid.bounds)):
+        region = geometry_mask([job.region], out_shape=observed.shape, transform=grid.transform, invert=True)
+        outside = np.ones(observed.shape, dtype=bool)
+        outside[inner] = False
+        region[outside] = False
+    in_region = counts if region is None else weighted(region)
+    n_region = (window_grid.width * window_grid.height) if region is None else int(region.sum())
+    valid = float(in_region[_CLEAR].sum() / n_region) if n_region else 0.0
+    n_obs = float(counts[1:].sum())
+    cloudy = float(counts[list(cloudmask.SCL_CLOUDY)].sum())
+    forest_valid = None
+    if job.forest_mask:
+        forest = np.zeros(observed.shape, dtype=bool)
+        forest[inner] = _forest_layer(job.forest_mask).codes(window_grid.transform, observed[inner].shape,
+                                                             grid.crs) != 0
+        if region is not None:
+            forest &= region
+        n_forest = int(forest.sum())
+        forest_valid = round(float(weighted(forest)[_CLEAR].sum() / n_forest), 4) if n_forest else None
+    return {"cloud_pct": round(100 * (cloudy / n_obs if n_obs else 1.0), 2), "valid_fraction": round(valid, 4),
             "forest_valid_fraction": forest_valid}

@@ -12,8 +12,10 @@ import rasterio
 from affine import Affine
 from conftest import write_scene
 from imagery_builders import write_band
+from pyproj import Transformer
 from rasterio.windows import Window
 from scipy import ndimage
+from shapely.geometry import Polygon
 
 from geo import cloudmask
 from geo.region import load_region
@@ -54,20 +56,35 @@ def scene(tmp_path_factory):
     return folder
 
 
-def _ingest(folder, out, region):
+def _ingest(folder, out, region, **kw):
     store = open_store(out / "store.gpkg")
-    result = ingest_local([folder], store, region, out / "ard")
+    result = ingest_local([folder], store, region, out / "ard", **kw)
     return store, result
 
 
 @pytest.fixture(scope="module")
-def both(scene, region, tmp_path_factory):
+def forest_and_area(tmp_path_factory):
+    """A patchy forest raster over the scene and an area (EPSG:4326) cutting through both tiles, so the
+    statistics count through a region mask and a forest mask."""
+    folder = tmp_path_factory.mktemp("forest")
+    rng = np.random.default_rng(3)
+    forest = (ndimage.zoom(rng.standard_normal((40, 40)), 30, order=1) > 0).astype(np.uint8)
+    path = write_band(folder / "forest.tif", forest, X0, Y0, 10)
+    to_lonlat = Transformer.from_crs("EPSG:32648", 4326, always_xy=True)
+    area = Polygon([to_lonlat.transform(x, y) for x, y in
+                    ((X0 + 2333, Y0 - 1111), (X0 + 11000, Y0 - 3000), (X0 + 9000, Y0 - 11777), (X0 + 300, Y0 - 9000))])
+    return path, area
+
+
+@pytest.fixture(scope="module")
+def both(scene, region, forest_and_area, tmp_path_factory):
     """The same input ingested in the 20 m layout and, forced, in the single-COG 10 m layout (today's values)."""
-    split = _ingest(scene, tmp_path_factory.mktemp("split"), region)
+    forest, area = forest_and_area
+    split = _ingest(scene, tmp_path_factory.mktemp("split"), region, forest_mask=forest, area=area)
     mp = pytest.MonkeyPatch()
     mp.setattr(ard, "_native_20m", lambda *a: False)
     try:
-        single = _ingest(scene, tmp_path_factory.mktemp("single"), region)
+        single = _ingest(scene, tmp_path_factory.mktemp("single"), region, forest_mask=forest, area=area)
     finally:
         mp.undo()
     return split, single
@@ -154,7 +171,8 @@ def test_statistics_and_detection_reads_are_unchanged(both, region):
     for tile, record in _records(store).items():
         for key in ("cloud_pct", "valid_fraction", "forest_valid_fraction", "status"):
             assert record[key] == singles[tile][key], key
-    assert singles["E044N066"]["cloud_pct"] > 0
+    big = singles["E044N066"]
+    assert big["cloud_pct"] > 0 and 0 < big["valid_fraction"] < 1 and 0 < big["forest_valid_fraction"] < 1
     record = _records(store)["E044N066"]
     scene, single = open_scene(record["path"]), open_scene(singles["E044N066"]["path"])
     assert scene.bands == single.bands and scene.acquired == single.acquired
