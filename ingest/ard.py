@@ -16,6 +16,10 @@ same codes), tags ACQUISITION_DATE, SENSOR, REFLECTANCE_SCALE, MASK_SOURCE, TILE
   from the tile's edge; next to them it differs slightly (it sees no pixels beyond the tile, and extends values
   one 10 m pixel into no data, where SCL is no data).
 
+Full Sentinel-2 tile (``tests/benchmarks/bench_ingest.py``, 2 free cores): the two-COG layout ingests in
+6.9-7.3 s against a 3.6-3.7 s read (ratio 1.88-2.04, CPU 13.2-13.8 s, 1.03 GB written) where the single COG
+took 12.9 s (ratio 3.6, CPU 24.3 s, 1.52 GB).
+
 Every file is written beside its final name and renamed when complete, the VRT last, so a killed run never
 leaves a half file under a real name and a recorded VRT always has its two COGs.
 
