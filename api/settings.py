@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     @property
     def ard_dir(self) -> Path:
-        """Analysis-ready tiles: ard/TILE/ACQUISITION.tif."""
+        """Analysis-ready tiles: ard/TILE/ACQUISITION.tif, or ACQUISITION.vrt over .10m.tif and .20m.tif."""
         return self.data_dir / "ard"
 
     @property

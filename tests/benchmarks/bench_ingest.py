@@ -95,18 +95,20 @@ def ingest(folder: Path, out: Path) -> dict:
 
 
 def encode(ard_dir: Path) -> dict:
-    """The floor inside the ingest: the written tiles, read back into memory (not timed), encoded again by the
-    ingest's own COG writer (8 bands at 10 m, overviews, compression): no reading, resampling or bookkeeping."""
+    """The floor inside the ingest: the written tiles' COGs (one 8-band 10 m COG, or a 10 m and a 20 m COG with a
+    VRT, see ``ingest/ard.py``), read back into memory (not timed), encoded again by the ingest's own COG writer
+    (same bands, resolution, overviews and compression): no reading, resampling or bookkeeping."""
     from ingest.ard import write_cog
     from ingest.grid import Grid
 
     seconds = cpu = 0.0
     for path in sorted(ard_dir.glob("*/*.tif")):
         with rasterio.open(path) as src:
-            layers, tags = list(src.read()), src.tags()
+            layers, tags, names = list(src.read()), src.tags(), src.descriptions
             grid = Grid(src.crs, src.transform, src.width, src.height)
         start, cpu_start = time.perf_counter(), time.process_time()
-        write_cog(path.with_name("encoded.tmp.tif"), layers, grid, tags)
+        write_cog(path.with_name("encoded.tmp.tif"), layers, grid, tags, names,
+                  overview_px=256 if path.name.endswith(".20m.tif") else 512)
         seconds, cpu = seconds + time.perf_counter() - start, cpu + time.process_time() - cpu_start
         path.with_name("encoded.tmp.tif").unlink()
     return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": _peak_mb()}

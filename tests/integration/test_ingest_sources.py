@@ -66,7 +66,9 @@ def test_safe_baseline_04_offset_is_applied_and_20m_bands_land_on_the_10m_grid(t
     assert (bands["SCL"][:16, :16] == 9).all() and bands["SCL"][16, 16] == 4  # 20 m classes onto 10 m, nearest
     assert src.crs.to_epsg() == 32648 and src.transform.a == 10 and src.transform.c % 10 == 0
     assert src.tags()["REFLECTANCE_SCALE"] == "0.0001" and src.tags()["PROCESSING_BASELINE"] == "05.10"
-    assert src.layout == "COG"
+    # 20 m bands at 20 m: a 10 m and a 20 m COG, presented on the 10 m grid by the recorded VRT (ingest/ard.py)
+    assert record["path"].endswith(".vrt")
+    assert all(_read(record["path"][:-4] + f".{res}.tif")[1].layout == "COG" for res in ("10m", "20m"))
     assert record["cloud_pct"] == pytest.approx(100 * 256 / 4096)
     # detection reads it through the same reader as before: reflectance 0.03 and SCL
     scene = open_scene(record["path"])
