@@ -127,5 +127,3 @@ def spectral_scl(blue: np.ndarray, green: np.ndarray, red: np.ndarray, nir: np.n
     scl[missing] = SCL_NO_DATA
     return scl
 
-
-scl_clear_mask(np.zeros((1, 1), dtype=np.uint8))  # load the compiled mask at import, not inside the first window

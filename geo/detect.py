@@ -360,18 +360,13 @@ def baseline(s: np.ndarray, day: date, index: str = "ndvi") -> tuple[np.ndarray,
 def coverage_counts(s: np.ndarray, seen: np.ndarray, units: np.ndarray | int,
                     n_units: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Per admin unit (``units``: each pixel's unit number 0..n_units-1, or one number for the whole window), the
-    monitored pixels (see ``monitored``) and those of them ``seen`` clear; and the number of pixels in alert."""
+    monitored pixels (judged forest at their newest clear observation, or already in alert) and those of them
+    ``seen`` clear; and the number of pixels in alert."""
     if isinstance(units, np.ndarray):
         forest, observed, alerts = _coverage_counts(s, seen, units.astype(np.int32, copy=False), -1, n_units)
     else:
         forest, observed, alerts = _coverage_counts(s, seen, _NO_UNITS, int(units), n_units)
     return forest, observed, int(alerts)
-
-
-def monitored(s: np.ndarray) -> np.ndarray:
-    """Pixels of the window under watch: judged forest (the user's layer, or stable forest by its own history,
-    with enough history) at their newest clear observation, plus pixels already in alert."""
-    return (s["watched"] > 0) | (s["status"] > NONE)
 
 
 def before_after(s: np.ndarray, before: date, after: date, ndvi_before: np.ndarray,
@@ -443,18 +438,3 @@ def update_dn(s: np.ndarray, day: date, bands: dict[str, np.ndarray], clear: np.
         swir1 if swir1 is not None else _NO_DN, swir1 is not None, np.asarray(clear, dtype=np.bool_), seen,
         np.float32(scale), np.float32(offset), forest_arr, has_forest, params.as_tuple()))
 
-
-def _load_compiled() -> None:
-    """Load the compiled steps (compiling them the first time on this machine) at import, not halfway through
-    the first window: one small call per argument layout a run uses (whole windows and parts of windows)."""
-    for state, seen in ((new_state((1, 1)), np.zeros((1, 1), bool)), (new_state((2, 2))[:1, 1:],
-                                                                        np.zeros((2, 2), bool)[:1, 1:])):
-        one = np.ones((1, 1), dtype=np.uint16)
-        update_dn(state, EPOCH, {"B04": one, "B08": one, "B12": one, "B11": one}, np.ones((1, 1), bool), 1e-4, 0.0,
-                  seen=seen)
-        update(state, EPOCH, np.ones((1, 1)), np.ones((1, 1), bool), np.ones((1, 1)), ndmi=np.ones((1, 1)))
-    coverage_counts(new_state((1, 1)), np.zeros((1, 1), bool), 0, 1)
-    coverage_counts(new_state((1, 1)), np.zeros((1, 1), bool), np.zeros((1, 1), np.int32), 1)
-
-
-_load_compiled()

@@ -12,8 +12,8 @@ memory is its own:
     building the alert polygons and storing them; it uses every core.
 Prints both times, their ratio, and each run's peak RSS and CPU time. Targets (issue 4): ratio <= 1.5,
 peak RSS <= 3 GB. The default size is a full tile (10980 px; the state is 100 bytes a pixel, so it needs
-~25 GB of disk); --size 2048 gives a quick run. The compiled detector is cached by the preparation step,
-as it is by the first run after an install.
+~20 GB of disk); --size 2048 gives a quick run. The detector's compiled code is cached on disk by the
+preparation step (as by the first run after an install); loading it is part of the timed run.
 """
 
 from __future__ import annotations
