@@ -16,9 +16,8 @@ same codes), tags ACQUISITION_DATE, SENSOR, REFLECTANCE_SCALE, MASK_SOURCE, TILE
   from the tile's edge; next to them it differs slightly (it sees no pixels beyond the tile, and extends values
   one 10 m pixel into no data, where SCL is no data).
 
-Full Sentinel-2 tile (``tests/benchmarks/bench_ingest.py``, 2 free cores): the two-COG layout ingests in
-6.9-7.3 s against a 3.6-3.7 s read (ratio 1.88-2.04, CPU 13.2-13.8 s, 1.03 GB written) where the single COG
-took 12.9 s (ratio 3.6, CPU 24.3 s, 1.52 GB).
+On a full Sentinel-2 tile the two-COG layout takes about half the single COG's CPU (measured figures: the
+README, section on ingestion, and ``tests/benchmarks/bench_ingest.py``).
 
 Every file is written beside its final name and renamed when complete, the VRT last, so a killed run never
 leaves a half file under a real name and a recorded VRT always has its two COGs.
@@ -37,7 +36,6 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 import rasterio
-import rasterio.crs
 import rasterio.shutil
 from affine import Affine
 from rasterio.enums import Resampling
@@ -251,14 +249,7 @@ def write_vrt(path: Path, grid: Grid, tags: dict[str, str],
               bands: list[tuple[str, Path, Grid, int, str | None]]) -> None:
     """A VRT on ``grid`` whose bands are (name, file beside it, the file's grid, band index, resampling): each
     file covers the VRT's whole extent at its own resolution; None reads it as it is (a file on ``grid``)."""
-    root = ET.Element("VRTDataset", rasterXSize=str(grid.width), rasterYSize=str(grid.height))
-    ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = rasterio.crs.CRS.from_user_input(
-        grid.crs).to_wkt()
-    t = grid.transform
-    ET.SubElement(root, "GeoTransform").text = ", ".join(repr(float(v)) for v in (t.c, t.a, t.b, t.f, t.d, t.e))
-    meta = ET.SubElement(root, "Metadata")
-    for key, value in {"AREA_OR_POINT": "Area", **tags}.items():     # as a GeoTIFF's tags read
-        ET.SubElement(meta, "MDI", key=key).text = str(value)
+    root = grid.vrt({"AREA_OR_POINT": "Area", **tags})     # as a GeoTIFF's tags read
     for i, (name, file, file_grid, index, resampling) in enumerate(bands, start=1):
         band = ET.SubElement(root, "VRTRasterBand", dataType="UInt16", band=str(i), blockXSize="512",
                              blockYSize="512")
@@ -466,18 +457,23 @@ def _stats(job: TileJob, window: Window, scl: np.ndarray, files: _Datasets) -> d
     if job.region is not None and not job.region.is_empty and not job.region.covers(box(*grid.bounds)):
         region = geometry_mask([job.region], out_shape=scl.shape, transform=grid.transform, invert=True)
     in_region = counts if region is None else np.bincount(scl[region], minlength=256)
-    n_region = int(in_region.sum())
-    valid = float(in_region[_CLEAR].sum() / n_region) if n_region else 0.0
-    observed = int(counts[1:].sum())
-    cloudy = int(counts[list(cloudmask.SCL_CLOUDY)].sum())
-    forest_valid = None
+    forest_clear = n_forest = 0
     if job.forest_mask:
         forest = _forest_layer(job.forest_mask).codes(grid.transform, scl.shape, grid.crs) != 0
         if region is not None:
             forest &= region
-        n_forest = int(forest.sum())
-        forest_valid = round(float(_CLEAR[scl[forest]].sum() / n_forest), 4) if n_forest else None
-    return {"cloud_pct": round(100 * (cloudy / observed if observed else 1.0), 2), "valid_fraction": round(valid, 4),
+        n_forest, forest_clear = int(forest.sum()), int(_CLEAR[scl[forest]].sum())
+    return _fractions(counts, float(in_region[_CLEAR].sum()), int(in_region.sum()), forest_clear, n_forest)
+
+
+def _fractions(counts: np.ndarray, region_clear: float, n_region: int, forest_clear: float, n_forest: int) -> dict:
+    """The tile record's statistics from pixel counts: ``counts`` per SCL code (cloud % of the observed ones),
+    clear pixels of the region and of the forest (valid fractions of their pixels; none without forest)."""
+    observed = float(counts[1:].sum())
+    cloudy = float(counts[list(cloudmask.SCL_CLOUDY)].sum())
+    forest_valid = round(forest_clear / n_forest, 4) if n_forest else None
+    return {"cloud_pct": round(100 * (cloudy / observed if observed else 1.0), 2),
+            "valid_fraction": round(region_clear / n_region, 4) if n_region else 0.0,
             "forest_valid_fraction": forest_valid}
 
 
@@ -502,17 +498,12 @@ def _stats20(job: TileJob, grid: Grid, inner: tuple[slice, slice], scl20: np.nda
         region[outside] = False
     in_region = counts if region is None else weighted(region)
     n_region = (window_grid.width * window_grid.height) if region is None else int(region.sum())
-    valid = float(in_region[_CLEAR].sum() / n_region) if n_region else 0.0
-    n_obs = float(counts[1:].sum())
-    cloudy = float(counts[list(cloudmask.SCL_CLOUDY)].sum())
-    forest_valid = None
+    forest_clear = n_forest = 0
     if job.forest_mask:
         forest = np.zeros(observed.shape, dtype=bool)
         forest[inner] = _forest_layer(job.forest_mask).codes(window_grid.transform, observed[inner].shape,
                                                              grid.crs) != 0
         if region is not None:
             forest &= region
-        n_forest = int(forest.sum())
-        forest_valid = round(float(weighted(forest)[_CLEAR].sum() / n_forest), 4) if n_forest else None
-    return {"cloud_pct": round(100 * (cloudy / n_obs if n_obs else 1.0), 2), "valid_fraction": round(valid, 4),
-            "forest_valid_fraction": forest_valid}
+        n_forest, forest_clear = int(forest.sum()), float(weighted(forest)[_CLEAR].sum())
+    return _fractions(counts, float(in_region[_CLEAR].sum()), n_region, forest_clear, n_forest)

@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 from affine import Affine
 from pyproj import CRS, Transformer
@@ -55,6 +56,17 @@ class Grid:
 
     def window_transform(self, window: Window) -> Affine:
         return self.transform @ Affine.translation(window.col_off, window.row_off)
+
+    def vrt(self, metadata: dict[str, str]) -> ET.Element:
+        """A GDAL VRT dataset on this grid (size, CRS, transform) carrying ``metadata``; the caller adds bands."""
+        root = ET.Element("VRTDataset", rasterXSize=str(self.width), rasterYSize=str(self.height))
+        ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = self.crs.to_wkt()
+        t = self.transform
+        ET.SubElement(root, "GeoTransform").text = ", ".join(repr(float(v)) for v in (t.c, t.a, t.b, t.f, t.d, t.e))
+        meta = ET.SubElement(root, "Metadata")
+        for key, value in metadata.items():
+            ET.SubElement(meta, "MDI", key=key).text = str(value)
+        return root
 
     def to_json(self) -> str:
         return json.dumps({"crs": self.crs.to_string(), "transform": list(self.transform)[:6],

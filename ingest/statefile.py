@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from xml.sax.saxutils import escape
+from xml.etree import ElementTree as ET
 
 import numpy as np
 import rasterio
@@ -143,21 +143,18 @@ def discard(new: StateFile) -> None:
 def _vrt_text(source: str, grid: Grid) -> str:
     """A GDAL VRT presenting each state field as a band of the raw record file ``source`` (same folder)."""
     size = detect.STATE_DTYPE.itemsize
-    bands = []
+    root = grid.vrt({"FORMAT": FORMAT})
     for i, name in enumerate(detect.STATE_BANDS, start=1):
         dtype, offset = detect.STATE_DTYPE.fields[name][:2]
-        bands.append(
-            f'  <VRTRasterBand dataType="{_GDAL_TYPES[dtype.str[1:]]}" band="{i}" subClass="VRTRawRasterBand">\n'
-            f"    <Description>{name}</Description>\n"
-            f'    <SourceFilename relativeToVRT="1">{source}</SourceFilename>\n'
-            f"    <ImageOffset>{offset}</ImageOffset>\n    <PixelOffset>{size}</PixelOffset>\n"
-            f"    <LineOffset>{size * grid.width}</LineOffset>\n    <ByteOrder>LSB</ByteOrder>\n"
-            "  </VRTRasterBand>\n")
-    gt = grid.transform
-    return (f'<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}">\n'
-            f"  <SRS>{escape(grid.crs.to_wkt())}</SRS>\n"
-            f"  <GeoTransform>{gt.c!r}, {gt.a!r}, {gt.b!r}, {gt.f!r}, {gt.d!r}, {gt.e!r}</GeoTransform>\n"
-            f'  <Metadata><MDI key="FORMAT">{FORMAT}</MDI></Metadata>\n' + "".join(bands) + "</VRTDataset>\n")
+        band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES[dtype.str[1:]], band=str(i),
+                             subClass="VRTRawRasterBand")
+        ET.SubElement(band, "Description").text = name
+        ET.SubElement(band, "SourceFilename", relativeToVRT="1").text = source
+        for tag, value in (("ImageOffset", offset), ("PixelOffset", size), ("LineOffset", size * grid.width),
+                           ("ByteOrder", "LSB")):
+            ET.SubElement(band, tag).text = str(value)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode") + "\n"
 
 
 def _convert_legacy(state_dir: Path, grid: Grid) -> None:
