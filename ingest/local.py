@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
+from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.vrt import WarpedVRT
@@ -48,6 +50,9 @@ class SceneFile:
     scale: float = 1e-4
     offset: float = 0.0
     tags: dict[str, str] = field(default_factory=dict)
+    crs: CRS | None = None          # where its pixels lie (as read when it was opened)
+    transform: Affine | None = None
+    shape: tuple[int, int] = (0, 0)  # rows, columns
 
     @property
     def id(self) -> str:
@@ -124,6 +129,7 @@ def open_scene(path: Path, band_map: dict[str, int] | None = None, *, check: boo
                 src.read(bands["SCL"], window=Window(max(src.width - 1, 0), max(src.height - 1, 0), 1, 1))
             scale = float(tags.get("REFLECTANCE_SCALE", 1e-4))
             offset = float(tags.get("BOA_ADD_OFFSET", 0)) * scale
+            crs, transform, shape = src.crs, src.transform, (src.height, src.width)
     except InvalidInputError:
         raise
     except (RasterioError, OSError) as exc:
@@ -132,20 +138,20 @@ def open_scene(path: Path, band_map: dict[str, int] | None = None, *, check: boo
         raise InvalidInputError(f"{path}: {kind} ({str(exc).splitlines()[0][:200]})") from exc
     sensor = tags.get("SENSOR", "Sentinel-2")
     return SceneFile(path=path, acquired=_acquired(path, tags), bands=bands, sensor=sensor,
-                     scale=scale, offset=offset, tags=tags)
+                     scale=scale, offset=offset, tags=tags, crs=crs, transform=transform, shape=shape)
 
 
 def grid_footprint(scene: SceneFile, grid: Grid) -> Window | None:
     """Where the scene's pixels lie on the grid, when they are the grid's own pixels (same CRS and resolution,
     offset by whole pixels: analysis-ready tiles); None when the scene must be warped."""
-    with rasterio.open(scene.path) as src:
-        if src.crs != grid.crs or src.transform.a != grid.transform.a or src.transform.e != grid.transform.e:
-            return None
-        col = (src.transform.c - grid.transform.c) / grid.transform.a
-        row = (src.transform.f - grid.transform.f) / grid.transform.e
-        if not (float(col).is_integer() and float(row).is_integer()):
-            return None
-        return Window(int(col), int(row), src.width, src.height)
+    t = scene.transform
+    if scene.crs != grid.crs or t is None or t.a != grid.transform.a or t.e != grid.transform.e:
+        return None
+    col = (t.c - grid.transform.c) / grid.transform.a
+    row = (t.f - grid.transform.f) / grid.transform.e
+    if not (float(col).is_integer() and float(row).is_integer()):
+        return None
+    return Window(int(col), int(row), scene.shape[1], scene.shape[0])
 
 
 def read_dn(src: rasterio.DatasetReader, scene: SceneFile, window: Window,

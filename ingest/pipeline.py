@@ -255,7 +255,7 @@ class DetectResult:
 FOREST_FILE = "forest.tif"
 
 
-def _state_profile(grid: Grid, count: int, dtype: str) -> dict:
+def _grid_profile(grid: Grid, count: int, dtype: str) -> dict:
     return {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": count, "dtype": dtype,
             "crs": grid.crs, "transform": grid.transform, "tiled": True, "blockxsize": WINDOW,
             "blockysize": WINDOW, "compress": "zstd", "zstd_level": 1, "interleave": "band", "BIGTIFF": "IF_SAFER"}
@@ -264,7 +264,7 @@ def _state_profile(grid: Grid, count: int, dtype: str) -> dict:
 def _burn_forest(layer: ForestLayer, grid: Grid, path: Path) -> None:
     """The user's forest layer as category codes on the grid, kept beside the state for later runs."""
     tmp = path.with_suffix(".tmp.tif")
-    with rasterio.open(tmp, "w", **_state_profile(grid, 1, "uint8"), nodata=None) as dst:
+    with rasterio.open(tmp, "w", **_grid_profile(grid, 1, "uint8"), nodata=None) as dst:
         for window in grid.windows(WINDOW):
             shape = (int(window.height), int(window.width))
             dst.write(layer.codes(grid.window_transform(window), shape, grid.crs), 1, window=window)
