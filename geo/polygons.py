@@ -37,6 +37,18 @@ def alert_pixels(state: dict[str, np.ndarray], row_off: int = 0, col_off: int = 
     return out
 
 
+def flag_pixels(flags, width: int, row_off: int = 0, col_off: int = 0,
+                forest: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """``alert_pixels`` from a window's flag records (``geo.detect.WindowFlags``: the pixels in alert only)."""
+    keep = flags.rec["status"] > 0
+    pix, rec = flags.pix[keep], flags.rec[keep]
+    rows, cols = pix // width, pix % width
+    out = {name: rec[name] for name in PIXEL_FIELDS}
+    out["row"], out["col"] = rows.astype(np.int64) + row_off, cols.astype(np.int64) + col_off
+    out["forest"] = forest[rows, cols].astype(np.int16) if forest is not None else np.zeros(rows.size, np.int16)
+    return out
+
+
 def concat_pixels(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     keys = (*PIXEL_FIELDS, "row", "col", "forest")
     if not parts:

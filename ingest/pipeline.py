@@ -31,7 +31,7 @@ from shapely.ops import unary_union
 from geo import cloudmask, detect, indices, review
 from geo.errors import ConfigError, ForestmonError, InvalidInputError
 from geo.forest import CATEGORY_NAMES, ForestLayer
-from geo.polygons import alert_pixels, alert_polygons, attach_admin, concat_pixels
+from geo.polygons import alert_polygons, attach_admin, concat_pixels, flag_pixels
 from geo.region import Region
 from geo.store import Store
 from ingest import sentinelhub_source as sh
@@ -300,26 +300,32 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
     forest_path = state_dir / FOREST_FILE
     if forest_layer is not None:
         _burn_forest(ForestLayer(forest_layer), grid, forest_path)
-    records = [r for r in store.scenes("ok") if not r["processed"]]
-    records.sort(key=lambda r: (r["acquired"], r["id"]))
+    catalogued = sorted(store.scenes("ok"), key=lambda r: (r["acquired"], r["id"]))
+    records = [r for r in catalogued if not r["processed"]]
+    old = statefile.open_state(state_dir, grid)
+    learned_through = old.learned_through if old is not None else 0
+    # Scenes judged by earlier runs and not yet learned into the baseline.
+    waiting = [r for r in catalogued if r["processed"] and _day(r) > learned_through]
     # Catalogued tiles were checked whole when ingested: a read error later still names the file.
-    scenes = [_Scene(open_scene(Path(r["path"]), check=False), grid) for r in records]
-    two_date = len(scenes) == 2 and not statefile.exists(state_dir) and len(store.scenes("ok")) == 2
+    scenes = [_Scene(open_scene(Path(r["path"]), check=False), grid) for r in waiting + records]
+    judged, new_scenes = scenes[:len(waiting)], scenes[len(waiting):]
+    two_date = len(new_scenes) == 2 and old is None and len(catalogued) == 2
     units = region.units().to_crs(grid.crs)
     units["geometry"] = units.geometry.clip_by_rect(*grid.bounds)  # rasterised per window: keep it small
-    old = statefile.open_state(state_dir, grid)
-    if not scenes:
+    if not new_scenes:
         if old is None:
             return DetectResult(0, 0, {"inserted": 0, "updated": 0, "removed": 0})
         try:
-            pixels = _gather_pixels(old, forest_path, grid, region.tile_px)
+            pixels = _gather_pixels(old.flags, forest_path, grid, region.tile_px)
         finally:
             old.close()
         coverage = []
     else:
+        plan, learned_through = _plan(judged, new_scenes, learned_through, params.refit_days, two_date)
         keep_freed_memory()  # windows' buffers are reused rather than mapped and zero-filled afresh
-        new = statefile.create(state_dir, grid)
-        fold = _WindowFold(scenes, grid, old, new, forest_path, units, params, two_date)
+        refit = any(kind == "learn" for kind, _ in plan) or old is None
+        files = statefile.create(state_dir, grid) if refit else None  # else the model and sums stay as they are
+        fold = _WindowPass(plan, grid, old, files, forest_path, units, params, two_date)
         windows = list(grid.windows(WINDOW, region.tile_px))
         parts = []
         try:
@@ -327,22 +333,30 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
                 for w_i, part in enumerate(pool.map(fold, windows), start=1):
                     parts.append(part)
                     progress("detect", w_i, len(windows))
+            model, sums = (files[0].path, files[1].path) if files else (old.model.path, old.sums.path)
+            table = statefile.FlagTable.gather(grid.width, [(w, part.flags, part.held)
+                                                            for w, part in zip(windows, parts, strict=True)])
         except BaseException:
-            statefile.discard(new)  # the saved state stays as it was
+            if files:
+                statefile.discard(*files)  # the saved state stays as it was
             raise
         finally:
             fold.close()
+            if files:
+                for f in files:
+                    f.close()
             if old is not None:
                 old.close()
-        statefile.commit(new, state_dir)
+        if files is not None or not table.same_as(old.flags):  # (nothing observed: nothing to write)
+            statefile.commit(state_dir, grid, model, sums, table, learned_through)
         store.upsert_scenes([{**r, "processed": 1} for r in records])
         pixels = concat_pixels([p.pixels for p in parts if p.pixels is not None])
         unit_forest = np.sum([p.unit_forest for p in parts], axis=0)
         unit_seen = np.sum([p.unit_seen for p in parts], axis=0)
         coverage = _coverage(units, unit_forest, unit_seen, grid.resolution**2 / 10000)
-        store.record_run({"first_scene": scenes[0].file.acquired.isoformat(),
-                          "last_scene": scenes[-1].file.acquired.isoformat(),
-                          "scenes": len(scenes), "mode": "two-date" if two_date else "series"}, coverage)
+        store.record_run({"first_scene": new_scenes[0].file.acquired.isoformat(),
+                          "last_scene": new_scenes[-1].file.acquired.isoformat(),
+                          "scenes": len(new_scenes), "mode": "two-date" if two_date else "series"}, coverage)
 
     # Name acquisitions, not tile records (one acquisition may span several tiles).
     scene_ids = {date.fromisoformat(r["acquired"]): r.get("acquisition") or r["id"] for r in store.scenes("ok")}
@@ -351,8 +365,38 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
     alerts = attach_admin(polygons, region.units(), region.official_crs, region.province(), region.official_crs_alt)
     counts = store.sync_alerts(alerts)
     assigned = review.auto_assign(store)  # new alerts go to the rangers of their admin units
-    log.info("detection: %d new scenes, %d alerts (%s); assigned %s", len(scenes), len(alerts), counts, assigned)
-    return DetectResult(scenes_processed=len(scenes), alerts=len(alerts), counts=counts, coverage=coverage)
+    log.info("detection: %d new scenes, %d alerts (%s); assigned %s", len(new_scenes), len(alerts), counts, assigned)
+    return DetectResult(scenes_processed=len(new_scenes), alerts=len(alerts), counts=counts, coverage=coverage)
+
+
+def _day(record: dict) -> int:
+    return detect.day_number(date.fromisoformat(record["acquired"]))
+
+
+def _plan(judged: list[_Scene], new: list[_Scene], learned_through: int, refit_days: int,
+          two_date: bool) -> tuple[list[tuple[str, list[_Scene]]], int]:
+    """The run's steps in time order: ("judge", [scene]) for each new scene and ("learn", scenes) for each
+    batch of judged scenes learned into the baseline (then refitted). A batch is learned before judging a
+    scene when the baseline would otherwise be more than ``refit_days`` older than it, and at the end once the
+    newest scene is ``refit_days`` past the baseline; the first scenes of a new state are learned at once.
+    Returns the steps and the day the baseline is learned through afterwards."""
+    if two_date:  # two dates and no history: compared, learned by a later run
+        return [("compare", new)], learned_through
+    steps: list[tuple[str, list[_Scene]]] = []
+    waiting = list(judged)
+    for scene in new:
+        day = detect.day_number(scene.file.acquired)
+        if waiting and (day - learned_through > refit_days or learned_through == 0):
+            steps.append(("learn", waiting))
+            learned_through = max(detect.day_number(s.file.acquired) for s in waiting)
+            waiting = []
+        steps.append(("judge", [scene]))
+        waiting.append(scene)
+    newest = detect.day_number(new[-1].file.acquired)
+    if waiting and (newest - learned_through >= refit_days or learned_through == 0):
+        steps.append(("learn", waiting))
+        learned_through = max(learned_through, newest)
+    return steps, learned_through
 
 
 def _coverage(units, unit_forest: np.ndarray, unit_seen: np.ndarray, pixel_ha: float) -> list[dict]:
@@ -380,24 +424,43 @@ class _Scene:
 
 @dataclass
 class _WindowResult:
+    flags: detect.WindowFlags       # the window's pixels in alert
+    held: dict[int, np.ndarray]     # observations held out of learning, by day, of scenes not yet learned
     pixels: dict[str, np.ndarray] | None  # the window's alert pixels (see geo.polygons.alert_pixels), if any
     unit_forest: np.ndarray         # monitored pixels per admin unit (index 0: outside every unit)
     unit_seen: np.ndarray           # ...of which seen clear by this run's scenes
 
 
-class _WindowFold:
-    """Folds this run's scenes into one window of the state: called from several threads at once, each
-    thread with its own open files (GDAL handles are not shared between threads)."""
+@dataclass
+class _Observation:
+    """One scene on one window, as the detector reads it: digital numbers (``dn``) when the scene lies on the
+    grid, else indices warped onto the window (``ndvi``, ``nbr``, ``ndmi``); the clear-land mask."""
 
-    def __init__(self, scenes: list[_Scene], grid: Grid, old: statefile.StateFile | None, new: statefile.StateFile,
-                 forest_path: Path, units, params: detect.DetectorParams, two_date: bool):
-        self.scenes, self.grid, self.old, self.new, self.params = scenes, grid, old, new, params
+    clear: np.ndarray
+    dn: dict[str, np.ndarray] | None = None
+    ndvi: np.ndarray | None = None
+    nbr: np.ndarray | None = None
+    ndmi: np.ndarray | None = None
+
+
+class _WindowPass:
+    """Runs the plan on one window: judges new scenes against the baseline, learns batches of judged scenes and
+    refits the baseline. Called from several threads at once, each thread with its own open files (GDAL
+    handles are not shared between threads)."""
+
+    def __init__(self, plan: list[tuple[str, list[_Scene]]], grid: Grid, old: statefile.State | None,
+                 files: tuple[statefile.RecordFile, statefile.RecordFile] | None, forest_path: Path, units,
+                 params: detect.DetectorParams, two_date: bool):
+        self.plan, self.grid, self.old, self.files, self.params = plan, grid, old, files, params
         self.forest_path = forest_path if forest_path.exists() else None
         self.unit_shapes = [(g, k) for k, g in enumerate(units.geometry, start=1) if not g.is_empty]
         for geometry, _ in self.unit_shapes:
             shapely.prepare(geometry)
         self.n_units = len(units) + 1
         self.two_date = two_date
+        learned = {id(s) for kind, scenes in plan if kind == "learn" for s in scenes}
+        self.keep = {id(s) for kind, scenes in plan if kind == "judge" for s in scenes if id(s) in learned}
+        self.last_day = max(s.file.acquired for _, scenes in plan for s in scenes)
         self._local = threading.local()
         self._opened: list = []
         self._lock = threading.Lock()
@@ -416,18 +479,61 @@ class _WindowFold:
 
     def __call__(self, window: Window) -> _WindowResult:
         r0, c0 = int(window.row_off), int(window.col_off)
-        h, w = int(window.height), int(window.width)
-        state = self.old.read(window) if self.old is not None else detect.new_state((h, w))
+        shape = (int(window.height), int(window.width))
+        old, p = self.old, self.params
+        model = old.model.read(window) if old is not None else np.zeros(shape, detect.MODEL_DTYPE)
+        flags = old.flags.window(window) if old is not None else detect.WindowFlags.empty()
+        held = old.flags.held(window) if old is not None else {}
         forest = self._open(self.forest_path).read(1, window=window) if self.forest_path else None
-        if self.two_date:
-            seen = _compare(state, [s.file for s in self.scenes], self.grid, window, self.params, forest)
-        else:
-            seen = np.zeros((h, w), dtype=bool)
-            for scene in self.scenes:
-                self._fold(state, scene, window, seen, forest)
-        self.new.write(window, state)
-        unit_forest, unit_seen, alerts = detect.coverage_counts(state, seen, self._unit_ids(window), self.n_units)
-        return _WindowResult(alert_pixels(state, r0, c0, forest) if alerts else None, unit_forest, unit_seen)
+        seen = np.zeros(shape, dtype=bool)
+        sums, kept = None, {}
+        for kind, scenes in self.plan:
+            if kind == "compare":
+                flags, held, seen = self._compare(scenes, window, forest)
+            elif kind == "judge":
+                scene = scenes[0]
+                obs = self._read(scene, window)
+                if obs is None:
+                    continue
+                if obs.dn is not None:
+                    _, flags, out = detect.judge_dn(model, flags, scene.file.acquired, obs.dn, obs.clear,
+                                                    scene.file.scale, scene.file.offset, p, forest, seen)
+                else:
+                    _, flags, out = detect.judge(model, flags, scene.file.acquired, obs.ndvi, obs.clear, obs.nbr, p,
+                                                 forest, obs.ndmi, seen)
+                day = detect.day_number(scene.file.acquired)
+                held[day] = np.concatenate([held[day], out]) if day in held else out
+                if id(scene) in self.keep:  # learned later in this run: not read twice
+                    kept[id(scene)] = obs
+            else:
+                if sums is None:
+                    sums = old.sums.read(window) if old is not None else np.zeros(shape, detect.SUMS_DTYPE)
+                for scene in scenes:
+                    obs = kept.pop(id(scene), None) or self._read(scene, window)
+                    if obs is None:
+                        continue
+                    day = scene.file.acquired
+                    out = detect.held_out(shape, flags, day, held.get(detect.day_number(day), np.zeros(0, np.int32)))
+                    if obs.dn is not None:
+                        detect.learn_dn(sums, day, obs.dn, obs.clear, out, scene.file.scale, scene.file.offset, p)
+                    else:
+                        detect.learn(sums, day, obs.ndvi, obs.clear, out, obs.nbr, obs.ndmi, p)
+                detect.refit(sums, model, p)
+                through = max(detect.day_number(s.file.acquired) for s in scenes)
+                held = {d: h for d, h in held.items() if d > through}
+                flags = flags.alerts()
+        flags = flags.alerts()
+        if self.files is not None:
+            self.files[0].write(window, model)
+            if sums is None:
+                sums = old.sums.read(window) if old is not None else np.zeros(shape, detect.SUMS_DTYPE)
+            self.files[1].write(window, sums)
+        alert = np.zeros(shape, dtype=bool)
+        alert.reshape(-1)[flags.pix] = True
+        unit_forest, unit_seen = detect.coverage_counts(model, alert, seen, self._unit_ids(window), self.n_units,
+                                                        self.last_day, forest, p)
+        pixels = flag_pixels(flags, shape[1], r0, c0, forest) if flags.pix.size else None
+        return _WindowResult(flags, held, pixels, unit_forest, unit_seen)
 
     def _unit_ids(self, window: Window) -> np.ndarray | int:
         """Admin unit of each pixel of the window (1..n in the units' order, 0 outside them all), or one number
@@ -441,42 +547,55 @@ class _WindowFold:
         return rasterize(self.unit_shapes, out_shape=(int(window.height), int(window.width)),
                          transform=self.grid.window_transform(window), fill=0, dtype="int32")
 
-    def _fold(self, state: np.ndarray, scene: _Scene, window: Window, seen: np.ndarray,
-              forest: np.ndarray | None) -> None:
-        """One scene into the window: only its part that the scene covers, read as stored (digital numbers)."""
+    def _read(self, scene: _Scene, window: Window) -> _Observation | None:
+        """One scene on the window (None where it does not cover it), read as stored (digital numbers) when it
+        lies on the grid; parts of the window it does not cover are no data."""
         if scene.footprint is None:  # not on the grid: read warped onto the window, as reflectance
             ndvi, nbr, ndmi, clear = _indices(scene.file, self.grid, window)
-            if clear.any():  # an all-cloud window observes nothing: a no-op
-                detect.update(state, scene.file.acquired, ndvi, clear, nbr, self.params, forest, ndmi)
-            seen |= clear
-            return
+            return _Observation(clear, ndvi=ndvi, nbr=nbr, ndmi=ndmi) if clear.any() else None
         fp = scene.footprint
         r0, c0 = max(int(window.row_off), fp.row_off), max(int(window.col_off), fp.col_off)
         r1 = min(int(window.row_off + window.height), fp.row_off + fp.height)
         c1 = min(int(window.col_off + window.width), fp.col_off + fp.width)
         if r1 <= r0 or c1 <= c0:
-            return
+            return None
         names = ("B04", "B08", "B12", "SCL", "B11") if "B11" in scene.file.bands else ("B04", "B08", "B12", "SCL")
-        src = self._open(scene.file.path)
-        dn = read_dn(src, scene.file, Window(c0 - fp.col_off, r0 - fp.row_off, c1 - c0, r1 - r0), names)
-        wr = slice(r0 - int(window.row_off), r1 - int(window.row_off))
-        wc = slice(c0 - int(window.col_off), c1 - int(window.col_off))
-        detect.update_dn(state[wr, wc], scene.file.acquired, dn, cloudmask.scl_clear_mask(dn["SCL"]),
-                         scene.file.scale, scene.file.offset, self.params,
-                         forest[wr, wc] if forest is not None else None, seen[wr, wc])
+        part = Window(c0 - fp.col_off, r0 - fp.row_off, c1 - c0, r1 - r0)
+        dn = read_dn(self._open(scene.file.path), scene.file, part, names)
+        shape = (int(window.height), int(window.width))
+        if (r1 - r0, c1 - c0) != shape:  # the scene covers part of the window
+            wr = slice(r0 - int(window.row_off), r1 - int(window.row_off))
+            wc = slice(c0 - int(window.col_off), c1 - int(window.col_off))
+            for name, band in dn.items():
+                whole = np.zeros(shape, band.dtype)
+                whole[wr, wc] = band
+                dn[name] = whole
+        return _Observation(cloudmask.scl_clear_mask(dn["SCL"]), dn=dn)
+
+    def _compare(self, scenes: list[_Scene], window: Window,
+                 forest: np.ndarray | None) -> tuple[detect.WindowFlags, dict[int, np.ndarray], np.ndarray]:
+        """Two-date mode on one window: the earlier scene is the baseline for the later one."""
+        shape = (int(window.height), int(window.width))
+        (nd0, _, _, clear0), (nd1, _, _, clear1) = (_indices(s.file, self.grid, window) for s in scenes)
+        s = detect.new_state(shape)
+        detect.before_after(s, scenes[0].file.acquired, scenes[1].file.acquired, nd0, nd1, clear0, clear1,
+                            self.params, forest)
+        flags = detect.WindowFlags.from_dense(s.flags)
+        return flags, {detect.day_number(scenes[1].file.acquired): flags.pix.copy()}, clear1
 
 
-def _gather_pixels(state: statefile.StateFile, forest_path: Path, grid: Grid, tile_px: int) -> dict[str, np.ndarray]:
-    """Alert pixels of the whole state, read window by window: memory follows the alerts, not the area."""
+def _gather_pixels(flags: statefile.FlagTable, forest_path: Path, grid: Grid, tile_px: int) -> dict[str, np.ndarray]:
+    """Alert pixels of the whole state, window by window: memory follows the alerts, not the area."""
     parts = []
     forest_src = rasterio.open(forest_path) if forest_path.exists() else None
     try:
         for window in grid.windows(WINDOW, tile_px):
-            records = state.read(window)
-            if not records["status"].any():
+            window_flags = flags.window(window)
+            if not window_flags.pix.size:
                 continue
             forest = forest_src.read(1, window=window) if forest_src is not None else None
-            parts.append(alert_pixels(records, int(window.row_off), int(window.col_off), forest))
+            parts.append(flag_pixels(window_flags, int(window.width), int(window.row_off), int(window.col_off),
+                                     forest))
     finally:
         if forest_src is not None:
             forest_src.close()
@@ -490,11 +609,3 @@ def _indices(scene: SceneFile, grid: Grid, window) -> tuple[np.ndarray, np.ndarr
     clear = cloudmask.scl_clear_mask(bands["SCL"]) & np.isfinite(bands["B04"]) & np.isfinite(bands["B08"])
     ndmi = indices.ndmi(bands["B08"], bands["B11"]) if "B11" in bands else None
     return indices.ndvi(bands["B04"], bands["B08"]), indices.nbr(bands["B08"], bands["B12"]), ndmi, clear
-
-
-def _compare(state: np.ndarray, scenes: list[SceneFile], grid: Grid, window,
-             params: detect.DetectorParams, forest: np.ndarray | None) -> np.ndarray:
-    """Two-date mode on one window: the earlier scene is the baseline for the later one."""
-    (nd0, _, _, clear0), (nd1, _, _, clear1) = (_indices(s, grid, window) for s in scenes)
-    detect.before_after(state, scenes[0].acquired, scenes[1].acquired, nd0, nd1, clear0, clear1, params, forest)
-    return clear1

@@ -1,13 +1,19 @@
-"""The detector's per-pixel state on disk: one flat file of ``STATE_DTYPE`` records over the analysis grid.
+"""The detector's state on disk, in three files over the analysis grid, named by ``detector.vrt``.
 
-A state file (``detector-<run>.state``) holds the records row by row (little-endian, no header); a window
-is read and written with one ``pread``/``pwrite`` per row, so the state goes through the page cache and
-never sits in the process's memory as a whole. ``detector.vrt`` names the current state file and describes
-every field as a band (GDAL raw raster bands), so QGIS or ``gdalinfo`` open the state like any raster.
+- ``detector-<run>.model``: the fitted baseline, one ``MODEL_DTYPE`` record a pixel, row by row (little-endian,
+  no header). Every weekly run reads it; only a refit writes a new one.
+- ``detector-<run>.sums``: what the baseline is learned in, one ``SUMS_DTYPE`` record a pixel; read and
+  written only when judged scenes are learned (a refit).
+- ``flags-<run>.npz``: the flag records of the pixels in alert (``pix`` = row × grid width + col, ascending)
+  and, for the scenes judged but not yet learned, the pixels whose observation is held out of learning.
+Windows of the record files are read and written with one ``pread``/``pwrite`` per row, so the state goes
+through the page cache and never sits in the process's memory as a whole.
 
-A run writes a new state file, then points ``detector.vrt`` at it (an atomic replace of a small file), then
-deletes the old one: an interrupted run leaves the old state whole, and the next run removes the leftover.
-A state written by an earlier version as a float32 GeoTIFF (``detector.tif``) is converted on first use.
+``detector.vrt`` names the current files (metadata) and presents every field of the model and the sums to
+GDAL as a band (raw raster bands), so QGIS or ``gdalinfo`` open the state like any raster. A run writes new
+files, then replaces ``detector.vrt`` (an atomic replace of a small file), then deletes the files it no
+longer names: an interrupted run leaves the old state whole, and the next run removes the leftovers. States
+written by earlier versions (62-byte records; a float32 GeoTIFF ``detector.tif``) are converted on first use.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ import fcntl
 import os
 import re
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -30,10 +38,10 @@ from geo.errors import ConflictError, InvalidInputError
 from ingest.grid import Grid
 
 VRT_FILE, LEGACY_FILE = "detector.vrt", "detector.tif"
-FORMAT = f"forestmon-state-1-{detect.STATE_DTYPE.itemsize}"
+FORMAT = f"forestmon-state-2-{detect.SUMS_DTYPE.itemsize}-{detect.MODEL_DTYPE.itemsize}-{detect.FLAG_DTYPE.itemsize}"
 _GDAL_TYPES = {"u1": "Byte", "u2": "UInt16", "i2": "Int16", "f4": "Float32"}
+_META = re.compile(r'<MDI key="([A-Z_]+)">([^<]*)</MDI>')
 _SOURCE = re.compile(r"<SourceFilename[^>]*>([^<]+)</SourceFilename>")
-_FORMAT = re.compile(r'<MDI key="FORMAT">([^<]*)</MDI>')
 
 
 @contextmanager
@@ -54,25 +62,13 @@ def exists(state_dir: Path) -> bool:
     return (state_dir / VRT_FILE).exists() or (state_dir / LEGACY_FILE).exists()
 
 
-def current_path(state_dir: Path) -> Path | None:
-    """The state file ``detector.vrt`` points at; None before the first run."""
-    vrt = state_dir / VRT_FILE
-    if not vrt.exists():
-        return None
-    text = vrt.read_text()
-    match, version = _SOURCE.search(text), _FORMAT.search(text)
-    if match is None or version is None or version.group(1) != FORMAT:
-        raise InvalidInputError(f"{vrt}: not a detector state of this version ({FORMAT}); "
-                                "move the state folder away to start over")
-    return state_dir / match.group(1)
+class RecordFile:
+    """Windows of a file of records (``dtype``) on the grid. Reads and writes of different windows may run in
+    parallel threads."""
 
-
-class StateFile:
-    """Windows of a state file on the grid. Reads and writes of different windows may run in parallel."""
-
-    def __init__(self, path: Path, grid: Grid, *, create: bool = False):
-        self.path, self.grid = path, grid
-        self.row_bytes = grid.width * detect.STATE_DTYPE.itemsize
+    def __init__(self, path: Path, grid: Grid, dtype: np.dtype, *, create: bool = False):
+        self.path, self.grid, self.dtype = path, grid, dtype
+        self.row_bytes = grid.width * dtype.itemsize
         if create:
             self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
             os.ftruncate(self.fd, self.row_bytes * grid.height)
@@ -81,18 +77,18 @@ class StateFile:
 
     def read(self, window: Window) -> np.ndarray:
         row0, col0, h, w = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
-        out = np.empty((h, w), dtype=detect.STATE_DTYPE)
+        out = np.empty((h, w), dtype=self.dtype)
         rows = out.view(np.uint8).reshape(h, -1)
-        start = col0 * detect.STATE_DTYPE.itemsize
+        start = col0 * self.dtype.itemsize
         for i in range(h):
             if os.preadv(self.fd, [rows[i]], (row0 + i) * self.row_bytes + start) != rows.shape[1]:
                 raise InvalidInputError(f"{self.path}: detector state is truncated")
         return out
 
-    def write(self, window: Window, state: np.ndarray) -> None:
+    def write(self, window: Window, records: np.ndarray) -> None:
         row0, col0 = int(window.row_off), int(window.col_off)
-        rows = np.ascontiguousarray(state).view(np.uint8).reshape(state.shape[0], -1)
-        start = col0 * detect.STATE_DTYPE.itemsize
+        rows = np.ascontiguousarray(records).view(np.uint8).reshape(records.shape[0], -1)
+        start = col0 * self.dtype.itemsize
         for i in range(rows.shape[0]):
             os.pwrite(self.fd, rows[i], (row0 + i) * self.row_bytes + start)
 
@@ -102,75 +98,261 @@ class StateFile:
             self.fd = -1
 
 
-def open_state(state_dir: Path, grid: Grid) -> StateFile | None:
+@dataclass
+class FlagTable:
+    """The flags of the whole grid: the pixels in alert and the held-out observations of scenes not yet
+    learned, each by ``pix`` = row × grid width + col, ascending."""
+
+    width: int
+    pix: np.ndarray            # int64
+    rec: np.ndarray            # FLAG_DTYPE
+    held_pix: np.ndarray       # int64
+    held_day: np.ndarray       # uint16 day numbers
+
+    @classmethod
+    def empty(cls, width: int) -> FlagTable:
+        return cls(width, np.zeros(0, np.int64), np.zeros(0, detect.FLAG_DTYPE), np.zeros(0, np.int64),
+                   np.zeros(0, np.uint16))
+
+    def _in_window(self, pix: np.ndarray, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (in ``pix``) of the entries inside ``window`` and their pixel numbers in the window."""
+        r0, c0, h, w = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
+        lo, hi = np.searchsorted(pix, [r0 * self.width, (r0 + h) * self.width])
+        band = pix[lo:hi]
+        col = band % self.width
+        inside = np.flatnonzero((col >= c0) & (col < c0 + w))
+        local = (band[inside] // self.width - r0) * w + col[inside] - c0
+        return inside + lo, local.astype(np.int32)
+
+    def window(self, window: Window) -> detect.WindowFlags:
+        at, local = self._in_window(self.pix, window)
+        return detect.WindowFlags(local, self.rec[at])
+
+    def held(self, window: Window) -> dict[int, np.ndarray]:
+        """Held-out pixels of the window (numbered in the window) by day."""
+        at, local = self._in_window(self.held_pix, window)
+        days = self.held_day[at]
+        return {int(d): local[days == d] for d in np.unique(days)}
+
+    @classmethod
+    def gather(cls, width: int, parts: list[tuple[Window, detect.WindowFlags, dict[int, np.ndarray]]]) -> FlagTable:
+        """The table of a whole run from each window's flags and held-out pixels."""
+        def to_grid(window: Window, local: np.ndarray) -> np.ndarray:
+            w = int(window.width)
+            return (local // w + int(window.row_off)).astype(np.int64) * width + local % w + int(window.col_off)
+
+        pix = [to_grid(win, flags.pix) for win, flags, _ in parts]
+        rec = [flags.rec for _, flags, _ in parts]
+        held = [(to_grid(win, p), np.full(p.size, d, np.uint16)) for win, _, h in parts for d, p in h.items()]
+        table = cls.empty(width)
+        if pix:
+            all_pix = np.concatenate(pix)
+            order = np.argsort(all_pix, kind="stable")
+            table.pix, table.rec = all_pix[order], np.concatenate(rec)[order]
+        if held:
+            hp = np.concatenate([p for p, _ in held])
+            order = np.argsort(hp, kind="stable")
+            table.held_pix, table.held_day = hp[order], np.concatenate([d for _, d in held])[order]
+        return table
+
+    def same_as(self, other: FlagTable) -> bool:
+        return all(np.array_equal(a, b) for a, b in ((self.pix, other.pix), (self.rec, other.rec),
+                                                     (self.held_pix, other.held_pix), (self.held_day, other.held_day)))
+
+    def save(self, path: Path) -> None:
+        with open(path, "wb") as handle:
+            np.savez(handle, pix=self.pix, rec=self.rec, held_pix=self.held_pix, held_day=self.held_day)
+
+    @classmethod
+    def load(cls, path: Path, width: int) -> FlagTable:
+        try:
+            with np.load(path) as data:
+                table = cls(width, data["pix"], data["rec"], data["held_pix"], data["held_day"])
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise InvalidInputError(f"{path}: detector flags are unreadable ({exc})") from None
+        if table.rec.dtype != detect.FLAG_DTYPE:
+            raise InvalidInputError(f"{path}: detector flags of another version")
+        return table
+
+
+@dataclass
+class State:
+    """A committed state (or the one a run is writing): its files and the last day learned into the sums."""
+
+    grid: Grid
+    model: RecordFile
+    sums: RecordFile
+    flags: FlagTable
+    learned_through: int       # day number of the newest scene learned into the sums (0: none)
+    flags_path: Path | None = None
+
+    def close(self) -> None:
+        self.model.close()
+        self.sums.close()
+
+
+def _meta(state_dir: Path) -> dict[str, str] | None:
+    vrt = state_dir / VRT_FILE
+    if not vrt.exists():
+        return None
+    text = vrt.read_text()
+    meta = dict(_META.findall(text))
+    if meta.get("FORMAT") == _V1_FORMAT:
+        source = _SOURCE.search(text)
+        meta["SOURCE"] = source.group(1) if source else ""
+    elif meta.get("FORMAT") != FORMAT:
+        raise InvalidInputError(f"{vrt}: not a detector state of this version ({FORMAT}); "
+                                "move the state folder away to start over")
+    return meta
+
+
+def current_paths(state_dir: Path) -> list[Path]:
+    """The files ``detector.vrt`` names (none before the first run)."""
+    meta = _meta(state_dir)
+    if meta is None:
+        return []
+    keys = ("MODEL", "SUMS", "FLAGS") if meta["FORMAT"] == FORMAT else ("SOURCE",)
+    return [state_dir / meta[k] for k in keys if meta.get(k)]
+
+
+def open_state(state_dir: Path, grid: Grid) -> State | None:
     """The saved state (read-only), or None before the first run. Raises InvalidInputError when it does not
-    match the grid or this version's record layout."""
+    match the grid or this version's layout; converts an earlier version's state first."""
     if not (state_dir / VRT_FILE).exists() and (state_dir / LEGACY_FILE).exists():
         _convert_legacy(state_dir, grid)
-    path = current_path(state_dir)
-    if path is None:
+    meta = _meta(state_dir)
+    if meta is None:
         return None
-    expected = grid.width * grid.height * detect.STATE_DTYPE.itemsize
-    if not path.exists() or path.stat().st_size != expected:
-        raise InvalidInputError(f"{path}: detector state is missing or does not match the grid "
-                                f"({grid.width} x {grid.height} px); move the state folder away to start over")
-    return StateFile(path, grid)
+    if meta["FORMAT"] == _V1_FORMAT:
+        _convert_v1(state_dir, grid, state_dir / meta["SOURCE"])
+        meta = _meta(state_dir)
+    files = {}
+    for key, dtype in (("MODEL", detect.MODEL_DTYPE), ("SUMS", detect.SUMS_DTYPE)):
+        path = state_dir / meta[key]
+        if not path.exists() or path.stat().st_size != grid.width * grid.height * dtype.itemsize:
+            raise InvalidInputError(f"{path}: detector state is missing or does not match the grid "
+                                    f"({grid.width} x {grid.height} px); move the state folder away to start over")
+        files[key] = RecordFile(path, grid, dtype)
+    flags_path = state_dir / meta["FLAGS"]
+    flags = FlagTable.load(flags_path, grid.width)
+    return State(grid, files["MODEL"], files["SUMS"], flags, int(meta["LEARNED_THROUGH"]), flags_path)
 
 
-def create(state_dir: Path, grid: Grid) -> StateFile:
-    """A new state file (all records zero) beside the current one, to be written window by window and then
-    ``commit``-ed."""
-    return StateFile(state_dir / f"detector-{time.time_ns()}.state", grid, create=True)
+def create(state_dir: Path, grid: Grid) -> tuple[RecordFile, RecordFile]:
+    """New model and sums files (all records zero) beside the current ones, to be written window by window and
+    then ``commit``-ed."""
+    stamp = time.time_ns()
+    return (RecordFile(state_dir / f"detector-{stamp}.model", grid, detect.MODEL_DTYPE, create=True),
+            RecordFile(state_dir / f"detector-{stamp}.sums", grid, detect.SUMS_DTYPE, create=True))
 
 
-def commit(new: StateFile, state_dir: Path) -> None:
-    """Make ``new`` the current state: point the VRT at it (atomically), then delete every other state file."""
-    new.close()
+def commit(state_dir: Path, grid: Grid, model: Path, sums: Path, flags: FlagTable, learned_through: int) -> None:
+    """Make these files the current state: save the flags, point the VRT at all three (atomically), then delete
+    every state file it no longer names."""
+    flags_path = state_dir / f"flags-{time.time_ns()}.npz"
+    flags.save(flags_path)
     tmp = state_dir / (VRT_FILE + ".tmp")
-    tmp.write_text(_vrt_text(new.path.name, new.grid))
+    tmp.write_text(_vrt_text(grid, model.name, sums.name, flags_path.name, learned_through))
     os.replace(tmp, state_dir / VRT_FILE)
-    for path in state_dir.glob("detector-*.state"):
-        if path != new.path:
-            path.unlink()
+    keep = {model.name, sums.name, flags_path.name}
+    for pattern in ("detector-*.model", "detector-*.sums", "detector-*.state", "flags-*.npz"):
+        for path in state_dir.glob(pattern):
+            if path.name not in keep:
+                path.unlink()
 
 
-def discard(new: StateFile) -> None:
-    """Drop a new state file that will not be committed (a failed run)."""
-    new.close()
-    new.path.unlink(missing_ok=True)
+def discard(*files: RecordFile) -> None:
+    """Drop new files that will not be committed (a failed run)."""
+    for f in files:
+        f.close()
+        f.path.unlink(missing_ok=True)
 
 
-def _vrt_text(source: str, grid: Grid) -> str:
-    """A GDAL VRT presenting each state field as a band of the raw record file ``source`` (same folder)."""
-    size = detect.STATE_DTYPE.itemsize
-    root = grid.vrt({"FORMAT": FORMAT})
-    for i, name in enumerate(detect.STATE_BANDS, start=1):
-        dtype, offset = detect.STATE_DTYPE.fields[name][:2]
-        band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES[dtype.str[1:]], band=str(i),
-                             subClass="VRTRawRasterBand")
-        ET.SubElement(band, "Description").text = name
-        ET.SubElement(band, "SourceFilename", relativeToVRT="1").text = source
-        for tag, value in (("ImageOffset", offset), ("PixelOffset", size), ("LineOffset", size * grid.width),
-                           ("ByteOrder", "LSB")):
-            ET.SubElement(band, tag).text = str(value)
+def _vrt_text(grid: Grid, model: str, sums: str, flags: str, learned_through: int) -> str:
+    """A GDAL VRT presenting each field of the model and the sums as a band of their raw record files."""
+    root = grid.vrt({"FORMAT": FORMAT, "MODEL": model, "SUMS": sums, "FLAGS": flags,
+                     "LEARNED_THROUGH": str(learned_through)})
+    i = 0
+    for source, dtype in ((model, detect.MODEL_DTYPE), (sums, detect.SUMS_DTYPE)):
+        for name in dtype.names:
+            i += 1
+            field, offset = dtype.fields[name][:2]
+            band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES[field.str[1:]], band=str(i),
+                                 subClass="VRTRawRasterBand")
+            ET.SubElement(band, "Description").text = name
+            ET.SubElement(band, "SourceFilename", relativeToVRT="1").text = source
+            for tag, value in (("ImageOffset", offset), ("PixelOffset", dtype.itemsize),
+                               ("LineOffset", dtype.itemsize * grid.width), ("ByteOrder", "LSB")):
+                ET.SubElement(band, tag).text = str(value)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
+# Earlier versions: one record a pixel with every field (62 bytes, "forestmon-state-1-62"), or before that a
+# float32 GeoTIFF with one band per field. Both are converted window by window: the sums and flags copied,
+# the model fitted from the sums.
+_V1_DTYPE = np.dtype([
+    ("last_day", "u2"), ("first_day", "u2"), ("last_learned", "u2"),
+    ("flag_day", "u2"), ("before_day", "u2"), ("confirm_day", "u2"),
+    ("n", "u2"), ("ndmi_n", "u2"), ("n_valid", "u2"), ("n_outlier", "u2"), ("flag_drop", "f4"),
+    ("mc", "i2"), ("ms", "i2"), ("mcc", "i2"), ("mcs", "i2"),
+    ("ndvi_y", "i2"), ("ndvi_yc", "i2"), ("ndvi_ys", "i2"), ("ndvi_sd", "u2"),
+    ("nbr_y", "i2"), ("nbr_yc", "i2"), ("nbr_ys", "i2"), ("nbr_sd", "u2"),
+    ("ndmi_y", "i2"), ("ndmi_yc", "i2"), ("ndmi_ys", "i2"), ("ndmi_sd", "u2"),
+    ("status", "u1"), ("watched", "u1"), ("flag_after", "u1"), ("flag_hits", "u1"), ("flag_nbr_hits", "u1"),
+    ("pad", "u1"),
+])
+_V1_FORMAT = "forestmon-state-1-62"
+
+
+def _convert(state_dir: Path, grid: Grid, read_window) -> None:
+    """Write this version's state from an older one's records (``read_window(window)`` → _V1_DTYPE)."""
+    model, sums = create(state_dir, grid)
+    parts, learned = [], 0
+    for window in grid.windows():
+        old = read_window(window)
+        s = detect.new_state(old.shape)
+        for name in detect.SUMS_DTYPE.names:
+            s.sums[name] = old[name]
+        for name in detect.FLAG_DTYPE.names:
+            if name in old.dtype.names:
+                s.flags[name] = old[name]
+        s.flags["judged_day"] = np.where(old["status"] > 0, old["last_day"], 0)
+        detect.refit(s.sums, s.model)
+        model.write(window, s.model)
+        sums.write(window, s.sums)
+        parts.append((window, detect.WindowFlags.from_dense(s.flags), {}))
+        learned = max(learned, int(old["last_day"].max(initial=0)))  # every folded scene was learned
+    model.close()
+    sums.close()
+    commit(state_dir, grid, model.path, sums.path, FlagTable.gather(grid.width, parts), learned)
+
+
+def _convert_v1(state_dir: Path, grid: Grid, source: Path) -> None:
+    if not source.exists() or source.stat().st_size != grid.width * grid.height * _V1_DTYPE.itemsize:
+        raise InvalidInputError(f"{source}: detector state is missing or does not match the grid "
+                                f"({grid.width} x {grid.height} px); move the state folder away to start over")
+    old = RecordFile(source, grid, _V1_DTYPE)
+    try:
+        _convert(state_dir, grid, old.read)
+    finally:
+        old.close()
+
+
 def _convert_legacy(state_dir: Path, grid: Grid) -> None:
-    """An earlier version's state (float32 GeoTIFF, one band per field) as records, window by window."""
     legacy = state_dir / LEGACY_FILE
     with rasterio.open(legacy) as src:
         if (src.width, src.height) != (grid.width, grid.height):
             raise InvalidInputError(f"{legacy}: detector state does not match the grid")
         names = list(src.descriptions)
-        new = create(state_dir, grid)
-        for window in grid.windows():
+
+        def read(window: Window) -> np.ndarray:
             data = src.read(window=window)
-            out = detect.new_state(data.shape[1:])
-            for name in detect.STATE_BANDS:
+            out = np.zeros(data.shape[1:], _V1_DTYPE)
+            for name in _V1_DTYPE.names:
                 if name in names:
                     out[name] = data[names.index(name)]
-            new.write(window, out)
-    commit(new, state_dir)
+            return out
+
+        _convert(state_dir, grid, read)
     legacy.unlink()

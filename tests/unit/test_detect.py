@@ -133,18 +133,21 @@ def test_day_number_known_values():
     assert detect.from_day_number(19800.0) == date(2024, 3, 18)
 
 
-def test_new_state_is_one_zeroed_record_per_pixel():
+def test_new_state_is_one_zeroed_record_per_pixel_in_each_part():
     s = detect.new_state((2, 3))
-    assert s.shape == (2, 3) and s.dtype == detect.STATE_DTYPE
-    assert set(detect.STATE_BANDS) <= set(s.dtype.names)
+    assert s.shape == (2, 3)
+    assert (s.sums.dtype, s.model.dtype, s.flags.dtype) == (detect.SUMS_DTYPE, detect.MODEL_DTYPE, detect.FLAG_DTYPE)
+    assert len(set(detect.STATE_BANDS)) == len(detect.STATE_BANDS)  # a field's name says which part holds it
     for band in detect.STATE_BANDS:
         assert s[band].shape == (2, 3) and not s[band].any()
-    assert detect.STATE_DTYPE.itemsize == 62  # the state's size on disk per pixel: keep it small
+    # bytes a pixel on disk: the sums (learned monthly), the model (read by every weekly run) and, for
+    # pixels in alert only, a flag record
+    assert (detect.SUMS_DTYPE.itemsize, detect.MODEL_DTYPE.itemsize, detect.FLAG_DTYPE.itemsize) == (46, 32, 16)
 
 
 def test_day_numbers_fit_the_state_until_2149():
     s = detect.new_state((1, 1))
-    s["last_day"] = detect.day_number(date(2149, 6, 1))
+    s["last_day"][...] = detect.day_number(date(2149, 6, 1))
     assert detect.from_day_number(s["last_day"][0, 0]) == date(2149, 6, 1)
 
 
@@ -187,7 +190,8 @@ def test_long_series_keeps_its_precision_and_follows_slow_change(trend_per_year,
         day = START + timedelta(days=10 * k)
         truth = seasonal(day, 0.65 + trend_per_year * k * 10 / 365.25)
         assert feed(s, day, f32(truth + rng.normal(0, 0.005)), f32(0.45 + rng.normal(0, 0.005))) == 0
-    assert s["n"][0, 0] == 510 and s["status"][0, 0] == NONE and s["watched"][0, 0] == 1
+    assert s["n"][0, 0] == 510 and s["status"][0, 0] == NONE
+    assert s["stable"][0, 0] == 1 and 0 < s["ready_day"][0, 0] <= dn(day)  # still monitored as forest
     ahead = day + timedelta(days=10)
     expected = seasonal(ahead, 0.65 + trend_per_year * 510 * 10 / 365.25)
     assert detect.baseline(s, ahead)[0][0, 0] == pytest.approx(expected, abs=tolerance)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from xml.etree import ElementTree as ET
 
 import numpy as np
 import pytest
@@ -19,65 +20,132 @@ from ingest.grid import Grid
 GRID = Grid(CRS.from_epsg(32648), Affine(10, 0, 839_990, 0, -10, 1_340_010), 37, 23)
 
 
-def _records(shape, seed=0) -> np.ndarray:
+def _random(dtype: np.dtype, shape, rng) -> np.ndarray:
+    out = np.zeros(shape, dtype)
+    for name in dtype.names:
+        kind = out[name].dtype
+        out[name] = rng.integers(0, np.iinfo(kind).max, shape) if kind.kind in "iu" else rng.random(shape)
+    return out
+
+
+def _write(state_dir, seed=0, *, commit=True):
+    """Random model and sums over the grid (written in small windows breaking at the tile edge one pixel in)
+    and flags for a few pixels; returns what was written."""
     rng = np.random.default_rng(seed)
-    s = detect.new_state(shape)
-    for name in detect.STATE_BANDS:
-        info = np.iinfo(s[name].dtype) if s[name].dtype.kind in "iu" else None
-        s[name] = rng.integers(0, info.max, shape) if info else rng.random(shape)
-    return s
+    model = _random(detect.MODEL_DTYPE, (GRID.height, GRID.width), rng)
+    sums = _random(detect.SUMS_DTYPE, (GRID.height, GRID.width), rng)
+    flags = detect.new_state((GRID.height, GRID.width)).flags
+    flags[[2, 9, 9, 20], [3, 0, 30, 36]] = _random(detect.FLAG_DTYPE, 4, rng)
+    flags["status"][[2, 9, 9, 20], [3, 0, 30, 36]] = [1, 2, 3, 1]
+    new_model, new_sums = statefile.create(state_dir, GRID)
+    parts = []
+    for window in GRID.windows(8, 2000):
+        r, c, h, w = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
+        new_model.write(window, model[r:r + h, c:c + w])
+        new_sums.write(window, sums[r:r + h, c:c + w])
+        parts.append((window, detect.WindowFlags.from_dense(flags[r:r + h, c:c + w]),
+                      {19000: np.array([0, 5], np.int32)} if (r, c) == (1, 1) else {}))
+    new_model.close()
+    new_sums.close()
+    table = statefile.FlagTable.gather(GRID.width, parts)
+    if commit:
+        statefile.commit(state_dir, GRID, new_model.path, new_sums.path, table, 19000)
+    return model, sums, flags, (new_model.path, new_sums.path)
 
 
 def test_windows_written_then_read_back_and_seen_by_gdal(tmp_path):
-    whole = _records((GRID.height, GRID.width))
-    new = statefile.create(tmp_path, GRID)
-    for window in GRID.windows(8, 2000):  # small windows, breaking at the tile edge one pixel in
-        r, c = int(window.row_off), int(window.col_off)
-        new.write(window, whole[r:r + int(window.height), c:c + int(window.width)])
-    statefile.commit(new, tmp_path)
+    model, sums, flags, _ = _write(tmp_path)
     state = statefile.open_state(tmp_path, GRID)
     window = Window(5, 3, 20, 11)
-    np.testing.assert_array_equal(state.read(window), whole[3:14, 5:25])
+    np.testing.assert_array_equal(state.model.read(window), model[3:14, 5:25])
+    np.testing.assert_array_equal(state.sums.read(window), sums[3:14, 5:25])
+    np.testing.assert_array_equal(state.flags.window(window).to_dense((11, 20)), flags[3:14, 5:25])
+    assert state.flags.pix.size == 4 and state.learned_through == 19000
+    held = state.flags.held(Window(1, 1, 8, 8))  # pixels 0 and 5 of the window at (1, 1), by day
+    assert list(held) == [19000] and list(held[19000]) == [0, 5]
+    assert list(state.flags.held(Window(0, 0, 8, 8))[19000]) == [9, 14]  # the same pixels seen from another window
     state.close()
-    with rasterio.open(tmp_path / "detector.vrt") as src:  # what QGIS or gdalinfo see
+    with rasterio.open(tmp_path / "detector.vrt") as src:  # what QGIS or gdalinfo see: the model, then the sums
         assert src.crs == GRID.crs and src.transform == GRID.transform
-        assert src.descriptions == detect.STATE_BANDS
-        for band, name in enumerate(detect.STATE_BANDS, start=1):
-            np.testing.assert_array_equal(src.read(band), whole[name], err_msg=name)
+        assert src.descriptions == (*detect.MODEL_DTYPE.names, *detect.SUMS_DTYPE.names)
+        for band, name in enumerate(src.descriptions, start=1):
+            expected = model[name] if name in detect.MODEL_DTYPE.names else sums[name]
+            np.testing.assert_array_equal(src.read(band), expected, err_msg=name)
 
 
 def test_an_uncommitted_run_leaves_the_state_whole_and_the_next_commit_cleans_up(tmp_path):
-    first = _records((GRID.height, GRID.width), seed=1)
-    new = statefile.create(tmp_path, GRID)
-    new.write(Window(0, 0, GRID.width, GRID.height), first)
-    statefile.commit(new, tmp_path)
-    killed = statefile.create(tmp_path, GRID)  # a run killed before its commit
-    killed.write(Window(0, 0, GRID.width, GRID.height), _records((GRID.height, GRID.width), seed=2))
-    killed.close()
+    model, _, _, first = _write(tmp_path, seed=1)
+    killed = _write(tmp_path, seed=2, commit=False)[3]  # a run killed before its commit
     state = statefile.open_state(tmp_path, GRID)
-    np.testing.assert_array_equal(state.read(Window(0, 0, GRID.width, GRID.height)), first)
+    np.testing.assert_array_equal(state.model.read(Window(0, 0, GRID.width, GRID.height)), model)
+    assert [state.model.path, state.sums.path] == list(first)
     state.close()
-    again = statefile.create(tmp_path, GRID)
-    again.write(Window(0, 0, GRID.width, GRID.height), first)
-    statefile.commit(again, tmp_path)
-    assert [p.name for p in tmp_path.glob("detector-*.state")] == [again.path.name]
+    assert all(path.exists() for path in killed)
+    _, _, _, again = _write(tmp_path, seed=3)
+    assert sorted(tmp_path.glob("detector-*")) == sorted(again)
+    assert len(list(tmp_path.glob("flags-*.npz"))) == 1
 
 
 def test_state_of_another_grid_is_refused_with_a_clear_message(tmp_path):
-    new = statefile.create(tmp_path, GRID)
-    statefile.commit(new, tmp_path)
+    _write(tmp_path)
     other = Grid(GRID.crs, GRID.transform, GRID.width + 1, GRID.height)
     with pytest.raises(InvalidInputError, match="does not match the grid"):
         statefile.open_state(tmp_path, other)
 
 
 def test_state_of_another_version_is_refused_with_a_clear_message(tmp_path):
-    new = statefile.create(tmp_path, GRID)
-    statefile.commit(new, tmp_path)
+    _write(tmp_path)
     vrt = tmp_path / "detector.vrt"
     vrt.write_text(vrt.read_text().replace(statefile.FORMAT, "forestmon-state-0"))
     with pytest.raises(InvalidInputError, match="not a detector state of this version"):
         statefile.open_state(tmp_path, GRID)
+
+
+def test_damaged_flags_are_refused_with_a_clear_message(tmp_path):
+    _write(tmp_path)
+    flags = next(tmp_path.glob("flags-*.npz"))
+    flags.write_bytes(flags.read_bytes()[:100])
+    with pytest.raises(InvalidInputError, match="detector flags are unreadable"):
+        statefile.open_state(tmp_path, GRID)
+
+
+def _learned_history(shape) -> detect.State:
+    """A window that learned a year of forest every 10 days, with one pixel in alert (high)."""
+    s = detect.new_state(shape)
+    for k in range(40):
+        day = date(2023, 1, 1) + timedelta(days=10 * k)
+        detect.update(s, day, np.full(shape, 0.8, np.float32), np.ones(shape, bool), np.full(shape, 0.5, np.float32))
+    for k in (40, 41):
+        day = date(2023, 1, 1) + timedelta(days=10 * k)
+        ndvi = np.full(shape, 0.8, np.float32)
+        ndvi[4, 7] = 0.2
+        detect.update(s, day, ndvi, np.ones(shape, bool), np.full(shape, 0.5, np.float32))
+    assert s["status"][4, 7] == detect.HIGH and s["status"].sum() == detect.HIGH
+    return s
+
+
+def test_an_earlier_versions_record_state_is_converted(tmp_path):
+    """The previous version kept every field in one 62-byte record a pixel ("forestmon-state-1-62"): its sums
+    and flags are carried over and the baseline fitted from the sums, so the next scene is judged as before."""
+    s = _learned_history((GRID.height, GRID.width))
+    old = np.zeros((GRID.height, GRID.width), statefile._V1_DTYPE)
+    for part in (s.sums, s.flags):
+        for name in part.dtype.names:
+            if name in old.dtype.names:
+                old[name] = part[name]
+    (tmp_path / "detector-1.state").write_bytes(old.tobytes())
+    vrt = GRID.vrt({"FORMAT": "forestmon-state-1-62"})
+    band = ET.SubElement(vrt, "VRTRasterBand", dataType="UInt16", band="1", subClass="VRTRawRasterBand")
+    ET.SubElement(band, "SourceFilename", relativeToVRT="1").text = "detector-1.state"
+    (tmp_path / "detector.vrt").write_text(ET.tostring(vrt, encoding="unicode"))
+    state = statefile.open_state(tmp_path, GRID)
+    whole = Window(0, 0, GRID.width, GRID.height)
+    np.testing.assert_array_equal(state.sums.read(whole), s.sums)
+    np.testing.assert_array_equal(state.model.read(whole), s.model)
+    np.testing.assert_array_equal(state.flags.window(whole).to_dense(s.shape)["status"], s.flags["status"])
+    assert state.learned_through == s["last_day"].max()
+    state.close()
+    assert not (tmp_path / "detector-1.state").exists()
 
 
 def test_an_earlier_versions_geotiff_state_is_converted(tmp_path):
@@ -94,13 +162,14 @@ def test_an_earlier_versions_geotiff_state_is_converted(tmp_path):
         dst.write(data)
         dst.descriptions = names
     state = statefile.open_state(tmp_path, GRID)
-    records = state.read(Window(0, 0, GRID.width, GRID.height))
+    sums = state.sums.read(Window(0, 0, GRID.width, GRID.height))
+    flags = state.flags.window(Window(0, 0, GRID.width, GRID.height)).to_dense((GRID.height, GRID.width))
     state.close()
     assert not (tmp_path / "detector.tif").exists()
-    assert (records["last_day"] == detect.day_number(date(2024, 3, 5))).all() and (records["n"] == 52).all()
-    assert records["status"][4, 7] == detect.HIGH and records["status"].sum() == detect.HIGH
-    assert records["flag_drop"][4, 7] == pytest.approx(0.55)
-    assert records["flag_day"][4, 7] == detect.day_number(date(2024, 2, 1))
+    assert (sums["last_day"] == detect.day_number(date(2024, 3, 5))).all() and (sums["n"] == 52).all()
+    assert flags["status"][4, 7] == detect.HIGH and flags["status"].sum() == detect.HIGH
+    assert flags["flag_drop"][4, 7] == pytest.approx(0.55)
+    assert flags["flag_day"][4, 7] == detect.day_number(date(2024, 2, 1))
 
 
 def test_windows_follow_the_tiles_blocks_and_cover_the_grid_once():
