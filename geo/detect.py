@@ -593,7 +593,7 @@ def coverage_counts(model: np.ndarray, alert: np.ndarray, seen: np.ndarray, unit
     clear."""
     forest_arr, has_forest = _forest_arg(forest)
     if isinstance(units, np.ndarray):
-        unit_arr, unit = units.astype(np.int32, copy=False), -1
+        unit_arr, unit = units, -1
     else:
         unit_arr, unit = _NO_UNITS, int(units)
     return _coverage_counts(model, alert, forest_arr, has_forest, day_number(day), seen, unit_arr, unit, n_units,

@@ -155,10 +155,14 @@ def grid_footprint(scene: SceneFile, grid: Grid) -> Window | None:
 
 
 def read_dn(src: rasterio.DatasetReader, scene: SceneFile, window: Window,
-            bands: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The scene's digital numbers (as stored; 0 = no data) in a window of the open file ``src``."""
+            bands: tuple[str, ...], out: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The scene's digital numbers (as stored; 0 = no data) in a window of the open file ``src``; into ``out``
+    (a flat buffer of the file's data type, reused by the caller) when given."""
+    if out is not None:
+        out = out[:len(bands) * int(window.height) * int(window.width)].reshape(
+            len(bands), int(window.height), int(window.width))
     try:
-        data = src.read([scene.bands[b] for b in bands], window=window)
+        data = src.read([scene.bands[b] for b in bands], window=window, out=out)
     except (RasterioError, OSError) as exc:
         raise InvalidInputError(f"{scene.path}: cannot read ({str(exc).splitlines()[0][:200]})") from exc
     return dict(zip(bands, data, strict=True))

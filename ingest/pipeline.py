@@ -7,6 +7,7 @@ each pixel ignores observations not newer than its last, and alerts are synced b
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -252,7 +253,7 @@ class DetectResult:
     coverage: list[dict] = field(default_factory=list)
 
 
-FOREST_FILE = "forest.tif"
+FOREST_FILE, UNITS_FILE = "forest.tif", "units.tif"
 
 
 def _grid_profile(grid: Grid, count: int, dtype: str) -> dict:
@@ -272,6 +273,43 @@ def _burn_forest(layer: ForestLayer, grid: Grid, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def grid_units(region: Region, grid: Grid) -> gpd.GeoDataFrame:
+    """The region's admin units in the grid's CRS, cut to the grid."""
+    units = region.units().to_crs(grid.crs)
+    units["geometry"] = units.geometry.clip_by_rect(*grid.bounds)
+    return units
+
+
+def units_raster(units, grid: Grid, path: Path) -> Path:
+    """The admin units on the grid (1..n in the units' order, 0 outside them all), burnt once and kept beside the
+    state for coverage counts; burnt again when the units or the grid change."""
+    digest = hashlib.sha1(grid.to_json().encode())
+    for unit in units.itertuples():
+        digest.update(f"{unit.id}|".encode() + shapely.to_wkb(unit.geometry))
+    key = digest.hexdigest()
+    if path.exists():
+        with rasterio.open(path) as src:
+            if src.tags().get("UNITS_KEY") == key:
+                return path
+    shapes = [(g, k) for k, g in enumerate(units.geometry, start=1) if not g.is_empty]
+    tmp = path.with_suffix(".tmp.tif")
+    with rasterio.Env(GDAL_CACHEMAX=512), \
+            rasterio.open(tmp, "w", **_grid_profile(grid, 1, "uint16"), nodata=None) as dst:
+        for window in grid.windows(WINDOW):
+            area = box(*rasterio.windows.bounds(window, grid.transform))
+            inside = [k for g, k in shapes if g.contains(area)]
+            shape = (int(window.height), int(window.width))
+            if inside or not any(g.intersects(area) for g, _ in shapes):
+                codes = np.full(shape, inside[0] if inside else 0, np.uint16)
+            else:
+                codes = rasterize(shapes, out_shape=shape, transform=grid.window_transform(window), fill=0,
+                                  dtype="uint16")
+            dst.write(codes, 1, window=window)
+        dst.update_tags(UNITS_KEY=key, **{f"UNIT_{k}": unit.id for k, unit in enumerate(units.itertuples(), start=1)})
+    os.replace(tmp, path)
+    return path
+
+
 def run_detection(region: Region, store: Store, state_dir: Path, *,
                   params: detect.DetectorParams = detect.DetectorParams(), min_area_ha: float = 0.1,
                   grid: Grid | None = None, forest_layer: Path | None = None,
@@ -285,7 +323,9 @@ def run_detection(region: Region, store: Store, state_dir: Path, *,
     the share of monitored forest seen cloud-free. One run at a time per state folder: a second one stops
     with a clear message rather than overwrite the first one's state.
     """
-    with statefile.locked(state_dir):
+    # A small GDAL block cache: every block is decoded once and never read again, and a large cache only
+    # costs the fresh memory it fills (a third of the time of reading a tile's bands).
+    with statefile.locked(state_dir), rasterio.Env(GDAL_CACHEMAX=64):
         return _detect(region, store, state_dir, params=params, min_area_ha=min_area_ha, grid=grid,
                        forest_layer=forest_layer, progress=progress, threads=threads)
 
@@ -310,8 +350,7 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
     scenes = [_Scene(open_scene(Path(r["path"]), check=False), grid) for r in waiting + records]
     judged, new_scenes = scenes[:len(waiting)], scenes[len(waiting):]
     two_date = len(new_scenes) == 2 and old is None and len(catalogued) == 2
-    units = region.units().to_crs(grid.crs)
-    units["geometry"] = units.geometry.clip_by_rect(*grid.bounds)  # rasterised per window: keep it small
+    units = grid_units(region, grid)
     if not new_scenes:
         if old is None:
             return DetectResult(0, 0, {"inserted": 0, "updated": 0, "removed": 0})
@@ -325,7 +364,8 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
         keep_freed_memory()  # windows' buffers are reused rather than mapped and zero-filled afresh
         refit = any(kind == "learn" for kind, _ in plan) or old is None
         files = statefile.create(state_dir, grid) if refit else None  # else the model and sums stay as they are
-        fold = _WindowPass(plan, grid, old, files, forest_path, units, params, two_date)
+        units_path = units_raster(units, grid, state_dir / UNITS_FILE)
+        fold = _WindowPass(plan, grid, old, files, forest_path, units_path, len(units), params, two_date)
         windows = list(grid.windows(WINDOW, region.tile_px))
         parts = []
         try:
@@ -449,14 +489,11 @@ class _WindowPass:
     handles are not shared between threads)."""
 
     def __init__(self, plan: list[tuple[str, list[_Scene]]], grid: Grid, old: statefile.State | None,
-                 files: tuple[statefile.RecordFile, statefile.RecordFile] | None, forest_path: Path, units,
-                 params: detect.DetectorParams, two_date: bool):
+                 files: tuple[statefile.RecordFile, statefile.RecordFile] | None, forest_path: Path,
+                 units_path: Path, n_units: int, params: detect.DetectorParams, two_date: bool):
         self.plan, self.grid, self.old, self.files, self.params = plan, grid, old, files, params
         self.forest_path = forest_path if forest_path.exists() else None
-        self.unit_shapes = [(g, k) for k, g in enumerate(units.geometry, start=1) if not g.is_empty]
-        for geometry, _ in self.unit_shapes:
-            shapely.prepare(geometry)
-        self.n_units = len(units) + 1
+        self.units_path, self.n_units = units_path, n_units + 1
         self.two_date = two_date
         learned = {id(s) for kind, scenes in plan if kind == "learn" for s in scenes}
         self.keep = {id(s) for kind, scenes in plan if kind == "judge" for s in scenes if id(s) in learned}
@@ -464,6 +501,13 @@ class _WindowPass:
         self._local = threading.local()
         self._opened: list = []
         self._lock = threading.Lock()
+
+    def _buffer(self, name: str, dtype, count: int = 1) -> np.ndarray:
+        """This thread's flat buffer ``name`` for ``count`` arrays of a window, reused from window to window."""
+        buffers = self._local.__dict__.setdefault("buffers", {})
+        if name not in buffers:
+            buffers[name] = np.empty(count * WINDOW * WINDOW, dtype)
+        return buffers[name]
 
     def _open(self, path: Path):
         files = self._local.__dict__.setdefault("files", {})
@@ -478,10 +522,17 @@ class _WindowPass:
             src.close()
 
     def __call__(self, window: Window) -> _WindowResult:
+        shape = (int(window.height), int(window.width))
+        if self.old is None:
+            return self._pass(window, np.zeros(shape, detect.MODEL_DTYPE))
+        if self.files is None:  # judged only: the baseline is read into this thread's buffer, never changed
+            return self._pass(window, self.old.model.read(window, self._buffer("model", detect.MODEL_DTYPE)))
+        return self._pass(window, self.old.model.read(window))
+
+    def _pass(self, window: Window, model: np.ndarray) -> _WindowResult:
         r0, c0 = int(window.row_off), int(window.col_off)
         shape = (int(window.height), int(window.width))
         old, p = self.old, self.params
-        model = old.model.read(window) if old is not None else np.zeros(shape, detect.MODEL_DTYPE)
         flags = old.flags.window(window) if old is not None else detect.WindowFlags.empty()
         held = old.flags.held(window) if old is not None else {}
         forest = self._open(self.forest_path).read(1, window=window) if self.forest_path else None
@@ -535,17 +586,9 @@ class _WindowPass:
         pixels = flag_pixels(flags, shape[1], r0, c0, forest) if flags.pix.size else None
         return _WindowResult(flags, held, pixels, unit_forest, unit_seen)
 
-    def _unit_ids(self, window: Window) -> np.ndarray | int:
-        """Admin unit of each pixel of the window (1..n in the units' order, 0 outside them all), or one number
-        when the window lies inside one unit (or outside all): only windows on a boundary are rasterised."""
-        area = box(*rasterio.windows.bounds(window, self.grid.transform))
-        with self._lock:  # GEOS prepared geometries are not to be queried from two threads at once
-            inside = [k for geometry, k in self.unit_shapes if geometry.contains(area)]
-            touching = any(geometry.intersects(area) for geometry, _ in self.unit_shapes)
-        if inside or not touching:
-            return inside[0] if inside else 0
-        return rasterize(self.unit_shapes, out_shape=(int(window.height), int(window.width)),
-                         transform=self.grid.window_transform(window), fill=0, dtype="int32")
+    def _unit_ids(self, window: Window) -> np.ndarray:
+        """Admin unit of each pixel of the window (1..n in the units' order, 0 outside them all)."""
+        return self._open(self.units_path).read(1, window=window)
 
     def _read(self, scene: _Scene, window: Window) -> _Observation | None:
         """One scene on the window (None where it does not cover it), read as stored (digital numbers) when it
@@ -561,7 +604,9 @@ class _WindowPass:
             return None
         names = ("B04", "B08", "B12", "SCL", "B11") if "B11" in scene.file.bands else ("B04", "B08", "B12", "SCL")
         part = Window(c0 - fp.col_off, r0 - fp.row_off, c1 - c0, r1 - r0)
-        dn = read_dn(self._open(scene.file.path), scene.file, part, names)
+        src = self._open(scene.file.path)
+        reuse = id(scene) not in self.keep and src.dtypes[0] == "uint16"  # (kept ones are not overwritten)
+        dn = read_dn(src, scene.file, part, names, self._buffer("dn", np.uint16, 5) if reuse else None)
         shape = (int(window.height), int(window.width))
         if (r1 - r0, c1 - c0) != shape:  # the scene covers part of the window
             wr = slice(r0 - int(window.row_off), r1 - int(window.row_off))

@@ -75,9 +75,11 @@ class RecordFile:
         else:
             self.fd = os.open(path, os.O_RDONLY)
 
-    def read(self, window: Window) -> np.ndarray:
+    def read(self, window: Window, buffer: np.ndarray | None = None) -> np.ndarray:
+        """The window's records: a new array, or a view of ``buffer`` (a flat array of records the caller reuses
+        from window to window: no fresh memory to be zero-filled by the kernel each time)."""
         row0, col0, h, w = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
-        out = np.empty((h, w), dtype=self.dtype)
+        out = np.empty((h, w), dtype=self.dtype) if buffer is None else buffer[:h * w].reshape(h, w)
         rows = out.view(np.uint8).reshape(h, -1)
         start = col0 * self.dtype.itemsize
         for i in range(h):

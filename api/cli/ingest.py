@@ -150,15 +150,20 @@ def sentinelhub(start, end, max_cloud: float, area: Path | None, endpoint: str |
 @click.option("--min-area", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="Minimum mapping unit in hectares.")
 @forest_option
-def detect(data_dir, region, min_area: float, forest: Path | None) -> None:
-    """Fold catalogued scenes not yet processed into the detector state and update the alerts."""
+@click.option("--refit-days", type=click.IntRange(min=0), default=DetectorParams().refit_days, show_default=True,
+              help="Learn the scenes judged since the last refit into the baseline once it is this many days older "
+                   "than the newest scene (0: learn every scene as it comes; slower weekly runs).")
+def detect(data_dir, region, min_area: float, forest: Path | None, refit_days: int) -> None:
+    """Judge catalogued scenes not yet processed against the baseline, refit it when due, update the alerts."""
     settings = settings_from(data_dir=data_dir, region=region)
-    _detect(settings, open_store(settings.store), ProgressBars(), min_area, forest)
+    _detect(settings, open_store(settings.store), ProgressBars(), min_area, forest, refit_days)
 
 
-def _detect(settings, store, bars, min_area: float = 0.1, forest: Path | None = None) -> None:
+def _detect(settings, store, bars, min_area: float = 0.1, forest: Path | None = None,
+            refit_days: int = DetectorParams().refit_days) -> None:
     result = run_detection(load_region(settings.region), store, settings.state_dir,
-                           params=DetectorParams(), min_area_ha=min_area, forest_layer=forest, progress=bars)
+                           params=DetectorParams(refit_days=refit_days), min_area_ha=min_area, forest_layer=forest,
+                           progress=bars)
     click.echo(f"processed {result.scenes_processed} new scene(s); {result.alerts} alert(s) "
                f"({json.dumps(result.counts)})")
     for unit in result.coverage:

@@ -11,6 +11,7 @@ from conftest import write_scene
 from shapely.geometry import box
 
 from api.cli import cli
+from geo import detect
 from geo.errors import ForestmonError
 from geo.store import open_store
 from ingest import statefile
@@ -142,3 +143,65 @@ def test_a_second_detection_run_at_the_same_time_stops_with_a_clear_message(tmp_
     assert isinstance(result.exception, ForestmonError)
     assert "another detection run is using this state" in str(result.exception)
     assert "processed 1 new scene(s)" in run("detect", "--data-dir", tmp_path / "d")
+
+
+def test_scene_by_scene_runs_give_the_state_and_alerts_of_one_run_and_refit_on_schedule(tmp_path):
+    """Weekly operation: each run judges its new scene against the baseline and writes only the flags; the
+    judged scenes are learned (model and sums rewritten) once the baseline is ``refit_days`` old. The result
+    does not depend on how the scenes were batched into runs: one run over the whole series ends with the
+    same state, byte for byte, and the same alert."""
+    start = date(2023, 1, 3)
+    days = [start + timedelta(days=10 * k) for k in range(45)]  # clearing on 2024-02-06
+
+    def scene(folder, day):
+        write_scene(folder / f"s_{day:%Y%m%d}.tif", day, bare=CLEARING if day >= date(2024, 2, 6) else None)
+
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    for day in days:
+        scene(whole, day)
+    run("ingest", whole, "--data-dir", tmp_path / "a")
+
+    weekly = tmp_path / "weekly"
+    weekly.mkdir()
+    state_dir = tmp_path / "b" / "state"
+    models = []
+    for day in days:
+        scene(weekly, day)
+        run("ingest", weekly, "--data-dir", tmp_path / "b")
+        models.append(statefile.current_paths(state_dir)[0].name)
+    # The first scene is learned at once; after that no scene is judged against a baseline more than 28 days
+    # older than itself: with a scene every 10 days, the two judged since the last refit are learned before
+    # every second one. The runs in between leave the model and the sums as they were.
+    refits = [k for k in range(1, len(models)) if models[k] != models[k - 1]]
+    assert refits == list(range(3, 45, 2))
+    vrt = (state_dir / statefile.VRT_FILE).read_text()
+    assert f'<MDI key="LEARNED_THROUGH">{detect.day_number(days[42])}</MDI>' in vrt  # the newest: judged only
+
+    a, b = statefile.current_paths(tmp_path / "a" / "state"), statefile.current_paths(state_dir)
+    for x, y in zip(a[:2], b[:2], strict=True):  # model and sums
+        assert x.read_bytes() == y.read_bytes(), x.name
+    ta, tb = (statefile.FlagTable.load(p[2], 1) for p in (a, b))
+    assert ta.same_as(tb)
+    cols = ["confidence", "first_detected", "confirmed", "area_ha", "mean_drop", "scene_before"]
+    alerts_a, alerts_b = (pyogrio.read_dataframe(tmp_path / d / "forestmon.gpkg", layer="alerts")[cols]
+                          for d in ("a", "b"))
+    for alerts in (alerts_a, alerts_b):  # scene ids name the file too: compare their dates
+        alerts["scene_before"] = alerts["scene_before"].str[:8]
+    assert len(alerts_a) == 1 and alerts_a.equals(alerts_b)
+    assert alerts_a.iloc[0]["first_detected"] == "2024-02-07" and alerts_a.iloc[0]["confidence"] == "highest"
+
+
+def test_refit_days_0_learns_every_scene_as_it_comes(tmp_path):
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    state_dir = tmp_path / "d" / "state"
+    models = []
+    for k in range(3):
+        day = date(2024, 1, 5) + timedelta(days=5 * k)
+        write_scene(scenes / f"s_{day:%Y%m%d}.tif", day)
+        run("ingest", scenes, "--data-dir", tmp_path / "d", "--no-detect")
+        run("detect", "--data-dir", tmp_path / "d", "--refit-days", "0")
+        models.append(statefile.current_paths(state_dir)[0].name)
+        assert f'<MDI key="LEARNED_THROUGH">{detect.day_number(day)}</MDI>' in (state_dir / "detector.vrt").read_text()
+    assert len(set(models)) == 3
