@@ -16,8 +16,9 @@ user's forest layer names, are monitored.
 
 The state has three parts, each with one job (``State`` holds a window of all three):
 - **sums** (``SUMS_DTYPE``, 46 bytes a pixel): the running means and counters the baseline is learned in;
-- **model** (``MODEL_DTYPE``, 32 bytes): the fitted baseline (coefficients, spreads, from which day the pixel
-  is monitored), refitted from the sums; it is all a scene is judged against;
+- **model** (``MODEL_DTYPE`` and ``SECOND_DTYPE``, 16 + 16 bytes): the fitted baseline (coefficients, spreads,
+  from which day the pixel is monitored), refitted from the sums; it is all a scene is judged against (the
+  second part, NBR's and NDMI's, only where a pixel is flagged);
 - **flags** (``FLAG_DTYPE``, 16 bytes): the alert of a pixel (first flag, hits, confirmation); only pixels
   with an alert have one, so on disk they are a short list.
 A scene is *judged* (flags start, confirm, expire) against the model, then *learned* into the sums (every
@@ -53,16 +54,19 @@ SUMS_DTYPE = np.dtype([
     ("ndmi_y", "i2"), ("ndmi_yc", "i2"), ("ndmi_ys", "i2"), ("ndmi_sd", "u2"),
 ])
 # The fitted baseline: per index b0 + b1·cos + b2·sin (int16, units of COEF_UNIT) and the spread (units of
-# SD_UNIT; NO_SIGMA until more than three observations are learned).
+# SD_UNIT; NO_SIGMA until more than three observations are learned). NDVI's, with what every judged pixel
+# needs, in MODEL_DTYPE; the second, independent indices', read only for flagged pixels, in SECOND_DTYPE.
 MODEL_DTYPE = np.dtype([
     ("ndvi_b0", "i2"), ("ndvi_b1", "i2"), ("ndvi_b2", "i2"), ("ndvi_sigma", "u2"),
-    ("nbr_b0", "i2"), ("nbr_b1", "i2"), ("nbr_b2", "i2"), ("nbr_sigma", "u2"),
-    ("ndmi_b0", "i2"), ("ndmi_b1", "i2"), ("ndmi_b2", "i2"), ("ndmi_sigma", "u2"),
     ("ready_day", "u2"),      # monitored from this day on (enough history); 0: not yet
-    ("learned_day", "u2"),    # the last learned observation (the alert's "scene before")
     ("baseline_day", "u2"),   # the newest observation folded into the sums: older ones are not judged
+    ("learned_day", "u2"),    # the last learned observation (the alert's "scene before")
     ("stable", "u1"),         # 1: stable forest by its own history (high, steady NDVI, few outliers)
     ("ndmi_ok", "u1"),        # 1: NDMI was learned with every observation, so it can vouch for a flag
+])
+SECOND_DTYPE = np.dtype([
+    ("nbr_b0", "i2"), ("nbr_b1", "i2"), ("nbr_b2", "i2"), ("nbr_sigma", "u2"),
+    ("ndmi_b0", "i2"), ("ndmi_b1", "i2"), ("ndmi_b2", "i2"), ("ndmi_sigma", "u2"),
 ])
 FLAG_DTYPE = np.dtype([
     ("judged_day", "u2"),                          # newest observation judged (re-feeding it changes nothing)
@@ -73,7 +77,7 @@ FLAG_DTYPE = np.dtype([
 ])
 MEAN_UNIT, SD_UNIT, COEF_UNIT = 1 / 32000, 1e-5, 1 / 16000
 NO_SIGMA = 65535
-STATE_BANDS = tuple(name for dtype in (SUMS_DTYPE, MODEL_DTYPE, FLAG_DTYPE) for name in dtype.names)
+STATE_BANDS = tuple(name for dtype in (SUMS_DTYPE, MODEL_DTYPE, SECOND_DTYPE, FLAG_DTYPE) for name in dtype.names)
 NONE, LOW, HIGH, HIGHEST = 0, 1, 2, 3
 CONFIDENCE_NAMES = {LOW: "low", HIGH: "high", HIGHEST: "highest"}
 
@@ -127,8 +131,8 @@ class State:
     pixels in alert (see ``WindowFlags``).
     """
 
-    def __init__(self, sums: np.ndarray, model: np.ndarray, flags: np.ndarray):
-        self.sums, self.model, self.flags = sums, model, flags
+    def __init__(self, sums: np.ndarray, model: np.ndarray, second: np.ndarray, flags: np.ndarray):
+        self.sums, self.model, self.second, self.flags = sums, model, second, flags
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -136,8 +140,8 @@ class State:
 
     def __getitem__(self, name):
         if not isinstance(name, str):
-            return State(self.sums[name], self.model[name], self.flags[name])
-        for part in (self.sums, self.model, self.flags):
+            return State(self.sums[name], self.model[name], self.second[name], self.flags[name])
+        for part in (self.sums, self.model, self.second, self.flags):
             if name in part.dtype.names:
                 return part[name]
         raise KeyError(name)
@@ -145,7 +149,8 @@ class State:
 
 def new_state(shape: tuple[int, int]) -> State:
     """A window's state with no history: zeroed records."""
-    return State(np.zeros(shape, SUMS_DTYPE), np.zeros(shape, MODEL_DTYPE), np.zeros(shape, FLAG_DTYPE))
+    return State(np.zeros(shape, SUMS_DTYPE), np.zeros(shape, MODEL_DTYPE), np.zeros(shape, SECOND_DTYPE),
+                 np.zeros(shape, FLAG_DTYPE))
 
 
 @dataclass
@@ -280,9 +285,10 @@ def _model_sigma(sigma):
 
 
 @_jit
-def _judge_px(m, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, p):
+def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, p):
     """Judge one clear observation (NDVI ``y``; NBR and NDMI when present) of one pixel against its fitted
-    baseline ``m``; ``f`` is its flag record (``has``: it had one; else a zeroed scratch record).
+    baseline ``m`` (``m2``: NBR's and NDMI's, read only when the pixel is flagged); ``f`` is its flag record
+    (``has``: it had one; else a zeroed scratch record).
 
     Returns (how many times its alert status changed: started, confirmed or expired, and whether the
     observation is held out of learning because the pixel was flagged, pending or just flagged).
@@ -296,14 +302,19 @@ def _judge_px(m, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, 
     drop = pred - y
     sig = max(_model_sigma(m.ndvi_sigma), p[_FLOOR])
     flagged = drop >= max(p[_ABS], p[_Z] * sig) and y <= pred * (1 - p[_REL])
+    if not (flagged or has):  # the common case: an idle pixel that fits its baseline
+        return 0, False
     second = False  # the second, independent index agrees (NBR; or NDMI where SWIR-1 was always seen)
     if flagged and has_nbr:
-        second = _flags_drop(_predict(m.nbr_b0, m.nbr_b1, m.nbr_b2, c, sn), _model_sigma(m.nbr_sigma), y_nbr, p)
+        second = _flags_drop(_predict(m2.nbr_b0, m2.nbr_b1, m2.nbr_b2, c, sn), _model_sigma(m2.nbr_sigma), y_nbr, p)
     if flagged and has_ndmi and not math.isnan(y_ndmi) and m.ndmi_ok:
-        second = second or _flags_drop(_predict(m.ndmi_b0, m.ndmi_b1, m.ndmi_b2, c, sn),
-                                       _model_sigma(m.ndmi_sigma), y_ndmi, p)
+        second = second or _flags_drop(_predict(m2.ndmi_b0, m2.ndmi_b1, m2.ndmi_b2, c, sn),
+                                       _model_sigma(m2.ndmi_sigma), y_ndmi, p)
     ready = m.ready_day != 0 and d >= m.ready_day
     watched = (forest != 0 and ready) if has_forest else (ready and m.stable != 0)
+    if not has:  # a flagged idle pixel: its record starts from the zeroed scratch one
+        _reset_flag(f)
+        f.confirm_day = 0
 
     f.judged_day = d
     changed = 0
@@ -391,22 +402,22 @@ def _model_sd(sd, n):
 
 
 @_jit
-def _refit(sums, model, p):
-    """Fit every pixel's baseline (``model``) from its sums."""
+def _refit(sums, model, second, p):
+    """Fit every pixel's baseline (``model``, ``second``) from its sums."""
     for i in range(sums.shape[0]):
         for j in range(sums.shape[1]):
-            r, m = sums[i, j], model[i, j]
+            r, m, m2 = sums[i, j], model[i, j], second[i, j]
             n = float(r.n)
             inv = _design(n, r.mc, r.ms, r.mcc, r.mcs)
             _, b0, b1, b2 = _fit(inv, r.ndvi_y, r.ndvi_yc, r.ndvi_ys, 1.0, 0.0)
             m.ndvi_b0, m.ndvi_b1, m.ndvi_b2 = _coef(b0), _coef(b1), _coef(b2)
             m.ndvi_sigma = _model_sd(r.ndvi_sd, n)
             _, nb0, nb1, nb2 = _fit(inv, r.nbr_y, r.nbr_yc, r.nbr_ys, 1.0, 0.0)
-            m.nbr_b0, m.nbr_b1, m.nbr_b2 = _coef(nb0), _coef(nb1), _coef(nb2)
-            m.nbr_sigma = _model_sd(r.nbr_sd, n)
+            m2.nbr_b0, m2.nbr_b1, m2.nbr_b2 = _coef(nb0), _coef(nb1), _coef(nb2)
+            m2.nbr_sigma = _model_sd(r.nbr_sd, n)
             _, mb0, mb1, mb2 = _fit(inv, r.ndmi_y, r.ndmi_yc, r.ndmi_ys, 1.0, 0.0)
-            m.ndmi_b0, m.ndmi_b1, m.ndmi_b2 = _coef(mb0), _coef(mb1), _coef(mb2)
-            m.ndmi_sigma = _model_sd(r.ndmi_sd, n)
+            m2.ndmi_b0, m2.ndmi_b1, m2.ndmi_b2 = _coef(mb0), _coef(mb1), _coef(mb2)
+            m2.ndmi_sigma = _model_sd(r.ndmi_sd, n)
             m.ndmi_ok = 1 if r.ndmi_n == r.n else 0
             m.ready_day = min(r.first_day + p[_MIN_SPAN], 65535) if n >= p[_MIN_OBS] and r.first_day > 0 else 0
             amplitude = math.sqrt(b1 * b1 + b2 * b2)  # (math.hypot is a slow libm call)
@@ -427,7 +438,7 @@ def _nd(a, b):
 
 
 @_jit
-def _judge_indices(model, pix, rec, new_pix, new_rec, blocked, scratch, d, c, sn, ndvi, clear, nbr, has_nbr,
+def _judge_indices(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c, sn, ndvi, clear, nbr, has_nbr,
                    ndmi, has_ndmi, forest, has_forest, seen, p):
     h, w = model.shape
     n_rows, k, n_new, n_blocked, changed = pix.shape[0], 0, 0, 0, 0
@@ -448,17 +459,13 @@ def _judge_indices(model, pix, rec, new_pix, new_rec, blocked, scratch, d, c, sn
                 y_ndmi = math.nan
             has = k < n_rows and pix[k] == q
             f = rec[k] if has else scratch[0]
-            if not has:
-                _reset_flag(f)
-                f.judged_day = 0
-                f.confirm_day = 0
-            ch, held = _judge_px(model[i, j], f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi,
+            ch, held = _judge_px(model[i, j], second[i, j], f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi,
                                  forest[i, j] if has_forest else 0, has_forest, p)
             changed += ch
             if held:
                 blocked[n_blocked] = q
                 n_blocked += 1
-            if not has and f.status != NONE:
+            if held and not has:  # a new alert
                 _copy_flag(new_rec[n_new], f)
                 new_pix[n_new] = q
                 n_new += 1
@@ -466,7 +473,7 @@ def _judge_indices(model, pix, rec, new_pix, new_rec, blocked, scratch, d, c, sn
 
 
 @_jit
-def _judge_dn(model, pix, rec, new_pix, new_rec, blocked, scratch, d, c, sn, red, nir, swir2, swir1, has_swir1,
+def _judge_dn(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c, sn, red, nir, swir2, swir1, has_swir1,
               clear, scale, offset, forest, has_forest, seen, p):
     h, w = model.shape
     n_rows, k, n_new, n_blocked, changed = pix.shape[0], 0, 0, 0, 0
@@ -491,17 +498,13 @@ def _judge_dn(model, pix, rec, new_pix, new_rec, blocked, scratch, d, c, sn, red
                 k += 1
             has = k < n_rows and pix[k] == q
             f = rec[k] if has else scratch[0]
-            if not has:
-                _reset_flag(f)
-                f.judged_day = 0
-                f.confirm_day = 0
-            ch, held = _judge_px(model[i, j], f, has, d, c, sn, y, y_nbr, True, y_ndmi, has_swir1,
+            ch, held = _judge_px(model[i, j], second[i, j], f, has, d, c, sn, y, y_nbr, True, y_ndmi, has_swir1,
                                  forest[i, j] if has_forest else 0, has_forest, p)
             changed += ch
             if held:
                 blocked[n_blocked] = q
                 n_blocked += 1
-            if not has and f.status != NONE:
+            if held and not has:  # a new alert
                 _copy_flag(new_rec[n_new], f)
                 new_pix[n_new] = q
                 n_new += 1
@@ -580,9 +583,9 @@ def baseline(s: State, day: date, index: str = "ndvi") -> tuple[np.ndarray, np.n
     return pred, np.where(count > 3, s[f"{index}_sd"] * SD_UNIT, np.inf)
 
 
-def refit(sums: np.ndarray, model: np.ndarray, params: DetectorParams = DetectorParams()) -> None:
-    """Fit the baseline ``model`` of every pixel from its ``sums``, in place."""
-    _refit(sums, model, params.as_tuple())
+def refit(sums: np.ndarray, model: np.ndarray, second: np.ndarray, params: DetectorParams = DetectorParams()) -> None:
+    """Fit the baseline (``model``, ``second``) of every pixel from its ``sums``, in place."""
+    _refit(sums, model, second, params.as_tuple())
 
 
 def coverage_counts(model: np.ndarray, alert: np.ndarray, seen: np.ndarray, units: np.ndarray | int, n_units: int,
@@ -642,16 +645,17 @@ def _forest_arg(forest: np.ndarray | None) -> tuple[np.ndarray, bool]:
     return np.asarray(forest != 0, dtype=np.uint8), True
 
 
-def _judged(flags: WindowFlags, kernel, model: np.ndarray, *args) -> tuple[int, WindowFlags, np.ndarray]:
+def _judged(flags: WindowFlags, kernel, model: np.ndarray, second: np.ndarray,
+            *args) -> tuple[int, WindowFlags, np.ndarray]:
     size = model.shape[0] * model.shape[1]
     new_pix, new_rec = np.empty(size, np.int32), np.empty(size, FLAG_DTYPE)  # untouched pages cost nothing
     blocked = np.empty(size, np.int32)
-    changed, n_new, n_blocked = kernel(model, flags.pix, flags.rec, new_pix, new_rec, blocked,
+    changed, n_new, n_blocked = kernel(model, second, flags.pix, flags.rec, new_pix, new_rec, blocked,
                                        np.zeros(1, FLAG_DTYPE), *args)
     return int(changed), flags.merged(new_pix[:n_new].copy(), new_rec[:n_new].copy()), blocked[:n_blocked].copy()
 
 
-def judge(model: np.ndarray, flags: WindowFlags, day: date, ndvi: np.ndarray, clear: np.ndarray,
+def judge(model: np.ndarray, second: np.ndarray, flags: WindowFlags, day: date, ndvi: np.ndarray, clear: np.ndarray,
           nbr: np.ndarray | None = None, params: DetectorParams = DetectorParams(),
           forest: np.ndarray | None = None, ndmi: np.ndarray | None = None,
           seen: np.ndarray | None = None) -> tuple[int, WindowFlags, np.ndarray]:
@@ -665,14 +669,14 @@ def judge(model: np.ndarray, flags: WindowFlags, day: date, ndvi: np.ndarray, cl
     forest_arr, has_forest = _forest_arg(forest)
     as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
     seen = seen if seen is not None else np.zeros(model.shape, dtype=bool)
-    return _judged(flags, _judge_indices, model, d, c, sn, as64(ndvi), np.asarray(clear, np.bool_),
+    return _judged(flags, _judge_indices, model, second, d, c, sn, as64(ndvi), np.asarray(clear, np.bool_),
                    as64(nbr) if nbr is not None else _NO_FLOAT, nbr is not None,
                    as64(ndmi) if ndmi is not None else _NO_FLOAT, ndmi is not None,
                    forest_arr, has_forest, seen, params.as_tuple())
 
 
-def judge_dn(model: np.ndarray, flags: WindowFlags, day: date, bands: dict[str, np.ndarray], clear: np.ndarray,
-             scale: float, offset: float, params: DetectorParams = DetectorParams(),
+def judge_dn(model: np.ndarray, second: np.ndarray, flags: WindowFlags, day: date, bands: dict[str, np.ndarray],
+             clear: np.ndarray, scale: float, offset: float, params: DetectorParams = DetectorParams(),
              forest: np.ndarray | None = None, seen: np.ndarray | None = None) -> tuple[int, WindowFlags, np.ndarray]:
     """``judge`` from the digital numbers of B04, B08, B12 (and B11 when present; 0 = no data) of a scene,
     reflectance = DN × scale + offset: the indices are computed pixel by pixel inside the compiled step."""
@@ -681,7 +685,7 @@ def judge_dn(model: np.ndarray, flags: WindowFlags, day: date, bands: dict[str, 
     forest_arr, has_forest = _forest_arg(forest)
     swir1 = bands.get("B11")
     seen = seen if seen is not None else np.zeros(model.shape, dtype=bool)
-    return _judged(flags, _judge_dn, model, d, c, sn, bands["B04"], bands["B08"], bands["B12"],
+    return _judged(flags, _judge_dn, model, second, d, c, sn, bands["B04"], bands["B08"], bands["B12"],
                    swir1 if swir1 is not None else _NO_DN, swir1 is not None, np.asarray(clear, np.bool_),
                    np.float32(scale), np.float32(offset), forest_arr, has_forest, seen, params.as_tuple())
 
@@ -715,7 +719,7 @@ def _judge_learn_refit(s: State, day: date, judged: tuple[int, WindowFlags, np.n
     changed, flags, blocked = judged
     s.flags[...] = flags.to_dense(s.shape)
     learn_one(held_out(s.shape, flags, day, blocked))
-    refit(s.sums, s.model, params)
+    refit(s.sums, s.model, s.second, params)
     return changed
 
 
@@ -730,7 +734,7 @@ def update(s: State, day: date, ndvi: np.ndarray, clear: np.ndarray,
     forest layer on the window (nonzero = forest; when absent, forest is judged from each pixel's history).
     Observations not newer than a pixel's last one are ignored, so feeding the same scene twice changes nothing.
     """
-    judged = judge(s.model, WindowFlags.from_dense(s.flags), day, ndvi, clear, nbr, params, forest, ndmi)
+    judged = judge(s.model, s.second, WindowFlags.from_dense(s.flags), day, ndvi, clear, nbr, params, forest, ndmi)
     return _judge_learn_refit(s, day, judged, lambda held: learn(s.sums, day, ndvi, clear, held, nbr, ndmi, params),
                               params)
 
@@ -739,7 +743,7 @@ def update_dn(s: State, day: date, bands: dict[str, np.ndarray], clear: np.ndarr
               offset: float, params: DetectorParams = DetectorParams(), forest: np.ndarray | None = None,
               seen: np.ndarray | None = None) -> int:
     """``update`` from the digital numbers of a scene (see ``judge_dn``)."""
-    judged = judge_dn(s.model, WindowFlags.from_dense(s.flags), day, bands, clear, scale, offset, params, forest,
-                      seen)
+    judged = judge_dn(s.model, s.second, WindowFlags.from_dense(s.flags), day, bands, clear, scale, offset, params,
+                      forest, seen)
     return _judge_learn_refit(s, day, judged,
                               lambda held: learn_dn(s.sums, day, bands, clear, held, scale, offset, params), params)

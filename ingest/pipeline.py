@@ -373,7 +373,7 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
                 for w_i, part in enumerate(pool.map(fold, windows), start=1):
                     parts.append(part)
                     progress("detect", w_i, len(windows))
-            model, sums = (files[0].path, files[1].path) if files else (old.model.path, old.sums.path)
+            record_files = tuple(f.path for f in (files or (old.model, old.second, old.sums)))
             table = statefile.FlagTable.gather(grid.width, [(w, part.flags, part.held)
                                                             for w, part in zip(windows, parts, strict=True)])
         except BaseException:
@@ -388,7 +388,7 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
             if old is not None:
                 old.close()
         if files is not None or not table.same_as(old.flags):  # (nothing observed: nothing to write)
-            statefile.commit(state_dir, grid, model, sums, table, learned_through)
+            statefile.commit(state_dir, grid, record_files, table, learned_through)
         store.upsert_scenes([{**r, "processed": 1} for r in records])
         pixels = concat_pixels([p.pixels for p in parts if p.pixels is not None])
         unit_forest = np.sum([p.unit_forest for p in parts], axis=0)
@@ -492,6 +492,7 @@ class _WindowPass:
                  files: tuple[statefile.RecordFile, statefile.RecordFile] | None, forest_path: Path,
                  units_path: Path, n_units: int, params: detect.DetectorParams, two_date: bool):
         self.plan, self.grid, self.old, self.files, self.params = plan, grid, old, files, params
+        self.second_map = old.second.mapped() if old is not None and files is None else None
         self.forest_path = forest_path if forest_path.exists() else None
         self.units_path, self.n_units = units_path, n_units + 1
         self.two_date = two_date
@@ -520,16 +521,22 @@ class _WindowPass:
     def close(self) -> None:
         for src in self._opened:
             src.close()
+        self.second_map = None  # unmapped once no window holds a view of it
 
     def __call__(self, window: Window) -> _WindowResult:
         shape = (int(window.height), int(window.width))
         if self.old is None:
-            return self._pass(window, np.zeros(shape, detect.MODEL_DTYPE))
-        if self.files is None:  # judged only: the baseline is read into this thread's buffer, never changed
-            return self._pass(window, self.old.model.read(window, self._buffer("model", detect.MODEL_DTYPE)))
-        return self._pass(window, self.old.model.read(window))
+            return self._pass(window, np.zeros(shape, detect.MODEL_DTYPE), np.zeros(shape, detect.SECOND_DTYPE))
+        if self.files is None:  # judged only: the baseline is read into this thread's buffer, never changed; the
+            # second indices' where a pixel is flagged (pages of the mapped file)
+            try:
+                return self._pass(window, self.old.model.read(window, self._buffer("model", detect.MODEL_DTYPE)),
+                                  self.second_map.window(window))
+            finally:
+                self.second_map.release(window)
+        return self._pass(window, self.old.model.read(window), self.old.second.read(window))
 
-    def _pass(self, window: Window, model: np.ndarray) -> _WindowResult:
+    def _pass(self, window: Window, model: np.ndarray, second: np.ndarray) -> _WindowResult:
         r0, c0 = int(window.row_off), int(window.col_off)
         shape = (int(window.height), int(window.width))
         old, p = self.old, self.params
@@ -547,11 +554,11 @@ class _WindowPass:
                 if obs is None:
                     continue
                 if obs.dn is not None:
-                    _, flags, out = detect.judge_dn(model, flags, scene.file.acquired, obs.dn, obs.clear,
+                    _, flags, out = detect.judge_dn(model, second, flags, scene.file.acquired, obs.dn, obs.clear,
                                                     scene.file.scale, scene.file.offset, p, forest, seen)
                 else:
-                    _, flags, out = detect.judge(model, flags, scene.file.acquired, obs.ndvi, obs.clear, obs.nbr, p,
-                                                 forest, obs.ndmi, seen)
+                    _, flags, out = detect.judge(model, second, flags, scene.file.acquired, obs.ndvi, obs.clear,
+                                                 obs.nbr, p, forest, obs.ndmi, seen)
                 day = detect.day_number(scene.file.acquired)
                 held[day] = np.concatenate([held[day], out]) if day in held else out
                 if id(scene) in self.keep:  # learned later in this run: not read twice
@@ -569,16 +576,16 @@ class _WindowPass:
                         detect.learn_dn(sums, day, obs.dn, obs.clear, out, scene.file.scale, scene.file.offset, p)
                     else:
                         detect.learn(sums, day, obs.ndvi, obs.clear, out, obs.nbr, obs.ndmi, p)
-                detect.refit(sums, model, p)
+                detect.refit(sums, model, second, p)
                 through = max(detect.day_number(s.file.acquired) for s in scenes)
                 held = {d: h for d, h in held.items() if d > through}
                 flags = flags.alerts()
         flags = flags.alerts()
         if self.files is not None:
-            self.files[0].write(window, model)
             if sums is None:
                 sums = old.sums.read(window) if old is not None else np.zeros(shape, detect.SUMS_DTYPE)
-            self.files[1].write(window, sums)
+            for f, part in zip(self.files, (model, second, sums), strict=True):
+                f.write(window, part)
         alert = np.zeros(shape, dtype=bool)
         alert.reshape(-1)[flags.pix] = True
         unit_forest, unit_seen = detect.coverage_counts(model, alert, seen, self._unit_ids(window), self.n_units,

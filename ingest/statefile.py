@@ -2,6 +2,8 @@
 
 - ``detector-<run>.model``: the fitted baseline, one ``MODEL_DTYPE`` record a pixel, row by row (little-endian,
   no header). Every weekly run reads it; only a refit writes a new one.
+- ``detector-<run>.second``: the baseline of the second indices (NBR, NDMI; ``SECOND_DTYPE``), mapped into
+  memory and read only where a pixel is flagged.
 - ``detector-<run>.sums``: what the baseline is learned in, one ``SUMS_DTYPE`` record a pixel; read and
   written only when judged scenes are learned (a refit).
 - ``flags-<run>.npz``: the flag records of the pixels in alert (``pix`` = row × grid width + col, ascending)
@@ -19,6 +21,7 @@ written by earlier versions (62-byte records; a float32 GeoTIFF ``detector.tif``
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
 import re
 import time
@@ -38,7 +41,10 @@ from geo.errors import ConflictError, InvalidInputError
 from ingest.grid import Grid
 
 VRT_FILE, LEGACY_FILE = "detector.vrt", "detector.tif"
-FORMAT = f"forestmon-state-2-{detect.SUMS_DTYPE.itemsize}-{detect.MODEL_DTYPE.itemsize}-{detect.FLAG_DTYPE.itemsize}"
+FORMAT = "forestmon-state-2-" + "-".join(str(t.itemsize) for t in (detect.SUMS_DTYPE, detect.MODEL_DTYPE,
+                                                                      detect.SECOND_DTYPE, detect.FLAG_DTYPE))
+RECORD_FILES = (("MODEL", "model", detect.MODEL_DTYPE), ("SECOND", "second", detect.SECOND_DTYPE),
+                ("SUMS", "sums", detect.SUMS_DTYPE))
 _GDAL_TYPES = {"u1": "Byte", "u2": "UInt16", "i2": "Int16", "f4": "Float32"}
 _META = re.compile(r'<MDI key="([A-Z_]+)">([^<]*)</MDI>')
 _SOURCE = re.compile(r"<SourceFilename[^>]*>([^<]+)</SourceFilename>")
@@ -87,6 +93,10 @@ class RecordFile:
                 raise InvalidInputError(f"{self.path}: detector state is truncated")
         return out
 
+    def mapped(self) -> Mapped:
+        """The whole file mapped into memory, for reads of a few records a window."""
+        return Mapped(self)
+
     def write(self, window: Window, records: np.ndarray) -> None:
         row0, col0 = int(window.row_off), int(window.col_off)
         rows = np.ascontiguousarray(records).view(np.uint8).reshape(records.shape[0], -1)
@@ -98,6 +108,28 @@ class RecordFile:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+class Mapped:
+    """A record file mapped into memory (copy-on-write: the arrays are writable, the file never written through
+    them): only the pages of the records read are loaded, and ``release`` lets go of a window's."""
+
+    def __init__(self, records: RecordFile):
+        self.records = records
+        self.mm = mmap.mmap(records.fd, 0, access=mmap.ACCESS_COPY)
+        grid = records.grid
+        self.array = np.frombuffer(self.mm, records.dtype).reshape(grid.height, grid.width)
+
+    def window(self, window: Window) -> np.ndarray:
+        r0, c0 = int(window.row_off), int(window.col_off)
+        return self.array[r0:r0 + int(window.height), c0:c0 + int(window.width)]
+
+    def release(self, window: Window) -> None:
+        """Unmap the pages of the window's rows (they stay in the page cache): mapped pages do not add up."""
+        start = int(window.row_off) * self.records.row_bytes
+        start -= start % mmap.PAGESIZE
+        end = min((int(window.row_off) + int(window.height)) * self.records.row_bytes, len(self.mm))
+        self.mm.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
 @dataclass
@@ -183,14 +215,15 @@ class State:
 
     grid: Grid
     model: RecordFile
+    second: RecordFile
     sums: RecordFile
     flags: FlagTable
     learned_through: int       # day number of the newest scene learned into the sums (0: none)
     flags_path: Path | None = None
 
     def close(self) -> None:
-        self.model.close()
-        self.sums.close()
+        for f in (self.model, self.second, self.sums):
+            f.close()
 
 
 def _meta(state_dir: Path) -> dict[str, str] | None:
@@ -213,7 +246,7 @@ def current_paths(state_dir: Path) -> list[Path]:
     meta = _meta(state_dir)
     if meta is None:
         return []
-    keys = ("MODEL", "SUMS", "FLAGS") if meta["FORMAT"] == FORMAT else ("SOURCE",)
+    keys = ("MODEL", "SECOND", "SUMS", "FLAGS") if meta["FORMAT"] == FORMAT else ("SOURCE",)
     return [state_dir / meta[k] for k in keys if meta.get(k)]
 
 
@@ -229,7 +262,7 @@ def open_state(state_dir: Path, grid: Grid) -> State | None:
         _convert_v1(state_dir, grid, state_dir / meta["SOURCE"])
         meta = _meta(state_dir)
     files = {}
-    for key, dtype in (("MODEL", detect.MODEL_DTYPE), ("SUMS", detect.SUMS_DTYPE)):
+    for key, _, dtype in RECORD_FILES:
         path = state_dir / meta[key]
         if not path.exists() or path.stat().st_size != grid.width * grid.height * dtype.itemsize:
             raise InvalidInputError(f"{path}: detector state is missing or does not match the grid "
@@ -237,27 +270,29 @@ def open_state(state_dir: Path, grid: Grid) -> State | None:
         files[key] = RecordFile(path, grid, dtype)
     flags_path = state_dir / meta["FLAGS"]
     flags = FlagTable.load(flags_path, grid.width)
-    return State(grid, files["MODEL"], files["SUMS"], flags, int(meta["LEARNED_THROUGH"]), flags_path)
+    return State(grid, files["MODEL"], files["SECOND"], files["SUMS"], flags, int(meta["LEARNED_THROUGH"]),
+                 flags_path)
 
 
-def create(state_dir: Path, grid: Grid) -> tuple[RecordFile, RecordFile]:
-    """New model and sums files (all records zero) beside the current ones, to be written window by window and
-    then ``commit``-ed."""
+def create(state_dir: Path, grid: Grid) -> tuple[RecordFile, RecordFile, RecordFile]:
+    """New model, second-index model and sums files (all records zero) beside the current ones, to be written
+    window by window and then ``commit``-ed."""
     stamp = time.time_ns()
-    return (RecordFile(state_dir / f"detector-{stamp}.model", grid, detect.MODEL_DTYPE, create=True),
-            RecordFile(state_dir / f"detector-{stamp}.sums", grid, detect.SUMS_DTYPE, create=True))
+    return tuple(RecordFile(state_dir / f"detector-{stamp}.{suffix}", grid, dtype, create=True)
+                 for _, suffix, dtype in RECORD_FILES)
 
 
-def commit(state_dir: Path, grid: Grid, model: Path, sums: Path, flags: FlagTable, learned_through: int) -> None:
-    """Make these files the current state: save the flags, point the VRT at all three (atomically), then delete
-    every state file it no longer names."""
+def commit(state_dir: Path, grid: Grid, records: tuple[Path, Path, Path], flags: FlagTable,
+           learned_through: int) -> None:
+    """Make these files the current state (``records``: the model, second-index model and sums files): save the
+    flags, point the VRT at all four (atomically), then delete every state file it no longer names."""
     flags_path = state_dir / f"flags-{time.time_ns()}.npz"
     flags.save(flags_path)
     tmp = state_dir / (VRT_FILE + ".tmp")
-    tmp.write_text(_vrt_text(grid, model.name, sums.name, flags_path.name, learned_through))
+    tmp.write_text(_vrt_text(grid, [p.name for p in records], flags_path.name, learned_through))
     os.replace(tmp, state_dir / VRT_FILE)
-    keep = {model.name, sums.name, flags_path.name}
-    for pattern in ("detector-*.model", "detector-*.sums", "detector-*.state", "flags-*.npz"):
+    keep = {p.name for p in records} | {flags_path.name}
+    for pattern in ("detector-*.model", "detector-*.second", "detector-*.sums", "detector-*.state", "flags-*.npz"):
         for path in state_dir.glob(pattern):
             if path.name not in keep:
                 path.unlink()
@@ -270,12 +305,12 @@ def discard(*files: RecordFile) -> None:
         f.path.unlink(missing_ok=True)
 
 
-def _vrt_text(grid: Grid, model: str, sums: str, flags: str, learned_through: int) -> str:
-    """A GDAL VRT presenting each field of the model and the sums as a band of their raw record files."""
-    root = grid.vrt({"FORMAT": FORMAT, "MODEL": model, "SUMS": sums, "FLAGS": flags,
-                     "LEARNED_THROUGH": str(learned_through)})
+def _vrt_text(grid: Grid, records: list[str], flags: str, learned_through: int) -> str:
+    """A GDAL VRT presenting each field of the record files (model, second-index model, sums) as a band."""
+    root = grid.vrt({**{key: name for (key, _, _), name in zip(RECORD_FILES, records, strict=True)},
+                     "FORMAT": FORMAT, "FLAGS": flags, "LEARNED_THROUGH": str(learned_through)})
     i = 0
-    for source, dtype in ((model, detect.MODEL_DTYPE), (sums, detect.SUMS_DTYPE)):
+    for source, (_, _, dtype) in zip(records, RECORD_FILES, strict=True):
         for name in dtype.names:
             i += 1
             field, offset = dtype.fields[name][:2]
@@ -309,7 +344,7 @@ _V1_FORMAT = "forestmon-state-1-62"
 
 def _convert(state_dir: Path, grid: Grid, read_window) -> None:
     """Write this version's state from an older one's records (``read_window(window)`` → _V1_DTYPE)."""
-    model, sums = create(state_dir, grid)
+    files = create(state_dir, grid)
     parts, learned = [], 0
     for window in grid.windows():
         old = read_window(window)
@@ -320,14 +355,14 @@ def _convert(state_dir: Path, grid: Grid, read_window) -> None:
             if name in old.dtype.names:
                 s.flags[name] = old[name]
         s.flags["judged_day"] = np.where(old["status"] > 0, old["last_day"], 0)
-        detect.refit(s.sums, s.model)
-        model.write(window, s.model)
-        sums.write(window, s.sums)
+        detect.refit(s.sums, s.model, s.second)
+        for f, part in zip(files, (s.model, s.second, s.sums), strict=True):
+            f.write(window, part)
         parts.append((window, detect.WindowFlags.from_dense(s.flags), {}))
         learned = max(learned, int(old["last_day"].max(initial=0)))  # every folded scene was learned
-    model.close()
-    sums.close()
-    commit(state_dir, grid, model.path, sums.path, FlagTable.gather(grid.width, parts), learned)
+    for f in files:
+        f.close()
+    commit(state_dir, grid, tuple(f.path for f in files), FlagTable.gather(grid.width, parts), learned)
 
 
 def _convert_v1(state_dir: Path, grid: Grid, source: Path) -> None:

@@ -98,20 +98,20 @@ def _state(workdir: Path, size: int) -> None:
         detect.update(strip, day, 0.8 + noise[0], np.ones(strip.shape, bool), 0.6 + noise[1])
     shared = workdir / "state-files"
     shared.mkdir(exist_ok=True)
-    model, sums = statefile.create(shared, grid)
+    files = statefile.create(shared, grid)
     for row in range(0, size, strip.shape[0]):
         rows = min(strip.shape[0], size - row)
         window = rasterio.windows.Window(0, row, size, rows)
-        model.write(window, strip.model[:rows])
-        sums.write(window, strip.sums[:rows])
-    model.close()
-    sums.close()
+        for f, part in zip(files, (strip.model, strip.second, strip.sums), strict=True):
+            f.write(window, part[:rows])
+    for f in files:
+        f.close()
     for name, through in (("state-weekly", UPDATE_DAY - timedelta(days=WAITING[-1])), ("state-refit", last)):
         state_dir = workdir / name
         state_dir.mkdir(exist_ok=True)
-        for path in (model.path, sums.path):
-            os.link(path, state_dir / path.name)
-        statefile.commit(state_dir, grid, state_dir / model.path.name, state_dir / sums.path.name,
+        for f in files:
+            os.link(f.path, state_dir / f.path.name)
+        statefile.commit(state_dir, grid, tuple(state_dir / f.path.name for f in files),
                          statefile.FlagTable.empty(grid.width), detect.day_number(through))
         grid.save(state_dir / "grid.json")
 

@@ -33,31 +33,38 @@ def _write(state_dir, seed=0, *, commit=True):
     and flags for a few pixels; returns what was written."""
     rng = np.random.default_rng(seed)
     model = _random(detect.MODEL_DTYPE, (GRID.height, GRID.width), rng)
+    second = _random(detect.SECOND_DTYPE, (GRID.height, GRID.width), rng)
     sums = _random(detect.SUMS_DTYPE, (GRID.height, GRID.width), rng)
     flags = detect.new_state((GRID.height, GRID.width)).flags
     flags[[2, 9, 9, 20], [3, 0, 30, 36]] = _random(detect.FLAG_DTYPE, 4, rng)
     flags["status"][[2, 9, 9, 20], [3, 0, 30, 36]] = [1, 2, 3, 1]
-    new_model, new_sums = statefile.create(state_dir, GRID)
+    files = statefile.create(state_dir, GRID)
     parts = []
     for window in GRID.windows(8, 2000):
         r, c, h, w = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
-        new_model.write(window, model[r:r + h, c:c + w])
-        new_sums.write(window, sums[r:r + h, c:c + w])
+        for f, whole in zip(files, (model, second, sums), strict=True):
+            f.write(window, whole[r:r + h, c:c + w])
         parts.append((window, detect.WindowFlags.from_dense(flags[r:r + h, c:c + w]),
                       {19000: np.array([0, 5], np.int32)} if (r, c) == (1, 1) else {}))
-    new_model.close()
-    new_sums.close()
+    for f in files:
+        f.close()
     table = statefile.FlagTable.gather(GRID.width, parts)
+    paths = tuple(f.path for f in files)
     if commit:
-        statefile.commit(state_dir, GRID, new_model.path, new_sums.path, table, 19000)
-    return model, sums, flags, (new_model.path, new_sums.path)
+        statefile.commit(state_dir, GRID, paths, table, 19000)
+    return model, second, sums, flags, paths
 
 
 def test_windows_written_then_read_back_and_seen_by_gdal(tmp_path):
-    model, sums, flags, _ = _write(tmp_path)
+    model, second, sums, flags, _ = _write(tmp_path)
     state = statefile.open_state(tmp_path, GRID)
     window = Window(5, 3, 20, 11)
     np.testing.assert_array_equal(state.model.read(window), model[3:14, 5:25])
+    np.testing.assert_array_equal(state.second.read(window), second[3:14, 5:25])
+    mapped = state.second.mapped()
+    np.testing.assert_array_equal(mapped.window(window), second[3:14, 5:25])
+    mapped.release(window)  # the pages are let go of, the records still read the same
+    np.testing.assert_array_equal(mapped.window(window), second[3:14, 5:25])
     np.testing.assert_array_equal(state.sums.read(window), sums[3:14, 5:25])
     np.testing.assert_array_equal(state.flags.window(window).to_dense((11, 20)), flags[3:14, 5:25])
     assert state.flags.pix.size == 4 and state.learned_through == 19000
@@ -67,21 +74,21 @@ def test_windows_written_then_read_back_and_seen_by_gdal(tmp_path):
     state.close()
     with rasterio.open(tmp_path / "detector.vrt") as src:  # what QGIS or gdalinfo see: the model, then the sums
         assert src.crs == GRID.crs and src.transform == GRID.transform
-        assert src.descriptions == (*detect.MODEL_DTYPE.names, *detect.SUMS_DTYPE.names)
+        assert src.descriptions == (*detect.MODEL_DTYPE.names, *detect.SECOND_DTYPE.names, *detect.SUMS_DTYPE.names)
         for band, name in enumerate(src.descriptions, start=1):
-            expected = model[name] if name in detect.MODEL_DTYPE.names else sums[name]
+            expected = next(part[name] for part in (model, second, sums) if name in part.dtype.names)
             np.testing.assert_array_equal(src.read(band), expected, err_msg=name)
 
 
 def test_an_uncommitted_run_leaves_the_state_whole_and_the_next_commit_cleans_up(tmp_path):
-    model, _, _, first = _write(tmp_path, seed=1)
-    killed = _write(tmp_path, seed=2, commit=False)[3]  # a run killed before its commit
+    model, _, _, _, first = _write(tmp_path, seed=1)
+    killed = _write(tmp_path, seed=2, commit=False)[4]  # a run killed before its commit
     state = statefile.open_state(tmp_path, GRID)
     np.testing.assert_array_equal(state.model.read(Window(0, 0, GRID.width, GRID.height)), model)
-    assert [state.model.path, state.sums.path] == list(first)
+    assert [state.model.path, state.second.path, state.sums.path] == list(first)
     state.close()
     assert all(path.exists() for path in killed)
-    _, _, _, again = _write(tmp_path, seed=3)
+    again = _write(tmp_path, seed=3)[4]
     assert sorted(tmp_path.glob("detector-*")) == sorted(again)
     assert len(list(tmp_path.glob("flags-*.npz"))) == 1
 
@@ -142,6 +149,7 @@ def test_an_earlier_versions_record_state_is_converted(tmp_path):
     whole = Window(0, 0, GRID.width, GRID.height)
     np.testing.assert_array_equal(state.sums.read(whole), s.sums)
     np.testing.assert_array_equal(state.model.read(whole), s.model)
+    np.testing.assert_array_equal(state.second.read(whole), s.second)
     np.testing.assert_array_equal(state.flags.window(whole).to_dense(s.shape)["status"], s.flags["status"])
     assert state.learned_through == s["last_day"].max()
     state.close()
