@@ -551,19 +551,22 @@ def _learn_dn(sums, d, c, sn, red, nir, swir2, swir1, has_swir1, clear, scale, o
 
 @_jit
 def _coverage_counts(model, alert, forest, has_forest, d, seen, units, unit, n_units, p):
-    """Monitored pixels per admin unit, and those of them seen clear."""
+    """Monitored pixels per admin unit, those of them seen clear, and the next day a pixel becomes monitored."""
     monitored = np.zeros(n_units, dtype=np.int64)
     observed = np.zeros(n_units, dtype=np.int64)
+    next_day = 65535
     for i in range(model.shape[0]):
         for j in range(model.shape[1]):
             m = model[i, j]
+            candidate = forest[i, j] != 0 if has_forest else m.stable != 0
             ready = m.ready_day != 0 and d >= m.ready_day
-            watched = (forest[i, j] != 0 and ready) if has_forest else (ready and m.stable != 0)
-            if watched or alert[i, j]:
+            if candidate and m.ready_day > d:
+                next_day = min(next_day, m.ready_day)
+            if (candidate and ready) or alert[i, j]:
                 k = unit if unit >= 0 else units[i, j]
                 monitored[k] += 1
                 observed[k] += seen[i, j]
-    return monitored, observed
+    return monitored, observed, next_day
 
 
 _NO_FLOAT = np.zeros((1, 1), dtype=np.float64)
@@ -590,17 +593,19 @@ def refit(sums: np.ndarray, model: np.ndarray, second: np.ndarray, params: Detec
 
 def coverage_counts(model: np.ndarray, alert: np.ndarray, seen: np.ndarray, units: np.ndarray | int, n_units: int,
                     day: date, forest: np.ndarray | None = None,
-                    params: DetectorParams = DetectorParams()) -> tuple[np.ndarray, np.ndarray]:
+                    params: DetectorParams = DetectorParams()) -> tuple[np.ndarray, np.ndarray, int]:
     """Per admin unit (``units``: each pixel's unit number 0..n_units-1, or one number for the whole window), the
     monitored pixels (watched on ``day``, the run's newest scene, or in ``alert``) and those of them ``seen``
-    clear."""
+    clear; and the next day a pixel of the window becomes monitored (65535: none), until which the monitored
+    counts stay as they are (for the same model and no alert)."""
     forest_arr, has_forest = _forest_arg(forest)
     if isinstance(units, np.ndarray):
         unit_arr, unit = units, -1
     else:
         unit_arr, unit = _NO_UNITS, int(units)
-    return _coverage_counts(model, alert, forest_arr, has_forest, day_number(day), seen, unit_arr, unit, n_units,
-                            params.as_tuple())
+    monitored, observed, next_day = _coverage_counts(model, alert, forest_arr, has_forest, day_number(day), seen,
+                                                     unit_arr, unit, n_units, params.as_tuple())
+    return monitored, observed, int(next_day)
 
 
 def held_out(shape: tuple[int, int], flags: WindowFlags, day: date, pix: np.ndarray) -> np.ndarray:

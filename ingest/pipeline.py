@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import threading
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -365,7 +366,8 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
         refit = any(kind == "learn" for kind, _ in plan) or old is None
         files = statefile.create(state_dir, grid) if refit else None  # else the model and sums stay as they are
         units_path = units_raster(units, grid, state_dir / UNITS_FILE)
-        fold = _WindowPass(plan, grid, old, files, forest_path, units_path, len(units), params, two_date)
+        cache = CoverageCache.load(state_dir, old, forest_path, units_path)
+        fold = _WindowPass(plan, grid, old, files, forest_path, units_path, len(units), params, two_date, cache)
         windows = list(grid.windows(WINDOW, region.tile_px))
         parts = []
         try:
@@ -389,6 +391,8 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
                 old.close()
         if files is not None or not table.same_as(old.flags):  # (nothing observed: nothing to write)
             statefile.commit(state_dir, grid, record_files, table, learned_through)
+        CoverageCache.save(state_dir, forest_path, units_path, detect.day_number(new_scenes[-1].file.acquired),
+                           list(zip(windows, parts, strict=True)))
         store.upsert_scenes([{**r, "processed": 1} for r in records])
         pixels = concat_pixels([p.pixels for p in parts if p.pixels is not None])
         unit_forest = np.sum([p.unit_forest for p in parts], axis=0)
@@ -450,6 +454,57 @@ def _coverage(units, unit_forest: np.ndarray, unit_seen: np.ndarray, pixel_ha: f
     return coverage
 
 
+class CoverageCache:
+    """The monitored forest per admin unit of each window as the last run counted it, for windows with no alert:
+    a window that no scene of a run covers is then not read at all. Valid for the same model, forest layer and
+    units, from the day counted until the next day one of its pixels becomes monitored. A derived file
+    (``coverage.npz``): when missing or stale, the windows are counted again."""
+
+    FILE = "coverage.npz"
+
+    def __init__(self, entries: dict[tuple[int, int], tuple[np.ndarray, int, int]]):
+        self.entries = entries
+
+    def get(self, window: Window, day: int) -> tuple[np.ndarray, int, int] | None:
+        """(counts, day counted, valid until) of the window, if valid on ``day``."""
+        entry = self.entries.get((int(window.row_off), int(window.col_off)))
+        return entry if entry is not None and entry[1] <= day < entry[2] else None
+
+    @staticmethod
+    def _key(state_dir: Path, forest_path: Path, units_path: Path) -> str:
+        paths = statefile.current_paths(state_dir)
+        stamp = lambda p: f"{p.name}:{p.stat().st_mtime_ns}" if p.exists() else "-"  # noqa: E731
+        return "|".join([paths[0].name if paths else "-", stamp(forest_path), stamp(units_path)])
+
+    @classmethod
+    def load(cls, state_dir: Path, old: statefile.State | None, forest_path: Path, units_path: Path) -> CoverageCache:
+        path = state_dir / cls.FILE
+        if old is None or not path.exists():
+            return cls({})
+        try:
+            with np.load(path) as data:
+                if str(data["key"]) != cls._key(state_dir, forest_path, units_path):
+                    return cls({})
+                return cls({(int(r), int(c)): (counts, int(d), int(u)) for r, c, counts, d, u in
+                            zip(data["row"], data["col"], data["counts"], data["day"], data["until"], strict=True)})
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            return cls({})
+
+    @classmethod
+    def save(cls, state_dir: Path, forest_path: Path, units_path: Path, day: int,
+             parts: list[tuple[Window, _WindowResult]]) -> None:
+        kept = [(w, p) for w, p in parts if p.until > day]
+        tmp = state_dir / (cls.FILE + ".tmp")
+        with open(tmp, "wb") as handle:
+            np.savez(handle, key=cls._key(state_dir, forest_path, units_path),
+                     row=np.array([int(w.row_off) for w, _ in kept], np.int64),
+                     col=np.array([int(w.col_off) for w, _ in kept], np.int64),
+                     counts=np.array([p.unit_forest for _, p in kept], np.int64).reshape(len(kept), -1),
+                     day=np.array([p.since or day for _, p in kept], np.int64),
+                     until=np.array([p.until for _, p in kept], np.int64))
+        os.replace(tmp, state_dir / cls.FILE)
+
+
 @dataclass
 class _Scene:
     """A catalogued scene and where its pixels lie on the grid (None: not on the grid, read warped)."""
@@ -469,6 +524,8 @@ class _WindowResult:
     pixels: dict[str, np.ndarray] | None  # the window's alert pixels (see geo.polygons.alert_pixels), if any
     unit_forest: np.ndarray         # monitored pixels per admin unit (index 0: outside every unit)
     unit_seen: np.ndarray           # ...of which seen clear by this run's scenes
+    until: int = 0                  # unit_forest holds until this day (no alert, same model); 0: not to be kept
+    since: int = 0                  # ...from this day (0: this run's)
 
 
 @dataclass
@@ -490,9 +547,12 @@ class _WindowPass:
 
     def __init__(self, plan: list[tuple[str, list[_Scene]]], grid: Grid, old: statefile.State | None,
                  files: tuple[statefile.RecordFile, statefile.RecordFile] | None, forest_path: Path,
-                 units_path: Path, n_units: int, params: detect.DetectorParams, two_date: bool):
+                 units_path: Path, n_units: int, params: detect.DetectorParams, two_date: bool,
+                 cache: CoverageCache):
         self.plan, self.grid, self.old, self.files, self.params = plan, grid, old, files, params
         self.second_map = old.second.mapped() if old is not None and files is None else None
+        self.cache = cache
+        self.judged = [s for kind, scenes in plan if kind != "learn" for s in scenes]
         self.forest_path = forest_path if forest_path.exists() else None
         self.units_path, self.n_units = units_path, n_units + 1
         self.two_date = two_date
@@ -527,6 +587,12 @@ class _WindowPass:
         shape = (int(window.height), int(window.width))
         if self.old is None:
             return self._pass(window, np.zeros(shape, detect.MODEL_DTYPE), np.zeros(shape, detect.SECOND_DTYPE))
+        if self.files is None and not self._observed(window):
+            hit = self.cache.get(window, detect.day_number(self.last_day))
+            if hit is not None and not self.old.flags.window(window).pix.size and not self.old.flags.held(window):
+                # no scene of this run covers the window and nothing in it can have changed: no reads at all
+                counts, since, until = hit
+                return _WindowResult(detect.WindowFlags.empty(), {}, None, counts, np.zeros_like(counts), until, since)
         if self.files is None:  # judged only: the baseline is read into this thread's buffer, never changed; the
             # second indices' where a pixel is flagged (pages of the mapped file)
             try:
@@ -588,10 +654,18 @@ class _WindowPass:
                 f.write(window, part)
         alert = np.zeros(shape, dtype=bool)
         alert.reshape(-1)[flags.pix] = True
-        unit_forest, unit_seen = detect.coverage_counts(model, alert, seen, self._unit_ids(window), self.n_units,
-                                                        self.last_day, forest, p)
+        unit_forest, unit_seen, until = detect.coverage_counts(model, alert, seen, self._unit_ids(window),
+                                                               self.n_units, self.last_day, forest, p)
         pixels = flag_pixels(flags, shape[1], r0, c0, forest) if flags.pix.size else None
-        return _WindowResult(flags, held, pixels, unit_forest, unit_seen)
+        return _WindowResult(flags, held, pixels, unit_forest, unit_seen, 0 if flags.pix.size else until)
+
+    def _observed(self, window: Window) -> bool:
+        """Whether a scene this run judges may cover the window (one not on the grid may cover anything)."""
+        r0, c0 = int(window.row_off), int(window.col_off)
+        r1, c1 = r0 + int(window.height), c0 + int(window.width)
+        return any(s.footprint is None or (s.footprint.row_off < r1 and r0 < s.footprint.row_off + s.footprint.height
+                                           and s.footprint.col_off < c1 and c0 < s.footprint.col_off
+                                           + s.footprint.width) for s in self.judged)
 
     def _unit_ids(self, window: Window) -> np.ndarray:
         """Admin unit of each pixel of the window (1..n in the units' order, 0 outside them all)."""

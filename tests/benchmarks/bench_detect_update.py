@@ -171,6 +171,26 @@ def prepare(workdir: Path, size: int) -> None:
         state_dir = workdir / name
         if not (state_dir / UNITS_FILE).exists():
             units_raster(grid_units(load_region(), _grid(workdir)), _grid(workdir), state_dir / UNITS_FILE)
+    if not (workdir / "state-weekly" / "coverage.npz").exists():
+        _previous_week(workdir)
+
+
+def _previous_week(workdir: Path) -> None:
+    """The coverage counts a weekly run leaves for the next (``coverage.npz``: the monitored forest of the windows
+    with no alert), from a run on a scratch copy of the weekly state."""
+    import shutil
+
+    from geo.region import load_region
+    from geo.store import open_store
+    from ingest.pipeline import run_detection
+
+    scratch = workdir / "scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    shutil.copytree(workdir / "state-weekly", scratch / "state", copy_function=os.link)
+    shutil.copy(workdir / "catalogued.gpkg", scratch / "store.gpkg")
+    run_detection(load_region(), open_store(scratch / "store.gpkg"), scratch / "state")
+    shutil.copy(scratch / "state" / "coverage.npz", workdir / "state-weekly" / "coverage.npz")
+    shutil.rmtree(scratch)
 
 
 def _grid(workdir: Path) -> Grid:

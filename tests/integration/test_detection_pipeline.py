@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import geopandas as gpd
 import pyogrio
+import pytest
 from click.testing import CliRunner
 from conftest import write_scene
 from shapely.geometry import box
@@ -205,3 +206,36 @@ def test_refit_days_0_learns_every_scene_as_it_comes(tmp_path):
         models.append(statefile.current_paths(state_dir)[0].name)
         assert f'<MDI key="LEARNED_THROUGH">{detect.day_number(day)}</MDI>' in (state_dir / "detector.vrt").read_text()
     assert len(set(models)) == 3
+
+
+def test_windows_no_scene_covers_are_counted_from_the_last_run_without_reading_them(tmp_path, monkeypatch):
+    """Coverage needs the monitored forest of every window, seen or not. A weekly scene that covers part of
+    the grid: the windows it misses (no alert in them, same baseline) take their counts from the last run's
+    coverage.npz and are not read at all; the figures are those of counting them again."""
+    from ingest import pipeline
+
+    monkeypatch.setattr(pipeline, "WINDOW", 32)  # a 64 px grid in four windows
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    start = date(2023, 1, 3)
+    for k in range(40):
+        day = start + timedelta(days=10 * k)
+        write_scene(scenes / f"s_{day:%Y%m%d}.tif", day)
+    run("ingest", scenes, "--data-dir", tmp_path / "d")
+    last = start + timedelta(days=10 * 39 + 5)
+    write_scene(scenes / f"s_{last:%Y%m%d}.tif", last, size=32)  # window (0, 0) only
+
+    reads = []
+    read = statefile.RecordFile.read
+    monkeypatch.setattr(statefile.RecordFile, "read", lambda self, w, *a: reads.append(w) or read(self, w, *a))
+    run("ingest", scenes, "--data-dir", tmp_path / "d")
+    coverage = open_store(tmp_path / "d" / "forestmon.gpkg").runs()[0]["coverage"]
+    assert [(int(w.row_off), int(w.col_off)) for w in reads] == [(0, 0)]  # the model of the one window seen
+    assert sum(c["forest_ha"] for c in coverage) == pytest.approx(64 * 64 / 100)  # all forest, all monitored
+    assert sum(c["observed_ha"] for c in coverage) == pytest.approx(32 * 32 / 100)
+
+    (tmp_path / "d" / "state" / "coverage.npz").unlink()  # counted again from the model: the same figures
+    write_scene(scenes / "s_20240209.tif", date(2024, 2, 9), size=32)
+    run("ingest", scenes, "--data-dir", tmp_path / "d")
+    again = open_store(tmp_path / "d" / "forestmon.gpkg").runs()[0]["coverage"]
+    assert [(c["forest_ha"], c["observed_ha"]) for c in again] == [(c["forest_ha"], c["observed_ha"]) for c in coverage]
