@@ -494,12 +494,13 @@ class CoverageCache:
     def save(cls, state_dir: Path, forest_path: Path, units_path: Path, day: int,
              parts: list[tuple[Window, _WindowResult]]) -> None:
         kept = [(w, p) for w, p in parts if p.until > day]
+        counts = np.array([p.unit_forest for _, p in kept], np.int64) if kept else np.zeros((0, 0), np.int64)
         tmp = state_dir / (cls.FILE + ".tmp")
         with open(tmp, "wb") as handle:
             np.savez(handle, key=cls._key(state_dir, forest_path, units_path),
                      row=np.array([int(w.row_off) for w, _ in kept], np.int64),
                      col=np.array([int(w.col_off) for w, _ in kept], np.int64),
-                     counts=np.array([p.unit_forest for _, p in kept], np.int64).reshape(len(kept), -1),
+                     counts=counts,
                      day=np.array([p.since or day for _, p in kept], np.int64),
                      until=np.array([p.until for _, p in kept], np.int64))
         os.replace(tmp, state_dir / cls.FILE)
