@@ -112,7 +112,7 @@ class DetectorParams:
 
 # Positions in DetectorParams.as_tuple().
 (_ABS, _Z, _REL, _FLOOR, _MIN_OBS, _MIN_SPAN, _HITS, _WINDOW, _EXPIRE, _F_NDVI, _F_SEASON, _F_SIGMA, _F_OUT,
- _OUT_Z, _WARMUP, _MEMORY, _SD_MEMORY, _REFIT) = range(18)
+ _OUT_Z, _WARMUP, _MEMORY, _SD_MEMORY) = range(17)  # (refit_days is the pipeline's)
 
 
 def day_number(day: date) -> int:
@@ -194,6 +194,7 @@ def _harmonics(day: int) -> tuple[float, float]:
 
 
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # small per-pixel helpers
 
 
 @_jit
@@ -437,6 +438,29 @@ def _nd(a, b):
     return float((a - b) / total)
 
 
+@_inline
+def _index_obs(i, j, ndvi, nbr, has_nbr, ndmi, has_ndmi):
+    """NDVI, NBR (0 when absent) and NDMI of one pixel of index arrays; NaN where not finite."""
+    y = ndvi[i, j] if math.isfinite(ndvi[i, j]) else math.nan
+    y_nbr = (nbr[i, j] if math.isfinite(nbr[i, j]) else math.nan) if has_nbr else 0.0
+    y_ndmi = ndmi[i, j] if has_ndmi and math.isfinite(ndmi[i, j]) else math.nan
+    return y, y_nbr, y_ndmi
+
+
+@_inline
+def _dn_obs(i, j, red, nir, swir2, swir1, has_swir1, scale, offset):
+    """NDVI, NBR and NDMI of one pixel from its digital numbers (0 = no data; NaN where a band has none)."""
+    if red[i, j] == 0 or nir[i, j] == 0 or swir2[i, j] == 0:
+        return math.nan, math.nan, math.nan
+    r8 = np.float32(nir[i, j]) * scale + offset
+    y = _nd(r8, np.float32(red[i, j]) * scale + offset)
+    y_nbr = _nd(r8, np.float32(swir2[i, j]) * scale + offset)
+    y_ndmi = _nd(r8, np.float32(swir1[i, j]) * scale + offset) if has_swir1 and swir1[i, j] != 0 else math.nan
+    return y, y_nbr, y_ndmi
+
+
+# The two judging loops differ only in how a pixel's indices are read; the walk along the window's flag
+# records stays written out in each: as a helper called per pixel (even inlined) it made judging 3-5x slower.
 @_jit
 def _judge_indices(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c, sn, ndvi, clear, nbr, has_nbr,
                    ndmi, has_ndmi, forest, has_forest, seen, p):
@@ -444,19 +468,17 @@ def _judge_indices(model, second, pix, rec, new_pix, new_rec, blocked, scratch, 
     n_rows, k, n_new, n_blocked, changed = pix.shape[0], 0, 0, 0, 0
     for i in range(h):
         for j in range(w):
+            if not clear[i, j]:
+                continue
+            y, y_nbr, y_ndmi = _index_obs(i, j, ndvi, nbr, has_nbr, ndmi, has_ndmi)
+            if math.isnan(y):
+                continue
+            seen[i, j] = True
+            if math.isnan(y_nbr):
+                continue
             q = i * w + j
             while k < n_rows and pix[k] < q:
                 k += 1
-            y = ndvi[i, j]
-            if not clear[i, j] or not math.isfinite(y):
-                continue
-            seen[i, j] = True
-            y_nbr = nbr[i, j] if has_nbr else 0.0
-            if has_nbr and not math.isfinite(y_nbr):
-                continue
-            y_ndmi = ndmi[i, j] if has_ndmi else math.nan
-            if not math.isfinite(y_ndmi):
-                y_ndmi = math.nan
             has = k < n_rows and pix[k] == q
             f = rec[k] if has else scratch[0]
             ch, held = _judge_px(model[i, j], second[i, j], f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi,
@@ -465,10 +487,10 @@ def _judge_indices(model, second, pix, rec, new_pix, new_rec, blocked, scratch, 
             if held:
                 blocked[n_blocked] = q
                 n_blocked += 1
-            if held and not has:  # a new alert
-                _copy_flag(new_rec[n_new], f)
-                new_pix[n_new] = q
-                n_new += 1
+                if not has:  # a new alert
+                    _copy_flag(new_rec[n_new], f)
+                    new_pix[n_new] = q
+                    n_new += 1
     return changed, n_new, n_blocked
 
 
@@ -482,17 +504,9 @@ def _judge_dn(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c,
             if not clear[i, j] or red[i, j] == 0 or nir[i, j] == 0:
                 continue
             seen[i, j] = True
-            if swir2[i, j] == 0:
-                continue
-            r4 = np.float32(red[i, j]) * scale + offset
-            r8 = np.float32(nir[i, j]) * scale + offset
-            y = _nd(r8, r4)
-            y_nbr = _nd(r8, np.float32(swir2[i, j]) * scale + offset)
+            y, y_nbr, y_ndmi = _dn_obs(i, j, red, nir, swir2, swir1, has_swir1, scale, offset)
             if math.isnan(y) or math.isnan(y_nbr):
                 continue
-            y_ndmi = math.nan
-            if has_swir1 and swir1[i, j] != 0:
-                y_ndmi = _nd(r8, np.float32(swir1[i, j]) * scale + offset)
             q = i * w + j
             while k < n_rows and pix[k] < q:
                 k += 1
@@ -504,10 +518,10 @@ def _judge_dn(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c,
             if held:
                 blocked[n_blocked] = q
                 n_blocked += 1
-            if held and not has:  # a new alert
-                _copy_flag(new_rec[n_new], f)
-                new_pix[n_new] = q
-                n_new += 1
+                if not has:  # a new alert
+                    _copy_flag(new_rec[n_new], f)
+                    new_pix[n_new] = q
+                    n_new += 1
     return changed, n_new, n_blocked
 
 
@@ -515,15 +529,11 @@ def _judge_dn(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c,
 def _learn_indices(sums, d, c, sn, ndvi, clear, nbr, has_nbr, ndmi, has_ndmi, held, p):
     for i in range(sums.shape[0]):
         for j in range(sums.shape[1]):
-            y = ndvi[i, j]
-            if not clear[i, j] or not math.isfinite(y) or sums[i, j].last_day >= d:
+            if not clear[i, j] or sums[i, j].last_day >= d:
                 continue
-            y_nbr = nbr[i, j] if has_nbr else 0.0
-            if has_nbr and not math.isfinite(y_nbr):
+            y, y_nbr, y_ndmi = _index_obs(i, j, ndvi, nbr, has_nbr, ndmi, has_ndmi)
+            if math.isnan(y) or math.isnan(y_nbr):
                 continue
-            y_ndmi = ndmi[i, j] if has_ndmi else math.nan
-            if not math.isfinite(y_ndmi):
-                y_ndmi = math.nan
             sums[i, j].last_day = d
             if not held[i, j]:
                 _learn_px(sums[i, j], d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, p)
@@ -533,17 +543,11 @@ def _learn_indices(sums, d, c, sn, ndvi, clear, nbr, has_nbr, ndmi, has_ndmi, he
 def _learn_dn(sums, d, c, sn, red, nir, swir2, swir1, has_swir1, clear, scale, offset, held, p):
     for i in range(sums.shape[0]):
         for j in range(sums.shape[1]):
-            if not clear[i, j] or red[i, j] == 0 or nir[i, j] == 0 or swir2[i, j] == 0 or sums[i, j].last_day >= d:
+            if not clear[i, j] or sums[i, j].last_day >= d:
                 continue
-            r4 = np.float32(red[i, j]) * scale + offset
-            r8 = np.float32(nir[i, j]) * scale + offset
-            y = _nd(r8, r4)
-            y_nbr = _nd(r8, np.float32(swir2[i, j]) * scale + offset)
+            y, y_nbr, y_ndmi = _dn_obs(i, j, red, nir, swir2, swir1, has_swir1, scale, offset)
             if math.isnan(y) or math.isnan(y_nbr):
                 continue
-            y_ndmi = math.nan
-            if has_swir1 and swir1[i, j] != 0:
-                y_ndmi = _nd(r8, np.float32(swir1[i, j]) * scale + offset)
             sums[i, j].last_day = d
             if not held[i, j]:
                 _learn_px(sums[i, j], d, c, sn, y, y_nbr, True, y_ndmi, has_swir1, p)
