@@ -347,12 +347,9 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
     learned_through = old.learned_through if old is not None else 0
     # Scenes judged by earlier runs and not yet learned into the baseline.
     waiting = [r for r in catalogued if r["processed"] and _day(r) > learned_through]
-    # Catalogued tiles were checked whole when ingested: a read error later still names the file.
-    scenes = [_Scene(open_scene(Path(r["path"]), check=False), grid) for r in waiting + records]
-    judged, new_scenes = scenes[:len(waiting)], scenes[len(waiting):]
-    two_date = len(new_scenes) == 2 and old is None and len(catalogued) == 2
+    two_date = len(records) == 2 and old is None and len(catalogued) == 2
     units = grid_units(region, grid)
-    if not new_scenes:
+    if not records:
         if old is None:
             return DetectResult(0, 0, {"inserted": 0, "updated": 0, "removed": 0})
         try:
@@ -361,7 +358,12 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
             old.close()
         coverage = []
     else:
-        plan, learned_through = _plan(judged, new_scenes, learned_through, params.refit_days, two_date)
+        steps, learned_through = _plan(waiting, records, learned_through, params.refit_days, two_date)
+        # Only the scenes this run reads are opened. Catalogued tiles were checked whole when ingested: a read
+        # error later still names the file.
+        opened = {r["id"]: _Scene(open_scene(Path(r["path"]), check=False), grid)
+                  for _, step in steps for r in step}
+        plan = [(kind, [opened[r["id"]] for r in step]) for kind, step in steps]
         keep_freed_memory()  # windows' buffers are reused rather than mapped and zero-filled afresh
         refit = any(kind == "learn" for kind, _ in plan) or old is None
         files = statefile.create(state_dir, grid) if refit else None  # else the model and sums stay as they are
@@ -391,16 +393,15 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
                 old.close()
         if files is not None or not table.same_as(old.flags):  # (nothing observed: nothing to write)
             statefile.commit(state_dir, grid, record_files, table, learned_through)
-        CoverageCache.save(state_dir, forest_path, units_path, detect.day_number(new_scenes[-1].file.acquired),
+        CoverageCache.save(state_dir, forest_path, units_path, _day(records[-1]),
                            list(zip(windows, parts, strict=True)))
         store.upsert_scenes([{**r, "processed": 1} for r in records])
         pixels = concat_pixels([p.pixels for p in parts if p.pixels is not None])
         unit_forest = np.sum([p.unit_forest for p in parts], axis=0)
         unit_seen = np.sum([p.unit_seen for p in parts], axis=0)
         coverage = _coverage(units, unit_forest, unit_seen, grid.resolution**2 / 10000)
-        store.record_run({"first_scene": new_scenes[0].file.acquired.isoformat(),
-                          "last_scene": new_scenes[-1].file.acquired.isoformat(),
-                          "scenes": len(new_scenes), "mode": "two-date" if two_date else "series"}, coverage)
+        store.record_run({"first_scene": records[0]["acquired"], "last_scene": records[-1]["acquired"],
+                          "scenes": len(records), "mode": "two-date" if two_date else "series"}, coverage)
 
     # Name acquisitions, not tile records (one acquisition may span several tiles).
     scene_ids = {date.fromisoformat(r["acquired"]): r.get("acquisition") or r["id"] for r in store.scenes("ok")}
@@ -409,34 +410,33 @@ def _detect(region: Region, store: Store, state_dir: Path, *,
     alerts = attach_admin(polygons, region.units(), region.official_crs, region.province(), region.official_crs_alt)
     counts = store.sync_alerts(alerts)
     assigned = review.auto_assign(store)  # new alerts go to the rangers of their admin units
-    log.info("detection: %d new scenes, %d alerts (%s); assigned %s", len(new_scenes), len(alerts), counts, assigned)
-    return DetectResult(scenes_processed=len(new_scenes), alerts=len(alerts), counts=counts, coverage=coverage)
+    log.info("detection: %d new scenes, %d alerts (%s); assigned %s", len(records), len(alerts), counts, assigned)
+    return DetectResult(scenes_processed=len(records), alerts=len(alerts), counts=counts, coverage=coverage)
 
 
 def _day(record: dict) -> int:
     return detect.day_number(date.fromisoformat(record["acquired"]))
 
 
-def _plan(judged: list[_Scene], new: list[_Scene], learned_through: int, refit_days: int,
-          two_date: bool) -> tuple[list[tuple[str, list[_Scene]]], int]:
-    """The run's steps in time order: ("judge", [scene]) for each new scene and ("learn", scenes) for each
-    batch of judged scenes learned into the baseline (then refitted). A batch is learned before judging a
-    scene when the baseline would otherwise be more than ``refit_days`` older than it, and at the end once the
-    newest scene is ``refit_days`` past the baseline; the first scenes of a new state are learned at once.
-    Returns the steps and the day the baseline is learned through afterwards."""
+def _plan(judged: list[dict], new: list[dict], learned_through: int, refit_days: int,
+          two_date: bool) -> tuple[list[tuple[str, list[dict]]], int]:
+    """The run's steps in time order over catalogue records: ("judge", [scene]) for each new scene and
+    ("learn", scenes) for each batch of judged scenes learned into the baseline (then refitted). A batch is
+    learned before judging a scene when the baseline would otherwise be more than ``refit_days`` older than it,
+    and at the end once the newest scene is ``refit_days`` past the baseline; the first scenes of a new state
+    are learned at once. Returns the steps and the day the baseline is learned through afterwards."""
     if two_date:  # two dates and no history: compared, learned by a later run
         return [("compare", new)], learned_through
-    steps: list[tuple[str, list[_Scene]]] = []
+    steps: list[tuple[str, list[dict]]] = []
     waiting = list(judged)
     for scene in new:
-        day = detect.day_number(scene.file.acquired)
-        if waiting and (day - learned_through > refit_days or learned_through == 0):
+        if waiting and (_day(scene) - learned_through > refit_days or learned_through == 0):
             steps.append(("learn", waiting))
-            learned_through = max(detect.day_number(s.file.acquired) for s in waiting)
+            learned_through = max(_day(s) for s in waiting)
             waiting = []
         steps.append(("judge", [scene]))
         waiting.append(scene)
-    newest = detect.day_number(new[-1].file.acquired)
+    newest = _day(new[-1])
     if waiting and (newest - learned_through >= refit_days or learned_through == 0):
         steps.append(("learn", waiting))
         learned_through = max(learned_through, newest)
