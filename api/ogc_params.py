@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 
+from api.collections import CollectionContext, FeatureSource, collection
 from api.deps import get_region, get_store
-from geo.features import CollectionContext, FeatureSource, collection
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10000

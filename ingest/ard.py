@@ -49,10 +49,10 @@ from shapely.geometry.base import BaseGeometry
 from geo import cloudmask
 from geo.errors import InvalidInputError
 from geo.forest import ForestLayer
+from geo.grid import Grid
+from geo.tiles import Tile
 from ingest import upsample
 from ingest.acquisition import ARD_BANDS, Acquisition, BandSource
-from ingest.grid import Grid
-from ingest.tiles import Tile
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from geo.errors import InvalidInputError
+from geo.scenes import RASTER_SUFFIXES, SIDECAR_SUFFIXES, _acquired, _band_name
 from ingest import landsat, safe
 from ingest.acquisition import Acquisition, BandSource
-from ingest.local import RASTER_SUFFIXES, SIDECAR_SUFFIXES, _acquired, _band_name
 
 _BAND_IN_NAME = re.compile(r"(?<![A-Za-z0-9])(B0?[1-9]|B1[0-2]|B8A|SCL|QA_PIXEL)(?![A-Za-z0-9])", re.IGNORECASE)
 _RESOLUTION_SUFFIX = re.compile(r"[_-]+(10|20|30|60)m$", re.IGNORECASE)

@@ -10,7 +10,6 @@ work as an in-process ``distributed`` cluster without its event loop and profile
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +19,7 @@ from typing import Any
 import dask
 
 from geo.errors import ConfigError
+from geo.memory import keep_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +39,6 @@ def dask_client(address: str) -> Iterator[Any]:
         yield client
     finally:
         client.close()
-
-
-def keep_freed_memory() -> None:
-    """Let glibc keep freed tile buffers (up to 32 MB each) for reuse instead of unmapping them: otherwise every
-    tile's arrays are mapped afresh and zero-filled by the kernel, about a tenth of the ingest's CPU time.
-    Memory still follows the tiles in flight, not the area. A no-op where libc is not glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 32 << 20)      # M_MMAP_THRESHOLD: blocks below this come from the heap
-        libc.mallopt(-1, 256 << 20)     # M_TRIM_THRESHOLD: free heap kept before giving it back
-    except (OSError, AttributeError):
-        pass
 
 
 def run_jobs(fn: Callable[[Any], dict], jobs: Iterable[Any], *, scheduler: str | None = None,

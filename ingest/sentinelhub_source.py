@@ -40,8 +40,8 @@ from shapely.ops import transform as shapely_transform
 from shapely.ops import unary_union
 
 from geo.errors import ConfigError, ForestmonError
+from geo.tiles import Tile
 from ingest.acquisition import ARD_BANDS, Acquisition, BandSource
-from ingest.tiles import Tile
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,13 @@ import geopandas as gpd
 from api.cli.options import ProgressBars, data_dir_option, settings_from
 from api.cli.report import write_report
 from api.cli.serve import run_server
+from geo.detect.run import run_detection
 from geo.evaluate import accuracy
+from geo.grid import Grid
 from geo.region import load_region
 from geo.store import open_store
 from ingest import synthetic
-from ingest.grid import Grid
-from ingest.pipeline import ingest_local, run_detection
+from ingest.catalogue import ingest_local
 
 
 @click.command()

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from api.cli.options import data_dir_option, settings_from
-from geo import exports
 from geo.store import open_store
+from geo.workflow import exports
 
 
 @click.command()

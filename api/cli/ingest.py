@@ -9,10 +9,12 @@ import click
 
 from api.cli.options import ProgressBars, data_dir_option, forest_option, region_option, settings_from
 from geo.detect import DetectorParams
+from geo.detect.run import run_detection
 from geo.errors import InvalidInputError
 from geo.region import load_region
+from geo.workflow import review
 from geo.store import open_store
-from ingest.pipeline import ingest_local, run_detection
+from ingest.catalogue import ingest_local
 
 
 def _band_map(text: str | None) -> dict[str, int] | None:
@@ -129,7 +131,7 @@ def sentinelhub(start, end, max_cloud: float, area: Path | None, endpoint: str |
     Credentials from the environment: FORESTMON_SH_CLIENT_ID and FORESTMON_SH_CLIENT_SECRET. Downloads are cached in
     DATA_DIR/cache/sentinelhub, so a re-run fetches nothing twice.
     """
-    from ingest.pipeline import ingest_sentinelhub
+    from ingest.catalogue import ingest_sentinelhub
     from ingest.sentinelhub_source import SentinelHubSettings
 
     if end < start:
@@ -164,8 +166,9 @@ def _detect(settings, store, bars, min_area: float = 0.1, forest: Path | None = 
     result = run_detection(load_region(settings.region), store, settings.state_dir,
                            params=DetectorParams(refit_days=refit_days), min_area_ha=min_area, forest_layer=forest,
                            progress=bars)
+    assigned = review.auto_assign(store)  # new alerts go to the rangers of their admin units
     click.echo(f"processed {result.scenes_processed} new scene(s); {result.alerts} alert(s) "
-               f"({json.dumps(result.counts)})")
+               f"({json.dumps(result.counts)}); assigned {sum(assigned.values())}")
     for unit in result.coverage:
         click.echo(f"  {unit['unit']}: {100 * unit['observed_share']:.0f}% of {unit['forest_ha']:,.0f} ha "
                    "monitored forest seen cloud-free")

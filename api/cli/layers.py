@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 
 from api.cli.options import data_dir_option, region_option, settings_from
-from geo.planning import KINDS, import_layer
 from geo.region import load_region
 from geo.store import open_store
+from geo.workflow.planning import KINDS, import_layer
 
 
 def _date(ctx, param, value):
@@ -71,7 +71,7 @@ def list_(data_dir) -> None:
 @region_option
 def overlay(on, names, start, end, fmt, data_dir, region) -> None:
     """Forest loss inside keep-forest zones vs conversion zones, per alert and per zone and month."""
-    from geo.overlay import overlay_report, report_records
+    from geo.workflow.overlay import overlay_report, report_records
 
     settings = settings_from(data_dir=data_dir, region=region)
     area_crs = load_region(settings.region).grid_crs

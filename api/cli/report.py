@@ -10,10 +10,10 @@ import click
 from api.cli.options import data_dir_option, lang_option, region_option, settings_from
 from api.settings import Settings
 from geo.errors import ConfigError
+from geo.grid import Grid
 from geo.region import load_region
 from geo.store import open_store
-from geo.targets import progress as target_progress
-from ingest.grid import Grid
+from geo.workflow.targets import progress as target_progress
 from maps.report import build_report, parse_week
 
 

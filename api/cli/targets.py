@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 
 from api.cli.options import data_dir_option, lang_option, region_option, settings_from
-from geo import cases as case_register
-from geo import planting, review
-from geo import targets as progress
 from geo.region import load_region
-from geo.review import SystemActor
 from geo.store import open_store
+from geo.workflow import cases as case_register
+from geo.workflow import planting, review
+from geo.workflow import targets as progress
+from geo.workflow.review import SystemActor
 
 LABELS = {
     "vi": {"cases": "Số vụ vi phạm", "damaged_area_ha": "Diện tích thiệt hại (ha)",

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from api.auth import Admin, Reader, Reviewer
 from api.deps import RegionDep, StoreDep
-from geo import cases, targets
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
+from geo.workflow import cases, targets
 
 router = APIRouter(tags=["cases and targets"])
 CaseId = Annotated[int, Path(ge=1, le=2**31 - 1)]

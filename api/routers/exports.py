@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from api.auth import Reader
 from api.deps import StoreDep
-from geo import exports
+from geo.workflow import exports
 
 router = APIRouter(tags=["exports"])
 

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Path, Request, Response
 from api.caching import cached
 from api.deps import SettingsDep, StoreDep
 from geo.errors import NotFoundError
+from geo.scenes import open_scene
 from geo.store import Store
-from ingest.local import open_scene
 from maps.rastertiles import FORMATS, LAYERS, NoImagery, TileScene, empty_tile, render_tile, scene_info
 from maps.vectortiles import tile_bounds
 

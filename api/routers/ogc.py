@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
 from api.caching import cached
+from api.collections import CollectionContext, FeatureQuery, FeatureSource, collections
 from api.deps import BboxDep, SettingsDep, StoreDep
 from api.ogc_params import (
     DEFAULT_LIMIT,
@@ -29,7 +30,6 @@ from api.ogc_params import (
     Source,
     collection_context,
 )
-from geo.features import CollectionContext, FeatureQuery, FeatureSource, collections
 from maps.vectortiles import MAX_FEATURES, MAX_ZOOM, encode_tile, tile_bounds
 
 router = APIRouter(prefix="/ogc", tags=["OGC API Features"])

@@ -12,10 +12,10 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import RegionDep, SettingsDep, StoreDep
 from geo.errors import NotFoundError
-from geo.planning import classify, layers_valid_on
+from geo.grid import Grid
+from geo.scenes import open_scene
 from geo.store import Store
-from ingest.grid import Grid
-from ingest.local import open_scene
+from geo.workflow.planning import classify, layers_valid_on
 from maps.imagery import true_colour_png
 from maps.webmap import build_map
 

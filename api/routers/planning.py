@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Planner
 from api.deps import RegionDep, SettingsDep, StoreDep
-from geo.overlay import overlay_report, report_records
-from geo.planning import KINDS, SUFFIXES, import_layer, legend
+from geo.workflow.overlay import overlay_report, report_records
+from geo.workflow.planning import KINDS, SUFFIXES, import_layer, legend
 
 router = APIRouter(prefix="/planning", tags=["planning layers"])
 CHUNK = 1 << 20

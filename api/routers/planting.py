@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query, Response, UploadFile
 from api.auth import Planner, Reader
 from api.deps import RegionDep, StoreDep
 from api.routers.alerts import GEOJSON
-from geo import planting
 from geo.errors import InvalidInputError
+from geo.workflow import planting
 
 router = APIRouter(tags=["planting lots"])
 SUFFIXES = (".gpkg", ".geojson", ".json", ".csv", ".zip")

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 from api.auth import Admin, CurrentUser, Reader, Reviewer
 from api.deps import SettingsDep, StoreDep
 from api.routers.alerts import GEOJSON, feature_collection
-from geo import photos, review
 from geo.errors import InvalidInputError
+from geo.workflow import photos, review
 
 router = APIRouter(tags=["review"])
 AlertId = Annotated[str, Path(min_length=1, max_length=100)]

@@ -23,9 +23,9 @@ import shapely
 
 from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
-from geo.planning import LAYER_FIELDS, ZONE_COLUMNS
 from geo.store.base import SCENE_COLUMNS, AlertQuery, Store, ZoneQuery
 from geo.store.sql import Tx, check_params, migration_files, now_iso, split_statements
+from geo.workflow.planning import LAYER_FIELDS, ZONE_COLUMNS
 
 SCHEMA_VERSION = 1
 SRS_ID = 4326

@@ -21,9 +21,9 @@ from psycopg_pool import ConnectionPool
 
 from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
-from geo.planning import LAYER_FIELDS, ZONE_COLUMNS, classify
 from geo.store.base import SCENE_COLUMNS, AlertQuery, Store, ZoneQuery
 from geo.store.sql import Tx, check_params, migration_files, now_iso, plain_value
+from geo.workflow.planning import LAYER_FIELDS, ZONE_COLUMNS, classify
 
 SRS_ID = 4326
 MIGRATION_LOCK = 0x466F7265  # any constant shared by every forestmon process ("Fore")

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from geo import detect  # noqa: E402
-from ingest.grid import Grid  # noqa: E402
+from geo.grid import Grid  # noqa: E402
 
 X0, Y0 = 840000.0, 1340000.0  # Lâm Hà and Lạc Dương (inside Lâm Đồng), on the 20 km tile grid
 UPDATE_DAY = date(2024, 3, 5)
@@ -86,7 +86,7 @@ def _state(workdir: Path, size: int) -> None:
     grid. Two state folders share its model and sums: ``state-weekly`` (every earlier scene learned: a week
     that only judges) and ``state-refit`` (the scenes of the last three weeks judged, not yet learned: the
     week the baseline is refitted, every fourth)."""
-    from ingest import statefile
+    from geo.detect import state as statefile
 
     grid = Grid.covering((X0, Y0 - size * 10, X0 + size * 10, Y0), "EPSG:32648", 10)
     last = UPDATE_DAY - timedelta(days=28)
@@ -149,9 +149,10 @@ def _waiting_scenes(workdir: Path) -> None:
 
 
 def prepare(workdir: Path, size: int) -> None:
+    from geo.detect.run import UNITS_FILE, grid_units, units_raster
     from geo.region import load_region
     from geo.store import open_store
-    from ingest.pipeline import UNITS_FILE, grid_units, ingest_local, units_raster
+    from ingest.catalogue import ingest_local
 
     workdir.mkdir(parents=True, exist_ok=True)
     scene = workdir / f"update_{UPDATE_DAY:%Y%m%d}.tif"
@@ -180,9 +181,9 @@ def _previous_week(workdir: Path) -> None:
     with no alert), from a run on a scratch copy of the weekly state."""
     import shutil
 
+    from geo.detect.run import run_detection
     from geo.region import load_region
     from geo.store import open_store
-    from ingest.pipeline import run_detection
 
     scratch = workdir / "scratch"
     shutil.rmtree(scratch, ignore_errors=True)
@@ -211,9 +212,9 @@ def run_reference(workdir: Path) -> tuple[float, float]:
 def run_ours(workdir: Path, week: str) -> tuple[float, float]:
     import shutil
 
+    from geo.detect.run import run_detection
     from geo.region import load_region
     from geo.store import open_store
-    from ingest.pipeline import run_detection
 
     run_dir = workdir / "run"
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -81,7 +81,7 @@ def ingest(folder: Path, out: Path) -> dict:
 
     from geo.region import load_region
     from geo.store import open_store
-    from ingest.pipeline import ingest_local
+    from ingest.catalogue import ingest_local
 
     with rasterio.open(next(folder.glob("*_B04_*.tif"))) as src:
         bounds = Transformer.from_crs(CRS, 4326, always_xy=True).transform_bounds(*src.bounds)
@@ -98,8 +98,8 @@ def encode(ard_dir: Path) -> dict:
     """The floor inside the ingest: the written tiles' COGs (one 8-band 10 m COG, or a 10 m and a 20 m COG with a
     VRT, see ``ingest/ard.py``), read back into memory (not timed), encoded again by the ingest's own COG writer
     (same bands, resolution, overviews and compression): no reading, resampling or bookkeeping."""
+    from geo.grid import Grid
     from ingest.ard import write_cog
-    from ingest.grid import Grid
 
     seconds = cpu = 0.0
     for path in sorted(ard_dir.glob("*/*.tif")):

@@ -14,9 +14,9 @@ from shapely.geometry import box
 
 from api.app import create_app
 from api.settings import Settings
-from geo.planning import import_layer
+from geo.grid import Grid
 from geo.store import open_store
-from ingest.grid import Grid
+from geo.workflow.planning import import_layer
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 

@@ -19,8 +19,8 @@ from reviewkit import PASSWORD
 from shapely.geometry import MultiPolygon, box
 
 from api.users import add_user
-from geo import review
 from geo.store import open_store
+from geo.workflow import review
 
 N_ALERTS = 120
 

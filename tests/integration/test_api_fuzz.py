@@ -15,8 +15,8 @@ from shapely.geometry import box
 
 from api.app import create_app
 from api.settings import Settings
-from geo.planning import import_layer
 from geo.store import open_store
+from geo.workflow.planning import import_layer
 
 
 @pytest.fixture(scope="module")

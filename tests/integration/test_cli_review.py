@@ -10,7 +10,7 @@ from shapely.geometry import box
 
 from api.cli import cli
 from api.users import authenticate
-from geo.planting import list_lots
+from geo.workflow.planting import list_lots
 
 
 def run(url: str, *args: str, input: str | None = None):

@@ -13,9 +13,9 @@ from shapely.geometry import box
 
 from api.cli import cli
 from geo import detect
+from geo.detect import state as statefile
 from geo.errors import ForestmonError
 from geo.store import open_store
-from ingest import statefile
 
 CLEARING = (slice(10, 30), slice(20, 40))  # 20 x 20 pixels = 4 ha
 
@@ -212,9 +212,9 @@ def test_windows_no_scene_covers_are_counted_from_the_last_run_without_reading_t
     """Coverage needs the monitored forest of every window, seen or not. A weekly scene that covers part of
     the grid: the windows it misses (no alert in them, same baseline) take their counts from the last run's
     coverage.npz and are not read at all; the figures are those of counting them again."""
-    from ingest import pipeline
+    from geo.detect import run as detection
 
-    monkeypatch.setattr(pipeline, "WINDOW", 32)  # a 64 px grid in four windows
+    monkeypatch.setattr(detection, "WINDOW", 32)  # a 64 px grid in four windows
     scenes = tmp_path / "scenes"
     scenes.mkdir()
     start = date(2023, 1, 3)

@@ -12,7 +12,7 @@ import shapely
 from pyproj import Transformer
 from reviewkit import login
 
-from geo import exports
+from geo.workflow import exports
 
 IDS = ["20240305-086100-0133500", "20240312-086200-0133600", "20240610-086300-0133700"]
 # EPSG:6960 (VN-2000 to WGS 84 (2)) written out, inverted, then the TM-3 107°45' projection of EPSG:5899.
@@ -114,7 +114,7 @@ def test_planting_lots_through_the_api(app_client, tmp_path):
 @pytest.mark.parametrize("fmt", ["gpkg", "geojson", "csv", "kml", "gpx"])
 def test_an_empty_case_register_exports_in_every_format(store, fmt):
     """Found by the schemathesis run: GET /exports/cases?format=gpx with no cases answered 500."""
-    from geo.exports import export, layer
+    from geo.workflow.exports import export, layer
 
     frame = layer(store, "cases")
     assert len(frame) == 0 and "number" in frame.columns

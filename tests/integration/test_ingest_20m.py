@@ -18,12 +18,12 @@ from scipy import ndimage
 from shapely.geometry import Polygon
 
 from geo import cloudmask
+from geo.grid import Grid
 from geo.region import load_region
+from geo.scenes import grid_footprint, open_scene, read_window
 from geo.store import open_store
 from ingest import ard
-from ingest.grid import Grid
-from ingest.local import grid_footprint, open_scene, read_window
-from ingest.pipeline import ingest_local
+from ingest.catalogue import ingest_local
 
 X0, Y0 = 879400.0, 1340000.0      # 1200 x 1200 px at 10 m: straddles the tile edge at 880000 (two tiles)
 SIZE = 1200

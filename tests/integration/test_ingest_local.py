@@ -13,9 +13,9 @@ from conftest import write_scene
 
 from api.cli import cli
 from geo.errors import InvalidInputError
+from geo.grid import Grid
+from geo.scenes import open_scene, read_window
 from geo.store import open_store
-from ingest.grid import Grid
-from ingest.local import open_scene, read_window
 
 
 @pytest.fixture

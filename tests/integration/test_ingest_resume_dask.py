@@ -18,7 +18,7 @@ from sentinelhub_server import wait_until
 
 from geo.region import load_region
 from geo.store import open_store
-from ingest.pipeline import ingest_local
+from ingest.catalogue import ingest_local
 
 N_SCENES = 10
 

@@ -21,7 +21,7 @@ from shapely.geometry import box
 from geo.errors import ConfigError
 from geo.region import load_region
 from geo.store import open_store
-from ingest.pipeline import ingest_sentinelhub
+from ingest.catalogue import ingest_sentinelhub
 from ingest.sentinelhub_source import SentinelHubSettings
 
 TO_LONLAT = Transformer.from_crs(32648, 4326, always_xy=True)

@@ -12,11 +12,11 @@ from conftest import write_scene
 from imagery_builders import UTM48, write_band, write_landsat, write_safe
 
 from geo import cloudmask
+from geo.grid import Grid
 from geo.region import load_region
+from geo.scenes import open_scene, read_window
 from geo.store import open_store
-from ingest.grid import Grid
-from ingest.local import open_scene, read_window
-from ingest.pipeline import ingest_local
+from ingest.catalogue import ingest_local
 
 S2_DN = {"B02": 1250, "B03": 1500, "B04": 1300, "B08": 4100, "B8A": 4000, "B11": 2500, "B12": 1700}
 

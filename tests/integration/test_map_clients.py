@@ -22,8 +22,8 @@ from conftest import free_port, sample_alerts, write_scene
 from pyproj import Transformer
 from shapely.geometry import box
 
-from geo.planning import import_layer
 from geo.store import open_store
+from geo.workflow.planning import import_layer
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 

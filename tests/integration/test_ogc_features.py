@@ -9,10 +9,10 @@ from conftest import sample_alerts
 from fastapi.testclient import TestClient
 from shapely.geometry import box
 
+from api import collections as features
 from api.app import create_app
+from api.collections import FeatureSource
 from api.settings import Settings
-from geo import features
-from geo.features import FeatureSource
 
 IDS = ["20240610-086300-0133700", "20240312-086200-0133600", "20240305-086100-0133500"]
 

@@ -23,8 +23,8 @@ from api.cli import cli
 from api.settings import Settings
 from api.users import add_user
 from geo.errors import InvalidInputError
-from geo.overlay import overlay_report
-from geo.planning import import_layer, read_planning_file
+from geo.workflow.overlay import overlay_report
+from geo.workflow.planning import import_layer, read_planning_file
 
 # VN-2000 → WGS 84 as published in Decision 05/2007/QĐ-BTNMT, written out here as an explicit PROJ pipeline
 # (independent of how forestmon picks the transformation). Forward direction: WGS 84 lon/lat → VN-2000 TM.

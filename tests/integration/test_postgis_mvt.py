@@ -19,8 +19,8 @@ from shapely.geometry import box
 import api.routers.ogc as ogc
 from api.app import create_app
 from api.settings import Settings
-from geo.planning import import_layer
 from geo.store import open_store
+from geo.workflow.planning import import_layer
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 PLAN = "plan-phan-khu-20240101"

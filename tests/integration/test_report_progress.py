@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from geo.cases import import_cases_csv
 from geo.region import load_region
-from geo.review import SystemActor
-from geo.targets import progress
+from geo.workflow.cases import import_cases_csv
+from geo.workflow.review import SystemActor
+from geo.workflow.targets import progress
 from maps.report import build_report
 
 CSV = ("number,opened,violation_type,area_ha,timber_m3\nA-1,2023-03-01,illegal_logging,2.5,10\n"

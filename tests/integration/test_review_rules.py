@@ -10,8 +10,8 @@ import pytest
 from reviewkit import PASSWORD, login
 
 from api.users import add_user, authenticate, create_api_key, set_disabled, user_for_secret
-from geo import review
 from geo.errors import AuthenticationError, ConflictError, InvalidInputError
+from geo.workflow import review
 
 BIG = "20240610-086300-0133700"
 

@@ -7,8 +7,8 @@ import rasterio
 from affine import Affine
 from pyproj import CRS
 
+from geo.grid import Grid
 from ingest.ard import OUTPUT_BANDS, write_cog
-from ingest.grid import Grid
 
 
 def test_cog_keeps_every_value_and_leaves_blocks_of_no_data_out(tmp_path):

@@ -13,8 +13,8 @@ from shapely.geometry import Point, box
 
 from geo import detect
 from geo.detect import HIGH, LOW
+from geo.detect.polygons import alert_pixels, alert_polygons, attach_admin, concat_pixels
 from geo.forest import FOREST, PRODUCTION, PROTECTION, SPECIAL_USE, ForestLayer, category_code
-from geo.polygons import alert_pixels, alert_polygons, attach_admin, concat_pixels
 from geo.region import load_region
 
 UTM48N = CRS.from_epsg(32648)

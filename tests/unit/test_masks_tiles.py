@@ -8,7 +8,7 @@ from pyproj import CRS
 from shapely.geometry import box
 
 from geo import cloudmask
-from ingest.tiles import TileScheme
+from geo.tiles import TileScheme
 
 
 def test_qa_pixel_bits_become_scl_codes():

@@ -15,7 +15,7 @@ from pyproj.crs import CoordinateOperation
 
 from geo import detect
 from geo.detect import HIGH, HIGHEST, LOW
-from geo.polygons import alert_polygons, attach_admin
+from geo.detect.polygons import alert_polygons, attach_admin
 from geo.region import load_region
 
 UTM48N = CRS.from_epsg(32648)

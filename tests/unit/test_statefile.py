@@ -13,9 +13,9 @@ from pyproj import CRS
 from rasterio.windows import Window
 
 from geo import detect
+from geo.detect import state as statefile
 from geo.errors import InvalidInputError
-from ingest import statefile
-from ingest.grid import Grid
+from geo.grid import Grid
 
 GRID = Grid(CRS.from_epsg(32648), Affine(10, 0, 839_990, 0, -10, 1_340_010), 37, 23)
 

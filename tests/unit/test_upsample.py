@@ -10,8 +10,8 @@ from rasterio.enums import Resampling
 from rasterio.transform import from_origin
 from rasterio.vrt import WarpedVRT
 
+from geo.grid import Grid
 from ingest import ard, upsample
-from ingest.grid import Grid
 
 
 @pytest.fixture

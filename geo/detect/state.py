@@ -36,9 +36,9 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from geo import detect
+from geo.detect import model as detect
 from geo.errors import ConflictError, InvalidInputError
-from ingest.grid import Grid
+from geo.grid import Grid
 
 VRT_FILE, LEGACY_FILE = "detector.vrt", "detector.tif"
 FORMAT = "forestmon-state-2-" + "-".join(str(t.itemsize) for t in (detect.SUMS_DTYPE, detect.MODEL_DTYPE,

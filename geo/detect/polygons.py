@@ -15,7 +15,7 @@ from scipy.sparse.csgraph import connected_components
 from shapely.geometry import MultiPolygon, shape
 from shapely.ops import unary_union
 
-from geo.detect import CONFIDENCE_NAMES, HIGH, HIGHEST, from_day_number
+from geo.detect.model import CONFIDENCE_NAMES, HIGH, HIGHEST, from_day_number
 
 # Attributes each alert pixel carries from the detector state into polygon building.
 PIXEL_FIELDS = ("status", "flag_day", "confirm_day", "flag_drop", "flag_hits", "before_day")

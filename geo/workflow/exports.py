@@ -13,10 +13,10 @@ import pyogrio
 import shapely
 from pyproj.transformer import TransformerGroup
 
-from geo import cases as case_register
 from geo.errors import ConfigError, InvalidInputError
-from geo.planting import list_lots
 from geo.store import Store
+from geo.workflow import cases as case_register
+from geo.workflow.planting import list_lots
 
 FORMATS = {  # name -> (GDAL driver, media type, file suffix)
     "gpkg": ("GPKG", "application/geopackage+sqlite3", ".gpkg"),

@@ -20,9 +20,9 @@ import pandas as pd
 
 from geo.alerts import CONFIDENCE_LEVELS, PRIVATE_COLUMNS, STATUSES
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
-from geo.planning import ZONE_CLASSES, classify
 from geo.region import AdminVersion, Region
 from geo.store.base import AlertQuery, Store, ZoneQuery
+from geo.workflow.planning import ZONE_CLASSES, classify
 
 Bbox = tuple[float, float, float, float]
 
@@ -206,7 +206,7 @@ class PlanningSource(FeatureSource):
         self.title = f"{layer['name']} ({layer['kind']}), {layer['valid_from']} – {until}"
         self.description = (f"Planning layer {layer['name']!r} of kind {layer['kind']}, valid {layer['valid_from']}"
                             f" – {until}; from {layer.get('source')} in {layer.get('source_crs')}")
-        from geo.planning import legend
+        from geo.workflow.planning import legend
 
         self.style = {"kind": layer["kind"], "legend": legend()}
 

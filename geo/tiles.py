@@ -15,7 +15,7 @@ from rasterio.windows import Window
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from ingest.grid import Grid
+from geo.grid import Grid
 
 
 @dataclass(frozen=True)

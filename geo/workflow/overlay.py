@@ -78,8 +78,8 @@ def overlay_report(store, *, on=None, names: list[str] | None = None, start=None
     the newest version of each layer; ``names`` picks layers by name). Returns the layers used, the per-alert
     overlaps, loss by zone class per layer, and per-zone statistics by month."""
     from geo.errors import NotFoundError
-    from geo.planning import layers_valid_on
     from geo.store.base import AlertQuery
+    from geo.workflow.planning import layers_valid_on
 
     layers = layers_valid_on(store.planning_layers(), on)
     if names:

@@ -24,7 +24,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from geo.errors import InvalidInputError
-from ingest.grid import Grid
+from geo.grid import Grid
 
 REQUIRED_BANDS = ("B04", "B08", "B12", "SCL")
 KNOWN_BANDS = ("B02", "B03", "B04", "B08", "B8A", "B11", "B12", "SCL")

@@ -10,9 +10,9 @@ import math
 from datetime import date
 
 from geo.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
-from geo.review import Actor
 from geo.store import Store
 from geo.store.sql import Tx, now_iso
+from geo.workflow.review import Actor
 
 VIOLATION_TYPES = ("illegal_clearing", "illegal_logging", "farming_encroachment", "fire", "other")
 OUTCOMES = ("pending", "administrative_fine", "criminal_prosecution", "dropped")

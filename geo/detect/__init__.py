@@ -1,0 +1,3 @@
+"""Forest-loss detection (see ``model`` for the detector itself)."""
+
+from geo.detect.model import *  # noqa: F403
