@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from geo.datadir import DataDir
+
 
 class Settings(BaseSettings):
     """Where data lives, which store and region to use, and where the service listens."""
@@ -33,27 +35,10 @@ class Settings(BaseSettings):
     upload_max_mb: float = Field(default=50.0, gt=0, description="largest planning-layer upload, MB")
 
     @property
+    def paths(self) -> DataDir:
+        """Every file and folder of the data directory."""
+        return DataDir(self.data_dir)
+
+    @property
     def store(self) -> str:
-        return self.store_url or str(self.data_dir / "forestmon.gpkg")
-
-    @property
-    def state_dir(self) -> Path:
-        return self.data_dir / "state"
-
-    @property
-    def reports_dir(self) -> Path:
-        return self.data_dir / "reports"
-
-    @property
-    def ard_dir(self) -> Path:
-        """Analysis-ready tiles: ard/TILE/ACQUISITION.tif, or ACQUISITION.vrt over .10m.tif and .20m.tif."""
-        return self.data_dir / "ard"
-
-    @property
-    def cache_dir(self) -> Path:
-        """Downloads kept so a re-run does not fetch them again."""
-        return self.data_dir / "cache"
-
-    @property
-    def demo_dir(self) -> Path:
-        return self.data_dir / "demo"
+        return self.store_url or str(self.paths.store)

@@ -10,7 +10,6 @@ make the detector's life realistic. Everything derives from one seed, so two run
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from scipy import ndimage
 from shapely.geometry import shape
 from shapely.ops import unary_union
 
+from geo.progress import Progress
 from geo.region import DemoArea
 
 log = logging.getLogger(__name__)
@@ -261,17 +261,16 @@ def scene_name(day: date) -> str:
     return f"S2_SYNTHETIC_L2A_{day:%Y%m%d}.tif"
 
 
-def generate(area: DemoArea, out_dir: Path, crs: str = "EPSG:32648",
-             progress: Callable[[str, int, int], None] | None = None, truth_dir: Path | None = None) -> list[Path]:
-    """Write the demo scenes (COGs) into ``out_dir`` and landcover.tif and truth.gpkg into ``truth_dir``
-    (default: ``out_dir``); existing files are kept.
+def generate(area: DemoArea, out_dir: Path, truth_path: Path, landcover_path: Path, crs: str = "EPSG:32648",
+             progress: Progress | None = None) -> list[Path]:
+    """Write the demo scenes (COGs) into ``out_dir``, the clearings with their dates to ``truth_path`` (a
+    GeoPackage, layer ``clearings``) and the land cover to ``landcover_path``; existing files are kept.
 
     Re-running after an interruption completes the series: each file is written to a temporary name and
     renamed when whole, and every scene's random stream derives from the seed and its date alone.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    truth_dir = truth_dir or out_dir
-    truth_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (out_dir, truth_path.parent, landcover_path.parent):
+        folder.mkdir(parents=True, exist_ok=True)
     n = int(round(area.size_m / RESOLUTION))
     transform = from_origin(area.x0, area.y0 + area.size_m, RESOLUTION, RESOLUTION)
     rng = np.random.default_rng(area.seed)
@@ -282,18 +281,17 @@ def generate(area: DemoArea, out_dir: Path, crs: str = "EPSG:32648",
     profile = {"driver": "COG", "width": n, "height": n, "crs": crs, "transform": transform,
                "compress": "deflate", "predictor": 2, "blocksize": 512}
 
-    truth_path = truth_dir / "truth.gpkg"
     if not truth_path.exists():
-        tmp = truth_dir / "truth.tmp.gpkg"
+        tmp = truth_path.with_suffix(".tmp.gpkg")
         tmp.unlink(missing_ok=True)
         _truth(clearings, transform, n, crs).to_file(tmp, layer="clearings")
         tmp.rename(truth_path)
-    lc_path = truth_dir / "landcover.tif"
-    if not lc_path.exists():
-        with rasterio.open(truth_dir / "landcover.tmp.tif", "w", count=1, dtype="uint8", **profile) as dst:
+    if not landcover_path.exists():
+        tmp = landcover_path.with_suffix(".tmp.tif")
+        with rasterio.open(tmp, "w", count=1, dtype="uint8", **profile) as dst:
             dst.write(lc, 1)
             dst.update_tags(SYNTHETIC="yes", **{f"CLASS_{k}": v for k, v in LANDCOVER_NAMES.items()})
-        (truth_dir / "landcover.tmp.tif").rename(lc_path)
+        tmp.rename(landcover_path)
 
     days = _dates(area)
     paths = []

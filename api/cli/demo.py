@@ -38,15 +38,15 @@ def demo(data_dir: Path | None, serve: bool, host, port) -> None:
         raise click.ClickException(f"region {region.name!r} has no demo area in its profile")
     bars = ProgressBars()
     click.echo(f"SYNTHETIC demo scenario over {region.title} -> {settings.data_dir}")
-    scene_dir = settings.demo_dir / "scenes"
-    synthetic.generate(region.demo, scene_dir, crs=region.grid_crs.to_string(), progress=bars,
-                       truth_dir=settings.demo_dir)
+    scene_dir = settings.paths.demo_scenes
+    synthetic.generate(region.demo, scene_dir, settings.paths.demo_truth, settings.paths.demo_landcover,
+                       crs=region.grid_crs.to_string(), progress=bars)
     store = open_store(settings.store)
-    result = ingest_local([scene_dir], store, region, settings.ard_dir, progress=bars)
+    result = ingest_local([scene_dir], store, region, settings.paths.ard, progress=bars)
     for record in result.failed:
         click.echo(f"skipped: {record['reason']}", err=True)
     grid = Grid.covering(region.demo.bounds, region.grid_crs, region.resolution)
-    detection = run_detection(region, store, settings.state_dir, grid=grid, progress=bars)
+    detection = run_detection(region, store, settings.paths.state.path, grid=grid, progress=bars)
     alerts = store.query_alerts()
     last = max(s["acquired"] for s in store.scenes("ok"))
     # Report the week of the newest alert (the last week of data may have none), as a ranger would look it up.
@@ -56,7 +56,7 @@ def demo(data_dir: Path | None, serve: bool, host, port) -> None:
     report_path = write_report(settings, week)
     click.echo(f"{len(alerts)} alert(s), {alerts['area_ha'].sum():.1f} ha "
                f"(processed {detection.scenes_processed} new scene(s)); report: {report_path}")
-    truth = gpd.read_file(settings.demo_dir / "truth.gpkg")
+    truth = gpd.read_file(settings.paths.demo_truth)
     score = accuracy(alerts, truth, region.grid_crs, until=date.fromisoformat(last))
     click.echo(f"clearings found: {score.found}/{score.total}; median delay {score.median_delay_days} days")
     click.echo(score.line())

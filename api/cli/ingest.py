@@ -12,8 +12,8 @@ from geo.detect import DetectorParams
 from geo.detect.run import run_detection
 from geo.errors import InvalidInputError
 from geo.region import load_region
-from geo.workflow import review
 from geo.store import open_store
+from geo.workflow import review
 from ingest.catalogue import ingest_local
 
 
@@ -85,7 +85,7 @@ def files(paths: tuple[Path, ...], band_map: str | None, detect: bool, scheduler
     settings = settings_from(data_dir=data_dir, region=region)
     store = open_store(settings.store)
     bars = ProgressBars()
-    result = ingest_local(list(paths), store, load_region(settings.region), settings.ard_dir,
+    result = ingest_local(list(paths), store, load_region(settings.region), settings.paths.ard,
                           band_map=_band_map(band_map), progress=bars, scheduler=scheduler, forest_mask=forest)
     _report(result, settings, store, bars, detect, forest)
 
@@ -140,8 +140,8 @@ def sentinelhub(start, end, max_cloud: float, area: Path | None, endpoint: str |
     sh_settings = SentinelHubSettings(**({"endpoint": endpoint} if endpoint else {}))
     store = open_store(settings.store)
     bars = ProgressBars()
-    result = ingest_sentinelhub(sh_settings, store, load_region(settings.region), settings.ard_dir,
-                                settings.cache_dir / "sentinelhub", start.date(), end.date(), max_cloud=max_cloud,
+    result = ingest_sentinelhub(sh_settings, store, load_region(settings.region), settings.paths.ard,
+                                settings.paths.sentinelhub_cache, start.date(), end.date(), max_cloud=max_cloud,
                                 area=_read_area(area), progress=bars, scheduler=scheduler, forest_mask=forest)
     _report(result, settings, store, bars, detect, forest)
 
@@ -163,7 +163,7 @@ def detect(data_dir, region, min_area: float, forest: Path | None, refit_days: i
 
 def _detect(settings, store, bars, min_area: float = 0.1, forest: Path | None = None,
             refit_days: int = DetectorParams().refit_days) -> None:
-    result = run_detection(load_region(settings.region), store, settings.state_dir,
+    result = run_detection(load_region(settings.region), store, settings.paths.state.path,
                            params=DetectorParams(refit_days=refit_days), min_area_ha=min_area, forest_layer=forest,
                            progress=bars)
     assigned = review.auto_assign(store)  # new alerts go to the rangers of their admin units

@@ -23,7 +23,7 @@ def write_report(settings: Settings, week: str, out: Path | None = None, lang: s
     store = open_store(settings.store)
     scenes = store.scenes("ok")
     synthetic = any("SYNTHETIC" in (s["sensor"] or "").upper() for s in scenes)
-    grid_file = settings.state_dir / "grid.json"
+    grid_file = settings.paths.state.grid
     area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
     region = load_region(settings.region)
     try:  # the case and planting registers' figures up to the end of the week, when the profile has targets
@@ -32,7 +32,7 @@ def write_report(settings: Settings, week: str, out: Path | None = None, lang: s
         progress = None
     html = build_report(region, store.query_alerts(), week, lang=lang or settings.lang, synthetic=synthetic,
                         demo_bounds=area, progress=progress, observed=weekly_coverage(store, monday, sunday))
-    out = out or settings.reports_dir / f"{week}.html"
+    out = out or settings.paths.report(week)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(html, encoding="utf-8")

@@ -55,7 +55,7 @@ def web_map(store: StoreDep, region: RegionDep, settings: SettingsDep,
     if scene is not None:
         _, bounds = _quicklook(scene["path"])
         image = (f"imagery/latest.png?scene={scene['id']}", bounds)
-    grid_file = settings.state_dir / "grid.json"
+    grid_file = settings.paths.state.grid
     area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
     synthetic = bool(scene and "SYNTHETIC" in (scene["sensor"] or "").upper())
     html = build_map(region, store.query_alerts(), demo_bounds=area, image=image,
@@ -79,8 +79,8 @@ def latest_image(store: StoreDep) -> Response:
 @router.get("/reports/{name}", summary="A weekly report written by `forestmon report`", tags=["reports"],
             response_class=FileResponse)
 def report(name: str, settings: SettingsDep) -> FileResponse:
-    path = (settings.reports_dir / name).resolve()
-    if path.parent != settings.reports_dir.resolve() or path.suffix != ".html" or not path.is_file():
+    path = (settings.paths.reports / name).resolve()
+    if path.parent != settings.paths.reports.resolve() or path.suffix != ".html" or not path.is_file():
         raise NotFoundError(f"no report named {name!r}")
     return FileResponse(path, media_type="text/html; charset=utf-8")
 
