@@ -57,6 +57,12 @@ class Grid:
     def window_transform(self, window: Window) -> Affine:
         return self.transform @ Affine.translation(window.col_off, window.row_off)
 
+    def gtiff_profile(self, count: int, dtype: str, block: int = 512) -> dict:
+        """rasterio creation options of a tiled, compressed GeoTIFF on this grid (layers kept beside the state)."""
+        return {"driver": "GTiff", "width": self.width, "height": self.height, "count": count, "dtype": dtype,
+                "crs": self.crs, "transform": self.transform, "tiled": True, "blockxsize": block,
+                "blockysize": block, "compress": "zstd", "zstd_level": 1, "interleave": "band", "BIGTIFF": "IF_SAFER"}
+
     def vrt(self, metadata: dict[str, str]) -> ET.Element:
         """A GDAL VRT dataset on this grid (size, CRS, transform) carrying ``metadata``; the caller adds bands."""
         root = ET.Element("VRTDataset", rasterXSize=str(self.width), rasterYSize=str(self.height))

@@ -15,7 +15,8 @@ through the page cache and never sits in the process's memory as a whole.
 GDAL as a band (raw raster bands), so QGIS or ``gdalinfo`` open the state like any raster. A run writes new
 files, then replaces ``detector.vrt`` (an atomic replace of a small file), then deletes the files it no
 longer names: an interrupted run leaves the old state whole, and the next run removes the leftovers. States
-written by earlier versions (62-byte records; a float32 GeoTIFF ``detector.tif``) are converted on first use.
+in the older layouts (62-byte records; a float32 GeoTIFF ``detector.tif``) are converted on first use. Where
+each file lies: ``geo.datadir.StateDir``.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from geo.datadir import StateDir
 from geo.detect import model as detect
+from geo.detect.window import WindowFlags, new_state, refit
 from geo.errors import ConflictError, InvalidInputError
 from geo.grid import Grid
 
-VRT_FILE, LEGACY_FILE = "detector.vrt", "detector.tif"
 FORMAT = "forestmon-state-2-" + "-".join(str(t.itemsize) for t in (detect.SUMS_DTYPE, detect.MODEL_DTYPE,
                                                                       detect.SECOND_DTYPE, detect.FLAG_DTYPE))
 RECORD_FILES = (("MODEL", "model", detect.MODEL_DTYPE), ("SECOND", "second", detect.SECOND_DTYPE),
@@ -51,21 +53,17 @@ _SOURCE = re.compile(r"<SourceFilename[^>]*>([^<]+)</SourceFilename>")
 
 
 @contextmanager
-def locked(state_dir: Path) -> Iterator[None]:
+def locked(state: StateDir) -> Iterator[None]:
     """Hold the state folder for one run (an advisory lock, released when the run ends or dies): a second run
     at the same time stops with a clear message instead of overwriting the first one's state."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / "detector.lock", "w") as handle:
+    state.path.mkdir(parents=True, exist_ok=True)
+    with open(state.lock, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ConflictError(f"{state_dir}: another detection run is using this state; "
+            raise ConflictError(f"{state.path}: another detection run is using this state; "
                                 "run again when it has finished") from None
         yield
-
-
-def exists(state_dir: Path) -> bool:
-    return (state_dir / VRT_FILE).exists() or (state_dir / LEGACY_FILE).exists()
 
 
 class RecordFile:
@@ -158,9 +156,9 @@ class FlagTable:
         local = (band[inside] // self.width - r0) * w + col[inside] - c0
         return inside + lo, local.astype(np.int32)
 
-    def window(self, window: Window) -> detect.WindowFlags:
+    def window(self, window: Window) -> WindowFlags:
         at, local = self._in_window(self.pix, window)
-        return detect.WindowFlags(local, self.rec[at])
+        return WindowFlags(local, self.rec[at])
 
     def held(self, window: Window) -> dict[int, np.ndarray]:
         """Held-out pixels of the window (numbered in the window) by day."""
@@ -169,7 +167,7 @@ class FlagTable:
         return {int(d): local[days == d] for d in np.unique(days)}
 
     @classmethod
-    def gather(cls, width: int, parts: list[tuple[Window, detect.WindowFlags, dict[int, np.ndarray]]]) -> FlagTable:
+    def gather(cls, width: int, parts: list[tuple[Window, WindowFlags, dict[int, np.ndarray]]]) -> FlagTable:
         """The table of a whole run from each window's flags and held-out pixels."""
         def to_grid(window: Window, local: np.ndarray) -> np.ndarray:
             w = int(window.width)
@@ -226,8 +224,8 @@ class State:
             f.close()
 
 
-def _meta(state_dir: Path) -> dict[str, str] | None:
-    vrt = state_dir / VRT_FILE
+def _meta(state: StateDir) -> dict[str, str] | None:
+    vrt = state.vrt
     if not vrt.exists():
         return None
     text = vrt.read_text()
@@ -241,59 +239,59 @@ def _meta(state_dir: Path) -> dict[str, str] | None:
     return meta
 
 
-def current_paths(state_dir: Path) -> list[Path]:
+def current_paths(state: StateDir) -> list[Path]:
     """The files ``detector.vrt`` names (none before the first run)."""
-    meta = _meta(state_dir)
+    meta = _meta(state)
     if meta is None:
         return []
     keys = ("MODEL", "SECOND", "SUMS", "FLAGS") if meta["FORMAT"] == FORMAT else ("SOURCE",)
-    return [state_dir / meta[k] for k in keys if meta.get(k)]
+    return [state.path / meta[k] for k in keys if meta.get(k)]
 
 
-def open_state(state_dir: Path, grid: Grid) -> State | None:
+def open_state(state: StateDir, grid: Grid) -> State | None:
     """The saved state (read-only), or None before the first run. Raises InvalidInputError when it does not
     match the grid or this version's layout; converts an earlier version's state first."""
-    if not (state_dir / VRT_FILE).exists() and (state_dir / LEGACY_FILE).exists():
-        _convert_legacy(state_dir, grid)
-    meta = _meta(state_dir)
+    if not state.vrt.exists() and state.legacy.exists():
+        _convert_legacy(state, grid)
+    meta = _meta(state)
     if meta is None:
         return None
     if meta["FORMAT"] == _V1_FORMAT:
-        _convert_v1(state_dir, grid, state_dir / meta["SOURCE"])
-        meta = _meta(state_dir)
+        _convert_v1(state, grid, state.path / meta["SOURCE"])
+        meta = _meta(state)
     files = {}
     for key, _, dtype in RECORD_FILES:
-        path = state_dir / meta[key]
+        path = state.path / meta[key]
         if not path.exists() or path.stat().st_size != grid.width * grid.height * dtype.itemsize:
             raise InvalidInputError(f"{path}: detector state is missing or does not match the grid "
                                     f"({grid.width} x {grid.height} px); move the state folder away to start over")
         files[key] = RecordFile(path, grid, dtype)
-    flags_path = state_dir / meta["FLAGS"]
+    flags_path = state.path / meta["FLAGS"]
     flags = FlagTable.load(flags_path, grid.width)
     return State(grid, files["MODEL"], files["SECOND"], files["SUMS"], flags, int(meta["LEARNED_THROUGH"]),
                  flags_path)
 
 
-def create(state_dir: Path, grid: Grid) -> tuple[RecordFile, RecordFile, RecordFile]:
+def create(state: StateDir, grid: Grid) -> tuple[RecordFile, RecordFile, RecordFile]:
     """New model, second-index model and sums files (all records zero) beside the current ones, to be written
     window by window and then ``commit``-ed."""
     stamp = time.time_ns()
-    return tuple(RecordFile(state_dir / f"detector-{stamp}.{suffix}", grid, dtype, create=True)
+    return tuple(RecordFile(state.records(stamp, suffix), grid, dtype, create=True)
                  for _, suffix, dtype in RECORD_FILES)
 
 
-def commit(state_dir: Path, grid: Grid, records: tuple[Path, Path, Path], flags: FlagTable,
+def commit(state: StateDir, grid: Grid, records: tuple[Path, Path, Path], flags: FlagTable,
            learned_through: int) -> None:
     """Make these files the current state (``records``: the model, second-index model and sums files): save the
     flags, point the VRT at all four (atomically), then delete every state file it no longer names."""
-    flags_path = state_dir / f"flags-{time.time_ns()}.npz"
+    flags_path = state.flags(time.time_ns())
     flags.save(flags_path)
-    tmp = state_dir / (VRT_FILE + ".tmp")
+    tmp = state.vrt.with_name(state.vrt.name + ".tmp")
     tmp.write_text(_vrt_text(grid, [p.name for p in records], flags_path.name, learned_through))
-    os.replace(tmp, state_dir / VRT_FILE)
+    os.replace(tmp, state.vrt)
     keep = {p.name for p in records} | {flags_path.name}
-    for pattern in ("detector-*.model", "detector-*.second", "detector-*.sums", "detector-*.state", "flags-*.npz"):
-        for path in state_dir.glob(pattern):
+    for pattern in StateDir.STATE_PATTERNS:
+        for path in state.path.glob(pattern):
             if path.name not in keep:
                 path.unlink()
 
@@ -325,7 +323,7 @@ def _vrt_text(grid: Grid, records: list[str], flags: str, learned_through: int) 
     return ET.tostring(root, encoding="unicode") + "\n"
 
 
-# Earlier versions: one record a pixel with every field (62 bytes, "forestmon-state-1-62"), or before that a
+# Older layouts: one record a pixel with every field (62 bytes, "forestmon-state-1-62"), or before that a
 # float32 GeoTIFF with one band per field. Both are converted window by window: the sums and flags copied,
 # the model fitted from the sums.
 _V1_DTYPE = np.dtype([
@@ -342,42 +340,42 @@ _V1_DTYPE = np.dtype([
 _V1_FORMAT = "forestmon-state-1-62"
 
 
-def _convert(state_dir: Path, grid: Grid, read_window) -> None:
+def _convert(state: StateDir, grid: Grid, read_window) -> None:
     """Write this version's state from an older one's records (``read_window(window)`` → _V1_DTYPE)."""
-    files = create(state_dir, grid)
+    files = create(state, grid)
     parts, learned = [], 0
     for window in grid.windows():
         old = read_window(window)
-        s = detect.new_state(old.shape)
+        s = new_state(old.shape)
         for name in detect.SUMS_DTYPE.names:
             s.sums[name] = old[name]
         for name in detect.FLAG_DTYPE.names:
             if name in old.dtype.names:
                 s.flags[name] = old[name]
         s.flags["judged_day"] = np.where(old["status"] > 0, old["last_day"], 0)
-        detect.refit(s.sums, s.model, s.second)
+        refit(s.sums, s.model, s.second)
         for f, part in zip(files, (s.model, s.second, s.sums), strict=True):
             f.write(window, part)
-        parts.append((window, detect.WindowFlags.from_dense(s.flags), {}))
+        parts.append((window, WindowFlags.from_dense(s.flags), {}))
         learned = max(learned, int(old["last_day"].max(initial=0)))  # every folded scene was learned
     for f in files:
         f.close()
-    commit(state_dir, grid, tuple(f.path for f in files), FlagTable.gather(grid.width, parts), learned)
+    commit(state, grid, tuple(f.path for f in files), FlagTable.gather(grid.width, parts), learned)
 
 
-def _convert_v1(state_dir: Path, grid: Grid, source: Path) -> None:
+def _convert_v1(state: StateDir, grid: Grid, source: Path) -> None:
     if not source.exists() or source.stat().st_size != grid.width * grid.height * _V1_DTYPE.itemsize:
         raise InvalidInputError(f"{source}: detector state is missing or does not match the grid "
                                 f"({grid.width} x {grid.height} px); move the state folder away to start over")
     old = RecordFile(source, grid, _V1_DTYPE)
     try:
-        _convert(state_dir, grid, old.read)
+        _convert(state, grid, old.read)
     finally:
         old.close()
 
 
-def _convert_legacy(state_dir: Path, grid: Grid) -> None:
-    legacy = state_dir / LEGACY_FILE
+def _convert_legacy(state: StateDir, grid: Grid) -> None:
+    legacy = state.legacy
     with rasterio.open(legacy) as src:
         if (src.width, src.height) != (grid.width, grid.height):
             raise InvalidInputError(f"{legacy}: detector state does not match the grid")
@@ -391,5 +389,5 @@ def _convert_legacy(state_dir: Path, grid: Grid) -> None:
                     out[name] = data[names.index(name)]
             return out
 
-        _convert(state_dir, grid, read)
+        _convert(state, grid, read)
     legacy.unlink()

@@ -86,6 +86,7 @@ def _state(workdir: Path, size: int) -> None:
     grid. Two state folders share its model and sums: ``state-weekly`` (every earlier scene learned: a week
     that only judges) and ``state-refit`` (the scenes of the last three weeks judged, not yet learned: the
     week the baseline is refitted, every fourth)."""
+    from geo.datadir import StateDir
     from geo.detect import state as statefile
 
     grid = Grid.covering((X0, Y0 - size * 10, X0 + size * 10, Y0), "EPSG:32648", 10)
@@ -98,7 +99,7 @@ def _state(workdir: Path, size: int) -> None:
         detect.update(strip, day, 0.8 + noise[0], np.ones(strip.shape, bool), 0.6 + noise[1])
     shared = workdir / "state-files"
     shared.mkdir(exist_ok=True)
-    files = statefile.create(shared, grid)
+    files = statefile.create(StateDir(shared), grid)
     for row in range(0, size, strip.shape[0]):
         rows = min(strip.shape[0], size - row)
         window = rasterio.windows.Window(0, row, size, rows)
@@ -111,9 +112,9 @@ def _state(workdir: Path, size: int) -> None:
         state_dir.mkdir(exist_ok=True)
         for f in files:
             os.link(f.path, state_dir / f.path.name)
-        statefile.commit(state_dir, grid, tuple(state_dir / f.path.name for f in files),
+        statefile.commit(StateDir(state_dir), grid, tuple(state_dir / f.path.name for f in files),
                          statefile.FlagTable.empty(grid.width), detect.day_number(through))
-        grid.save(state_dir / "grid.json")
+        grid.save(StateDir(state_dir).grid)
 
 
 def _waiting_scenes(workdir: Path) -> None:
@@ -149,7 +150,8 @@ def _waiting_scenes(workdir: Path) -> None:
 
 
 def prepare(workdir: Path, size: int) -> None:
-    from geo.detect.run import UNITS_FILE, grid_units, units_raster
+    from geo.datadir import StateDir
+    from geo.detect.coverage import grid_units, units_raster
     from geo.region import load_region
     from geo.store import open_store
     from ingest.catalogue import ingest_local
@@ -169,9 +171,9 @@ def prepare(workdir: Path, size: int) -> None:
     if not (workdir / "state-refit" / "detector.vrt").exists():
         _state(workdir, size)
     for name in ("state-weekly", "state-refit"):  # the admin units on the grid, as the first run burns them
-        state_dir = workdir / name
-        if not (state_dir / UNITS_FILE).exists():
-            units_raster(grid_units(load_region(), _grid(workdir)), _grid(workdir), state_dir / UNITS_FILE)
+        state = StateDir(workdir / name)
+        if not state.units.exists():
+            units_raster(grid_units(load_region(), _grid(workdir)), _grid(workdir), state)
     if not (workdir / "state-weekly" / "coverage.npz").exists():
         _previous_week(workdir)
 

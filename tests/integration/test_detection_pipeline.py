@@ -13,6 +13,7 @@ from shapely.geometry import box
 
 from api.cli import cli
 from geo import detect
+from geo.datadir import StateDir
 from geo.detect import state as statefile
 from geo.errors import ForestmonError
 from geo.store import open_store
@@ -59,7 +60,7 @@ def test_a_forest_layer_limits_monitoring_and_names_the_category(tmp_path):
 
 def state_bytes(state_dir) -> bytes:
     """The saved detector state: the VRT and every file it names."""
-    return b"".join(p.read_bytes() for p in [state_dir / statefile.VRT_FILE, *statefile.current_paths(state_dir)])
+    return b"".join(p.read_bytes() for p in [StateDir(state_dir).vrt, *statefile.current_paths(StateDir(state_dir))])
 
 
 def test_all_cloud_scene_is_a_no_op_and_coverage_says_unseen(tmp_path):
@@ -127,7 +128,7 @@ def test_a_tile_unreadable_at_detection_names_the_file_and_leaves_the_state_whol
     assert isinstance(result.exception, ForestmonError)  # one line from the CLI, not a traceback
     assert str(result.exception).startswith(f"{tile['path']}: cannot read")
     assert state_bytes(state_dir) == before
-    assert sorted(state_dir.glob("detector-*")) == sorted(statefile.current_paths(state_dir)[:3])  # none left
+    assert sorted(state_dir.glob("detector-*")) == sorted(statefile.current_paths(StateDir(state_dir))[:3])  # none left
     assert [r["id"] for r in open_store(tmp_path / "d" / "forestmon.gpkg").scenes("ok") if not r["processed"]] \
         == [tile["id"]]  # still to do: a re-run after the file is restored folds it in
 
@@ -139,7 +140,7 @@ def test_a_second_detection_run_at_the_same_time_stops_with_a_clear_message(tmp_
     scenes.mkdir()
     write_scene(scenes / "a_20240105.tif", date(2024, 1, 5))
     run("ingest", scenes, "--data-dir", tmp_path / "d", "--no-detect")
-    with statefile.locked(tmp_path / "d" / "state"):  # a run in progress
+    with statefile.locked(StateDir(tmp_path / "d" / "state")):  # a run in progress
         result = CliRunner().invoke(cli, ["detect", "--data-dir", str(tmp_path / "d")])
     assert isinstance(result.exception, ForestmonError)
     assert "another detection run is using this state" in str(result.exception)
@@ -170,16 +171,16 @@ def test_scene_by_scene_runs_give_the_state_and_alerts_of_one_run_and_refit_on_s
     for day in days:
         scene(weekly, day)
         run("ingest", weekly, "--data-dir", tmp_path / "b")
-        models.append(statefile.current_paths(state_dir)[0].name)
+        models.append(statefile.current_paths(StateDir(state_dir))[0].name)
     # The first scene is learned at once; after that no scene is judged against a baseline more than 28 days
     # older than itself: with a scene every 10 days, the two judged since the last refit are learned before
     # every second one. The runs in between leave the model and the sums as they were.
     refits = [k for k in range(1, len(models)) if models[k] != models[k - 1]]
     assert refits == list(range(3, 45, 2))
-    vrt = (state_dir / statefile.VRT_FILE).read_text()
+    vrt = StateDir(state_dir).vrt.read_text()
     assert f'<MDI key="LEARNED_THROUGH">{detect.day_number(days[42])}</MDI>' in vrt  # the newest: judged only
 
-    a, b = statefile.current_paths(tmp_path / "a" / "state"), statefile.current_paths(state_dir)
+    a, b = statefile.current_paths(StateDir(tmp_path / "a" / "state")), statefile.current_paths(StateDir(state_dir))
     for x, y in zip(a[:3], b[:3], strict=True):  # model, second-index model and sums
         assert x.read_bytes() == y.read_bytes(), x.name
     ta, tb = (statefile.FlagTable.load(p[3], 1) for p in (a, b))
@@ -203,7 +204,7 @@ def test_refit_days_0_learns_every_scene_as_it_comes(tmp_path):
         write_scene(scenes / f"s_{day:%Y%m%d}.tif", day)
         run("ingest", scenes, "--data-dir", tmp_path / "d", "--no-detect")
         run("detect", "--data-dir", tmp_path / "d", "--refit-days", "0")
-        models.append(statefile.current_paths(state_dir)[0].name)
+        models.append(statefile.current_paths(StateDir(state_dir))[0].name)
         assert f'<MDI key="LEARNED_THROUGH">{detect.day_number(day)}</MDI>' in (state_dir / "detector.vrt").read_text()
     assert len(set(models)) == 3
 

@@ -237,6 +237,27 @@ def test_dry_season_low_is_not_a_drop():
     assert px.v("status") == NONE
 
 
+def test_a_field_added_in_the_middle_of_the_parameters_shifts_no_threshold():
+    """The compiled steps read every threshold by its name: parameters with a new field inserted half-way decide
+    exactly as the originals, although every later threshold has moved one position along."""
+    from collections import namedtuple
+
+    names = list(DetectorParams._fields)
+    middle = names.index("forest_min_ndvi")  # a threshold that decides whether forest is watched at all
+    values = list(DetectorParams())
+    Extended = namedtuple("Extended", [*names[:middle], "inserted", *names[middle:]])
+    extended = Extended(*values[:middle], 99.0, *values[middle:])
+    assert extended[middle] != DetectorParams()[middle]  # read by position, the forest test would take 99.0
+
+    runs = []
+    for params in (DetectorParams(), extended):
+        px = make_forest(params=params)
+        changes = [px.drop(AFTER, 0.3, 0.3, params=params), px.drop(later(AFTER, 1), 0.3, 0.3, params=params)]
+        runs.append((changes, px.state.sums.tobytes(), px.state.model.tobytes(), px.state.flags.tobytes()))
+    assert runs[0][0] == [1, 1]  # flagged, then confirmed
+    assert runs[1] == runs[0]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Thresholds.
 

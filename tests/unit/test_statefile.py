@@ -13,6 +13,7 @@ from pyproj import CRS
 from rasterio.windows import Window
 
 from geo import detect
+from geo.datadir import StateDir
 from geo.detect import state as statefile
 from geo.errors import InvalidInputError
 from geo.grid import Grid
@@ -38,7 +39,7 @@ def _write(state_dir, seed=0, *, commit=True):
     flags = detect.new_state((GRID.height, GRID.width)).flags
     flags[[2, 9, 9, 20], [3, 0, 30, 36]] = _random(detect.FLAG_DTYPE, 4, rng)
     flags["status"][[2, 9, 9, 20], [3, 0, 30, 36]] = [1, 2, 3, 1]
-    files = statefile.create(state_dir, GRID)
+    files = statefile.create(StateDir(state_dir), GRID)
     parts = []
     for window in GRID.windows(8, 2000):
         r, c, h, w = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
@@ -51,13 +52,13 @@ def _write(state_dir, seed=0, *, commit=True):
     table = statefile.FlagTable.gather(GRID.width, parts)
     paths = tuple(f.path for f in files)
     if commit:
-        statefile.commit(state_dir, GRID, paths, table, 19000)
+        statefile.commit(StateDir(state_dir), GRID, paths, table, 19000)
     return model, second, sums, flags, paths
 
 
 def test_windows_written_then_read_back_and_seen_by_gdal(tmp_path):
     model, second, sums, flags, _ = _write(tmp_path)
-    state = statefile.open_state(tmp_path, GRID)
+    state = statefile.open_state(StateDir(tmp_path), GRID)
     window = Window(5, 3, 20, 11)
     np.testing.assert_array_equal(state.model.read(window), model[3:14, 5:25])
     np.testing.assert_array_equal(state.second.read(window), second[3:14, 5:25])
@@ -83,7 +84,7 @@ def test_windows_written_then_read_back_and_seen_by_gdal(tmp_path):
 def test_an_uncommitted_run_leaves_the_state_whole_and_the_next_commit_cleans_up(tmp_path):
     model, _, _, _, first = _write(tmp_path, seed=1)
     killed = _write(tmp_path, seed=2, commit=False)[4]  # a run killed before its commit
-    state = statefile.open_state(tmp_path, GRID)
+    state = statefile.open_state(StateDir(tmp_path), GRID)
     np.testing.assert_array_equal(state.model.read(Window(0, 0, GRID.width, GRID.height)), model)
     assert [state.model.path, state.second.path, state.sums.path] == list(first)
     state.close()
@@ -97,7 +98,7 @@ def test_state_of_another_grid_is_refused_with_a_clear_message(tmp_path):
     _write(tmp_path)
     other = Grid(GRID.crs, GRID.transform, GRID.width + 1, GRID.height)
     with pytest.raises(InvalidInputError, match="does not match the grid"):
-        statefile.open_state(tmp_path, other)
+        statefile.open_state(StateDir(tmp_path), other)
 
 
 def test_state_of_another_version_is_refused_with_a_clear_message(tmp_path):
@@ -105,7 +106,7 @@ def test_state_of_another_version_is_refused_with_a_clear_message(tmp_path):
     vrt = tmp_path / "detector.vrt"
     vrt.write_text(vrt.read_text().replace(statefile.FORMAT, "forestmon-state-0"))
     with pytest.raises(InvalidInputError, match="not a detector state of this version"):
-        statefile.open_state(tmp_path, GRID)
+        statefile.open_state(StateDir(tmp_path), GRID)
 
 
 def test_damaged_flags_are_refused_with_a_clear_message(tmp_path):
@@ -113,7 +114,7 @@ def test_damaged_flags_are_refused_with_a_clear_message(tmp_path):
     flags = next(tmp_path.glob("flags-*.npz"))
     flags.write_bytes(flags.read_bytes()[:100])
     with pytest.raises(InvalidInputError, match="detector flags are unreadable"):
-        statefile.open_state(tmp_path, GRID)
+        statefile.open_state(StateDir(tmp_path), GRID)
 
 
 def _learned_history(shape) -> detect.State:
@@ -145,7 +146,7 @@ def test_an_earlier_versions_record_state_is_converted(tmp_path):
     band = ET.SubElement(vrt, "VRTRasterBand", dataType="UInt16", band="1", subClass="VRTRawRasterBand")
     ET.SubElement(band, "SourceFilename", relativeToVRT="1").text = "detector-1.state"
     (tmp_path / "detector.vrt").write_text(ET.tostring(vrt, encoding="unicode"))
-    state = statefile.open_state(tmp_path, GRID)
+    state = statefile.open_state(StateDir(tmp_path), GRID)
     whole = Window(0, 0, GRID.width, GRID.height)
     np.testing.assert_array_equal(state.sums.read(whole), s.sums)
     np.testing.assert_array_equal(state.model.read(whole), s.model)
@@ -169,7 +170,7 @@ def test_an_earlier_versions_geotiff_state_is_converted(tmp_path):
     with rasterio.open(tmp_path / "detector.tif", "w", **profile) as dst:
         dst.write(data)
         dst.descriptions = names
-    state = statefile.open_state(tmp_path, GRID)
+    state = statefile.open_state(StateDir(tmp_path), GRID)
     sums = state.sums.read(Window(0, 0, GRID.width, GRID.height))
     flags = state.flags.window(Window(0, 0, GRID.width, GRID.height)).to_dense((GRID.height, GRID.width))
     state.close()
