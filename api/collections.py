@@ -1,52 +1,48 @@
-"""The feature collections the map API serves (OGC API Features, vector tiles): one small contract and a registry.
+"""The feature collections the map API serves (``/ogc``, ``/alerts``, vector tiles): one small contract, one
+GeoJSON writer, and a registry.
 
-A ``FeatureSource`` lists features with bbox, date range, property filters and paging, and finds one by id.
-The registry builds the sources from providers: functions of a ``CollectionContext`` (store, region, the
-caller's role) that yield sources. Alerts, admin units (one collection per boundary version) and planning
-layers (one collection per layer version) are built in; other modules add theirs with ``register_provider``
-(e.g. planting lots, or cases only for roles that may see them).
+A ``FeatureSource`` lists features with bbox, date range, property filters (its ``filters``, which are its OGC
+queryables) and paging, and finds one by id. The registry builds the sources from providers: functions of a
+``CollectionContext`` (store, region, the caller's role) that yield sources. Alerts, admin units (one
+collection per boundary version) and planning layers (one collection per layer version) are built in; other
+modules add theirs with ``register_provider``. Which alert columns a caller sees is decided here, once:
+anonymous readers do not see who reviews (``geo.alerts.PRIVATE_COLUMNS``).
 """
 
 from __future__ import annotations
 
 import json
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 
 import geopandas as gpd
 import pandas as pd
+from shapely.geometry import box
 
-from geo.alerts import CONFIDENCE_LEVELS, PRIVATE_COLUMNS, STATUSES
-from geo.errors import ConfigError, InvalidInputError, NotFoundError
+from geo.alerts import ALERTS, PRIVATE_COLUMNS
+from geo.errors import ForestmonError, InvalidInputError, NotFoundError
+from geo.query import Bbox, Filter, Layer, Query
 from geo.region import AdminVersion, Region
-from geo.store.base import AlertQuery, Store, ZoneQuery
-from geo.workflow.planning import ZONE_CLASSES, classify
+from geo.store import Store
+from geo.workflow.planning import ZONES, classify, legend
 
-Bbox = tuple[float, float, float, float]
-
-
-@dataclass(frozen=True)
-class Queryable:
-    """A property a collection can be filtered on: ``name=a,b`` for text, ``min_name``/``max_name`` for numbers."""
-
-    name: str
-    type: str  # "string" or "number"
-    description: str
-    enum: tuple[str, ...] | None = None
+ADMIN_FILTERS = (Filter("id", "text", "admin unit id"),)
 
 
-@dataclass
-class FeatureQuery:
-    """What a client asked for; ``filters`` holds text filters as tuples and number bounds under min_/max_ names."""
+class UnknownFilter(ForestmonError):
+    """A query names a filter the collection does not have (400, as OGC API Features asks)."""
 
-    bbox: Bbox | None = None
-    start: date | None = None
-    end: date | None = None
-    filters: dict[str, object] = field(default_factory=dict)
-    limit: int | None = None
-    offset: int = 0
+
+def feature_list(frame: gpd.GeoDataFrame) -> list[dict]:
+    """GeoJSON features of a frame with a ``fid`` column (the feature id); dates and missing values as JSON
+    has them."""
+    if not len(frame):
+        return []
+    data = json.loads(frame.drop(columns="fid").to_json(na="null", show_bbox=False, drop_id=True))["features"]
+    for feature, fid in zip(data, frame["fid"], strict=True):
+        feature["id"] = fid
+    return data
 
 
 @dataclass
@@ -64,24 +60,24 @@ class FeatureSource(ABC):
     id: str
     title: str
     description: str
-    queryables: tuple[Queryable, ...] = ()
+    filters: tuple[Filter, ...] = ()      # the public properties its items can be filtered on
     temporal_property: str | None = None  # the date property ``datetime`` filters on, if any
     style: dict | None = None             # how maps draw it (colours per class, legend)
 
-    @abstractmethod
-    def items(self, query: FeatureQuery) -> tuple[gpd.GeoDataFrame, int]:
+    def items(self, query: Query) -> tuple[gpd.GeoDataFrame, int]:
         """A page of features and the number matched by the query without paging."""
+        raise NotImplementedError
 
-    @abstractmethod
     def item(self, fid: str) -> gpd.GeoDataFrame:
         """The feature with this id as a one-row frame; raises NotFoundError."""
+        raise NotImplementedError
 
-    def features_json(self, query: FeatureQuery) -> tuple[str, int, int] | None:
+    def features_json(self, query: Query) -> tuple[str, int, int] | None:
         """A page as a JSON array of GeoJSON features with the numbers returned and matched, when the backend
-        writes GeoJSON itself (PostGIS); None lets the API serialise ``items()``."""
+        writes GeoJSON itself (PostGIS); None lets the API write ``items()``."""
         return None
 
-    def mvt(self, z: int, x: int, y: int, query: FeatureQuery) -> bytes | None:
+    def mvt(self, z: int, x: int, y: int, query: Query) -> bytes | None:
         """The encoded vector tile when the backend makes it itself (PostGIS ``ST_AsMVT``); None lets the API
         encode ``items()`` over the tile's bbox with ``maps.vectortiles``."""
         return None
@@ -90,68 +86,137 @@ class FeatureSource(ABC):
         """Spatial extent (WGS 84) and temporal interval (ISO dates, open ends as None)."""
         return None, None
 
-    def check(self, query: FeatureQuery) -> None:
-        """Refuse filters this collection does not have, naming them and the ones it has."""
-        names = {q.name for q in self.queryables}
-        allowed = {n for q in self.queryables for n in ((f"min_{q.name}", f"max_{q.name}") if q.type == "number"
-                                                         else (q.name,))}
+    def check(self, query: Query) -> None:
+        """Refuse filters this collection does not have (``UnknownFilter``, naming them and the ones it has) and
+        values a filter does not take (InvalidInputError)."""
+        allowed = {key for f in self.filters for key in f.keys}
         unknown = [k for k in query.filters if k not in allowed]
         if unknown:
-            raise InvalidInputError(f"{', '.join(unknown)}: collection {self.id!r} cannot be filtered on that; "
-                                    f"it has {', '.join(sorted(names)) or 'no property filters'}")
-        for q in self.queryables:
-            value = query.filters.get(q.name)
-            if q.enum and value:
-                bad = [v for v in value if v not in q.enum]
+            raise UnknownFilter(f"{', '.join(unknown)}: collection {self.id!r} cannot be filtered on that; it has "
+                                f"{', '.join(sorted(f.name for f in self.filters)) or 'no property filters'}")
+        for f in self.filters:
+            value = query.filters.get(f.name)
+            if f.enum and value:
+                bad = [v for v in value if v not in f.enum]
                 if bad:
-                    raise InvalidInputError(f"{q.name}: unknown value {', '.join(bad)}; expected {', '.join(q.enum)}")
+                    raise InvalidInputError(f"{f.name}: unknown value {', '.join(bad)}; expected {', '.join(f.enum)}")
 
 
-class AlertSource(FeatureSource):
+class _LayerSource(FeatureSource):
+    """A collection read from one of the store's layers, with columns hidden from this caller."""
+
+    layer: Layer
+    hidden: tuple[str, ...] = ()
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def _store_query(self, query: Query) -> Query:
+        return query
+
+    def _frame(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        frame = frame.drop(columns=list(self.hidden), errors="ignore")
+        return frame.assign(fid=frame[self.layer.key].astype(str))
+
+    def items(self, query):
+        store_query = self._store_query(query)
+        return (self._frame(self.store.features(self.layer, store_query)),
+                self.store.count(self.layer, store_query))
+
+    def features_json(self, query):
+        return self.store.features_json(self.layer, self._store_query(query), exclude=self.hidden)
+
+
+class AlertSource(_LayerSource):
     id = "alerts"
     title = "Forest-loss alerts"
     description = "Forest-loss alert polygons detected from Sentinel-2, with confidence, area (ha) and review status"
-    queryables = (
-        Queryable("status", "string", "review status", STATUSES),
-        Queryable("confidence", "string", "detection confidence", CONFIDENCE_LEVELS),
-        Queryable("district_id", "string", "admin unit id holding the centroid"),
-        Queryable("area_ha", "number", "area in hectares"),
-    )
-    temporal_property = "first_detected"
+    layer = ALERTS
+    filters = tuple(f for f in ALERTS.filters if f.public)
+    temporal_property = ALERTS.temporal
 
     def __init__(self, store: Store, region: Region, public: bool = True):
-        self.store, self.region = store, region
+        super().__init__(store)
+        self.region = region
         self.hidden = PRIVATE_COLUMNS if public else ()  # anonymous readers do not see who reviews
 
-    def _query(self, q: FeatureQuery) -> AlertQuery:
-        f = q.filters
-        return AlertQuery(bbox=q.bbox, start=q.start, end=q.end, confidence=f.get("confidence"),
-                          status=f.get("status"), district_ids=f.get("district_id"), min_area_ha=f.get("min_area_ha"),
-                          max_area_ha=f.get("max_area_ha"), limit=q.limit, offset=q.offset)
-
-    def items(self, query):
-        aq = self._query(query)
-        alerts = self.store.query_alerts(aq).drop(columns=list(self.hidden), errors="ignore")
-        return alerts.assign(fid=alerts["id"]), self.store.count_alerts(aq)
-
-    def features_json(self, query):
-        return self.store.alerts_geojson(self._query(query), exclude=self.hidden)
-
     def mvt(self, z, x, y, query):
-        return self.store.alerts_mvt(self._query(query), z, x, y, self.id, exclude=self.hidden)
+        return self.store.mvt(self.layer, query, (z, x, y), self.id, exclude=self.hidden)
 
     def item(self, fid):
-        alert = self.store.get_alert(fid).drop(columns=list(self.hidden), errors="ignore")
-        return alert.assign(fid=alert["id"])
+        return self._frame(self.store.get_alert(fid))
 
     def extent(self):
         return tuple(float(v) for v in self.region.province().total_bounds), (None, None)
 
 
+class PlanningSource(_LayerSource):
+    """The zones of one planning layer version; properties are the source attributes plus type, class, area."""
+
+    layer = ZONES
+    filters = tuple(f for f in ZONES.filters if f.public)
+    hidden = ("layer_id", "properties")
+
+    def __init__(self, store: Store, record: dict):
+        super().__init__(store)
+        self.record = record
+        self.id = f"plan-{record['id']}"
+        until = record.get("valid_to") or "…"
+        self.title = f"{record['name']} ({record['kind']}), {record['valid_from']} – {until}"
+        self.description = (f"Planning layer {record['name']!r} of kind {record['kind']}, valid "
+                            f"{record['valid_from']} – {until}; from {record.get('source')} in "
+                            f"{record.get('source_crs')}")
+        self.style = {"kind": record["kind"], "legend": legend()}
+
+    def _valid(self, query: Query) -> bool:
+        return _valid_during(self.record["valid_from"], self.record.get("valid_to"), query)
+
+    def _store_query(self, query: Query) -> Query:
+        """The query on this version's zones; versioned collections answer ``datetime`` with all or none."""
+        filters = {**query.filters, "layer_id": (self.record["id"],) if self._valid(query) else ()}
+        return Query(query.bbox, None, None, filters, query.limit, query.offset)
+
+    def _frame(self, zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        attrs = pd.DataFrame([json.loads(p) if p else {} for p in zones["properties"]], index=zones.index)
+        ours = zones[["feature_index", "zone_type", "zone_class", "area_ha"]].assign(
+            colour=[classify(t, self.record["kind"])[1] for t in zones["zone_type"]],
+            layer=self.record["name"], valid_from=self.record["valid_from"])
+        attrs = attrs.drop(columns=[c for c in ours.columns if c in attrs.columns])
+        return gpd.GeoDataFrame(pd.concat([attrs, ours], axis=1), geometry=zones.geometry, crs=zones.crs).assign(
+            fid=zones["feature_index"].astype(str))
+
+    def features_json(self, query):
+        return None  # the properties merge the source attributes: written by the API
+
+    def mvt(self, z, x, y, query):
+        if not self._valid(query):
+            return None
+        types = self.store.values(self.layer, "zone_type", Query(filters={"layer_id": (self.record["id"],)}))
+        colours = {t or "": classify(t, self.record["kind"])[1] for t in [*types, None]}
+        return self.store.mvt(self.layer, self._store_query(query), (z, x, y), self.id, exclude=self.hidden,
+                              constants={"layer": self.record["name"], "valid_from": self.record["valid_from"]},
+                              by_value={"colour": ("zone_type", colours)})
+
+    def item(self, fid):
+        try:
+            index = int(fid)
+        except ValueError:
+            index = -1
+        zones = self.store.features(self.layer, Query(filters={"layer_id": (self.record["id"],),
+                                                               "min_feature_index": index,
+                                                               "max_feature_index": index}))
+        if zones.empty:
+            raise NotFoundError(f"no zone {fid!r} in collection {self.id!r}")
+        return self._frame(zones)
+
+    def extent(self):
+        return self.record.get("bbox"), (self.record["valid_from"], self.record.get("valid_to"))
+
+
 class AdminSource(FeatureSource):
     """The admin units of one boundary version of the region profile."""
 
-    queryables = (Queryable("id", "string", "admin unit id"),)
+    filters = ADMIN_FILTERS
 
     def __init__(self, region: Region, version: AdminVersion):
         self.region, self.version = region, version
@@ -172,8 +237,8 @@ class AdminSource(FeatureSource):
         if not _valid_during(self.version.valid_from.isoformat(), valid_to, query):
             return units.iloc[:0], 0
         if query.bbox is not None:
-            units = units.iloc[units.sindex.query(_box(query.bbox), predicate="intersects")].sort_index()
-        if query.filters.get("id"):
+            units = units.iloc[units.sindex.query(box(*query.bbox), predicate="intersects")].sort_index()
+        if "id" in query.filters:
             units = units[units["id"].astype(str).isin(query.filters["id"])]
         matched = len(units)
         end = None if query.limit is None else query.offset + query.limit
@@ -191,75 +256,12 @@ class AdminSource(FeatureSource):
         return tuple(float(v) for v in self._units().total_bounds), (self.version.valid_from.isoformat(), end)
 
 
-class PlanningSource(FeatureSource):
-    """The zones of one planning layer version; properties are the source attributes plus type, class, area."""
-
-    queryables = (
-        Queryable("zone_type", "string", "zone type as in the source file"),
-        Queryable("zone_class", "string", "keep_forest, conversion or other", ZONE_CLASSES),
-    )
-
-    def __init__(self, store: Store, layer: dict):
-        self.store, self.layer = store, layer
-        self.id = f"plan-{layer['id']}"
-        until = layer.get("valid_to") or "…"
-        self.title = f"{layer['name']} ({layer['kind']}), {layer['valid_from']} – {until}"
-        self.description = (f"Planning layer {layer['name']!r} of kind {layer['kind']}, valid {layer['valid_from']}"
-                            f" – {until}; from {layer.get('source')} in {layer.get('source_crs')}")
-        from geo.workflow.planning import legend
-
-        self.style = {"kind": layer["kind"], "legend": legend()}
-
-    def _frame(self, zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-        attrs = pd.DataFrame([json.loads(p) if p else {} for p in zones["properties"]], index=zones.index)
-        ours = zones[["feature_index", "zone_type", "zone_class", "area_ha"]].assign(
-            colour=[classify(t, self.layer["kind"])[1] for t in zones["zone_type"]],
-            layer=self.layer["name"], valid_from=self.layer["valid_from"])
-        attrs = attrs.drop(columns=[c for c in ours.columns if c in attrs.columns])
-        return gpd.GeoDataFrame(pd.concat([attrs, ours], axis=1), geometry=zones.geometry, crs=zones.crs).assign(
-            fid=zones["feature_index"].astype(str))
-
-    def items(self, query):
-        if not _valid_during(self.layer["valid_from"], self.layer.get("valid_to"), query):
-            return self._frame(self.store.query_zones(self.layer["id"], ZoneQuery(limit=0))), 0
-        zq = ZoneQuery(bbox=query.bbox, zone_type=query.filters.get("zone_type"),
-                       zone_class=query.filters.get("zone_class"), limit=query.limit, offset=query.offset)
-        return self._frame(self.store.query_zones(self.layer["id"], zq)), self.store.count_zones(self.layer["id"], zq)
-
-    def mvt(self, z, x, y, query):
-        if not _valid_during(self.layer["valid_from"], self.layer.get("valid_to"), query):
-            return None
-        zq = ZoneQuery(bbox=query.bbox, zone_type=query.filters.get("zone_type"),
-                       zone_class=query.filters.get("zone_class"), limit=query.limit)
-        return self.store.zones_mvt(self.layer["id"], zq, z, x, y, self.id, self.layer["kind"],
-                                    {"layer": self.layer["name"], "valid_from": self.layer["valid_from"]})
-
-    def item(self, fid):
-        try:
-            index = int(fid)
-        except ValueError:
-            index = -1
-        zones = self.store.query_zones(self.layer["id"], ZoneQuery(feature_index=index))
-        if zones.empty:
-            raise NotFoundError(f"no zone {fid!r} in collection {self.id!r}")
-        return self._frame(zones)
-
-    def extent(self):
-        return self.layer.get("bbox"), (self.layer["valid_from"], self.layer.get("valid_to"))
-
-
-def _valid_during(valid_from: str, valid_to: str | None, query: FeatureQuery) -> bool:
+def _valid_during(valid_from: str, valid_to: str | None, query: Query) -> bool:
     """Whether a version valid from ``valid_from`` to ``valid_to`` (ISO, None = still valid) meets the query's
     date range: versioned collections answer ``datetime`` with all their features or none."""
     if query.end is not None and valid_from > query.end.isoformat():
         return False
     return not (query.start is not None and valid_to is not None and valid_to < query.start.isoformat())
-
-
-def _box(bbox: Bbox):
-    from shapely.geometry import box
-
-    return box(*bbox)
 
 
 Provider = Callable[[CollectionContext], Iterable[FeatureSource]]
@@ -269,15 +271,13 @@ def _builtin(ctx: CollectionContext) -> Iterable[FeatureSource]:
     yield AlertSource(ctx.store, ctx.region, public=ctx.role is None)
     for version in sorted(ctx.region.admin_versions, key=lambda v: v.valid_from):
         yield AdminSource(ctx.region, version)
-    try:
-        layers = ctx.store.planning_layers()
-    except ConfigError:  # a backend without planning layers serves the rest
-        layers = []
-    for layer in layers:
-        yield PlanningSource(ctx.store, layer)
+    for record in ctx.store.planning_layers():
+        yield PlanningSource(ctx.store, record)
 
 
 PROVIDERS: list[Provider] = [_builtin]
+# Every property filter a built-in collection offers: the query parameters of the items routes.
+ITEM_FILTERS: tuple[Filter, ...] = (*AlertSource.filters, *PlanningSource.filters, *ADMIN_FILTERS)
 
 
 def register_provider(provider: Provider) -> Provider:
@@ -296,3 +296,8 @@ def collection(ctx: CollectionContext, collection_id: str) -> FeatureSource:
     if collection_id not in found:
         raise NotFoundError(f"no collection {collection_id!r}; there are: {', '.join(found)}")
     return found[collection_id]
+
+
+def alerts_source(ctx: CollectionContext) -> FeatureSource:
+    """The alerts collection as this caller sees it."""
+    return collection(ctx, AlertSource.id)

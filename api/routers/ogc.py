@@ -1,8 +1,9 @@
 """OGC API – Features (Part 1: core, GeoJSON, HTML, OpenAPI 3.0) under ``/ogc``, and vector tiles (MVT) with
 TileJSON per collection. ``/`` stays the rangers' map, so the OGC landing page is ``/ogc/``.
 
-Every collection of ``geo.features`` is served the same way; responses carry an ETag tied to the store's
-data version (304 when unchanged).
+Every collection of ``api.collections`` is served the same way (``items_response`` is also what ``/alerts``
+answers with); responses carry an ETag tied to the store's data version (304 when unchanged). A query
+parameter a route does not take is refused with 400.
 """
 
 from __future__ import annotations
@@ -12,27 +13,21 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
-import geopandas as gpd
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
 from api.caching import cached
-from api.collections import CollectionContext, FeatureQuery, FeatureSource, collections
-from api.deps import BboxDep, SettingsDep, StoreDep
-from api.ogc_params import (
-    DEFAULT_LIMIT,
-    DateRange,
-    Filters,
-    Format,
-    Limit,
-    Offset,
-    Source,
-    collection_context,
-)
+from api.collections import CollectionContext, FeatureSource, collections, feature_list
+from api.deps import SettingsDep, StoreDep
+from api.params import Filters, Format, Source, collection_context, item_query, reject_unknown_parameters
+from api.settings import Settings
+from geo.query import Query
+from geo.store import Store
 from maps.vectortiles import MAX_FEATURES, MAX_ZOOM, encode_tile, tile_bounds
 
-router = APIRouter(prefix="/ogc", tags=["OGC API Features"])
+router = APIRouter(prefix="/ogc", tags=["OGC API Features"], dependencies=[Depends(reject_unknown_parameters)])
+DEFAULT_LIMIT = 10
 GEOJSON = "application/geo+json"
 MVT = "application/vnd.mapbox-vector-tile"
 CONFORMANCE = [
@@ -85,16 +80,6 @@ def _html(request: Request, title: str, *, description: str = "", links: list | 
 
 def _json(body: dict, media_type: str = "application/json") -> Response:
     return Response(json.dumps(body, ensure_ascii=False, default=str), media_type=media_type)
-
-
-def features(gdf: gpd.GeoDataFrame) -> list[dict]:
-    """GeoJSON features with the ``fid`` column as the feature id."""
-    if not len(gdf):
-        return []
-    data = json.loads(gdf.drop(columns="fid").to_json(na="null", show_bbox=False, drop_id=True))["features"]
-    for feature, fid in zip(data, gdf["fid"], strict=True):
-        feature["id"] = fid
-    return data
 
 
 # -- landing, conformance, collections -------------------------------------------------------------------------
@@ -181,50 +166,48 @@ def get_collection(request: Request, source: Source, f: Format) -> Response:
             response_class=Response, responses={200: {"content": {"application/schema+json": {}}}})
 def queryables(request: Request, source: Source) -> Response:
     props = {}
-    for q in source.queryables:
-        schema: dict = {"type": q.type, "description": q.description}
-        if q.enum:
-            schema["enum"] = list(q.enum)
-        props[q.name] = schema
+    for spec in source.filters:
+        schema: dict = {"type": "number" if spec.kind == "number" else "string", "description": spec.description}
+        if spec.enum:
+            schema["enum"] = list(spec.enum)
+        props[spec.name] = schema
     return _json({"$schema": "https://json-schema.org/draft/2019-09/schema", "type": "object",
                   "title": source.title, "properties": props}, "application/schema+json")
 
 
 # -- items ----------------------------------------------------------------------------------------------------
-@router.get("/collections/{collection_id}/items", summary="Features of a collection (GeoJSON or HTML)",
-            response_class=Response,
-            responses={200: {"content": {GEOJSON: {}, "text/html": {}}}, 404: {"description": "unknown collection"}})
-def items(request: Request, source: Source, store: StoreDep, settings: SettingsDep, f: Format, bbox: BboxDep,
-          dates: DateRange, filters: Filters, limit: Limit = DEFAULT_LIMIT, offset: Offset = 0) -> Response:
-    query = FeatureQuery(bbox=bbox, start=dates[0], end=dates[1], filters=filters, limit=limit, offset=offset)
+def items_response(request: Request, source: FeatureSource, query: Query, f: str, store: Store, settings: Settings,
+                   path: str) -> Response:
+    """A page of a collection's features as a GeoJSON FeatureCollection (numbers matched and returned, links to
+    the next and previous pages) or an HTML page; ``path`` is the URL path the links page along."""
     source.check(query)
 
     def build() -> Response:
         written = source.features_json(query) if f != "html" else None  # GeoJSON straight from the backend
         if written is None:
             gdf, matched = source.items(query)
-            found = features(gdf)
+            found = feature_list(gdf)
             returned = len(found)
         else:
             found, returned, matched = written
-        path = f"/ogc/collections/{source.id}/items"
         params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "f")]
         page = lambda off, fmt=None: _url(request, path) + "?" + urlencode(  # noqa: E731
             params + [("offset", off)] + ([("f", fmt)] if fmt else []))
-        links = [{"rel": "self", "type": GEOJSON, "href": page(offset)},
-                 {"rel": "alternate", "type": "text/html", "href": page(offset, "html")},
+        links = [{"rel": "self", "type": GEOJSON, "href": page(query.offset)},
+                 {"rel": "alternate", "type": "text/html", "href": page(query.offset, "html")},
                  {"rel": "collection", "type": "application/json",
                   "href": _url(request, f"/ogc/collections/{source.id}")}]
-        if offset + returned < matched:
-            links.append({"rel": "next", "type": GEOJSON, "href": page(offset + limit)})
-        if offset > 0:
-            links.append({"rel": "prev", "type": GEOJSON, "href": page(max(offset - limit, 0))})
+        if query.offset + returned < matched:
+            links.append({"rel": "next", "type": GEOJSON, "href": page(query.offset + query.limit)})
+        if query.offset > 0:
+            links.append({"rel": "prev", "type": GEOJSON, "href": page(max(query.offset - query.limit, 0))})
         if f == "html":
             columns = ["id"] + [c for c in gdf.columns if c not in ("fid", gdf.geometry.name)][:8]
             rows = [[feat["id"], *(feat["properties"].get(c) for c in columns[1:])] for feat in found]
             nav = [{"href": link["href"] + "&f=html", "title": link["rel"]} for link in links
                    if link["rel"] in ("next", "prev")]
-            return _html(request, source.title, description=f"{matched} features; {len(found)} shown from {offset}",
+            return _html(request, source.title,
+                         description=f"{matched} features; {len(found)} shown from {query.offset}",
                          columns=columns, rows=rows, links=nav,
                          geojson={"type": "FeatureCollection", "features": found})
         body = {"type": "FeatureCollection", "features": [] if written else found, "numberMatched": matched,
@@ -237,21 +220,35 @@ def items(request: Request, source: Source, store: StoreDep, settings: SettingsD
     return cached(request, store.data_version(), build, max_age=settings.cache_max_age)
 
 
+def item_feature(request: Request, source: FeatureSource, feature_id: str) -> dict:
+    """One feature of a collection as GeoJSON, with its links."""
+    feature = feature_list(source.item(feature_id))[0]
+    path = f"/ogc/collections/{source.id}"
+    feature["links"] = [
+        {"rel": "self", "type": GEOJSON, "href": _url(request, f"{path}/items/{feature_id}")},
+        {"rel": "collection", "type": "application/json", "href": _url(request, path)}]
+    return feature
+
+
+@router.get("/collections/{collection_id}/items", summary="Features of a collection (GeoJSON or HTML)",
+            response_class=Response,
+            responses={200: {"content": {GEOJSON: {}, "text/html": {}}}, 400: {"description": "unknown parameter"},
+                       404: {"description": "unknown collection"}})
+def items(request: Request, source: Source, store: StoreDep, settings: SettingsDep, f: Format,
+          query: Annotated[Query, Depends(item_query(DEFAULT_LIMIT))]) -> Response:
+    return items_response(request, source, query, f, store, settings, f"/ogc/collections/{source.id}/items")
+
+
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature (GeoJSON or HTML)",
             response_class=Response,
             responses={200: {"content": {GEOJSON: {}, "text/html": {}}}, 404: {"description": "unknown id"}})
 def item(request: Request, source: Source, store: StoreDep, settings: SettingsDep, f: Format,
          feature_id: Annotated[str, Path(description="feature id")]) -> Response:
     def build() -> Response:
-        feature = features(source.item(feature_id))[0]
-        path = f"/ogc/collections/{source.id}"
-        feature["links"] = [
-            {"rel": "self", "type": GEOJSON, "href": _url(request, f"{path}/items/{feature_id}")},
-            {"rel": "collection", "type": "application/json", "href": _url(request, path)}]
+        feature = item_feature(request, source, feature_id)
         if f == "html":
-            props = feature["properties"]
             return _html(request, f"{source.title}: {feature_id}", columns=["property", "value"],
-                         rows=[[k, v] for k, v in props.items()],
+                         rows=[[k, v] for k, v in feature["properties"].items()],
                          geojson={"type": "FeatureCollection", "features": [feature]})
         return _json(feature, GEOJSON)
     return cached(request, store.data_version(), build, max_age=settings.cache_max_age)
@@ -262,7 +259,7 @@ def item(request: Request, source: Source, store: StoreDep, settings: SettingsDe
             tags=["tiles"])
 def vector_tilejson(request: Request, source: Source) -> dict:
     bbox, _ = source.extent()
-    fields = {q.name: q.description for q in source.queryables}
+    fields = {f.name: f.description for f in source.filters}
     path = f"/ogc/collections/{source.id}/tiles/WebMercatorQuad"
     return {"tilejson": "3.0.0", "name": source.id, "description": source.title,
             "tiles": [_url(request, path) + "/{z}/{x}/{y}"], "minzoom": 0, "maxzoom": MAX_ZOOM,
@@ -277,7 +274,7 @@ def vector_tile(request: Request, source: Source, store: StoreDep, settings: Set
                 z: Annotated[int, Path(ge=0, le=MAX_ZOOM)], x: Annotated[int, Path(ge=0)],
                 y: Annotated[int, Path(ge=0)]) -> Response:
     _, lonlat = tile_bounds(z, x, y)
-    query = FeatureQuery(bbox=lonlat, filters=filters, limit=MAX_FEATURES)
+    query = Query(bbox=lonlat, filters=filters, limit=MAX_FEATURES)
     source.check(query)
 
     def build() -> Response:

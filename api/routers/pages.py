@@ -15,7 +15,7 @@ from geo.errors import NotFoundError
 from geo.grid import Grid
 from geo.scenes import open_scene
 from geo.store import Store
-from geo.workflow.planning import classify, layers_valid_on
+from geo.workflow.planning import classify, layers_valid_on, query_zones
 from maps.imagery import true_colour_png
 from maps.webmap import build_map
 
@@ -35,7 +35,7 @@ def current_planning_layers(store: Store) -> list[tuple[str, gpd.GeoDataFrame]]:
     """The newest version of each planning layer, zones coloured per zone type, for the web map."""
     out = []
     for rec in layers_valid_on(store.planning_layers()):
-        zones = store.query_zones(rec["id"])
+        zones = query_zones(store, rec["id"])
         zones["colour"] = [classify(t, rec["kind"])[1] for t in zones["zone_type"]]
         out.append((f"{rec['name']} ({rec['valid_from']})", zones))
     return out

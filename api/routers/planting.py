@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response, UploadFile
 
 from api.auth import Planner, Reader
 from api.deps import RegionDep, StoreDep
-from api.routers.alerts import GEOJSON
+from api.routers.ogc import GEOJSON
 from geo.errors import InvalidInputError
 from geo.workflow import planting
 

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Header, Path, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from api.auth import Admin, CurrentUser, Reader, Reviewer
+from api.collections import feature_list
 from api.deps import SettingsDep, StoreDep
-from api.routers.alerts import GEOJSON, feature_collection
+from api.routers.ogc import GEOJSON
 from geo.errors import InvalidInputError
 from geo.workflow import photos, review
 
@@ -100,7 +101,9 @@ def alert_history(alert_id: AlertId, _: Reader, store: StoreDep) -> list[dict]:
             response_class=Response, responses={200: {"content": {GEOJSON: {}}}})
 def my_queue(user: CurrentUser, store: StoreDep) -> Response:
     alerts = review.queue(store, user.username)
-    body = feature_collection(alerts, numberMatched=len(alerts), numberReturned=len(alerts))
+    features = feature_list(alerts.assign(fid=alerts["id"]))
+    body = {"type": "FeatureCollection", "features": features, "numberMatched": len(features),
+            "numberReturned": len(features)}
     return Response(json.dumps(body, ensure_ascii=False), media_type=GEOJSON)
 
 

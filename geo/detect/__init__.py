@@ -12,7 +12,6 @@ This face hands on the detector's own names, so ``from geo import detect`` reads
 
 from geo.detect.model import (
     CONFIDENCE_NAMES,
-    CONFIDENCE_RULES,
     FLAG_DTYPE,
     HIGH,
     HIGHEST,
@@ -40,7 +39,7 @@ from geo.detect.window import (
     update,
 )
 
-__all__ = ["CONFIDENCE_NAMES", "CONFIDENCE_RULES", "FLAG_DTYPE", "HIGH", "HIGHEST", "LOW", "MODEL_DTYPE", "NONE",
+__all__ = ["CONFIDENCE_NAMES", "FLAG_DTYPE", "HIGH", "HIGHEST", "LOW", "MODEL_DTYPE", "NONE",
            "SECOND_DTYPE", "STATE_BANDS", "SUMS_DTYPE", "DetectorParams", "Observation", "State", "WindowFlags",
            "baseline", "before_after", "day_number", "fold", "from_day_number", "judge", "learn", "new_state",
            "refit", "update"]

@@ -16,8 +16,8 @@ The state of a pixel has three parts, each with one job:
 - **flags** (``FLAG_DTYPE``, 16 bytes): the alert of a pixel (first flag, hits, confirmation); only pixels
   with an alert have one, so on disk they are a short list.
 
-The confidence of an alert (``CONFIDENCE_RULES``) and the thresholds (``DetectorParams``) are below; the
-compiled per-pixel steps that apply them are in ``geo.detect.kernels``.
+The thresholds (``DetectorParams``) are below; the compiled per-pixel steps that apply them are in
+``geo.detect.kernels``; the confidence levels they give, in words, are ``geo.alerts.CONFIDENCE_RULES``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from datetime import date
 from typing import NamedTuple
 
 import numpy as np
+
+from geo.alerts import CONFIDENCE_LEVELS
 
 EPOCH = date(1970, 1, 1)
 
@@ -69,18 +71,7 @@ NO_SIGMA = 65535
 STATE_BANDS = tuple(name for dtype in (SUMS_DTYPE, MODEL_DTYPE, SECOND_DTYPE, FLAG_DTYPE) for name in dtype.names)
 
 NONE, LOW, HIGH, HIGHEST = 0, 1, 2, 3
-CONFIDENCE_NAMES = {LOW: "low", HIGH: "high", HIGHEST: "highest"}
-# How an alert earns its confidence (GLAD-style), as the kernels decide it; the text the API, reports and
-# README quote.
-CONFIDENCE_RULES = {
-    "low": "one clear observation flagged: NDVI below the pixel's seasonal baseline by the absolute, robust (z) "
-           "and relative thresholds",
-    "high": "at least 2 of the next 4 clear observations flagged too (else the flag expires after 4 observations "
-            "or 180 days)",
-    "highest": "high, and the second index agrees on those flags: NBR, or NDMI where SWIR-1 (B11) was seen with "
-               "every learned observation",
-}
-
+CONFIDENCE_NAMES = dict(zip((LOW, HIGH, HIGHEST), CONFIDENCE_LEVELS, strict=True))  # see geo.alerts.CONFIDENCE_RULES
 
 class DetectorParams(NamedTuple):
     """Thresholds of the detector; defaults tuned on the demo scenario and documented in the README.

@@ -1,20 +1,23 @@
-"""What both backends share below the domain: a transaction handle with portable SQL, and the migration runner.
+"""What both backends share below the store: a transaction handle for portable SQL, and the dialect contract.
 
-Domain modules (review, users, cases, planting lots) write plain SQL with ``?`` placeholders and run it through a
-``Tx``; each backend adapts placeholders and geometry, and returns rows as dicts of plain Python values (dates and
-timestamps as ISO strings), so the same code and the same tests run on the GeoPackage and on PostGIS.
+The store and the domain modules (review, users, cases, planting lots) write plain SQL with ``?`` placeholders
+and run it through a ``Tx``; each backend's ``Tx`` adapts placeholders, reads rows back as dicts of plain
+Python values (dates and timestamps as ISO strings), and does the few things the backends really do
+differently: how a geometry is written and read, how a bounding box uses the spatial index, paging, extents,
+and the backend's own GeoJSON and vector tiles where it makes them (PostGIS). A ``Dialect`` opens the
+connections and writes the schema's DDL in the backend's own words.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
-from importlib import resources
 
 from geo.errors import InvalidInputError
-
-MIGRATIONS_PACKAGE = "geo.store.migrations"
+from geo.query import Bbox, Layer
+from geo.store.schema import Column, Index, Migration, Table
 
 
 def now_iso() -> str:
@@ -23,17 +26,26 @@ def now_iso() -> str:
 
 
 def plain_value(value):
-    """Dates and timestamps as ISO strings (UTC, to the second), everything else unchanged."""
+    """Dates and timestamps as ISO strings (UTC, to the second), numpy numbers unwrapped, NaN as None,
+    everything else unchanged."""
+    if value is None:
+        return None
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat(timespec="seconds")
     if isinstance(value, date):
         return value.isoformat()
+    item = getattr(value, "item", None)  # a numpy scalar
+    if item is not None and not isinstance(value, bytes | memoryview):
+        value = item()
+    if isinstance(value, float) and value != value:
+        return None
     return value
 
 
 def check_params(params: Sequence) -> list:
-    """Parameters as a list, refusing text with NUL characters (PostgreSQL cannot store them; neither do we)."""
-    out = list(params)
+    """Parameters as plain values, refusing text with NUL characters (PostgreSQL cannot store them; neither do
+    we)."""
+    out = [plain_value(v) for v in params]
     for value in out:
         if isinstance(value, str) and "\x00" in value:
             raise InvalidInputError(f"text may not contain NUL characters: {value[:40]!r}")
@@ -43,16 +55,13 @@ def check_params(params: Sequence) -> list:
 class Tx(ABC):
     """One open transaction (or a read-only session): portable SQL with ``?`` placeholders."""
 
-    #: SQL expression storing one WKB parameter as a geometry in EPSG:4326.
-    geom_in: str = "?"
-
-    def geom_out(self, column: str) -> str:
-        """SQL expression reading a geometry column back as WKB."""
-        return column
-
     @abstractmethod
     def execute(self, sql: str, params: Sequence = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Sequence[Sequence]) -> None:
+        """Run one statement for each row of parameters."""
 
     @abstractmethod
     def fetch(self, sql: str, params: Sequence = ()) -> list[dict]:
@@ -66,33 +75,117 @@ class Tx(ABC):
         row = self.fetchone(sql, params)
         return None if row is None else next(iter(row.values()))
 
+    # -- geometry: every geometry column is ``geom``, a MultiPolygon in EPSG:4326 ---------------------------
+    @abstractmethod
+    def geom_sql(self, table: str) -> str:
+        """The SQL expression that stores one geometry parameter (``geom_param``) into ``table``'s column."""
 
-def migration_files(backend: str) -> list[tuple[str, str]]:
-    """``(name, sql)`` of the backend's migrations, in name order (``NNNN_what.sql`` in ``migrations/BACKEND/``)."""
-    folder = resources.files(MIGRATIONS_PACKAGE) / backend
-    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
-    return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
+    @abstractmethod
+    def geom_param(self, table: str, geom) -> object:
+        """A shapely geometry as the parameter ``geom_sql`` takes."""
+
+    @abstractmethod
+    def geom_select(self, table: str) -> str:
+        """The SQL expression reading ``table``'s geometry for ``geom_value``."""
+
+    @abstractmethod
+    def geom_value(self, table: str, value):
+        """The shapely geometry of a value read with ``geom_select`` (None for NULL)."""
+
+    # -- reading layers --------------------------------------------------------------------------------------
+    @abstractmethod
+    def bbox_where(self, table: str, bbox: Bbox) -> tuple[str, list]:
+        """A WHERE clause keeping the features whose envelope meets ``bbox``, through the spatial index."""
+
+    def count_in_bbox(self, table: str, bbox: Bbox) -> int | None:
+        """How many features' envelopes meet ``bbox``, from the spatial index alone, when the backend can."""
+        return None
+
+    @abstractmethod
+    def page(self, limit: int | None, offset: int) -> tuple[str, list]:
+        """The LIMIT/OFFSET clause of a page (none for no limit and no offset)."""
+
+    @abstractmethod
+    def extents(self, table: str, column: str) -> dict[object, Bbox]:
+        """Per value of ``column``, the extent (west, south, east, north) of its features."""
+
+    def layer_changed(self, table: str) -> None:  # noqa: B027 - a hook most backends need not fill
+        """Called after a write to a layer's features (the GeoPackage keeps its extent in gpkg_contents)."""
+
+    def features_json(self, layer: Layer, columns: list[str], where: str, params: list, limit: int | None,
+                      offset: int) -> tuple[str, int, int] | None:
+        """A page as a JSON array of GeoJSON features (id = the key, ``columns`` as properties), with the numbers
+        returned and matched, when the backend writes GeoJSON itself; None lets the caller do it."""
+        return None
+
+    def mvt(self, layer: Layer, columns: list[str], where: str, params: list, limit: int, tile: tuple[int, int, int],
+            name: str, constants: dict[str, str], by_value: dict[str, tuple[str, dict[str, str]]]) -> bytes | None:
+        """One Mapbox Vector Tile layer of the features, when the backend encodes tiles itself; None lets the
+        caller do it. See ``Store.mvt``."""
+        return None
 
 
-def split_statements(script: str) -> list[str]:
-    """Split an SQL script into statements at semicolons that end a line (triggers' bodies stay whole).
+class Dialect(ABC):
+    """A backend: its connections, transactions, and the schema's DDL in its own words."""
 
-    A line ending in ``;`` inside a ``BEGIN … END;`` block (a trigger body) does not end the statement.
-    """
-    statements, current, depth = [], [], 0
-    for line in script.splitlines():
-        stripped = line.split("--", 1)[0].strip()
-        if not stripped and not current:
-            continue
-        current.append(line)
-        upper = stripped.upper()
-        if upper.endswith("BEGIN") or " BEGIN " in f" {upper} " and upper.startswith("CREATE TRIGGER"):
-            depth += 1
-        if upper.startswith("END") and depth:
-            depth -= 1
-        if stripped.endswith(";") and depth == 0:
-            statements.append("\n".join(current).strip())
-            current = []
-    if "".join(current).strip():
-        statements.append("\n".join(current).strip())
-    return statements
+    name: str
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """The URL the store was opened with."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """One all-or-nothing unit of work: committed on exit, rolled back on error."""
+
+    @abstractmethod
+    def reading(self) -> AbstractContextManager[Tx]:
+        """A read-only session."""
+
+    @abstractmethod
+    def table_exists(self, tx: Tx, table: str) -> bool:
+        """Whether the table exists (in the schema the store uses)."""
+
+    @abstractmethod
+    def migrating(self) -> AbstractContextManager[Tx]:
+        """One migration's transaction, with the lock that makes concurrent starts migrate once."""
+
+    def unrecorded(self, tx: Tx) -> list[str]:
+        """Migrations a store holds without a ``schema_migrations`` table to say so (made before it existed)."""
+        return []
+
+    def before(self, migration: Migration) -> None:  # noqa: B027 - most backends do everything in SQL
+        """Whatever a migration needs done outside its transaction (idempotent: it may run again)."""
+
+    def statements(self, migration: Migration) -> list[str]:
+        """The SQL of a migration, in order: its tables (with their initial rows), the columns it adds to older
+        tables, its indexes."""
+        out: list[str] = []
+        for table in migration.tables:
+            out += self.create_table(table, table.columns_since(migration.name))
+            out += [f"INSERT INTO {table.name} VALUES ({', '.join(_literal(v) for v in row)})" for row in table.rows]
+        out += [f"ALTER TABLE {table.name} ADD COLUMN {self.column(column)}" for table, column in migration.columns]
+        out += [self.index(table, index) for table, index in migration.indexes if index.only in (None, self.name)]
+        return out
+
+    @abstractmethod
+    def column(self, column: Column) -> str:
+        """A column's definition: name, type, constraints."""
+
+    @abstractmethod
+    def create_table(self, table: Table, columns: list[Column]) -> list[str]:
+        """CREATE TABLE (and what goes with it: spatial index, append-only rule, listing) for ``columns``."""
+
+    def index(self, table: Table, index: Index) -> str:
+        unique = "UNIQUE " if index.unique else ""
+        return f"CREATE {unique}INDEX {index.name} ON {table.name} ({index.columns})"
+
+    def close(self) -> None:  # noqa: B027 - a file holds no connections
+        """Release connections."""
+
+
+def _literal(value) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(int(value)) if isinstance(value, bool | int) else repr(float(value))

@@ -4,10 +4,16 @@ forest vs where it approves conversion, and per-zone statistics by month. Areas 
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
+from geo.errors import NotFoundError
+from geo.query import Query
+from geo.workflow.planning import layers_valid_on, query_zones
 
 OVERLAP_COLUMNS = ["alert_id", "first_detected", "confidence", "status", "alert_ha", "layer_id", "feature_index",
                    "zone_type", "zone_class", "overlap_ha", "share"]
@@ -77,10 +83,6 @@ def overlay_report(store, *, on=None, names: list[str] | None = None, start=None
     """Alerts (first detected between ``start`` and ``end``) over the planning layers valid on ``on`` (default:
     the newest version of each layer; ``names`` picks layers by name). Returns the layers used, the per-alert
     overlaps, loss by zone class per layer, and per-zone statistics by month."""
-    from geo.errors import NotFoundError
-    from geo.store.base import AlertQuery
-    from geo.workflow.planning import layers_valid_on
-
     layers = layers_valid_on(store.planning_layers(), on)
     if names:
         unknown = sorted(set(names) - {rec["name"] for rec in layers})
@@ -88,8 +90,8 @@ def overlay_report(store, *, on=None, names: list[str] | None = None, start=None
             raise NotFoundError(f"no planning layer named {', '.join(unknown)}"
                                 + (f" valid on {on}" if on else "") + "; see `forestmon layers list`")
         layers = [rec for rec in layers if rec["name"] in names]
-    alerts = store.query_alerts(AlertQuery(start=start, end=end))
-    zones = [store.query_zones(rec["id"]) for rec in layers]
+    alerts = store.query_alerts(Query(start=start, end=end))
+    zones = [query_zones(store, rec["id"]) for rec in layers]
     zones = gpd.GeoDataFrame(pd.concat(zones, ignore_index=True), crs=4326) if zones else gpd.GeoDataFrame()
     overlaps = alert_zone_overlaps(alerts, zones, area_crs)
     return {"layers": layers, "alerts": overlaps,
@@ -99,7 +101,5 @@ def overlay_report(store, *, on=None, names: list[str] | None = None, start=None
 
 def report_records(report: dict) -> dict:
     """The overlay report as plain JSON-able lists (for the API and ``forestmon layers overlay --format json``)."""
-    import json
-
     return {"layers": [{k: v for k, v in rec.items() if k != "repairs"} for rec in report["layers"]],
             **{key: json.loads(report[key].to_json(orient="records")) for key in ("summary", "alerts", "zones")}}

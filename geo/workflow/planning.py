@@ -30,6 +30,9 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from data import data_path
 from geo.errors import InvalidInputError
+from geo.query import Filter, Layer, Query
+from geo.store import Store
+from geo.store.store import ZONE_COLUMNS
 
 KINDS = ("zoning", "landuse_plan", "forest_category", "protected_area")
 ZONE_CLASSES = ("keep_forest", "conversion", "other")
@@ -39,16 +42,20 @@ CHOOSE_LAYER = "choose one with --layer (upload: the layer field)"
 # Kinds whose zones are forest by definition when their type is not in the table.
 FOREST_KINDS = ("forest_category", "protected_area")
 
-# The layer record every store keeps (see Store.replace_planning_layer).
-LAYER_FIELDS: dict[str, str] = {
-    "id": "TEXT", "name": "TEXT", "kind": "TEXT", "valid_from": "TEXT", "source": "TEXT", "source_crs": "TEXT",
-    "zone_field": "TEXT", "feature_count": "INTEGER", "repairs": "TEXT", "imported": "TEXT",
-}
-# Zone columns besides the geometry (MultiPolygon, EPSG:4326).
-ZONE_COLUMNS: dict[str, str] = {
-    "layer_id": "TEXT", "feature_index": "INTEGER", "zone_type": "TEXT", "zone_class": "TEXT",
-    "area_ha": "REAL", "properties": "TEXT",
-}
+# The zones of every planning layer version, as listings read them (one version: the ``layer_id`` filter).
+ZONES = Layer(
+    table="planning_zones",
+    columns=ZONE_COLUMNS,
+    order="feature_index",
+    key="feature_index",
+    json_column="properties",
+    filters=(
+        Filter("zone_type", "text", "zone type as in the source file"),
+        Filter("zone_class", "text", "keep_forest, conversion or other", enum=ZONE_CLASSES),
+        Filter("layer_id", "text", "the layer version", public=False),
+        Filter("feature_index", "number", "position of the zone in the source file", public=False),
+    ),
+)
 
 # Attribute names that usually hold the zone type, normalised (see _key); the first present wins.
 ZONE_FIELD_GUESSES = ("ZONETYPE", "ZONE", "ZONECLASS", "LANDUSE", "CATEGORY", "CLASS", "TYPE", "KIND", "LOAIDAT",
@@ -353,3 +360,19 @@ def layers_valid_on(layers: list[dict], day: date | None = None) -> list[dict]:
         if day is None or rec["valid_from"] <= day.isoformat():
             out[rec["name"]] = rec
     return list(out.values())
+
+
+def _one_version(layer_id: str, query: Query | None) -> Query:
+    query = query or Query()
+    return Query(query.bbox, query.start, query.end, {**query.filters, "layer_id": (layer_id,)}, query.limit,
+                 query.offset)
+
+
+def query_zones(store: Store, layer_id: str, query: Query | None = None) -> gpd.GeoDataFrame:
+    """Zones of one layer version matching the query, by feature index."""
+    return store.features(ZONES, _one_version(layer_id, query))
+
+
+def count_zones(store: Store, layer_id: str, query: Query | None = None) -> int:
+    """How many zones of the layer version match the query, ignoring limit and offset."""
+    return store.count(ZONES, _one_version(layer_id, query))

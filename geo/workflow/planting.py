@@ -86,18 +86,20 @@ def import_lots(store: Store, path: Path, area_crs) -> dict[str, int]:
         extra = {c: (None if pd.isna(v := getattr(row, c, None)) or v == "" else str(v))
                  for c in ("species", "programme", "district_id")}
         rows.append([lot_id, planted, extra["species"], trees, extra["programme"], round(float(area), 4),
-                     extra["district_id"], shapely.to_wkb(geom)])
+                     extra["district_id"], geom])
     counts = {"inserted": 0, "updated": 0}
     with store.transaction() as tx:
+        geom_sql = tx.geom_sql("planting_lots")
         for values in rows:
+            values[-1] = tx.geom_param("planting_lots", values[-1])
             if tx.fetchone("SELECT id FROM planting_lots WHERE lot_id = ?", [values[0]]):
                 tx.execute(f"UPDATE planting_lots SET planted = ?, species = ?, trees = ?, programme = ?, area_ha = ?, "
-                           f"district_id = ?, geom = {tx.geom_in}, imported_at = ? WHERE lot_id = ?",
+                           f"district_id = ?, geom = {geom_sql}, imported_at = ? WHERE lot_id = ?",
                            [*values[1:], now_iso(), values[0]])
                 counts["updated"] += 1
             else:
                 tx.execute(f"INSERT INTO planting_lots (lot_id, planted, species, trees, programme, area_ha, "
-                           f"district_id, geom, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, {tx.geom_in}, ?)",
+                           f"district_id, geom, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, {geom_sql}, ?)",
                            [*values, now_iso()])
                 counts["inserted"] += 1
     return counts
@@ -107,12 +109,12 @@ def list_lots(store: Store, year: int | None = None) -> gpd.GeoDataFrame:
     """Planting lots (optionally those planted in ``year``) as polygons in EPSG:4326."""
     with store.reading() as tx:
         sql = (f"SELECT lot_id, planted, species, trees, programme, area_ha, district_id, "
-               f"{tx.geom_out('geom')} AS wkb FROM planting_lots")
+               f"{tx.geom_select('planting_lots')} AS wkb FROM planting_lots")
         params: list = []
         if year is not None:
             sql += " WHERE planted >= ? AND planted <= ?"
             params = [f"{year:04d}-01-01", f"{year:04d}-12-31"]
         rows = tx.fetch(sql + " ORDER BY planted, lot_id", params)
-    geoms = [shapely.from_wkb(bytes(r.pop("wkb"))) if r.get("wkb") is not None else None for r in rows]
+        geoms = [tx.geom_value("planting_lots", r.pop("wkb")) for r in rows]
     columns = ["lot_id", "planted", "species", "trees", "programme", "area_ha", "district_id"]
     return gpd.GeoDataFrame(rows, columns=columns, geometry=gpd.GeoSeries(geoms, crs=4326))

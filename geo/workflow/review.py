@@ -14,7 +14,8 @@ from typing import Protocol
 import geopandas as gpd
 
 from geo.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
-from geo.store.base import AlertQuery, Store
+from geo.query import Query
+from geo.store import Store
 from geo.store.sql import Tx, now_iso
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -206,7 +207,7 @@ def auto_assign(store: Store) -> dict[str, int]:
 
 def queue(store: Store, username: str) -> gpd.GeoDataFrame:
     """A ranger's open alerts (assigned or in the field), highest priority first, then oldest first."""
-    alerts = store.query_alerts(AlertQuery(status=OPEN_STATUSES, assigned_to=username))
+    alerts = store.query_alerts(Query(filters={"status": OPEN_STATUSES, "assigned_to": (username,)}))
     if alerts.empty:
         return alerts
     alerts["_p"] = alerts["priority"].fillna(0.0)

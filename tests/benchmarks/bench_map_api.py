@@ -208,7 +208,7 @@ def main() -> None:
     url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     servers = [
         serve(["--factory", "api.app:create_app"], {"FORESTMON_DATA_DIR": str(work),
-                                                    "FORESTMON_STORE_URL": str(store.path)}, ports["ours"]),
+                                                    "FORESTMON_STORE_URL": store.url}, ports["ours"]),
         serve(["--factory", "api.app:create_app"], {"FORESTMON_DATA_DIR": str(work / "pg"),
                                                     "FORESTMON_STORE_URL": pg_url}, ports["ours_pg"]),
         serve(["tipg.main:app"], {"DATABASE_URL": args.pg_url, "TIPG_DB_SCHEMAS": '["bench"]',

@@ -41,6 +41,38 @@ def test_alert_filters(client, query, ids):
     assert [f["id"] for f in r.json()["features"]] == ids
 
 
+@pytest.mark.parametrize("query", [
+    "status=new", "status=assigned", "district_id=675", "district_id=999", "min_area_ha=1", "max_area_ha=1",
+    "min_area_ha=0.3&max_area_ha=3", "confidence=high,highest", "datetime=2024-03-01/2024-03-31",
+    "status=new&confidence=low&bbox=108.3,11.9,108.5,12.1",
+])
+def test_alerts_filter_exactly_as_the_ogc_items_of_the_alerts_collection(client, store, query):
+    """/alerts is the alerts collection's items under a short name: every filter is honoured (none is accepted
+    and ignored), with the same answer as the OGC route."""
+    first, last = store.query_alerts()["id"].iloc[[0, -1]]  # so that status and district filters tell them apart
+    with store.transaction() as tx:
+        tx.execute("UPDATE alerts SET status = 'assigned' WHERE id = ?", [first])
+        tx.execute("UPDATE alerts SET district_id = '676' WHERE id = ?", [last])
+    short = client.get(f"/alerts?{query}")
+    ogc = client.get(f"/ogc/collections/alerts/items?{query}&limit=1000")
+    assert short.status_code == ogc.status_code == 200, short.text
+    expected = [f["id"] for f in ogc.json()["features"]]
+    assert [f["id"] for f in short.json()["features"]] == expected
+    assert short.json()["numberMatched"] == ogc.json()["numberMatched"] == len(expected)
+    assert short.json()["features"] == ogc.json()["features"]
+    everything = client.get("/alerts").json()["numberMatched"]
+    assert len(expected) < everything  # each filter leaves something out
+
+
+@pytest.mark.parametrize("path", ["/alerts", "/ogc/collections/alerts/items", "/ogc/collections",
+                                  "/ogc/collections/alerts/items/20240312-086200-0133600"])
+@pytest.mark.parametrize("param", ["stauts=new", "colour=red", "district=675"])
+def test_an_unknown_query_parameter_is_refused_with_400_naming_it(client, path, param):
+    r = client.get(f"{path}?{param}")
+    assert r.status_code == 400, r.text
+    assert param.split("=")[0] in r.json()["detail"]
+
+
 def test_one_alert_by_id(client):
     r = client.get("/alerts/20240312-086200-0133600")
     assert r.status_code == 200

@@ -24,7 +24,7 @@ from api.settings import Settings
 from api.users import add_user
 from geo.errors import InvalidInputError
 from geo.workflow.overlay import overlay_report
-from geo.workflow.planning import import_layer, read_planning_file
+from geo.workflow.planning import count_zones, import_layer, read_planning_file
 
 # VN-2000 → WGS 84 as published in Decision 05/2007/QĐ-BTNMT, written out here as an explicit PROJ pipeline
 # (independent of how forestmon picks the transformation). Forward direction: WGS 84 lon/lat → VN-2000 TM.
@@ -166,7 +166,7 @@ def test_versions_by_validity_date_and_reimport_without_duplicates(store, tmp_pa
     layers = store.planning_layers()
     assert [(r["id"], r["valid_to"]) for r in layers] == [("quy-hoach-lac-duong-20230101", "2023-12-31"),
                                                           ("quy-hoach-lac-duong-20240101", None)]
-    assert [store.count_zones(r["id"]) for r in layers] == [1, 1]
+    assert [count_zones(store, r["id"]) for r in layers] == [1, 1]
 
 
 def _zoning(tmp_path) -> str:

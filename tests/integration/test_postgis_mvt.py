@@ -124,7 +124,7 @@ def test_postgis_tiles_apply_filters_and_the_feature_cap(clients, monkeypatch):
 @pytest.mark.parametrize("params", [{}, {"bbox": "108.29,11.94,108.36,12.02"}, {"confidence": "low,high"},
                                     {"limit": 1, "offset": 1}, {"min_area_ha": 100}])
 def test_postgis_writes_the_same_geojson_items_as_the_embedded_store(clients, params, monkeypatch):
-    monkeypatch.setattr(ogc, "features", lambda gdf: pytest.fail("PostGIS items went through geopandas"))
+    monkeypatch.setattr(ogc, "feature_list", lambda gdf: pytest.fail("PostGIS items went through geopandas"))
     pg = clients["postgis"].get("/ogc/collections/alerts/items", params=params).json()
     monkeypatch.undo()
     gpkg = clients["gpkg"].get("/ogc/collections/alerts/items", params=params).json()

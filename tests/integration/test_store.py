@@ -6,28 +6,28 @@ The GeoPackage must also stay a real GeoPackage that GDAL reads.
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
+import pandas as pd
 import pyogrio
 import pytest
 from conftest import sample_alerts
 from shapely.geometry import MultiPolygon, box
 
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
+from geo.query import Query
 from geo.store import open_store
-from geo.store.base import AlertQuery
 
 
 def test_gdal_opens_the_store_as_a_geopackage_with_an_alerts_layer(tmp_path):
     store = open_store(tmp_path / "store.gpkg")
     store.sync_alerts(sample_alerts())
-    layers = dict(pyogrio.list_layers(store.path))
+    layers = dict(pyogrio.list_layers(store.url))
     assert layers["alerts"] == "MultiPolygon"
     assert "scenes" in layers
-    info = pyogrio.read_info(store.path, layer="alerts")
+    info = pyogrio.read_info(store.url, layer="alerts")
     assert info["features"] == 3
     assert info["crs"] == "EPSG:4326"
-    frame = pyogrio.read_dataframe(store.path, layer="alerts", bbox=(108.349, 11.999, 108.361, 12.011))
+    frame = pyogrio.read_dataframe(store.url, layer="alerts", bbox=(108.349, 11.999, 108.361, 12.011))
     assert list(frame["id"]) == ["20240305-086100-0133500"]
 
 
@@ -41,7 +41,7 @@ def test_sync_updates_by_id_keeps_review_status_and_removes_vanished_unreviewed(
     with pytest.raises(NotFoundError):
         store.get_alert("20240312-086200-0133600")
     # The R-tree follows the new geometry.
-    assert store.count_alerts(AlertQuery(bbox=(108.362, 12.001, 108.364, 12.002))) == 1
+    assert store.count_alerts(Query(bbox=(108.362, 12.001, 108.364, 12.002))) == 1
 
 
 def test_resync_of_the_same_alerts_changes_nothing(store):
@@ -54,11 +54,11 @@ def test_resync_of_the_same_alerts_changes_nothing(store):
 
 def test_queries_filter_by_bbox_dates_and_confidence(store):
     assert store.count_alerts() == 3
-    assert store.count_alerts(AlertQuery(start=date(2024, 3, 10))) == 2
-    assert store.count_alerts(AlertQuery(start=date(2024, 3, 1), end=date(2024, 3, 31))) == 2
-    assert store.count_alerts(AlertQuery(confidence=("high", "highest"))) == 2
-    assert store.count_alerts(AlertQuery(bbox=(108.29, 11.94, 108.33, 11.98))) == 1
-    page = store.query_alerts(AlertQuery(limit=2, offset=1))
+    assert store.count_alerts(Query(start=date(2024, 3, 10))) == 2
+    assert store.count_alerts(Query(start=date(2024, 3, 1), end=date(2024, 3, 31))) == 2
+    assert store.count_alerts(Query(filters={"confidence": ("high", "highest")})) == 2
+    assert store.count_alerts(Query(bbox=(108.29, 11.94, 108.33, 11.98))) == 1
+    page = store.query_alerts(Query(limit=2, offset=1))
     assert list(page["id"]) == ["20240312-086200-0133600", "20240305-086100-0133500"]
 
 
@@ -109,10 +109,10 @@ def test_filters_by_review_fields(store):
     with store.transaction() as tx:
         tx.execute("UPDATE alerts SET status = 'assigned', assigned_to = 'an' WHERE id = ?",
                    ["20240312-086200-0133600"])
-    assert store.count_alerts(AlertQuery(status=("assigned",))) == 1
-    assert store.count_alerts(AlertQuery(assigned_to="an")) == 1
-    assert store.count_alerts(AlertQuery(status=("new",), district_ids=("675",))) == 2
-    assert store.count_alerts(AlertQuery(district_ids=())) == 0
+    assert store.count_alerts(Query(filters={"status": ("assigned",)})) == 1
+    assert store.count_alerts(Query(filters={"assigned_to": ("an",)})) == 1
+    assert store.count_alerts(Query(filters={"status": ("new",), "district_id": ("675",)})) == 2
+    assert store.count_alerts(Query(filters={"district_id": ()})) == 0
 
 
 def test_a_failed_transaction_changes_nothing(store):
@@ -120,7 +120,7 @@ def test_a_failed_transaction_changes_nothing(store):
     with pytest.raises(RuntimeError), store.transaction() as tx:
         tx.execute("UPDATE alerts SET status = 'dismissed'")
         raise RuntimeError("interrupted")
-    assert store.count_alerts(AlertQuery(status=("new",))) == 3
+    assert store.count_alerts(Query(filters={"status": ("new",)})) == 3
     assert store.data_version() == version
 
 
@@ -131,23 +131,38 @@ def test_postgis_url_that_cannot_connect_is_a_config_error():
 
 def test_a_store_from_before_the_review_migrations_is_upgraded_in_place(backend_url):
     """A store made by the walking skeleton (schema 0001 only, alerts in it) gains the review schema on opening,
-    keeping its alerts, which start unreviewed at version 1."""
-    from geo.store.sql import migration_files
+    keeping its alerts, which start unreviewed at version 1. The skeleton's GeoPackage had no record of
+    migrations at all: its alerts and scenes layers are taken for migration 0001."""
+    from geo.store.schema import MIGRATIONS, migrations
 
     if backend_url.endswith(".gpkg"):
-        from geo.store.geopackage import GeoPackageStore
+        import sqlite3
 
-        old = GeoPackageStore.__new__(GeoPackageStore)
-        old.path = Path(backend_url)
-        old._create()  # the skeleton's layers, no schema_migrations table
+        from geo.store.schema import ALERTS
+
         frame = sample_alerts()
         frame["status"] = "new"
-        pyogrio.write_dataframe(frame, backend_url, layer="alerts", append=True, promote_to_multi=True)
+        for column in ALERTS.columns_since("0001_initial"):  # the skeleton's layer had every 0001 column
+            if column.name not in frame:
+                frame[column.name] = pd.Series(dtype="float64" if column.type in ("real", "integer") else object)
+        pyogrio.write_dataframe(frame, backend_url, layer="alerts", promote_to_multi=True)
+        pyogrio.write_dataframe(pd.DataFrame({"id": pd.Series([], dtype=object), "status": pd.Series([], dtype=object),
+                                              "processed": pd.Series([], dtype="int64")}), backend_url,
+                                layer="scenes", append=True)
+        with sqlite3.connect(backend_url) as con:
+            con.execute("CREATE UNIQUE INDEX alerts_id ON alerts(id)")
+            con.execute("CREATE UNIQUE INDEX scenes_id ON scenes(id)")
+            con.execute("CREATE TABLE forestmon_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+            con.executemany("INSERT INTO forestmon_meta VALUES (?, ?)", [("schema_version", 1), ("data_version", 0)])
     else:
         import psycopg
 
+        from geo.store.postgis import PostGISDialect
+
+        first = migrations()[0]
         with psycopg.connect(backend_url, autocommit=True) as conn:
-            conn.execute(dict(migration_files("postgis"))["0001_initial"])
+            for statement in PostGISDialect.statements(PostGISDialect.__new__(PostGISDialect), first):
+                conn.execute(statement)
             conn.execute("CREATE TABLE schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL)")
             conn.execute("INSERT INTO schema_migrations VALUES ('0001_initial', now())")
             conn.execute("INSERT INTO alerts (id, status, area_ha, first_detected, geom) VALUES "
@@ -156,10 +171,10 @@ def test_a_store_from_before_the_review_migrations_is_upgraded_in_place(backend_
                          "('20240312-086200-0133600', 'new', 0.4, '2024-03-12', "
                          "ST_Multi(ST_MakeEnvelope(108.40, 12.05, 108.401, 12.051, 4326)))")
     with open_store(backend_url) as store:
-        assert store.applied_migrations() == [name for name, _ in migration_files("postgis")]
+        assert store.applied_migrations() == list(MIGRATIONS)
         alert = store.get_alert("20240305-086100-0133500").iloc[0]
         assert (alert["status"], alert["version"], alert["area_ha"]) == ("new", 1, 2.5)
-        assert store.count_alerts(AlertQuery(bbox=(108.399, 12.049, 108.402, 12.052))) == 1
+        assert store.count_alerts(Query(bbox=(108.399, 12.049, 108.402, 12.052))) == 1
 
 
 def test_a_geopackage_left_with_a_hot_journal_by_a_crash_opens_rolled_back(tmp_path):

@@ -1,0 +1,63 @@
+"""What a read of a feature layer asks for: the layer (table, columns, order, date column, filterable properties)
+and the query (bbox, dates, property filters, paging). The store runs it on either backend; the API builds it
+from request parameters; the queryables it advertises are the layer's filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+Bbox = tuple[float, float, float, float]  # west, south, east, north in WGS 84 degrees
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A property a layer can be filtered on: ``name=a,b`` (one of these values) for text, ``min_name`` /
+    ``max_name`` (bounds, inclusive) for numbers. ``public``: offered to API clients."""
+
+    name: str
+    kind: str                      # "text" or "number"
+    description: str
+    column: str = ""               # the table column; default: the name
+    enum: tuple[str, ...] | None = None
+    public: bool = True
+
+    @property
+    def sql_column(self) -> str:
+        return self.column or self.name
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys of ``Query.filters`` this filter answers to."""
+        return (f"min_{self.name}", f"max_{self.name}") if self.kind == "number" else (self.name,)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A stored table of features in EPSG:4326 (geometry column ``geom``) as the store reads it."""
+
+    table: str
+    columns: tuple[str, ...]       # the columns read back, besides the geometry
+    order: str                     # ORDER BY of every listing (stable: ends with the key)
+    key: str = "id"                # the column that identifies a feature
+    temporal: str | None = None    # the date column ``Query.start``/``end`` apply to
+    filters: tuple[Filter, ...] = ()
+    json_column: str | None = None  # a column of source attributes as JSON text (planning zones)
+
+    def filter(self, key: str) -> Filter | None:
+        """The filter answering to a ``Query.filters`` key (``status``, ``min_area_ha``, ...), if any."""
+        return next((f for f in self.filters if key in f.keys), None)
+
+
+@dataclass
+class Query:
+    """Which features to read: all by default. ``filters`` holds text filters as tuples of values (an empty
+    tuple matches nothing) and number bounds under ``min_``/``max_`` names."""
+
+    bbox: Bbox | None = None
+    start: date | None = None          # the layer's date on or after
+    end: date | None = None            # ... on or before
+    filters: dict[str, object] = field(default_factory=dict)
+    limit: int | None = None
+    offset: int = 0

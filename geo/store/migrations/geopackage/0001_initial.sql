@@ -1,2 +1,0 @@
--- The layers `alerts` and `scenes` and the table `forestmon_meta` are created through GDAL by
--- GeoPackageStore._create (so the file is a standard GeoPackage with an R-tree index); nothing to do here.

@@ -1,0 +1,223 @@
+"""Every table of the store, declared once for both backends, and the migrations that build them.
+
+A column names a portable type (``TYPES``: each backend's dialect renders it) and the migration that added it
+(``since``); a table, index or initial row names its migration too. Migration ``NNNN_what`` is everything whose
+``since`` is its name: the tables it creates, the columns it adds to older tables, its indexes and rows. Each
+is applied once, in name order, in one transaction, and recorded by name in ``schema_migrations``.
+
+To change the schema: add a name to ``MIGRATIONS`` and give the new tables, columns or indexes that ``since``
+(alert columns are declared in ``geo.alerts``). Never change what a released migration made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
+
+MIGRATIONS = ("0001_initial", "0002_users", "0003_review", "0004_cases_planting", "0005_catalogue_tiles",
+              "0006_runs", "0007_alert_forest_category", "0008_planning")
+
+# Portable column types: their PostGIS and GeoPackage (SQLite) spellings are in each dialect.
+TYPES = ("text", "date", "timestamp", "real", "integer", "bigint", "blob", "serial", "bigserial", "geometry")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column: portable type, the SQL that follows the type (constraints, portable), the migration adding it."""
+
+    name: str
+    type: str
+    since: str
+    constraint: str = ""
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    columns: str
+    since: str
+    unique: bool = False
+    only: str | None = None        # a dialect name: an index that backend alone needs
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table. ``layer``: a feature layer QGIS lists, with a geometry column ``geom`` (MultiPolygon, EPSG:4326);
+    ``listed``: an attribute table QGIS lists; ``append_only``: rows may never be updated or deleted."""
+
+    name: str
+    since: str
+    columns: tuple[Column, ...]
+    constraints: tuple[str, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    rows: tuple[tuple, ...] = ()
+    layer: bool = False
+    listed: bool = False
+    append_only: bool = False
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def columns_since(self, since: str) -> list[Column]:
+        return [c for c in self.columns if c.since == since]
+
+
+def _columns(declared: dict[str, tuple[str, str, str]], constraints: dict[str, str]) -> tuple[Column, ...]:
+    return tuple(Column(name, kind, since, constraints.get(name, "")) for name, (kind, _, since) in declared.items())
+
+
+def _c(name: str, kind: str, constraint: str = "", since: str = "") -> Column:
+    return Column(name, kind, since, constraint)
+
+
+def _table(name: str, since: str, *columns: Column, **options) -> Table:
+    return Table(name, since, tuple(Column(c.name, c.type, c.since or since, c.constraint) for c in columns),
+                 **options)
+
+
+ALERTS = Table(
+    "alerts", "0001_initial",
+    _columns({**ALERT_COLUMNS, **REVIEW_COLUMNS},
+             {"id": "PRIMARY KEY", "status": "NOT NULL DEFAULT 'new'", "version": "NOT NULL DEFAULT 1"}),
+    indexes=(Index("alerts_id", "id", "0001_initial", unique=True, only="geopackage"),
+             Index("alerts_first_detected", "first_detected", "0001_initial"),
+             Index("alerts_status", "status", "0003_review"),
+             Index("alerts_assigned_to", "assigned_to", "0003_review")),
+    layer=True)
+
+SCENES = _table(
+    "scenes", "0001_initial",
+    _c("id", "text", "PRIMARY KEY"), _c("sensor", "text"), _c("acquired", "text"), _c("source", "text"),
+    _c("path", "text"), _c("cloud_pct", "real"), _c("valid_fraction", "real"), _c("status", "text"),
+    _c("reason", "text"), _c("processed", "integer"),
+    _c("acquisition", "text", since="0005_catalogue_tiles"), _c("tile", "text", since="0005_catalogue_tiles"),
+    _c("acquired_time", "text", since="0005_catalogue_tiles"),
+    _c("source_path", "text", since="0005_catalogue_tiles"),
+    _c("forest_valid_fraction", "real", since="0005_catalogue_tiles"),
+    listed=True)
+
+META = _table(
+    "forestmon_meta", "0001_initial",
+    _c("key", "text", "PRIMARY KEY"), _c("value", "bigint", "NOT NULL"),
+    rows=(("schema_version", 1), ("data_version", 0)))
+
+USERS = _table(
+    "users", "0002_users",
+    _c("username", "text", "PRIMARY KEY"), _c("display_name", "text"),
+    _c("role", "text", "NOT NULL CHECK (role IN ('admin', 'ranger', 'planner', 'viewer'))"),
+    _c("units", "text", "NOT NULL DEFAULT ''"), _c("password_hash", "text", "NOT NULL"),
+    _c("disabled", "integer", "NOT NULL DEFAULT 0"), _c("created_at", "timestamp", "NOT NULL"))
+
+CREDENTIALS = _table(
+    "credentials", "0002_users",
+    _c("secret_hash", "text", "PRIMARY KEY"), _c("username", "text", "NOT NULL REFERENCES users(username)"),
+    _c("kind", "text", "NOT NULL CHECK (kind IN ('token', 'api_key'))"), _c("name", "text"),
+    _c("created_at", "timestamp", "NOT NULL"), _c("expires_at", "timestamp"),
+    indexes=(Index("credentials_username", "username", "0002_users"),))
+
+ALERT_HISTORY = _table(
+    "alert_history", "0003_review",
+    _c("id", "bigserial"), _c("alert_id", "text", "NOT NULL"), _c("at", "timestamp", "NOT NULL"),
+    _c("username", "text", "NOT NULL"), _c("action", "text", "NOT NULL"), _c("from_status", "text"),
+    _c("to_status", "text", "NOT NULL"), _c("reason", "text"), _c("note", "text"), _c("assignee", "text"),
+    _c("version", "integer", "NOT NULL"),
+    indexes=(Index("alert_history_alert", "alert_id", "0003_review"),),
+    append_only=True)
+
+CASES = _table(
+    "cases", "0004_cases_planting",
+    _c("id", "serial"), _c("number", "text", "NOT NULL UNIQUE"), _c("opened", "date", "NOT NULL"),
+    _c("violation_type", "text", "NOT NULL"), _c("area_ha", "real"), _c("timber_m3", "real"),
+    _c("outcome", "text", "NOT NULL DEFAULT 'pending'"), _c("fine_amount", "real"), _c("district_id", "text"),
+    _c("note", "text"), _c("source", "text", "NOT NULL DEFAULT 'review'"), _c("created_by", "text"),
+    _c("created_at", "timestamp", "NOT NULL"), _c("version", "integer", "NOT NULL DEFAULT 1"),
+    indexes=(Index("cases_opened", "opened", "0004_cases_planting"),))
+
+PLANTING_LOTS = _table(
+    "planting_lots", "0004_cases_planting",
+    _c("id", "serial"), _c("lot_id", "text", "NOT NULL UNIQUE"), _c("planted", "date", "NOT NULL"),
+    _c("species", "text"), _c("trees", "bigint"), _c("programme", "text"), _c("area_ha", "real", "NOT NULL"),
+    _c("district_id", "text"), _c("geom", "geometry"), _c("imported_at", "timestamp", "NOT NULL"),
+    indexes=(Index("planting_lots_planted", "planted", "0004_cases_planting"),))
+
+PHOTOS = _table(
+    "photos", "0004_cases_planting",
+    _c("id", "serial"), _c("alert_id", "text", "NOT NULL"), _c("filename", "text", "NOT NULL"),
+    _c("content_type", "text", "NOT NULL"), _c("size_bytes", "integer", "NOT NULL"), _c("sha256", "text", "NOT NULL"),
+    _c("lon", "real"), _c("lat", "real"), _c("taken_at", "text"), _c("uploaded_by", "text", "NOT NULL"),
+    _c("uploaded_at", "timestamp", "NOT NULL"), _c("data", "blob", "NOT NULL"),
+    indexes=(Index("photos_alert", "alert_id", "0004_cases_planting"),))
+
+RUNS = _table(
+    "runs", "0006_runs",
+    _c("id", "integer", "PRIMARY KEY"), _c("finished", "text", "NOT NULL"), _c("first_scene", "text"),
+    _c("last_scene", "text"), _c("scenes", "integer"), _c("mode", "text"),
+    listed=True)
+
+RUN_COVERAGE = _table(
+    "run_coverage", "0006_runs",
+    _c("run_id", "integer", "NOT NULL REFERENCES runs(id)"), _c("unit_id", "text", "NOT NULL"), _c("unit", "text"),
+    _c("forest_ha", "real"), _c("observed_ha", "real"), _c("observed_share", "real"),
+    constraints=("PRIMARY KEY (run_id, unit_id)",),
+    listed=True)
+
+PLANNING_LAYERS = _table(
+    "planning_layers", "0008_planning",
+    _c("id", "text", "PRIMARY KEY"), _c("name", "text", "NOT NULL"), _c("kind", "text", "NOT NULL"),
+    _c("valid_from", "text", "NOT NULL"), _c("source", "text"), _c("source_crs", "text"), _c("zone_field", "text"),
+    _c("feature_count", "integer"), _c("repairs", "text"), _c("imported", "text"),
+    listed=True)
+
+PLANNING_ZONES = _table(
+    "planning_zones", "0008_planning",
+    _c("layer_id", "text", "NOT NULL REFERENCES planning_layers(id) ON DELETE CASCADE"),
+    _c("feature_index", "integer", "NOT NULL"), _c("zone_type", "text"), _c("zone_class", "text"),
+    _c("area_ha", "real"), _c("properties", "text"),
+    constraints=("PRIMARY KEY (layer_id, feature_index)",),
+    indexes=(Index("planning_zones_layer", "layer_id, feature_index", "0008_planning", only="geopackage"),),
+    layer=True)
+
+TABLES: dict[str, Table] = {t.name: t for t in (
+    ALERTS, SCENES, META, USERS, CREDENTIALS, ALERT_HISTORY, CASES, PLANTING_LOTS, PHOTOS, RUNS, RUN_COVERAGE,
+    PLANNING_LAYERS, PLANNING_ZONES)}
+
+# Kept by the migration runner itself, before any migration.
+SCHEMA_MIGRATIONS = _table("schema_migrations", "", _c("name", "text", "PRIMARY KEY"),
+                           _c("applied_at", "timestamp", "NOT NULL"))
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What one migration does, in order: tables to create, columns to add to older tables, indexes, rows."""
+
+    name: str
+    tables: tuple[Table, ...]
+    columns: tuple[tuple[Table, Column], ...]
+    indexes: tuple[tuple[Table, Index], ...]
+
+
+def migrations() -> list[Migration]:
+    """Every migration, in order, as the schema's declarations give them."""
+    out = []
+    for name in MIGRATIONS:
+        created = tuple(t for t in TABLES.values() if t.since == name)
+        added = tuple((t, c) for t in TABLES.values() if t.since < name for c in t.columns_since(name))
+        indexes = tuple((t, i) for t in TABLES.values() for i in t.indexes if i.since == name)
+        out.append(Migration(name, created, added, indexes))
+    return out
+
+
+def _check() -> None:
+    """Every ``since`` names a migration, and no column predates its table."""
+    for t in TABLES.values():
+        for since in (t.since, *(c.since for c in t.columns), *(i.since for i in t.indexes)):
+            if since not in MIGRATIONS:
+                raise ValueError(f"table {t.name}: {since!r} is not a migration of geo.store.schema.MIGRATIONS")
+        if any(c.since < t.since for c in t.columns):
+            raise ValueError(f"table {t.name}: a column is older than its table")
+        if any(c.type not in TYPES for c in t.columns):
+            raise ValueError(f"table {t.name}: unknown column type")
+
+
+_check()
