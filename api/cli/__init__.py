@@ -1,4 +1,8 @@
-"""The ``forestmon`` command: a click group with one module per subcommand."""
+"""The ``forestmon`` command: a click group with one module per subcommand, named after it.
+
+Options several commands share are in ``options``; work several commands run (detection then assignment, the
+report, serving) is in ``steps``.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import sys
 
 import click
 
-from api.cli import db, demo, export, ingest, layers, report, serve, targets, users
+from api.cli import assign, cases, db, demo, detect, export, ingest, layers, planting, report, serve, targets, users
 from geo.errors import ForestmonError
 
 
@@ -19,19 +23,9 @@ def cli(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-cli.add_command(demo.demo)
-cli.add_command(ingest.ingest)
-cli.add_command(ingest.detect)
-cli.add_command(report.report)
-cli.add_command(serve.serve)
-cli.add_command(db.db)
-cli.add_command(users.users)
-cli.add_command(targets.targets)
-cli.add_command(targets.cases)
-cli.add_command(targets.planting_group)
-cli.add_command(targets.assign)
-cli.add_command(export.export)
-cli.add_command(layers.layers)
+for command in (demo.demo, ingest.ingest, detect.detect, report.report, serve.serve, db.db, users.users,
+                targets.targets, cases.cases, planting.planting, assign.assign, export.export, layers.layers):
+    cli.add_command(command)
 
 
 def main() -> None:

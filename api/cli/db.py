@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from api.cli.options import data_dir_option, settings_from
@@ -15,7 +17,7 @@ def db() -> None:
 
 @db.command()
 @data_dir_option
-def upgrade(data_dir) -> None:
+def upgrade(data_dir: Path | None) -> None:
     """Apply the pending schema migrations (they also run whenever the service or a command opens the store)."""
     with open_store(settings_from(data_dir=data_dir).store) as store:  # opening applies them
         click.echo(f"{store!r}: schema up to date ({len(store.applied_migrations())} migrations applied)")
@@ -23,7 +25,7 @@ def upgrade(data_dir) -> None:
 
 @db.command()
 @data_dir_option
-def status(data_dir) -> None:
+def status(data_dir: Path | None) -> None:
     """List the applied migrations."""
     with open_store(settings_from(data_dir=data_dir).store) as store:
         for name in store.applied_migrations():

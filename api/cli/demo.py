@@ -8,10 +8,8 @@ from pathlib import Path
 import click
 import geopandas as gpd
 
-from api.cli.options import ProgressBars, data_dir_option, settings_from
-from api.cli.report import write_report
-from api.cli.serve import run_server
-from geo.detect.run import run_detection
+from api.cli.options import data_dir_option, host_option, port_option, settings_from
+from api.cli.steps import ProgressBars, detect_and_assign, run_server, write_report
 from geo.evaluate import accuracy
 from geo.grid import Grid
 from geo.region import load_region
@@ -23,14 +21,14 @@ from ingest.catalogue import ingest_local
 @click.command()
 @data_dir_option
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Serve the map when done.")
-@click.option("--host", default=None, help="Address to serve on (default: 127.0.0.1).")
-@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default: 8000).")
-def demo(data_dir: Path | None, serve: bool, host, port) -> None:
+@host_option
+@port_option
+def demo(data_dir: Path | None, serve: bool, host: str | None, port: int | None) -> None:
     """Run the monitor end to end on synthetic Sentinel-2 scenes with known clearings.
 
-    Writes the scenes and their ground truth to DATA_DIR/demo, alerts to the store, a weekly report to
-    DATA_DIR/reports, prints the alerts' area-weighted recall and precision against the truth, then serves
-    the map. Re-running reuses what is already there.
+    Writes the scenes and their ground truth to DATA_DIR/demo, alerts to the store (assigned to the rangers of
+    their units, if any), a weekly report to DATA_DIR/reports, prints the alerts' area-weighted recall and
+    precision against the truth, then serves the map. Re-running reuses what is already there.
     """
     settings = settings_from(data_dir=data_dir, host=host, port=port)
     region = load_region(settings.region)
@@ -46,7 +44,7 @@ def demo(data_dir: Path | None, serve: bool, host, port) -> None:
     for record in result.failed:
         click.echo(f"skipped: {record['reason']}", err=True)
     grid = Grid.covering(region.demo.bounds, region.grid_crs, region.resolution)
-    detection = run_detection(region, store, settings.paths.state.path, grid=grid, progress=bars)
+    detect_and_assign(settings, store, bars, grid=grid)
     alerts = store.query_alerts()
     last = max(s["acquired"] for s in store.scenes("ok"))
     # Report the week of the newest alert (the last week of data may have none), as a ranger would look it up.
@@ -54,8 +52,7 @@ def demo(data_dir: Path | None, serve: bool, host, port) -> None:
     iso = date.fromisoformat(newest).isocalendar()
     week = f"{iso.year}-W{iso.week:02d}"
     report_path = write_report(settings, week)
-    click.echo(f"{len(alerts)} alert(s), {alerts['area_ha'].sum():.1f} ha "
-               f"(processed {detection.scenes_processed} new scene(s)); report: {report_path}")
+    click.echo(f"{len(alerts)} alert(s), {alerts['area_ha'].sum():.1f} ha; report: {report_path}")
     truth = gpd.read_file(settings.paths.demo_truth)
     score = accuracy(alerts, truth, region.grid_crs, until=date.fromisoformat(last))
     click.echo(f"clearings found: {score.found}/{score.total}; median delay {score.median_delay_days} days")

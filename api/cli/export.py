@@ -19,7 +19,7 @@ from geo.workflow import exports
 @click.option("--year", type=int, default=None, help="Only cases opened / lots planted in that year.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @data_dir_option
-def export(layer, fmt, crs, year, output: Path, data_dir) -> None:
+def export(layer: str, fmt: str, crs: str, year: int | None, output: Path, data_dir: Path | None) -> None:
     """Write LAYER (alerts, cases, planting_lots) to a file for GIS software or GPS units."""
     with open_store(settings_from(data_dir=data_dir).store) as store:
         data = exports.export(exports.layer(store, layer, year), fmt, layer, int(crs))

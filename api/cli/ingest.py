@@ -1,20 +1,97 @@
-"""``forestmon ingest PATH...`` and ``forestmon detect``: catalogue imagery, then fold it into the alerts."""
+"""``forestmon ingest PATH...`` and ``forestmon ingest sentinelhub``: catalogue imagery as analysis-ready tiles,
+then detect and assign.
+
+One command for both sources: a first argument ``sentinelhub`` fetches from Sentinel Hub or CDSE, anything
+else is local files and folders. ``SOURCE_OPTIONS`` says which options go with one source only; the help lists
+them under that source, and giving one to the other source is a usage error naming it.
+"""
 
 from __future__ import annotations
 
-import json
+from datetime import date
 from pathlib import Path
 
 import click
+import geopandas as gpd
+from click.core import ParameterSource
+from pyogrio.errors import DataSourceError
+from shapely.ops import unary_union
 
-from api.cli.options import ProgressBars, data_dir_option, forest_option, region_option, settings_from
-from geo.detect import DetectorParams
-from geo.detect.run import run_detection
+from api.cli.options import (
+    DATE,
+    data_dir_option,
+    detect_option,
+    forest_option,
+    region_option,
+    scheduler_option,
+    settings_from,
+)
+from api.cli.steps import ProgressBars, detect_and_assign
 from geo.errors import InvalidInputError
 from geo.region import load_region
 from geo.store import open_store
-from geo.workflow import review
-from ingest.catalogue import ingest_local
+from ingest.catalogue import ingest_local, ingest_sentinelhub
+from ingest.sentinelhub_source import SentinelHubSettings
+
+SENTINELHUB = "sentinelhub"
+LOCAL = "local"
+# The options of one source only (by parameter name); every other option goes with both.
+SOURCE_OPTIONS = {LOCAL: ("band_map",), SENTINELHUB: ("start", "end", "max_cloud", "area", "endpoint")}
+SECTIONS = {LOCAL: "Options for local files (PATH...)", SENTINELHUB: "Options for sentinelhub",
+            None: "Options for both"}
+
+
+class IngestCommand(click.Command):
+    """Shows the two forms in its usage line and its options under the source they go with."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "PATH... [OPTIONS] | sentinelhub --start DATE --end DATE [OPTIONS]")
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str | None, list[tuple[str, str]]] = {source: [] for source in SECTIONS}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+            if record is not None:
+                sections[_source_of(param.name)].append(record)
+        for source, records in sections.items():
+            with formatter.section(SECTIONS[source]):
+                formatter.write_dl(records)
+
+
+def _source_of(name: str | None) -> str | None:
+    return next((source for source, names in SOURCE_OPTIONS.items() if name in names), None)
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+
+
+def _param(ctx: click.Context, name: str) -> click.Parameter:
+    return next(p for p in ctx.command.params if p.name == name)
+
+
+def _check_source(ctx: click.Context, source: str, extra: tuple[str, ...]) -> None:
+    """Refuse, with a usage error naming it, an option of the other source or what the source needs but lacks."""
+    other = LOCAL if source == SENTINELHUB else SENTINELHUB
+    for name in SOURCE_OPTIONS[other]:
+        if _given(ctx, name):
+            what = "local files (PATH...)" if other == LOCAL else "sentinelhub"
+            raise click.UsageError(f"{_param(ctx, name).opts[0]} goes with {what} only", ctx)
+    if source == SENTINELHUB:
+        if extra:
+            raise click.UsageError(f"sentinelhub takes no PATH (got {' '.join(extra)})", ctx)
+        for name in ("start", "end"):
+            if ctx.params[name] is None:
+                raise click.MissingParameter(ctx=ctx, param=_param(ctx, name))
+        if ctx.params["end"] < ctx.params["start"]:
+            raise click.BadParameter(f"--end {ctx.params['end']} is before --start {ctx.params['start']}", ctx,
+                                     param_hint="--end")
+
+
+def _local_paths(ctx: click.Context, inputs: tuple[str, ...]) -> list[Path]:
+    """The local PATHs, each of which must exist (a usage error naming the first that does not)."""
+    exists = click.Path(exists=True, path_type=Path)
+    return [exists.convert(value, _param(ctx, "inputs"), ctx) for value in inputs]
 
 
 def _band_map(text: str | None) -> dict[str, int] | None:
@@ -28,76 +105,10 @@ def _band_map(text: str | None) -> dict[str, int] | None:
     return mapping
 
 
-class PathsOrSourceGroup(click.Group):
-    """``forestmon ingest SOURCE ...`` for a named source, and ``forestmon ingest PATH...`` for local files."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = ["files", *args]
-        return super().parse_args(ctx, args)
-
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage(ctx.command_path, "PATH... [OPTIONS] | sentinelhub --start DATE --end DATE [OPTIONS]")
-
-
-scheduler_option = click.option(
-    "--scheduler", default=None, metavar="tcp://HOST:PORT",
-    help="Dask scheduler to run the tiles on (default: Dask's scheduler-address config, else this machine).")
-detect_option = click.option("--detect/--no-detect", default=True, show_default=True,
-                             help="Run detection after ingesting.")
-
-
-@click.group(cls=PathsOrSourceGroup)
-def ingest() -> None:
-    """Turn imagery into cloud-masked, analysis-ready tiles on the region's grid and catalogue them, then detect.
-
-    \b
-    forestmon ingest PATH...              local files and folders (GeoTIFF/COG, Sentinel-2 SAFE, Landsat C2 L2)
-    forestmon ingest sentinelhub --start 2024-01-01 --end 2024-01-31   from Sentinel Hub or CDSE
-    """
-
-
-def _report(result, settings, store, bars, detect: bool, forest: Path | None = None) -> None:
-    for record in result.failed:
-        click.echo(f"skipped: {record['reason']}", err=True)
-    click.echo(f"catalogued {len(result.ok)} scene(s), {len(result.failed)} failed "
-               f"({result.tiles_written} tile(s) written, {result.tiles_skipped} already done)")
-    if detect and result.ok:
-        _detect(settings, store, bars, forest=forest)
-
-
-@ingest.command("files", hidden=True)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--bands", "band_map", default=None,
-              help="Band mapping for files whose bands are not named, e.g. B04=3,B08=4,B12=6,SCL=7.")
-@detect_option
-@scheduler_option
-@forest_option
-@data_dir_option
-@region_option
-def files(paths: tuple[Path, ...], band_map: str | None, detect: bool, scheduler, forest: Path | None,
-          data_dir, region) -> None:
-    """Ingest local imagery: GeoTIFF/COG scenes (one multi-band file, or one file per band), Sentinel-2 L2A SAFE
-    folders and Landsat 8/9 Collection 2 Level-2 scenes, in files or folders.
-
-    Files that cannot be used are named, recorded as failed, and skipped; the others go on.
-    """
-    settings = settings_from(data_dir=data_dir, region=region)
-    store = open_store(settings.store)
-    bars = ProgressBars()
-    result = ingest_local(list(paths), store, load_region(settings.region), settings.paths.ard,
-                          band_map=_band_map(band_map), progress=bars, scheduler=scheduler, forest_mask=forest)
-    _report(result, settings, store, bars, detect, forest)
-
-
 def _read_area(path: Path | None):
     """The area of interest from any vector file GDAL reads (any CRS), as one EPSG:4326 geometry."""
     if path is None:
         return None
-    import geopandas as gpd
-    from pyogrio.errors import DataSourceError
-    from shapely.ops import unary_union
-
     try:
         frame = gpd.read_file(path)
     except (DataSourceError, ValueError, OSError) as exc:
@@ -110,9 +121,12 @@ def _read_area(path: Path | None):
     return area
 
 
-@ingest.command("sentinelhub")
-@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), required=True, help="First day (YYYY-MM-DD).")
-@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Last day (YYYY-MM-DD).")
+@click.command(cls=IngestCommand, no_args_is_help=True)
+@click.argument("inputs", nargs=-1, required=True, metavar="PATH...")
+@click.option("--bands", "band_map", default=None,
+              help="Band mapping for files whose bands are not named, e.g. B04=3,B08=4,B12=6,SCL=7.")
+@click.option("--start", type=DATE, default=None, help="First day (YYYY-MM-DD); required.")
+@click.option("--end", type=DATE, default=None, help="Last day (YYYY-MM-DD); required.")
 @click.option("--max-cloud", type=click.FloatRange(0, 100), default=60, show_default=True,
               help="Largest scene cloud cover (%) to fetch.")
 @click.option("--area", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -124,51 +138,43 @@ def _read_area(path: Path | None):
 @forest_option
 @data_dir_option
 @region_option
-def sentinelhub(start, end, max_cloud: float, area: Path | None, endpoint: str | None, detect: bool, scheduler,
-                forest: Path | None, data_dir, region) -> None:
-    """Fetch Sentinel-2 L2A from Sentinel Hub or CDSE for the region (or --area) and ingest it.
+@click.pass_context
+def ingest(ctx: click.Context, inputs: tuple[str, ...], band_map: str | None, start: date | None, end: date | None,
+           max_cloud: float, area: Path | None, endpoint: str | None, detect: bool, scheduler: str | None,
+           forest: Path | None, data_dir: Path | None, region: str | None) -> None:
+    """Turn imagery into cloud-masked, analysis-ready tiles on the region's grid and catalogue them, then detect.
 
-    Credentials from the environment: FORESTMON_SH_CLIENT_ID and FORESTMON_SH_CLIENT_SECRET. Downloads are cached in
-    DATA_DIR/cache/sentinelhub, so a re-run fetches nothing twice.
+    \b
+    forestmon ingest PATH... [OPTIONS]
+    forestmon ingest sentinelhub --start DATE --end DATE [OPTIONS]
+
+    PATH...: local files and folders of GeoTIFF/COG scenes (one multi-band file, or one file per band),
+    Sentinel-2 L2A SAFE folders and Landsat 8/9 Collection 2 Level-2 scenes. Files that cannot be used are named,
+    recorded as failed, and skipped; the others go on. (A folder named sentinelhub: give it as ./sentinelhub.)
+
+    sentinelhub: Sentinel-2 L2A from Sentinel Hub or CDSE for the region (or --area), from --start to --end.
+    Credentials from the environment: FORESTMON_SH_CLIENT_ID and FORESTMON_SH_CLIENT_SECRET. Downloads are cached
+    in DATA_DIR/cache/sentinelhub, so a re-run fetches nothing twice.
+
+    Detection follows (unless --no-detect), then the new alerts are assigned to the rangers of their units.
     """
-    from ingest.catalogue import ingest_sentinelhub
-    from ingest.sentinelhub_source import SentinelHubSettings
-
-    if end < start:
-        raise click.BadParameter(f"--end {end:%Y-%m-%d} is before --start {start:%Y-%m-%d}", param_hint="--end")
+    source = SENTINELHUB if inputs[0] == SENTINELHUB else LOCAL
+    _check_source(ctx, source, inputs[1:] if source == SENTINELHUB else inputs)
+    paths = _local_paths(ctx, inputs) if source == LOCAL else []
     settings = settings_from(data_dir=data_dir, region=region)
-    sh_settings = SentinelHubSettings(**({"endpoint": endpoint} if endpoint else {}))
     store = open_store(settings.store)
     bars = ProgressBars()
-    result = ingest_sentinelhub(sh_settings, store, load_region(settings.region), settings.paths.ard,
-                                settings.paths.sentinelhub_cache, start.date(), end.date(), max_cloud=max_cloud,
-                                area=_read_area(area), progress=bars, scheduler=scheduler, forest_mask=forest)
-    _report(result, settings, store, bars, detect, forest)
-
-
-@click.command()
-@data_dir_option
-@region_option
-@click.option("--min-area", type=click.FloatRange(min=0), default=0.1, show_default=True,
-              help="Minimum mapping unit in hectares.")
-@forest_option
-@click.option("--refit-days", type=click.IntRange(min=0), default=DetectorParams().refit_days, show_default=True,
-              help="Learn the scenes judged since the last refit into the baseline once it is this many days older "
-                   "than the newest scene (0: learn every scene as it comes; slower weekly runs).")
-def detect(data_dir, region, min_area: float, forest: Path | None, refit_days: int) -> None:
-    """Judge catalogued scenes not yet processed against the baseline, refit it when due, update the alerts."""
-    settings = settings_from(data_dir=data_dir, region=region)
-    _detect(settings, open_store(settings.store), ProgressBars(), min_area, forest, refit_days)
-
-
-def _detect(settings, store, bars, min_area: float = 0.1, forest: Path | None = None,
-            refit_days: int = DetectorParams().refit_days) -> None:
-    result = run_detection(load_region(settings.region), store, settings.paths.state.path,
-                           params=DetectorParams(refit_days=refit_days), min_area_ha=min_area, forest_layer=forest,
-                           progress=bars)
-    assigned = review.auto_assign(store)  # new alerts go to the rangers of their admin units
-    click.echo(f"processed {result.scenes_processed} new scene(s); {result.alerts} alert(s) "
-               f"({json.dumps(result.counts)}); assigned {sum(assigned.values())}")
-    for unit in result.coverage:
-        click.echo(f"  {unit['unit']}: {100 * unit['observed_share']:.0f}% of {unit['forest_ha']:,.0f} ha "
-                   "monitored forest seen cloud-free")
+    if source == SENTINELHUB:
+        sh_settings = SentinelHubSettings(**({"endpoint": endpoint} if endpoint else {}))
+        result = ingest_sentinelhub(sh_settings, store, load_region(settings.region), settings.paths.ard,
+                                    settings.paths.sentinelhub_cache, start, end, max_cloud=max_cloud,
+                                    area=_read_area(area), progress=bars, scheduler=scheduler, forest_mask=forest)
+    else:
+        result = ingest_local(paths, store, load_region(settings.region), settings.paths.ard,
+                              band_map=_band_map(band_map), progress=bars, scheduler=scheduler, forest_mask=forest)
+    for record in result.failed:
+        click.echo(f"skipped: {record['reason']}", err=True)
+    click.echo(f"catalogued {len(result.ok)} scene(s), {len(result.failed)} failed "
+               f"({result.tiles_written} tile(s) written, {result.tiles_skipped} already done)")
+    if detect and result.ok:
+        detect_and_assign(settings, store, bars, forest_layer=forest)

@@ -10,19 +10,10 @@ from pathlib import Path
 
 import click
 
-from api.cli.options import data_dir_option, region_option, settings_from
+from api.cli.options import DATE, data_dir_option, region_option, settings_from
 from geo.region import load_region
 from geo.store import open_store
 from geo.workflow.planning import KINDS, import_layer
-
-
-def _date(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 @click.group()
@@ -34,12 +25,13 @@ def layers() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Layer name (versions of one plan share it).")
 @click.option("--kind", required=True, type=click.Choice(KINDS), help="What the layer is.")
-@click.option("--valid-from", required=True, callback=_date, help="Date the plan takes effect (YYYY-MM-DD).")
+@click.option("--valid-from", required=True, type=DATE, help="Date the plan takes effect (YYYY-MM-DD).")
 @click.option("--layer", "source_layer", default=None, help="Layer inside a GeoPackage or Shapefile zip.")
 @click.option("--zone-field", default=None, help="Attribute holding the zone type (default: guessed).")
 @data_dir_option
 @region_option
-def import_(file, name, kind, valid_from, source_layer, zone_field, data_dir, region) -> None:
+def import_(file: Path, name: str, kind: str, valid_from: date, source_layer: str | None, zone_field: str | None,
+            data_dir: Path | None, region: str | None) -> None:
     """Import FILE (GeoJSON, zipped Shapefile, GeoPackage, KML; any CRS incl. VN-2000) as a layer version."""
     settings = settings_from(data_dir=data_dir, region=region)
     area_crs = load_region(settings.region).grid_crs
@@ -53,7 +45,7 @@ def import_(file, name, kind, valid_from, source_layer, zone_field, data_dir, re
 
 @layers.command("list")
 @data_dir_option
-def list_(data_dir) -> None:
+def list_(data_dir: Path | None) -> None:
     """The stored layer versions with their validity."""
     store = open_store(settings_from(data_dir=data_dir).store)
     for rec in store.planning_layers():
@@ -62,14 +54,15 @@ def list_(data_dir) -> None:
 
 
 @layers.command("overlay")
-@click.option("--on", callback=_date, default=None, help="Use the layer versions valid on this date (default: newest).")
+@click.option("--on", type=DATE, default=None, help="Use the layer versions valid on this date (default: newest).")
 @click.option("--name", "names", multiple=True, help="Only these layers (by name; repeatable).")
-@click.option("--start", callback=_date, default=None, help="Alerts first detected on or after (YYYY-MM-DD).")
-@click.option("--end", callback=_date, default=None, help="Alerts first detected on or before (YYYY-MM-DD).")
+@click.option("--start", type=DATE, default=None, help="Alerts first detected on or after (YYYY-MM-DD).")
+@click.option("--end", type=DATE, default=None, help="Alerts first detected on or before (YYYY-MM-DD).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output format.")
 @data_dir_option
 @region_option
-def overlay(on, names, start, end, fmt, data_dir, region) -> None:
+def overlay(on: date | None, names: tuple[str, ...], start: date | None, end: date | None, fmt: str,
+            data_dir: Path | None, region: str | None) -> None:
     """Forest loss inside keep-forest zones vs conversion zones, per alert and per zone and month."""
     from geo.workflow.overlay import overlay_report, report_records
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from api import users as accounts
@@ -22,7 +24,8 @@ def users() -> None:
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help="Asked for when not given (at least 8 characters).")
 @data_dir_option
-def add(username, role, units, display_name, password, data_dir) -> None:
+def add(username: str, role: str, units: str, display_name: str | None, password: str,
+        data_dir: Path | None) -> None:
     """Add a user (the password is stored as an argon2id hash)."""
     with open_store(settings_from(data_dir=data_dir).store) as store:
         user = accounts.add_user(store, username, password, role, units.split(","), display_name)
@@ -31,7 +34,7 @@ def add(username, role, units, display_name, password, data_dir) -> None:
 
 @users.command(name="list")
 @data_dir_option
-def list_(data_dir) -> None:
+def list_(data_dir: Path | None) -> None:
     """List users with their role, units and whether they are disabled."""
     with open_store(settings_from(data_dir=data_dir).store) as store:
         found = accounts.list_users(store)
@@ -43,7 +46,7 @@ def list_(data_dir) -> None:
 @users.command()
 @click.argument("username")
 @data_dir_option
-def disable(username, data_dir) -> None:
+def disable(username: str, data_dir: Path | None) -> None:
     """Disable a user and revoke their tokens and API keys."""
     with open_store(settings_from(data_dir=data_dir).store) as store:
         accounts.set_disabled(store, username)
@@ -54,7 +57,7 @@ def disable(username, data_dir) -> None:
 @click.argument("username")
 @click.option("--name", required=True, help="What the key is for.")
 @data_dir_option
-def api_key(username, name, data_dir) -> None:
+def api_key(username: str, name: str, data_dir: Path | None) -> None:
     """Create an API key for a script acting as USERNAME (printed once)."""
     with open_store(settings_from(data_dir=data_dir).store) as store:
         click.echo(accounts.create_api_key(store, username, name))

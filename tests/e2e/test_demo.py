@@ -19,6 +19,8 @@ def test_demo_runs_end_to_end_and_prints_recall_and_precision_last(demo_run):
     recall, precision = float(match[1]), float(match[2])
     assert recall >= 0.8 and precision >= 0.8
     assert "SYNTHETIC" in proc.stdout
+    # detection is followed by assignment; a fresh demo has no rangers, so none is assigned
+    assert re.search(r"^processed \d+ new scene\(s\); \d+ alert\(s\) .*; assigned 0$", proc.stdout, re.M)
 
 
 def test_demo_processing_takes_under_five_minutes(demo_run):

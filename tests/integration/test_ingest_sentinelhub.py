@@ -139,3 +139,25 @@ def test_cli_with_a_refused_secret_prints_one_line_and_never_the_secret(server, 
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "refused the client id/secret" in errors[0] and "Traceback" not in proc.stderr
     assert CLIENT_SECRET not in proc.stderr + proc.stdout
+
+
+def test_cli_passes_dates_cloud_cover_area_and_endpoint_to_the_source(server, tmp_path):
+    """`forestmon ingest sentinelhub` through click: the scenes `ingest_sentinelhub` catalogues with those arguments."""
+    import geopandas as gpd
+    from click.testing import CliRunner
+
+    from api.cli import cli
+
+    area = tmp_path / "area.geojson"
+    gpd.GeoDataFrame(geometry=[AREA], crs=4326).to_file(area)
+    env = {"FORESTMON_SH_BASE_URL": server.url, "FORESTMON_SH_TOKEN_URL": f"{server.url}/oauth/token",
+           "FORESTMON_SH_CLIENT_ID": CLIENT_ID, "FORESTMON_SH_CLIENT_SECRET": CLIENT_SECRET,
+           "FORESTMON_SH_MAX_PX": "40", "FORESTMON_SH_RETRY_WAIT_S": "0.01", "FORESTMON_SH_TIMEOUT_S": "1.0"}
+    result = CliRunner().invoke(cli, ["ingest", "sentinelhub", "--start", "2024-01-01", "--end", "2024-01-31",
+                                      "--max-cloud", "50", "--area", str(area), "--endpoint", "cdse", "--no-detect",
+                                      "--data-dir", str(tmp_path / "d")], env=env)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "catalogued 2 scene(s), 0 failed" in result.output
+    store = open_store(tmp_path / "d" / "forestmon.gpkg")
+    assert [r["acquired"] for r in store.scenes("ok")] == ["2024-01-05", "2024-01-15"]
+    assert (tmp_path / "d" / "cache" / "sentinelhub").is_dir()

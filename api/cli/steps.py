@@ -1,0 +1,100 @@
+"""The steps several commands run: detection followed by assignment (``detect``, ``ingest``, ``demo``), the weekly
+report (``report``, ``demo``), serving the map (``serve``, ``demo``), and the progress bars they draw."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import click
+
+from api.settings import Settings
+from geo.detect.run import DetectResult, run_detection
+from geo.errors import ConfigError
+from geo.grid import Grid
+from geo.region import load_region
+from geo.store import Store, open_store
+from geo.workflow.review import auto_assign
+from geo.workflow.targets import progress as target_progress
+from maps.report import build_report, parse_week
+
+
+class ProgressBars:
+    """A progress callback ``(label, done, total)`` drawing one click progress bar per label on stderr."""
+
+    def __init__(self) -> None:
+        self._bars: dict[str, tuple[object, int]] = {}
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        bar, seen = self._bars.get(label, (None, 0))
+        if bar is None:
+            bar = click.progressbar(length=total, label=label.ljust(10), file=sys.stderr, show_pos=True)
+            bar.__enter__()
+        bar.update(done - seen)
+        self._bars[label] = (bar, done)
+        if done >= total:
+            bar.__exit__(None, None, None)
+            del self._bars[label]
+
+
+def detect_and_assign(settings: Settings, store: Store, progress: ProgressBars, **detection) -> DetectResult:
+    """Run detection on the catalogued scenes not yet processed, then assign the new alerts to the rangers of their
+    admin units; print what was processed, how many alerts were assigned, and the coverage per unit.
+
+    ``detection`` goes to ``run_detection`` as it is (``params``, ``min_area_ha``, ``grid``, ``forest_layer``).
+    """
+    result = run_detection(load_region(settings.region), store, settings.paths.state.path, progress=progress,
+                           **detection)
+    assigned = auto_assign(store)
+    click.echo(f"processed {result.scenes_processed} new scene(s); {result.alerts} alert(s) "
+               f"({json.dumps(result.counts)}); assigned {sum(assigned.values())}")
+    for unit in result.coverage:
+        click.echo(f"  {unit['unit']}: {100 * unit['observed_share']:.0f}% of {unit['forest_ha']:,.0f} ha "
+                   "monitored forest seen cloud-free")
+    return result
+
+
+def write_report(settings: Settings, week: str, out: Path | None = None, lang: str | None = None) -> Path:
+    """Write the report for ``week`` (``YYYY-Www``) and return its path (default: the data directory's report of
+    that week)."""
+    monday, sunday = parse_week(week)  # fail on a bad week before any work
+    store = open_store(settings.store)
+    scenes = store.scenes("ok")
+    synthetic = any("SYNTHETIC" in (s["sensor"] or "").upper() for s in scenes)
+    grid_file = settings.paths.state.grid
+    area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
+    region = load_region(settings.region)
+    try:  # the case and planting registers' figures up to the end of the week, when the profile has targets
+        progress = target_progress(store, region, monday.isocalendar()[0], sunday)
+    except ConfigError:
+        progress = None
+    html = build_report(region, store.query_alerts(), week, lang=lang or settings.lang, synthetic=synthetic,
+                        demo_bounds=area, progress=progress, observed=weekly_coverage(store, monday, sunday))
+    out = out or settings.paths.report(week)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def weekly_coverage(store: Store, monday: date, sunday: date) -> dict[str, float] | None:
+    """Share of forest seen cloud-free per unit, from the newest run whose scenes all fall in that week
+    (a weekly run); None when no run matches, so the report shows "not known" rather than a wrong figure."""
+    start, end = (monday - timedelta(days=6)).isoformat(), sunday.isoformat()
+    for run in store.runs():
+        if run["first_scene"] and start <= run["first_scene"] and run["last_scene"] <= end:
+            return {c["unit"]: c["observed_share"] for c in run["coverage"]}
+    return None
+
+
+def run_server(settings: Settings) -> None:
+    """Serve the map and the API with uvicorn until Ctrl+C."""
+    import uvicorn
+
+    from api.app import create_app
+
+    click.echo(f"serving the map on http://{settings.host}:{settings.port}/  (API docs at /docs; Ctrl+C stops)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
