@@ -10,6 +10,7 @@ layers (one collection per layer version) are built in; other modules add theirs
 from __future__ import annotations
 
 import json
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from geo.alerts import CONFIDENCE_LEVELS, PRIVATE_COLUMNS, STATUSES
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
 from geo.region import AdminVersion, Region
 from geo.store.base import AlertQuery, Store, ZoneQuery
-from geo.workflow.planning import ZONE_CLASSES, classify
+from geo.workflow.planning import ZONE_CLASSES
+from maps.styles import legend, zone_colour, zone_colours
 
 Bbox = tuple[float, float, float, float]
 
@@ -206,14 +208,12 @@ class PlanningSource(FeatureSource):
         self.title = f"{layer['name']} ({layer['kind']}), {layer['valid_from']} – {until}"
         self.description = (f"Planning layer {layer['name']!r} of kind {layer['kind']}, valid {layer['valid_from']}"
                             f" – {until}; from {layer.get('source')} in {layer.get('source_crs')}")
-        from geo.workflow.planning import legend
-
         self.style = {"kind": layer["kind"], "legend": legend()}
 
     def _frame(self, zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         attrs = pd.DataFrame([json.loads(p) if p else {} for p in zones["properties"]], index=zones.index)
         ours = zones[["feature_index", "zone_type", "zone_class", "area_ha"]].assign(
-            colour=[classify(t, self.layer["kind"])[1] for t in zones["zone_type"]],
+            colour=[zone_colour(t, self.layer["kind"]) for t in zones["zone_type"]],
             layer=self.layer["name"], valid_from=self.layer["valid_from"])
         attrs = attrs.drop(columns=[c for c in ours.columns if c in attrs.columns])
         return gpd.GeoDataFrame(pd.concat([attrs, ours], axis=1), geometry=zones.geometry, crs=zones.crs).assign(
@@ -231,7 +231,7 @@ class PlanningSource(FeatureSource):
             return None
         zq = ZoneQuery(bbox=query.bbox, zone_type=query.filters.get("zone_type"),
                        zone_class=query.filters.get("zone_class"), limit=query.limit)
-        return self.store.zones_mvt(self.layer["id"], zq, z, x, y, self.id, self.layer["kind"],
+        return self.store.zones_mvt(self.layer["id"], zq, z, x, y, self.id, _layer_colours(self.store, self.layer),
                                     {"layer": self.layer["name"], "valid_from": self.layer["valid_from"]})
 
     def item(self, fid):
@@ -246,6 +246,24 @@ class PlanningSource(FeatureSource):
 
     def extent(self):
         return self.layer.get("bbox"), (self.layer["valid_from"], self.layer.get("valid_to"))
+
+
+# Per store: the data version read at, and per planning layer id the colour of each zone type it holds.
+_LAYER_COLOURS: weakref.WeakKeyDictionary[Store, tuple[int, dict[str, dict[str, str]]]] = weakref.WeakKeyDictionary()
+
+
+def _layer_colours(store: Store, layer: dict) -> dict[str, str]:
+    """Colour per zone type of a planning layer's zones ("" for zones without a type), for tiles the store
+    makes itself; the layer's zone types are read once per data version of the store, not once per tile."""
+    version = store.data_version()
+    read_at, layers = _LAYER_COLOURS.get(store, (None, {}))
+    if read_at != version:
+        layers = {}
+        _LAYER_COLOURS[store] = (version, layers)
+    if layer["id"] not in layers:
+        types = store.query_zones(layer["id"])["zone_type"].unique()
+        layers[layer["id"]] = zone_colours(types, layer["kind"])
+    return layers[layer["id"]]
 
 
 def _valid_during(valid_from: str, valid_to: str | None, query: FeatureQuery) -> bool:

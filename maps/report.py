@@ -29,15 +29,20 @@ from matplotlib.path import Path as MplPath
 from geo.alerts import CONFIDENCE_LEVELS
 from geo.errors import ConfigError, InvalidInputError
 from geo.region import Region
-from maps.webmap import CONFIDENCE_COLOURS
+from maps.styles import (
+    CONFIDENCE_COLOURS,
+    DEMO_AREA_COLOUR,
+    DISTRICT_COLOUR,
+    OLDER_ALERT_COLOUR,
+    PROVINCE_COLOUR,
+    UNLEVELLED_ALERT_COLOUR,
+)
 from maps.webmap import STRINGS as MAP_STRINGS
 
 Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat)
 
 VN_TZ = timezone(timedelta(hours=7), "GMT+7")  # Indochina Time, no daylight saving
 MAX_ALERT_ROWS = 50
-OLDER_COLOUR = "#9ca3af"
-DEMO_COLOUR = "#2563eb"
 FONT = "DejaVu Sans"  # bundled with matplotlib, covers Vietnamese diacritics
 
 _WEEK = re.compile(r"(\d{4})-[Ww](\d{2})")
@@ -526,7 +531,7 @@ def _alert_table(week: gpd.GeoDataFrame, t: dict, lang: str) -> tuple[list[dict]
     for _, a in ordered.head(MAX_ALERT_ROWS).iterrows():
         row = {"id": a["_id"], "date": _day(a["day"].date(), lang),
                "confidence": t["levels"].get(a["confidence"], a["confidence"]),
-               "colour": CONFIDENCE_COLOURS.get(a["confidence"], OLDER_COLOUR),
+               "colour": CONFIDENCE_COLOURS.get(a["confidence"], OLDER_ALERT_COLOUR),
                "area": _num(a["area_ha"], 2, lang), "district": a["district"]}
         if "status" in week:
             status = "" if pd.isna(a["status"]) else str(a["status"])
@@ -613,7 +618,7 @@ def _polygon_path(geoms: Any) -> list[MplPath]:
 def _boundary_lines(geoms: Any) -> LineCollection:
     lines = [np.asarray(ring.coords)[:, :2] for ring in shapely.get_parts(shapely.boundary(np.asarray(
         geoms, dtype=object))) if ring is not None and not ring.is_empty]
-    return LineCollection(lines, colors="#4b5563", linewidths=0.6, zorder=2)
+    return LineCollection(lines, colors=DISTRICT_COLOUR, linewidths=0.6, zorder=2)
 
 
 def _short(name: str) -> str:
@@ -644,7 +649,7 @@ def _panel(ax: Any, bounds: Bounds, title: str, units: gpd.GeoDataFrame, provinc
     ax.set_facecolor("#f8faf5")
     ax.add_collection(_boundary_lines(units.geometry.values))
     prov = _boundary_lines(province.geometry.values)
-    prov.set(color="#14532d", linewidth=1.4)
+    prov.set(color=PROVINCE_COLOUR, linewidth=1.4)
     ax.add_collection(prov)
     halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
     for name, geom in zip(units["name"], units.geometry, strict=True):
@@ -656,12 +661,12 @@ def _panel(ax: Any, bounds: Bounds, title: str, units: gpd.GeoDataFrame, provinc
                 path_effects=halo, clip_on=True)
     if demo_bounds is not None:
         w, s, e, n = demo_bounds
-        ax.add_patch(Rectangle((w, s), e - w, n - s, fill=False, edgecolor=DEMO_COLOUR, linewidth=1.5,
+        ax.add_patch(Rectangle((w, s), e - w, n - s, fill=False, edgecolor=DEMO_AREA_COLOUR, linewidth=1.5,
                                linestyle="--", zorder=3))
-    layers = [(older, OLDER_COLOUR, 3)] + [
+    layers = [(older, OLDER_ALERT_COLOUR, 3)] + [
         (week[week["confidence"] == level], CONFIDENCE_COLOURS[level], 4 + i)
         for i, level in enumerate(CONFIDENCE_LEVELS)]
-    layers.append((week[~week["confidence"].isin(CONFIDENCE_LEVELS)], "#111827", 4))
+    layers.append((week[~week["confidence"].isin(CONFIDENCE_LEVELS)], UNLEVELLED_ALERT_COLOUR, 4))
     for gdf, colour, z in layers:
         if gdf.empty:
             continue
@@ -714,11 +719,11 @@ def _figure_png(region: Region, day: date, week: gpd.GeoDataFrame, older: gpd.Ge
         handles = [Line2D([], [], marker="s", linestyle="", markersize=8, color=CONFIDENCE_COLOURS[level],
                           label=t["legend_level"].format(level=t["levels"][level]))
                    for level in CONFIDENCE_LEVELS]
-        handles.append(Line2D([], [], marker="s", linestyle="", markersize=8, color=OLDER_COLOUR,
+        handles.append(Line2D([], [], marker="s", linestyle="", markersize=8, color=OLDER_ALERT_COLOUR,
                               label=t["older"]))
-        handles.append(Line2D([], [], color="#4b5563", linewidth=0.8, label=t["boundaries"]))
+        handles.append(Line2D([], [], color=DISTRICT_COLOUR, linewidth=0.8, label=t["boundaries"]))
         if demo_bounds is not None:
-            handles.append(Patch(fill=False, edgecolor=DEMO_COLOUR, linestyle="--", label=t["demo_area"]))
+            handles.append(Patch(fill=False, edgecolor=DEMO_AREA_COLOUR, linestyle="--", label=t["demo_area"]))
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7.5,
                    frameon=False)
         if synthetic:

@@ -17,13 +17,20 @@ from jinja2 import Template
 from geo.alerts import CONFIDENCE_LEVELS
 from geo.region import Region
 from maps.assets import localize
+from maps.styles import (
+    CONFIDENCE_COLOURS,
+    DEMO_AREA_COLOUR,
+    DISTRICT_STYLE,
+    OTHER_COLOUR,
+    PROVINCE_STYLE,
+    alert_style,
+    zone_style,
+)
 
 Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat)
 
 # CSS class of every alert's SVG path: lets tests and scripts count the alerts drawn.
 ALERT_CLASS = "forestmon-alert"
-
-CONFIDENCE_COLOURS = {"low": "#f59e0b", "high": "#dc2626", "highest": "#6b21a8"}
 
 STRINGS: dict[str, dict[str, Any]] = {
     "vi": {
@@ -187,8 +194,7 @@ def _alert_features(alerts: gpd.GeoDataFrame | None, lang: str) -> dict:
 
 
 def _alert_style(feature: dict) -> dict:
-    colour = CONFIDENCE_COLOURS.get(feature.get("properties", {}).get("confidence_code"), "#6b7280")
-    return {"color": colour, "fillColor": colour, "weight": 1.5, "fillOpacity": 0.6, "className": ALERT_CLASS}
+    return {**alert_style(feature.get("properties", {}).get("confidence_code")), "className": ALERT_CLASS}
 
 
 def _zone_features(zones: gpd.GeoDataFrame) -> dict:
@@ -200,8 +206,7 @@ def _zone_features(zones: gpd.GeoDataFrame) -> dict:
 
 
 def _zone_style(feature: dict) -> dict:
-    colour = feature.get("properties", {}).get("colour", "#bdbdbd")
-    return {"color": colour, "fillColor": colour, "weight": 1, "fillOpacity": 0.35}
+    return zone_style(feature.get("properties", {}).get("colour", OTHER_COLOUR))
 
 
 def _overlays_html(t: dict, region_title: str, n_alerts: int, synthetic: bool) -> str:
@@ -258,17 +263,17 @@ def build_map(
 
     folium.GeoJson(
         _light(region.province()), name=t["province"], interactive=False,
-        style_function=lambda _: {"color": "#14532d", "weight": 2.5, "fill": False},
+        style_function=lambda _: PROVINCE_STYLE,
     ).add_to(m)
     folium.GeoJson(
         _light(region.units()), name=t["districts"],
-        style_function=lambda _: {"color": "#4b5563", "weight": 1, "dashArray": "4 3", "fillOpacity": 0},
+        style_function=lambda _: DISTRICT_STYLE,
         tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False, sticky=True),
     ).add_to(m)
 
     if demo_bounds is not None:
         group = folium.FeatureGroup(name=t["demo_area"]).add_to(m)
-        folium.Rectangle([[south, west], [north, east]], color="#2563eb", weight=2, dash_array="6 4",
+        folium.Rectangle([[south, west], [north, east]], color=DEMO_AREA_COLOUR, weight=2, dash_array="6 4",
                          fill=False, tooltip=t["demo_area"]).add_to(group)
 
     for title, zones in planning or []:

@@ -172,10 +172,11 @@ class Store(ABC):
         without the ``exclude`` properties."""
         return None
 
-    def zones_mvt(self, layer_id: str, query: ZoneQuery, z: int, x: int, y: int, layer: str, kind: str,
-                  constants: dict[str, str]) -> bytes | None:
-        """One MVT layer of a planning layer's zones: their source attributes, columns, ``colour`` of the zone
-        type in a layer of ``kind`` and the ``constants`` (layer name, validity) as properties."""
+    def zones_mvt(self, layer_id: str, query: ZoneQuery, z: int, x: int, y: int, layer: str,
+                  colours: dict[str, str], constants: dict[str, str]) -> bytes | None:
+        """One MVT layer of a planning layer's zones: their source attributes, columns, ``colour`` (from
+        ``colours``: zone type → colour, "" for zones without a type) and the ``constants`` (layer name,
+        validity) as properties."""
         return None
 
     def alerts_geojson(self, query: AlertQuery, exclude: tuple[str, ...] = ()) -> tuple[str, int, int] | None:

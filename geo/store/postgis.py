@@ -23,7 +23,7 @@ from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
 from geo.store.base import SCENE_COLUMNS, AlertQuery, Store, ZoneQuery
 from geo.store.sql import Tx, check_params, migration_files, now_iso, plain_value
-from geo.workflow.planning import LAYER_FIELDS, ZONE_COLUMNS, classify
+from geo.workflow.planning import LAYER_FIELDS, ZONE_COLUMNS
 
 SRS_ID = 4326
 MIGRATION_LOCK = 0x466F7265  # any constant shared by every forestmon process ("Fore")
@@ -320,15 +320,13 @@ class PostGISStore(Store):
                "FROM page) t")  # ST_AsMVT skips features clipped away (NULL geometry)
         return bytes(self._rows(sql, [*params, query.limit, layer, z, x, y], serial=True)[0]["mvt"] or b"")
 
-    def zones_mvt(self, layer_id: str, query: ZoneQuery, z: int, x: int, y: int, layer: str, kind: str,
-                  constants: dict[str, str]) -> bytes:
+    def zones_mvt(self, layer_id: str, query: ZoneQuery, z: int, x: int, y: int, layer: str,
+                  colours: dict[str, str], constants: dict[str, str]) -> bytes:
         """A planning layer's zones in the tile as one MVT layer made by PostGIS: the source attributes (JSON)
-        overlaid by our columns, the colour of the zone type and the constants, nulls left out."""
+        overlaid by our columns, the colour of the zone type (``colours``, "" for no type) and the constants,
+        nulls left out."""
         import json
 
-        types = [r["zone_type"] for r in self._rows(
-            "SELECT DISTINCT zone_type FROM planning_zones WHERE layer_id = %s", [layer_id])]
-        colours = {t or "": classify(t, kind)[1] for t in [*types, None]}
         where, params = self._zone_where(layer_id, query)
         sql = ("WITH page AS (SELECT feature_index, zone_type, zone_class, area_ha, properties, geom "
                f"FROM planning_zones{where} ORDER BY feature_index LIMIT %s), "

@@ -18,7 +18,7 @@ from matplotlib.image import imread
 from geo.errors import InvalidInputError
 from geo.region import Region, load_region
 from maps.report import MAX_ALERT_ROWS, build_report, parse_week
-from maps.webmap import CONFIDENCE_COLOURS
+from maps.styles import CONFIDENCE_COLOURS
 
 DEMO = (108.30, 12.01, 108.40, 12.10)  # west, south, east, north: the demo area near Đà Lạt
 LAC_DUONG, DA_LAT = "Huyện Lạc Dương", "Thành phố Đà Lạt"
