@@ -29,6 +29,7 @@ from matplotlib.path import Path as MplPath
 from geo.alerts import CONFIDENCE_LEVELS
 from geo.errors import ConfigError, InvalidInputError
 from geo.region import Region
+from maps.strings import page_strings
 from maps.styles import (
     CONFIDENCE_COLOURS,
     DEMO_AREA_COLOUR,
@@ -37,7 +38,6 @@ from maps.styles import (
     PROVINCE_COLOUR,
     UNLEVELLED_ALERT_COLOUR,
 )
-from maps.webmap import STRINGS as MAP_STRINGS
 
 Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat)
 
@@ -47,181 +47,7 @@ FONT = "DejaVu Sans"  # bundled with matplotlib, covers Vietnamese diacritics
 
 _WEEK = re.compile(r"(\d{4})-[Ww](\d{2})")
 
-STRINGS: dict[str, dict[str, Any]] = {
-    "vi": {
-        "title": "Báo cáo biến động rừng hằng tuần",
-        "province": "tỉnh {name}",
-        "week": "Tuần {week}",
-        "generated": "Lập lúc",
-        "synthetic": "Dữ liệu mô phỏng (synthetic demo data): báo cáo minh hoạ, không phản ánh hiện trạng "
-                     "rừng thực tế.",
-        "synthetic_short": "DỮ LIỆU MÔ PHỎNG",
-        "summary": "Tóm tắt",
-        "lead": "Trong tuần {week} ({start} – {end}) hệ thống phát hiện {n}, tổng diện tích {ha} ha, "
-                "trong đó {hh} cảnh báo có độ tin cậy cao hoặc rất cao. Tuần trước: {pn}, {pha} ha. "
-                "Từ đầu năm: {yn}, {yha} ha.",
-        "n_alerts": ("{n} cảnh báo", "{n} cảnh báo"),  # (one, many)
-        "new_alerts": ("{n} cảnh báo mới", "{n} cảnh báo mới"),
-        "level": "Độ tin cậy",
-        "this_week": "Tuần này",
-        "prev_week": "Tuần trước",
-        "change": "Thay đổi",
-        "ytd": "Từ đầu năm",
-        "ytd_range": "Từ đầu năm: các tuần 1–{w} năm {year} ({start} – {end}).",
-        "count": "Số cảnh báo",
-        "count_short": "Số lượng",
-        "ha": "Diện tích (ha)",
-        "total": "Tổng",
-        "other": "khác",
-        "levels": MAP_STRINGS["vi"]["levels"],
-        "statuses": MAP_STRINGS["vi"]["statuses"],
-        "by_district": "Theo huyện, thành phố",
-        "district": "Huyện/thành phố",
-        "high_count": "Độ tin cậy cao/rất cao",
-        "observed": "Rừng quan sát được không mây",
-        "no_district_rows": "Không có cảnh báo mới trong tuần.",
-        "unknown_district": "(không xác định)",
-        "alerts": "Danh sách cảnh báo mới trong tuần",
-        "no_alerts": "Không có cảnh báo mới trong tuần.",
-        "more": "… và {n} cảnh báo khác (diện tích nhỏ hơn).",
-        "id": "Mã cảnh báo",
-        "date": "Ngày phát hiện",
-        "confidence": "Độ tin cậy",
-        "area": "Diện tích (ha)",
-        "status": "Trạng thái",
-        "lat": "Vĩ độ",
-        "lon": "Kinh độ",
-        "map": "Bản đồ",
-        "map_caption": "Cảnh báo mới trong tuần theo độ tin cậy; cảnh báo cũ hơn màu xám.",
-        "panel_province": "Toàn tỉnh",
-        "panel_demo": "Khu vực giám sát",
-        "demo_area": "Khu vực giám sát",
-        "legend_level": "Độ tin cậy {level}",
-        "older": "Cảnh báo các tuần trước",
-        "boundaries": "Ranh giới huyện",
-        "targets": "Chỉ tiêu năm {year}",
-        "no_targets": "Chưa có chỉ tiêu cho năm {year} trong hồ sơ vùng.",
-        "indicator": "Chỉ tiêu",
-        "target": "Mục tiêu",
-        "progress": "Thực hiện",
-        "no_data": "chưa có dữ liệu",
-        "progress_violation": "{current} (dự báo cả năm {projected}; năm {base}: {baseline})",
-        "progress_planting": "{current} ({pct}% chỉ tiêu)",
-        "down": "giảm {p}% so với năm {base}",
-        "up": "tăng {p}% so với năm {base}",
-        "cases": "Số vụ vi phạm pháp luật về lâm nghiệp",
-        "damaged_area": "Diện tích rừng bị thiệt hại",
-        "damaged_timber": "Khối lượng gỗ bị thiệt hại",
-        "new_plantation": "Diện tích trồng rừng mới",
-        "trees": "Số cây trồng phân tán",
-        "million_trees": "{n} triệu cây",
-        "cases_note": "Số vụ vi phạm, diện tích và khối lượng gỗ bị thiệt hại lấy từ kết quả xác minh của "
-                      "kiểm lâm (hồ sơ vụ việc), không lấy từ ảnh vệ tinh.",
-        "detected": "Để tham khảo: diện tích mất rừng phát hiện qua ảnh vệ tinh từ đầu năm "
-                    "({start} – {end}): {ha} ha ({n}){confirmed}. Đây là diện tích mất rừng phát hiện "
-                    "được, không phải số liệu vi phạm.",
-        "detected_confirmed": ", trong đó kiểm lâm đã xác nhận {ha} ha",
-        "source": "Nguồn chỉ tiêu",
-        "methods": "Phương pháp và ghi chú",
-        "m_levels": "Độ tin cậy của cảnh báo: thấp – một lần quan sát bị đánh dấu; cao – ít nhất 2 "
-                    "trong 4 lần quan sát hợp lệ tiếp theo cũng bị đánh dấu; rất cao – độ tin cậy cao "
-                    "và được chỉ số NBR xác nhận. Độ tin cậy tính đến thời điểm lập báo cáo.",
-        "m_dates": "Ngày của cảnh báo là ngày phát hiện đầu tiên, không phải ngày chặt phá. Tuần theo "
-                   "ISO 8601 (thứ Hai – Chủ nhật).",
-        "m_area": "Diện tích tính trong hệ toạ độ {crs} (EPSG:{epsg}); toạ độ theo WGS 84.",
-        "m_dismissed": "Cảnh báo đã bị kiểm lâm bác bỏ không được tính (từ đầu năm: {n} cảnh báo).",
-        "m_undated": "{n} cảnh báo không có ngày phát hiện hợp lệ nên không được tính.",
-        "m_observed": "Tỷ lệ rừng quan sát được: phần diện tích rừng của huyện có ít nhất một ảnh không "
-                      "mây trong tuần; “—” là không có số liệu. Huyện không có cảnh báo nhưng tỷ lệ quan "
-                      "sát thấp chưa chắc là không mất rừng.",
-        "m_boundaries": "Ranh giới hành chính: {source}.",
-    },
-    "en": {
-        "title": "Weekly forest change report",
-        "province": "{name} province",
-        "week": "Week {week}",
-        "generated": "Generated",
-        "synthetic": "SYNTHETIC demo data: an illustrative report that does not describe the real forest.",
-        "synthetic_short": "SYNTHETIC DATA",
-        "summary": "Summary",
-        "lead": "In week {week} ({start} to {end}) the system detected {n} covering {ha} ha, {hh} of them of "
-                "high or highest confidence. Previous week: {pn}, {pha} ha. Year to date: {yn}, {yha} ha.",
-        "n_alerts": ("{n} alert", "{n} alerts"),
-        "new_alerts": ("{n} new alert", "{n} new alerts"),
-        "level": "Confidence",
-        "this_week": "This week",
-        "prev_week": "Previous week",
-        "change": "Change",
-        "ytd": "Year to date",
-        "ytd_range": "Year to date: ISO weeks 1–{w} of {year} ({start} to {end}).",
-        "count": "Alerts",
-        "count_short": "Alerts",
-        "ha": "Area (ha)",
-        "total": "Total",
-        "other": "other",
-        "levels": MAP_STRINGS["en"]["levels"],
-        "statuses": MAP_STRINGS["en"]["statuses"],
-        "by_district": "By district",
-        "district": "District",
-        "high_count": "High/highest confidence",
-        "observed": "Forest observed cloud-free",
-        "no_district_rows": "No new alerts this week.",
-        "unknown_district": "(unknown)",
-        "alerts": "New alerts this week",
-        "no_alerts": "No new alerts this week.",
-        "more": "… and {n} more alerts (smaller).",
-        "id": "Alert id",
-        "date": "First detected",
-        "confidence": "Confidence",
-        "area": "Area (ha)",
-        "status": "Status",
-        "lat": "Latitude",
-        "lon": "Longitude",
-        "map": "Map",
-        "map_caption": "New alerts of the week by confidence; older alerts in grey.",
-        "panel_province": "Province",
-        "panel_demo": "Monitored area",
-        "demo_area": "Monitored area",
-        "legend_level": "{level} confidence",
-        "older": "Alerts of earlier weeks",
-        "boundaries": "District boundaries",
-        "targets": "{year} targets",
-        "no_targets": "The region profile has no targets for {year}.",
-        "indicator": "Indicator",
-        "target": "Target",
-        "progress": "Progress",
-        "no_data": "no data yet",
-        "progress_violation": "{current} (full-year projection {projected}; {base}: {baseline})",
-        "progress_planting": "{current} ({pct}% of target)",
-        "down": "down {p}% on {base}",
-        "up": "up {p}% on {base}",
-        "cases": "Forestry violation cases",
-        "damaged_area": "Damaged forest area",
-        "damaged_timber": "Damaged timber volume",
-        "new_plantation": "New plantation forest",
-        "trees": "Trees planted",
-        "million_trees": "{n} million trees",
-        "cases_note": "Violation cases, damaged area and damaged timber come from the rangers' reviews (case "
-                      "files), not from satellite imagery.",
-        "detected": "For context: forest loss detected by satellite so far this year ({start} to {end}): "
-                    "{ha} ha ({n}){confirmed}. This is detected loss, not violations.",
-        "detected_confirmed": ", of which {ha} ha confirmed by rangers",
-        "source": "Source of the targets",
-        "methods": "Methods and notes",
-        "m_levels": "Alert confidence: low – one flagged observation; high – at least 2 of the next 4 "
-                    "valid observations also flagged; highest – high and confirmed by NBR. Confidence as "
-                    "at the time of this report.",
-        "m_dates": "An alert's date is its first detection, not the clearing date. Weeks are ISO 8601 "
-                   "(Monday to Sunday).",
-        "m_area": "Areas computed in {crs} (EPSG:{epsg}); coordinates in WGS 84.",
-        "m_dismissed": "Alerts dismissed by rangers are not counted ({n} so far this year).",
-        "m_undated": "{n} alerts without a valid first-detection date are not counted.",
-        "m_observed": "Forest observed: share of the district's forest seen at least once cloud-free this "
-                      "week; “—” means no figure. A district with no alerts and a low share may still have "
-                      "lost forest.",
-        "m_boundaries": "Admin boundaries: {source}.",
-    },
-}
+STRINGS = page_strings("report")
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="{{ lang }}">
@@ -272,7 +98,7 @@ _TEMPLATE = """<!DOCTYPE html>
 <p class="lead">{{ lead }}</p>
 <table>
 <thead>
-<tr><th rowspan="2">{{ t.level }}</th><th colspan="2">{{ t.this_week }}</th>
+<tr><th rowspan="2">{{ t.confidence }}</th><th colspan="2">{{ t.this_week }}</th>
 <th colspan="2">{{ t.prev_week }}</th><th colspan="2">{{ t.change }}</th><th colspan="2">{{ t.ytd }}</th></tr>
 <tr>{% for _ in range(4) %}<th class="num">{{ t.count_short }}</th><th class="num">ha</th>{% endfor %}</tr>
 </thead>
@@ -295,7 +121,7 @@ style="background:{{ row.colour }}"></span>{% endif %}{{ row.label }}</td>
 <h2>{{ t.by_district }}</h2>
 {% if districts %}
 <table>
-<thead><tr><th>{{ t.district }}</th><th class="num">{{ t.count }}</th><th class="num">{{ t.ha }}</th>
+<thead><tr><th>{{ t.district }}</th><th class="num">{{ t.count }}</th><th class="num">{{ t.area }}</th>
 <th class="num">{{ t.high_count }}</th>
 {% if has_observed %}<th class="num">{{ t.observed }}</th>{% endif %}</tr>
 </thead>
@@ -308,7 +134,7 @@ style="background:{{ row.colour }}"></span>{% endif %}{{ row.label }}</td>
 </tbody>
 </table>
 {% else %}
-<p>{{ t.no_district_rows }}</p>
+<p>{{ t.no_alerts }}</p>
 {% endif %}
 
 <h2>{{ t.alerts }}</h2>
@@ -641,7 +467,7 @@ def _scale_bar(ax: Any, bounds: Bounds, lat: float) -> None:
 
 def _panel(ax: Any, bounds: Bounds, title: str, units: gpd.GeoDataFrame, province: gpd.GeoDataFrame,
            week: gpd.GeoDataFrame, older: gpd.GeoDataFrame, demo_bounds: Bounds | None, polygons: bool,
-           lang: str) -> None:
+           decimal: str) -> None:
     """One map panel: boundaries and names, monitored area, older alerts in grey, the week's by confidence."""
     west, south, east, north = bounds
     lat = (south + north) / 2
@@ -681,7 +507,6 @@ def _panel(ax: Any, bounds: Bounds, title: str, units: gpd.GeoDataFrame, provinc
     ax.set_ylim(south, north)
     ax.set_aspect(1 / math.cos(math.radians(lat)))
     ax.set_title(title, fontsize=9)
-    decimal = "," if lang == "vi" else "."
     ax.xaxis.set_major_formatter(lambda v, _: f"{v:.2f}°E".replace(".", decimal))
     ax.yaxis.set_major_formatter(lambda v, _: f"{v:.2f}°N".replace(".", decimal))
     ax.tick_params(labelsize=6)
@@ -690,7 +515,7 @@ def _panel(ax: Any, bounds: Bounds, title: str, units: gpd.GeoDataFrame, provinc
 
 
 def _figure_png(region: Region, day: date, week: gpd.GeoDataFrame, older: gpd.GeoDataFrame,
-                demo_bounds: Bounds | None, synthetic: bool, t: dict, lang: str) -> bytes:
+                demo_bounds: Bounds | None, synthetic: bool, t: dict) -> bytes:
     """The report's map as PNG: the province, and the monitored area zoomed in when given."""
     try:
         units, province = region.units(day), region.province(day)
@@ -709,19 +534,19 @@ def _figure_png(region: Region, day: date, week: gpd.GeoDataFrame, older: gpd.Ge
             ax1, ax2 = fig.subplots(1, 2, width_ratios=[1.35, 1])
             w, s, e, n = demo_bounds
             pad = 0.06 * max(e - w, n - s)
-            _panel(ax2, (w - pad, s - pad, e + pad, n + pad), t["panel_demo"], units, province, week, older,
-                   demo_bounds, True, lang)
+            _panel(ax2, (w - pad, s - pad, e + pad, n + pad), t["demo_area"], units, province, week, older,
+                   demo_bounds, True, t["decimal"])
         else:
             ax1 = fig.subplots()
         _panel(ax1, province_bounds, t["panel_province"], units, province, week, older, demo_bounds, False,
-               lang)
+               t["decimal"])
 
         handles = [Line2D([], [], marker="s", linestyle="", markersize=8, color=CONFIDENCE_COLOURS[level],
                           label=t["legend_level"].format(level=t["levels"][level]))
                    for level in CONFIDENCE_LEVELS]
         handles.append(Line2D([], [], marker="s", linestyle="", markersize=8, color=OLDER_ALERT_COLOUR,
                               label=t["older"]))
-        handles.append(Line2D([], [], color=DISTRICT_COLOUR, linewidth=0.8, label=t["boundaries"]))
+        handles.append(Line2D([], [], color=DISTRICT_COLOUR, linewidth=0.8, label=t["districts"]))
         if demo_bounds is not None:
             handles.append(Patch(fill=False, edgecolor=DEMO_AREA_COLOUR, linestyle="--", label=t["demo_area"]))
         fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=7.5,
@@ -828,7 +653,7 @@ def build_report(
         pn=_count(tp["total"][0], t), pha=_num(tp["total"][1], 2, lang),
         yn=_count(ty["total"][0], t), yha=_num(ty["total"][1], 2, lang))
     columns, rows, more = _alert_table(this, t, lang)
-    png = _figure_png(region, monday, this, older, demo_bounds, synthetic, t, lang)
+    png = _figure_png(region, monday, this, older, demo_bounds, synthetic, t)
     return _REPORT.render(
         lang=lang, t=t, synthetic=synthetic, week=week_id, province=t["province"].format(name=region.title),
         week_label=t["week"].format(week=week_id), start=_day(monday, lang), end=_day(sunday, lang),

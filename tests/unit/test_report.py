@@ -17,7 +17,7 @@ from matplotlib.image import imread
 
 from geo.errors import InvalidInputError
 from geo.region import Region, load_region
-from maps.report import MAX_ALERT_ROWS, build_report, parse_week
+from maps.report import MAX_ALERT_ROWS, STRINGS, build_report, parse_week
 from maps.styles import CONFIDENCE_COLOURS
 
 DEMO = (108.30, 12.01, 108.40, 12.10)  # west, south, east, north: the demo area near Đà Lạt
@@ -297,6 +297,11 @@ def test_english_on_request(region: Region) -> None:
     assert "Tóm tắt" not in html
     with pytest.raises(InvalidInputError, match="unknown language 'fr'"):
         build_report(region, _alerts(), "2024-W11", lang="fr")
+
+
+def test_strings_have_the_same_keys_in_every_language() -> None:
+    keys = {lang: set(strings) for lang, strings in STRINGS.items()}
+    assert keys["vi"] == keys["en"]
 
 
 def test_synthetic_banner(region: Region) -> None:
