@@ -304,6 +304,13 @@ def test_strings_have_the_same_keys_in_every_language() -> None:
     assert keys["vi"] == keys["en"]
 
 
+def test_methods_say_highest_needs_nbr_or_ndmi(report: str, region: Region) -> None:
+    assert "NBR, hoặc NDMI ở những điểm ảnh mà mọi lần quan sát dùng để học mô hình nền đều có kênh SWIR-1 (B11)" \
+        in report
+    english = build_report(region, _alerts(), "2024-W11", lang="en", generated_at=GENERATED)
+    assert "NBR, or NDMI where SWIR-1 (B11) was seen in every observation the baseline learned from" in english
+
+
 def test_synthetic_banner(region: Region) -> None:
     vi = build_report(region, _alerts(), "2024-W11", synthetic=True)
     en = build_report(region, _alerts(), "2024-W11", synthetic=True, lang="en")
