@@ -25,7 +25,8 @@ from geo.errors import ForestmonError, InvalidInputError, NotFoundError
 from geo.query import Bbox, Filter, Layer, Query
 from geo.region import AdminVersion, Region
 from geo.store import Store
-from geo.workflow.planning import ZONES, classify, legend
+from geo.workflow.planning import ZONES
+from maps.styles import legend, zone_colour, zone_colours
 
 ADMIN_FILTERS = (Filter("id", "text", "admin unit id"),)
 
@@ -179,7 +180,7 @@ class PlanningSource(_LayerSource):
     def _frame(self, zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         attrs = pd.DataFrame([json.loads(p) if p else {} for p in zones["properties"]], index=zones.index)
         ours = zones[["feature_index", "zone_type", "zone_class", "area_ha"]].assign(
-            colour=[classify(t, self.record["kind"])[1] for t in zones["zone_type"]],
+            colour=[zone_colour(t, self.record["kind"]) for t in zones["zone_type"]],
             layer=self.record["name"], valid_from=self.record["valid_from"])
         attrs = attrs.drop(columns=[c for c in ours.columns if c in attrs.columns])
         return gpd.GeoDataFrame(pd.concat([attrs, ours], axis=1), geometry=zones.geometry, crs=zones.crs).assign(
@@ -192,7 +193,7 @@ class PlanningSource(_LayerSource):
         if not self._valid(query):
             return None
         types = self.store.values(self.layer, "zone_type", Query(filters={"layer_id": (self.record["id"],)}))
-        colours = {t or "": classify(t, self.record["kind"])[1] for t in [*types, None]}
+        colours = zone_colours(types, self.record["kind"])
         return self.store.mvt(self.layer, self._store_query(query), (z, x, y), self.id, exclude=self.hidden,
                               constants={"layer": self.record["name"], "valid_from": self.record["valid_from"]},
                               by_value={"colour": ("zone_type", colours)})

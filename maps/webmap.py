@@ -17,67 +17,23 @@ from jinja2 import Template
 from geo.alerts import CONFIDENCE_LEVELS
 from geo.region import Region
 from maps.assets import localize
+from maps.strings import page_strings
+from maps.styles import (
+    CONFIDENCE_COLOURS,
+    DEMO_AREA_COLOUR,
+    DISTRICT_STYLE,
+    OTHER_COLOUR,
+    PROVINCE_STYLE,
+    alert_style,
+    zone_style,
+)
 
 Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat)
 
 # CSS class of every alert's SVG path: lets tests and scripts count the alerts drawn.
 ALERT_CLASS = "forestmon-alert"
 
-CONFIDENCE_COLOURS = {"low": "#f59e0b", "high": "#dc2626", "highest": "#6b21a8"}
-
-STRINGS: dict[str, dict[str, Any]] = {
-    "vi": {
-        "title": "Giám sát mất rừng",
-        "synthetic": "Dữ liệu mô phỏng (synthetic)",
-        "n_alerts": ("{n} cảnh báo", "{n} cảnh báo"),  # (one, many)
-        "province": "Ranh giới tỉnh",
-        "districts": "Ranh giới huyện",
-        "demo_area": "Khu vực thử nghiệm",
-        "image": "Ảnh màu tự nhiên",
-        "tiles": {"truecolor": "Ảnh mới nhất: màu tự nhiên", "falsecolor": "Ảnh mới nhất: màu giả (NIR-SWIR-đỏ)",
-                  "ndvi": "Ảnh mới nhất: NDVI", "change": "Mức suy giảm NDVI"},
-        "alerts": "Cảnh báo mất rừng",
-        "legend": "Độ tin cậy",
-        "id": "Mã cảnh báo",
-        "date": "Ngày phát hiện",
-        "area": "Diện tích (ha)",
-        "confidence": "Độ tin cậy",
-        "district": "Huyện",
-        "status": "Trạng thái",
-        "decimal": ",",
-        "levels": {"low": "thấp", "high": "cao", "highest": "rất cao"},
-        "statuses": {
-            "new": "mới", "assigned": "đã giao", "in_field": "đang kiểm tra thực địa",
-            "confirmed": "đã xác nhận", "dismissed": "đã bác bỏ",
-        },
-    },
-    "en": {
-        "title": "Forest-loss monitor",
-        "synthetic": "Synthetic demo data",
-        "n_alerts": ("{n} alert", "{n} alerts"),
-        "province": "Province boundary",
-        "districts": "District boundaries",
-        "demo_area": "Demo area",
-        "image": "True-colour image",
-        "tiles": {"truecolor": "Latest imagery: true colour",
-                  "falsecolor": "Latest imagery: false colour (NIR-SWIR-red)",
-                  "ndvi": "Latest imagery: NDVI", "change": "NDVI drop"},
-        "alerts": "Forest-loss alerts",
-        "legend": "Confidence",
-        "id": "Alert id",
-        "date": "First detected",
-        "area": "Area (ha)",
-        "confidence": "Confidence",
-        "district": "District",
-        "status": "Status",
-        "decimal": ".",
-        "levels": {"low": "low", "high": "high", "highest": "highest"},
-        "statuses": {
-            "new": "new", "assigned": "assigned", "in_field": "in the field",
-            "confirmed": "confirmed", "dismissed": "dismissed",
-        },
-    },
-}
+STRINGS = page_strings("map")
 
 _POPUP_FIELDS = ("date", "area", "confidence", "district", "status", "id")
 
@@ -187,8 +143,7 @@ def _alert_features(alerts: gpd.GeoDataFrame | None, lang: str) -> dict:
 
 
 def _alert_style(feature: dict) -> dict:
-    colour = CONFIDENCE_COLOURS.get(feature.get("properties", {}).get("confidence_code"), "#6b7280")
-    return {"color": colour, "fillColor": colour, "weight": 1.5, "fillOpacity": 0.6, "className": ALERT_CLASS}
+    return {**alert_style(feature.get("properties", {}).get("confidence_code")), "className": ALERT_CLASS}
 
 
 def _zone_features(zones: gpd.GeoDataFrame) -> dict:
@@ -200,8 +155,7 @@ def _zone_features(zones: gpd.GeoDataFrame) -> dict:
 
 
 def _zone_style(feature: dict) -> dict:
-    colour = feature.get("properties", {}).get("colour", "#bdbdbd")
-    return {"color": colour, "fillColor": colour, "weight": 1, "fillOpacity": 0.35}
+    return zone_style(feature.get("properties", {}).get("colour", OTHER_COLOUR))
 
 
 def _overlays_html(t: dict, region_title: str, n_alerts: int, synthetic: bool) -> str:
@@ -214,7 +168,7 @@ def _overlays_html(t: dict, region_title: str, n_alerts: int, synthetic: bool) -
     return (
         f'<div class="forestmon-titlebar"><span>{escape(t["title"])} · {escape(region_title)}</span>{badge}'
         f'<span class="count">{escape(t["n_alerts"][n_alerts != 1].format(n=n_alerts))}</span></div>\n'
-        f'<div class="forestmon-legend"><b>{escape(t["legend"])}</b>{rows}</div>\n'
+        f'<div class="forestmon-legend"><b>{escape(t["confidence"])}</b>{rows}</div>\n'
     )
 
 
@@ -258,17 +212,17 @@ def build_map(
 
     folium.GeoJson(
         _light(region.province()), name=t["province"], interactive=False,
-        style_function=lambda _: {"color": "#14532d", "weight": 2.5, "fill": False},
+        style_function=lambda _: PROVINCE_STYLE,
     ).add_to(m)
     folium.GeoJson(
         _light(region.units()), name=t["districts"],
-        style_function=lambda _: {"color": "#4b5563", "weight": 1, "dashArray": "4 3", "fillOpacity": 0},
+        style_function=lambda _: DISTRICT_STYLE,
         tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False, sticky=True),
     ).add_to(m)
 
     if demo_bounds is not None:
         group = folium.FeatureGroup(name=t["demo_area"]).add_to(m)
-        folium.Rectangle([[south, west], [north, east]], color="#2563eb", weight=2, dash_array="6 4",
+        folium.Rectangle([[south, west], [north, east]], color=DEMO_AREA_COLOUR, weight=2, dash_array="6 4",
                          fill=False, tooltip=t["demo_area"]).add_to(group)
 
     for title, zones in planning or []:

@@ -15,8 +15,9 @@ from geo.errors import NotFoundError
 from geo.grid import Grid
 from geo.scenes import open_scene
 from geo.store import Store
-from geo.workflow.planning import classify, layers_valid_on, query_zones
+from geo.workflow.planning import layers_valid_on, query_zones
 from maps.imagery import true_colour_png
+from maps.styles import zone_colour
 from maps.webmap import build_map
 
 router = APIRouter()
@@ -36,7 +37,7 @@ def current_planning_layers(store: Store) -> list[tuple[str, gpd.GeoDataFrame]]:
     out = []
     for rec in layers_valid_on(store.planning_layers()):
         zones = query_zones(store, rec["id"])
-        zones["colour"] = [classify(t, rec["kind"])[1] for t in zones["zone_type"]]
+        zones["colour"] = [zone_colour(t, rec["kind"]) for t in zones["zone_type"]]
         out.append((f"{rec['name']} ({rec['valid_from']})", zones))
     return out
 

@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 from api.auth import Planner
 from api.deps import RegionDep, SettingsDep, StoreDep
 from geo.workflow.overlay import overlay_report, report_records
-from geo.workflow.planning import KINDS, SUFFIXES, import_layer, legend
+from geo.workflow.planning import KINDS, SUFFIXES, import_layer
+from maps.styles import legend
 
 router = APIRouter(prefix="/planning", tags=["planning layers"])
 CHUNK = 1 << 20

@@ -1,6 +1,7 @@
 """Planning layers: read a planner's zoning file (GeoJSON, zipped Shapefile, GeoPackage, KML) in any CRS into
 zones in EPSG:4326, with attributes kept, geometries repaired and reported by feature index, and each zone's
-type matched against the zone-type table (``data/planning/zone_types.toml``) for its class and map style.
+type matched against the zone-type table (``data/planning/zone_types.toml``) for its class (keep forest,
+conversion, other). How zones are drawn is ``maps.styles``'s.
 
 Nothing is stored here: a file either reads whole or raises InvalidInputError naming what is wrong, so the
 store never holds half a layer.
@@ -70,6 +71,8 @@ VN2000_EPSG = (4756, 3405, 3406, 5896, 5897, 5898, 5899, *range(9205, 9219))
 
 @dataclass
 class ZoneType:
+    """One row of the zone-type table: code, names, class, the colour maps draw it in, other names."""
+
     code: str
     vi: str
     en: str
@@ -112,30 +115,19 @@ def _lookup() -> dict[str, ZoneType]:
     return out
 
 
-OTHER_COLOUR = "#bdbdbd"
-FOREST_COLOUR = "#388e3c"
+def find_zone_type(zone_type: str | None) -> ZoneType | None:
+    """The table's entry for a zone type as a file writes it (code, Vietnamese or English name, or alias,
+    ignoring case, accents and punctuation); None when the table does not know it."""
+    return _lookup().get(_key(zone_type)) if zone_type else None
 
 
-def classify(zone_type: str | None, kind: str) -> tuple[str, str]:
-    """(zone class, colour) of a zone type within a layer of ``kind``."""
-    known = _lookup().get(_key(zone_type)) if zone_type else None
+def zone_class(zone_type: str | None, kind: str) -> str:
+    """Class of a zone type within a layer of ``kind``: the table's, else keep_forest in the forest kinds (their
+    zones are forest by definition), else other."""
+    known = find_zone_type(zone_type)
     if known is not None:
-        return known.zone_class, known.colour
-    if kind in FOREST_KINDS:
-        return "keep_forest", FOREST_COLOUR
-    return "other", OTHER_COLOUR
-
-
-def style(zone_type: str | None, kind: str) -> dict:
-    """Leaflet/MapLibre style of a zone: fill and outline colours."""
-    _, colour = classify(zone_type, kind)
-    return {"color": colour, "fillColor": colour, "fillOpacity": 0.35, "weight": 1}
-
-
-def legend() -> list[dict]:
-    """The zone types with their class and colour, for map legends and collection metadata."""
-    return [{"code": t.code, "vi": t.vi, "en": t.en, "class": t.zone_class, "colour": t.colour}
-            for t in zone_types().values()]
+        return known.zone_class
+    return "keep_forest" if kind in FOREST_KINDS else "other"
 
 
 def layer_id(name: str, valid_from: date) -> str:
@@ -270,7 +262,7 @@ def read_planning_file(path: str | Path, *, kind: str, layer: str | None = None,
         "zone_type": [None if v is None else str(v) for v in zone_type] if field_name else [None] * len(gdf),
         "properties": [json.dumps(_jsonable(r), ensure_ascii=False) for r in attrs.to_dict("records")],
     }, geometry=gpd.GeoSeries(geoms, crs=source_crs)).to_crs(4326)
-    zones["zone_class"] = [classify(t, kind)[0] for t in zones["zone_type"]]
+    zones["zone_class"] = [zone_class(t, kind) for t in zones["zone_type"]]
     zones["area_ha"] = zones.geometry.to_crs(area_crs).area / 10000.0
     return PlanningFile(zones=zones, source_crs=label, zone_field=field_name, repairs=repairs)
 

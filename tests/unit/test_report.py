@@ -17,8 +17,8 @@ from matplotlib.image import imread
 
 from geo.errors import InvalidInputError
 from geo.region import Region, load_region
-from maps.report import MAX_ALERT_ROWS, build_report, parse_week
-from maps.webmap import CONFIDENCE_COLOURS
+from maps.report import MAX_ALERT_ROWS, STRINGS, build_report, parse_week
+from maps.styles import CONFIDENCE_COLOURS
 
 DEMO = (108.30, 12.01, 108.40, 12.10)  # west, south, east, north: the demo area near Đà Lạt
 LAC_DUONG, DA_LAT = "Huyện Lạc Dương", "Thành phố Đà Lạt"
@@ -297,6 +297,23 @@ def test_english_on_request(region: Region) -> None:
     assert "Tóm tắt" not in html
     with pytest.raises(InvalidInputError, match="unknown language 'fr'"):
         build_report(region, _alerts(), "2024-W11", lang="fr")
+
+
+def test_strings_have_the_same_keys_in_every_language() -> None:
+    keys = {lang: set(strings) for lang, strings in STRINGS.items()}
+    assert keys["vi"] == keys["en"]
+
+
+def test_methods_say_the_confidence_rules_the_detector_applies(report: str, region: Region) -> None:
+    # high: one more flag within the next 4 observations; highest: both flags seen by NBR or (NDMI where usable)
+    assert "cao – có thêm ít nhất một lần quan sát bị đánh dấu trong 4 lần quan sát hợp lệ tiếp theo" in report
+    assert "cả hai lần quan sát bị đánh dấu đều được chỉ số thứ hai xác nhận" in report
+    assert "NBR, hoặc NDMI ở những điểm ảnh mà mọi lần quan sát dùng để học mô hình nền đều có kênh SWIR-1 (B11)" \
+        in report
+    english = build_report(region, _alerts(), "2024-W11", lang="en", generated_at=GENERATED)
+    assert "high – at least one more flagged among the next 4 valid observations" in english
+    assert "with both flagged observations confirmed by a second index" in english
+    assert "NBR, or NDMI where SWIR-1 (B11) was seen in every observation the baseline learned from" in english
 
 
 def test_synthetic_banner(region: Region) -> None:

@@ -1,0 +1,162 @@
+"""The weekly report's build: check the inputs, choose the week's, previous week's and year's alerts, and fill
+the page template (``maps/templates/report.html``) with the tables, the figure and the notes on methods.
+
+No external URL of any kind: the figure is a data URI.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta, timezone
+
+import geopandas as gpd
+import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from geo.errors import ConfigError, InvalidInputError
+from geo.region import Region
+from maps.report.figure import Bounds, figure_png
+from maps.report.tables import alert_table, between, district_rows, prepare, summary_rows, tally, targets_table
+from maps.report.text import count, day, number
+from maps.strings import page_strings
+
+VN_TZ = timezone(timedelta(hours=7), "GMT+7")  # Indochina Time, no daylight saving
+STRINGS = page_strings("report")
+
+_WEEK = re.compile(r"(\d{4})-[Ww](\d{2})")
+_ENV = Environment(loader=PackageLoader("maps", "templates"), autoescape=True, undefined=StrictUndefined,
+                   trim_blocks=True, lstrip_blocks=True)
+
+
+def parse_week(text: str) -> tuple[date, date]:
+    """Monday and Sunday of an ISO week written ``YYYY-Www`` (e.g. ``2024-W11``)."""
+    match = _WEEK.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise InvalidInputError(f"invalid week {text!r}: expected an ISO week as YYYY-Www, e.g. 2024-W11")
+    year, week = int(match[1]), int(match[2])
+    try:
+        monday = date.fromisocalendar(year, week, 1)
+    except ValueError:
+        weeks = date(year, 12, 28).isocalendar().week  # 28 December is always in the year's last week
+        raise InvalidInputError(f"invalid week {text!r}: ISO year {year} has weeks 01 to {weeks}") from None
+    return monday, monday + timedelta(days=6)
+
+
+def _check_observed(observed: Mapping[str, float] | None) -> dict[str, float] | None:
+    if observed is None:
+        return None
+    out = {}
+    for name, share in observed.items():
+        if share is None or (isinstance(share, float) and math.isnan(share)):
+            continue
+        if not 0 <= float(share) <= 1:
+            raise InvalidInputError(f"observed share for {name!r} is {share!r}: expected a fraction 0 to 1")
+        out[str(name)] = float(share)
+    return out
+
+
+def _check_bounds(bounds: Bounds | None) -> Bounds | None:
+    if bounds is None:
+        return None
+    try:
+        west, south, east, north = (float(v) for v in bounds)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"demo_bounds {bounds!r}: expected (west, south, east, north)") from None
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise InvalidInputError(f"demo_bounds {bounds!r}: expected west < east, south < north in lon/lat")
+    return west, south, east, north
+
+
+def _boundaries_day(region: Region, day: date) -> date | None:
+    """``day`` when the region profile has admin boundaries valid on it, else None (its newest boundaries)."""
+    try:
+        region.admin_version(day)
+    except ConfigError:
+        return None
+    return day
+
+
+def _methods(region: Region, boundaries_day: date | None, n_dismissed: int, n_undated: int, has_observed: bool,
+             t: dict) -> list[str]:
+    """The footnotes: confidence levels, dates, areas, what was left out, boundaries' source."""
+    crs = region.grid_crs
+    out = [t["m_levels"], t["m_dates"], t["m_area"].format(crs=crs.name, epsg=crs.to_epsg())]
+    if n_dismissed:
+        out.append(t["m_dismissed"].format(n=n_dismissed))
+    if n_undated:
+        out.append(t["m_undated"].format(n=n_undated))
+    if has_observed:
+        out.append(t["m_observed"])
+    source = region.admin_version(boundaries_day).source
+    if source:
+        out.append(t["m_boundaries"].format(source=source))
+    return out
+
+
+def build_report(
+    region: Region,
+    alerts: gpd.GeoDataFrame | None,
+    week: str,
+    *,
+    lang: str = "vi",
+    synthetic: bool = False,
+    demo_bounds: Bounds | None = None,
+    observed: Mapping[str, float] | None = None,
+    generated_at: datetime | None = None,
+    progress: Mapping | None = None,
+) -> str:
+    """The weekly change report of ``region`` for ISO ``week`` as one self-contained HTML document.
+
+    ``progress``: the year's figures from ``geo.workflow.targets.progress`` (cases, planting lots) for the
+    targets table.
+    """
+    if lang not in STRINGS:
+        raise InvalidInputError(f"unknown language {lang!r}; choose from {', '.join(STRINGS)}")
+    t = STRINGS[lang]
+    monday, sunday = parse_week(week)
+    iso_year, iso_week, _ = monday.isocalendar()
+    week_id = f"{iso_year}-W{iso_week:02d}"
+    observed = _check_observed(observed)
+    demo_bounds = _check_bounds(demo_bounds)
+    generated_at = generated_at or datetime.now(VN_TZ)
+    if generated_at.tzinfo is not None:
+        generated_at = generated_at.astimezone(VN_TZ)
+
+    boundaries_day = _boundaries_day(region, monday)
+    units = region.units(boundaries_day)
+    gdf, n_undated = prepare(alerts, region, units, t)
+    ytd_start = date.fromisocalendar(iso_year, 1, 1)  # year to date = ISO weeks 1..W: the weeks add up
+    dismissed = gdf["dismissed"].astype(bool)
+    n_dismissed = len(between(gdf.loc[dismissed], ytd_start, sunday))
+    gdf = gdf.loc[~dismissed]  # false alarms, by the rangers' review
+    this = between(gdf, monday, sunday)
+    prev = between(gdf, monday - timedelta(days=7), sunday - timedelta(days=7))
+    ytd = between(gdf, ytd_start, sunday)
+    older = gdf[gdf["day"] < pd.Timestamp(monday)]
+    tw, tp, ty = tally(this), tally(prev), tally(ytd)
+
+    lead = t["lead"].format(
+        week=week_id, start=day(monday, lang), end=day(sunday, lang),
+        n=count(tw["total"][0], t, new=True), ha=number(tw["total"][1], 2, lang),
+        hh=tw["high"][0] + tw["highest"][0],
+        pn=count(tp["total"][0], t), pha=number(tp["total"][1], 2, lang),
+        yn=count(ty["total"][0], t), yha=number(ty["total"][1], 2, lang))
+    columns, rows, more = alert_table(this, t, lang)
+    png = figure_png(units, region.province(boundaries_day), this, older, demo_bounds, synthetic, t)
+    return _ENV.get_template("report.html").render(
+        lang=lang, t=t, synthetic=synthetic, week=week_id, province=t["province"].format(name=region.title),
+        week_label=t["week"].format(week=week_id), start=day(monday, lang), end=day(sunday, lang),
+        generated=generated_at.strftime("%d/%m/%Y %H:%M" if lang == "vi" else "%Y-%m-%d %H:%M")
+        + (" (GMT+7)" if generated_at.tzinfo is not None else ""),
+        lead=lead, summary=summary_rows(tw, tp, ty, t, lang),
+        ytd_range=t["ytd_range"].format(w=iso_week, year=iso_year, start=day(ytd_start, lang),
+                                        end=day(sunday, lang)),
+        figure="data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+        districts=district_rows(this, units, observed, t, lang), has_observed=observed is not None,
+        alert_columns=columns, alerts=rows, more=t["more"].format(n=more) if more else "",
+        targets=targets_table(region, iso_year, ytd, (ytd_start, sunday), t, lang, progress),
+        methods=_methods(region, boundaries_day, n_dismissed, n_undated, observed is not None, t),
+    )
