@@ -1,1 +1,2 @@
-"""The service and the command line: FastAPI app, routers, settings, and the `forestmon` CLI that wires it all."""
+"""The doors people use: the FastAPI app (settings, dependencies, collections, routers) and the ``forestmon``
+command line (``api.cli``)."""

@@ -27,12 +27,13 @@ class Settings(BaseSettings):
     lang: str = Field(default="vi", pattern="^(vi|en)$", description="default language of pages and reports")
     public_reads: bool = Field(default=True, description="alerts, cases, targets and exports readable without login")
     token_minutes: int = Field(default=720, ge=1, description="lifetime of a login (bearer) token")
-    max_photo_mb: float = Field(default=10.0, gt=0, description="largest accepted field photo")
-    # Map API (issue 6): browser origins allowed by CORS ("*" for any), how long caches may keep items and
-    # tiles before asking again (0: always revalidate with the ETag), the largest planning-layer upload.
+    max_photo_mb: float = Field(default=10.0, gt=0, description="largest accepted field photo, MB")
+    # Browser origins allowed by CORS ("*" for any); how long caches may keep items and tiles before asking
+    # again (0: always revalidate with the ETag); the largest uploaded file.
     cors_origins: list[str] = Field(default=[], description="origins allowed to call the API from a browser")
     cache_max_age: int = Field(default=0, ge=0, description="Cache-Control max-age (s) of items and tiles")
-    upload_max_mb: float = Field(default=50.0, gt=0, description="largest planning-layer upload, MB")
+    upload_max_mb: float = Field(default=50.0, gt=0, description="largest uploaded file (planning layer, planting "
+                                 "lots, case register), MB")
 
     @property
     def paths(self) -> DataDir:

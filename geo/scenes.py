@@ -1,9 +1,11 @@
-"""Local imagery files: GeoTIFF/COG scenes on disk, recognised by their band names, read onto the grid.
+"""The scene reader: a raster of Sentinel-2 bands on disk (an analysis-ready tile from ``ingest``, or any
+GeoTIFF/COG scene) recognised by its band names and read over windows of the analysis grid.
 
 A scene is one multi-band file whose bands are named (band descriptions such as ``B04``/``red`` or ``SCL``),
 or any file with a band mapping given by the user (``{"B04": 3, ...}``). Its date comes from the
-``ACQUISITION_DATE`` tag, the TIFF date tag, or a ``YYYYMMDD`` in the file name. Any CRS is read onto the
-analysis grid through a warped view, so nothing else in the pipeline cares where the file came from.
+``ACQUISITION_DATE`` tag, the TIFF date tag, or a ``YYYYMMDD`` in the file name. A scene on the grid is read
+as stored (digital numbers, ``read_dn``); any other CRS or resolution is warped onto the window
+(``read_window``), so detection, imagery tiles and exports need not care where the file came from.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ BAND_ALIASES = {
     "B12": "B12", "SWIR2": "B12", "SWIR22": "B12", "SCL": "SCL", "SCENECLASSIFICATION": "SCL",
 }
 RASTER_SUFFIXES = {".tif", ".tiff", ".vrt", ".jp2"}
-SIDECAR_SUFFIXES = {".aux.xml", ".ovr", ".msk"}
 _DATE_IN_NAME = re.compile(r"(20\d{2})(\d{2})(\d{2})")
 
 
@@ -60,21 +61,8 @@ class SceneFile:
         return f"{self.acquired:%Y%m%d}-{self.path.stem}-{digest}"
 
 
-def find_files(paths: list[Path]) -> list[Path]:
-    """Files named on the command line, and every file inside named folders (recursively, hidden ones skipped)."""
-    out: list[Path] = []
-    for path in paths:
-        path = Path(path)
-        if path.is_dir():
-            out += sorted(p for p in path.rglob("*") if p.is_file() and not any(
-                part.startswith(".") for part in p.relative_to(path).parts)
-                and not any(str(p).endswith(s) for s in SIDECAR_SUFFIXES))
-        else:
-            out.append(path)
-    return out
-
-
-def _band_name(description: str | None) -> str | None:
+def band_name(description: str | None) -> str | None:
+    """The Sentinel-2 band a band description names (``B04``, ``red``, ``SWIR 1``...), or None."""
     if not description:
         return None
     key = re.sub(r"[^A-Z0-9]", "", description.upper())
@@ -83,7 +71,9 @@ def _band_name(description: str | None) -> str | None:
     return BAND_ALIASES.get(key)
 
 
-def _acquired(path: Path, tags: dict[str, str]) -> date:
+def acquisition_date(path: Path, tags: dict[str, str]) -> date:
+    """When a scene file was taken: its ``ACQUISITION_DATE`` (or sensing start, or TIFF date) tag, else a
+    ``YYYYMMDD`` in its name."""
     for key in ("ACQUISITION_DATE", "DATATAKE_SENSING_START", "TIFFTAG_DATETIME"):
         text = tags.get(key)
         if text:
@@ -114,7 +104,7 @@ def open_scene(path: Path, band_map: dict[str, int] | None = None, *, check: boo
             bands = dict(band_map) if band_map else {}
             if not bands:
                 for i, desc in enumerate(src.descriptions, start=1):
-                    name = _band_name(desc)
+                    name = band_name(desc)
                     if name and name not in bands:
                         bands[name] = i
             bad = {b: i for b, i in bands.items() if not 1 <= i <= src.count}
@@ -137,7 +127,7 @@ def open_scene(path: Path, band_map: dict[str, int] | None = None, *, check: boo
         kind = "corrupt or unreadable raster" if is_raster_name else "not a raster GDAL can read"
         raise InvalidInputError(f"{path}: {kind} ({str(exc).splitlines()[0][:200]})") from exc
     sensor = tags.get("SENSOR", "Sentinel-2")
-    return SceneFile(path=path, acquired=_acquired(path, tags), bands=bands, sensor=sensor,
+    return SceneFile(path=path, acquired=acquisition_date(path, tags), bands=bands, sensor=sensor,
                      scale=scale, offset=offset, tags=tags, crs=crs, transform=transform, shape=shape)
 
 

@@ -20,13 +20,14 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from geo.errors import InvalidInputError
-from geo.scenes import RASTER_SUFFIXES, SIDECAR_SUFFIXES, _acquired, _band_name
+from geo.scenes import RASTER_SUFFIXES, acquisition_date, band_name
 from ingest import landsat, safe
 from ingest.acquisition import Acquisition, BandSource
 
 _BAND_IN_NAME = re.compile(r"(?<![A-Za-z0-9])(B0?[1-9]|B1[0-2]|B8A|SCL|QA_PIXEL)(?![A-Za-z0-9])", re.IGNORECASE)
 _RESOLUTION_SUFFIX = re.compile(r"[_-]+(10|20|30|60)m$", re.IGNORECASE)
 MASK_NAMES = {"SCL": "scl", "QAPIXEL": "qa_pixel", "QA_PIXEL": "qa_pixel"}
+SIDECAR_SUFFIXES = {".aux.xml", ".ovr", ".msk"}  # GDAL's files beside a raster, never inputs themselves
 
 
 def acquisition_id(acquired: datetime, stem: str, key: str) -> str:
@@ -73,7 +74,7 @@ def _multiband(path: Path, band_map: dict[str, int] | None) -> Acquisition:
             for i, desc in enumerate(ds.descriptions, start=1):
                 key = re.sub(r"[^A-Z0-9]", "", (desc or "").upper())
                 name = "SCL" if key in ("SCL", "SCENECLASSIFICATION") else (
-                    "QA_PIXEL" if key == "QAPIXEL" else _band_name(desc))
+                    "QA_PIXEL" if key == "QAPIXEL" else band_name(desc))
                 if name and name not in mapping:
                     mapping[name] = i
         bad = {b: i for b, i in mapping.items() if not 1 <= i <= ds.count}
@@ -91,8 +92,9 @@ def _multiband(path: Path, band_map: dict[str, int] | None) -> Acquisition:
         _touch(path, mapping.get("SCL", count))
     bands = {b: BandSource((str(path),), i, scale=scale, offset=offset, nodata=0)
              for b, i in mapping.items() if b not in ("SCL", "QA_PIXEL")}
-    return Acquisition(id="", sensor=tags.get("SENSOR", "Sentinel-2"), acquired=_as_datetime(_acquired(path, tags)),
-                       source="local", source_path=str(path.resolve()), bands=bands, mask=mask, mask_kind=kind)
+    return Acquisition(id="", sensor=tags.get("SENSOR", "Sentinel-2"),
+                       acquired=_as_datetime(acquisition_date(path, tags)), source="local",
+                       source_path=str(path.resolve()), bands=bands, mask=mask, mask_kind=kind)
 
 
 def _per_band(files: dict[str, Path], group: str) -> Acquisition:
@@ -111,12 +113,13 @@ def _per_band(files: dict[str, Path], group: str) -> Acquisition:
         mask, kind = BandSource((str(files["QA_PIXEL"]),), scale=1.0, nodata=1), "qa_pixel"
     bands = {b: BandSource((str(p),), scale=scale, offset=offset, nodata=0)
              for b, p in files.items() if b not in ("SCL", "QA_PIXEL")}
-    return Acquisition(id="", sensor=tags.get("SENSOR", "Sentinel-2"), acquired=_as_datetime(_acquired(first, tags)),
-                       source="local", source_path=group, bands=bands, mask=mask, mask_kind=kind)
+    return Acquisition(id="", sensor=tags.get("SENSOR", "Sentinel-2"),
+                       acquired=_as_datetime(acquisition_date(first, tags)), source="local",
+                       source_path=group, bands=bands, mask=mask, mask_kind=kind)
 
 
 def _band_of_single(path: Path, description: str | None) -> str | None:
-    name = _band_name(description)
+    name = band_name(description)
     if name:
         return name
     match = _BAND_IN_NAME.search(path.stem)

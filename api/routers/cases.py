@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, UploadFile
+from fastapi import APIRouter, Path, Query, Request, UploadFile
 from pydantic import BaseModel, Field
 
 from api.auth import Admin, Reader, Reviewer
-from api.deps import RegionDep, StoreDep
+from api.deps import RegionDep, SettingsDep, StoreDep
+from api.uploads import check_length, read_upload
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
 from geo.workflow import cases, targets
 
 router = APIRouter(tags=["cases and targets"])
 CaseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Amount = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
-MAX_CSV_BYTES = 20_000_000
 
 
 class NewCase(BaseModel):
@@ -83,10 +83,10 @@ def update_case(case_id: CaseId, body: CaseChange, user: Reviewer, store: StoreD
 
 
 @router.post("/cases/import", summary="Import historical cases from CSV (admin); re-import updates by number")
-async def import_cases(file: UploadFile, user: Admin, store: StoreDep) -> dict:
-    data = await file.read(MAX_CSV_BYTES + 1)
-    if len(data) > MAX_CSV_BYTES:
-        raise InvalidInputError(f"file: larger than {MAX_CSV_BYTES // 1_000_000} MB")
+async def import_cases(request: Request, file: UploadFile, user: Admin, store: StoreDep,
+                       settings: SettingsDep) -> dict:
+    check_length(request, settings.upload_max_mb)
+    data = await read_upload(file, settings.upload_max_mb)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

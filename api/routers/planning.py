@@ -3,7 +3,6 @@ styles, and overlay alerts on them (loss inside keep-forest zones vs conversion 
 
 from __future__ import annotations
 
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -13,12 +12,12 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Planner
 from api.deps import RegionDep, SettingsDep, StoreDep
+from api.uploads import check_length, saved_upload
 from geo.workflow.overlay import overlay_report, report_records
 from geo.workflow.planning import KINDS, SUFFIXES, import_layer
 from maps.styles import legend
 
 router = APIRouter(prefix="/planning", tags=["planning layers"])
-CHUNK = 1 << 20
 
 
 def _layer_json(request: Request, rec: dict) -> dict:
@@ -56,19 +55,8 @@ async def upload_layer(
     if suffix not in SUFFIXES:
         raise HTTPException(422, f"file: {file.filename!r} is not a GeoJSON, zipped Shapefile (.zip), GeoPackage "
                                  "or KML file")
-    limit = int(settings.upload_max_mb * 1024 * 1024)
-    too_big = HTTPException(413, f"file: larger than the {settings.upload_max_mb:g} MB allowed; nothing was imported")
-    if int(request.headers.get("content-length") or 0) > limit + 64 * 1024:  # form fields and multipart framing
-        raise too_big
-    with tempfile.TemporaryDirectory(prefix="forestmon-upload-") as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        size = 0
-        with path.open("wb") as out:
-            while chunk := await file.read(CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise too_big
-                out.write(chunk)
+    check_length(request, settings.upload_max_mb)
+    async with saved_upload(file, suffix, settings.upload_max_mb) as path:
         record = import_layer(store, path, name=name, kind=kind, valid_from=valid_from, layer=layer or None,
                               zone_field=zone_field or None, area_crs=region.grid_crs,
                               source_name=Path(file.filename or path.name).name)

@@ -12,6 +12,7 @@ from api.auth import Admin, CurrentUser, Reader, Reviewer
 from api.collections import feature_list
 from api.deps import SettingsDep, StoreDep
 from api.routers.ogc import GEOJSON
+from api.uploads import read_upload
 from geo.errors import InvalidInputError
 from geo.workflow import photos, review
 
@@ -115,12 +116,11 @@ def run_assignment(_: Admin, store: StoreDep) -> dict:
 
 @router.post("/alerts/{alert_id}/photos", response_model=Photo, status_code=201,
              summary="Attach a field photo (JPEG or PNG; EXIF GPS read when present)",
-             responses={422: {"description": "not a JPEG/PNG, or larger than the limit"}})
+             responses={413: {"description": "larger than the limit"}, 422: {"description": "not a JPEG or PNG"}})
 async def upload_photo(alert_id: AlertId, file: UploadFile, user: Reviewer, store: StoreDep,
                        settings: SettingsDep) -> dict:
-    limit = int(settings.max_photo_mb * 1_000_000)
-    data = await file.read(limit + 1)
-    return photos.add_photo(store, alert_id, file.filename or "photo", data, user.username, limit)
+    data = await read_upload(file, settings.max_photo_mb)
+    return photos.add_photo(store, alert_id, file.filename or "photo", data, user.username)
 
 
 @router.get("/alerts/{alert_id}/photos", response_model=list[Photo], summary="The photos of an alert")

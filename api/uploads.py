@@ -1,0 +1,52 @@
+"""Files people upload (planning layers, planting lots, case registers, field photos): read in chunks and refused
+with 413 as soon as they pass their size limit (``FORESTMON_UPLOAD_MAX_MB``, or ``FORESTMON_MAX_PHOTO_MB`` for
+photos), before anything is stored; kept in a temporary folder while a reader needs a file."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import HTTPException, Request, UploadFile
+
+CHUNK = 1 << 20
+FRAMING = 64 * 1024  # form fields and multipart framing around the file
+
+
+def _too_big(max_mb: float) -> HTTPException:
+    return HTTPException(413, f"file: larger than the {max_mb:g} MB allowed; nothing was stored")
+
+
+def check_length(request: Request, max_mb: float) -> None:
+    """Refuse at once a request whose declared length already passes the limit."""
+    if int(request.headers.get("content-length") or 0) > max_mb * 1_000_000 + FRAMING:
+        raise _too_big(max_mb)
+
+
+async def read_upload(file: UploadFile, max_mb: float) -> bytes:
+    """The uploaded file's bytes, or 413 once they pass ``max_mb`` megabytes."""
+    limit, parts, size = int(max_mb * 1_000_000), [], 0
+    while chunk := await file.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise _too_big(max_mb)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+@asynccontextmanager
+async def saved_upload(file: UploadFile, suffix: str, max_mb: float) -> AsyncIterator[Path]:
+    """The uploaded file written to a temporary path with ``suffix`` (GDAL reads by name), removed afterwards;
+    413 once it passes ``max_mb`` megabytes."""
+    limit, size = int(max_mb * 1_000_000), 0
+    with tempfile.TemporaryDirectory(prefix="forestmon-upload-") as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        with path.open("wb") as out:
+            while chunk := await file.read(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise _too_big(max_mb)
+                out.write(chunk)
+        yield path
