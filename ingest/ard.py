@@ -11,7 +11,7 @@ same codes), tags ACQUISITION_DATE, SENSOR, REFLECTANCE_SCALE, MASK_SOURCE, TILE
   one file per band): the 20 m bands are stored as they are instead of upsampled. That invents no pixels, takes
   a third less disk and half the encoding. The small GDAL VRT presents both files as the usual 8-band raster on
   the 10 m grid (same band names and tags; bilinear for the 20 m reflectance, nearest for SCL), and is what
-  the catalogue records, so every reader (detection, map tiles, exports) opens one 8-band 10 m raster as before.
+  the catalogue records, so every reader (detection, map tiles, exports) opens one 8-band 10 m raster either way.
   GDAL's resampling on read equals :mod:`ingest.upsample` (the 10 m layout's values) away from no data and
   from the tile's edge; next to them it differs slightly (it sees no pixels beyond the tile, and extends values
   one 10 m pixel into no data, where SCL is no data).

@@ -250,7 +250,7 @@ def current_paths(state: StateDir) -> list[Path]:
 
 def open_state(state: StateDir, grid: Grid) -> State | None:
     """The saved state (read-only), or None before the first run. Raises InvalidInputError when it does not
-    match the grid or this version's layout; converts an earlier version's state first."""
+    match the grid or this version's layout; converts a state in an older layout first."""
     if not state.vrt.exists() and state.legacy.exists():
         _convert_legacy(state, grid)
     meta = _meta(state)

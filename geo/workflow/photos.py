@@ -1,4 +1,4 @@
-"""Field photos attached to an alert: JPEG or PNG, size-limited, EXIF GPS position and time read when present.
+"""Field photos attached to an alert: JPEG or PNG, with the EXIF GPS position and time read when present.
 
 Photos are kept in the store itself (a BLOB in the GeoPackage, ``bytea`` in PostGIS), so they are written in the
 same transaction as their record and backed up with everything else.

@@ -13,7 +13,7 @@ memory is its own:
   - refit week: the same in the week the baseline is refitted (with a scene a week, every fourth): it also
     learns this scene and the three judged since the last refit (copies of the update's tiles dated 21, 14
     and 7 days earlier) into the sums, and writes new sums and model.
-Prints the times, the ratios to the reference, and each run's peak RSS and CPU time. Targets (issue 4):
+Prints the times, the ratios to the reference, and each run's peak RSS and CPU time. Targets:
 weekly ratio <= 1.5, peak RSS <= 3 GB. The default size is a full tile (10980 px; the state is 78 bytes a
 pixel and a refit writes a new one, so it needs ~22 GB of disk); --size 2048 gives a quick run. The
 detector's compiled code is cached on disk by the preparation step (as by the first run after an install);

@@ -9,7 +9,7 @@ The alerts go into a GeoPackage and into the schema ``bench`` of the PostGIS dat
 ``postgresql://postgres@127.0.0.1:5432/forestmon_bench``, created with the postgis extension when missing; the
 schema is dropped and made again each run). Each server is a separate uvicorn process on 127.0.0.1.
 
-Targets (issue 6): our/tipg ≤ 1.0 for items (limit 100, bbox of one district) and MVT tiles (zoom 12);
+Targets: our/tipg ≤ 1.0 for items (limit 100, bbox of one district) and MVT tiles (zoom 12);
 embedded store within 2× of PostGIS for items; our/titiler ≤ 1.2 for imagery tiles.
 """
 
