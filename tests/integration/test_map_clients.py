@@ -95,6 +95,40 @@ def test_gdal_reads_a_planning_layer_collection(server):
     assert sorted(zones["zone_class"]) == ["conversion", "keep_forest"]
 
 
+QGIS_READS = """
+import os, sys
+from qgis.core import QgsApplication, QgsFeatureRequest, QgsRectangle, QgsVectorLayer, QgsVectorTileLayer
+QgsApplication.setPrefixPath("/usr", True)
+app = QgsApplication([], False)
+app.initQgis()
+url = sys.argv[1]
+for name in sys.argv[2:]:
+    layer = QgsVectorLayer(f"url='{url}/ogc' typename='{name}'", name, "OAPIF")
+    ids = sorted(str(f["id"] if "id" in layer.fields().names() else f.id()) for f in layer.getFeatures())
+    near = layer.getFeatures(QgsFeatureRequest().setFilterRect(QgsRectangle(108.29, 11.94, 108.33, 11.98)))
+    print(name, layer.isValid(), len(ids), len(list(near)), ",".join(layer.fields().names()), sep="|")
+tiles = QgsVectorTileLayer(f"type=xyz&url={url}/ogc/collections/alerts/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}"
+                           "&zmin=0&zmax=14", "tiles")
+print("tiles", tiles.isValid(), sep="|")
+app.exitQgis()
+"""
+
+
+def test_qgis_reads_every_collection_and_the_vector_tiles(server):
+    """QGIS (the Debian package, headless), as a planner adds the layers: the OGC API Features provider reads
+    each collection whole and in a bbox, and the vector tile layer opens."""
+    names = ["alerts", "admin_2024", "plan-phan-khu-20240101"]
+    run = subprocess.run(["/usr/bin/python3", "-c", QGIS_READS, server["url"], *names], capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = {line.split("|")[0]: line.split("|")[1:] for line in run.stdout.splitlines() if "|" in line}
+    assert rows["alerts"][:3] == ["True", "3", "1"] and "confidence" in rows["alerts"][3]
+    assert rows["admin_2024"][:2] == ["True", "12"]
+    plan = rows["plan-phan-khu-20240101"]
+    assert plan[:3] == ["True", "2", "2"] and "zone_class" in plan[3]
+    assert rows["tiles"] == ["True"]
+
+
 @pytest.mark.parametrize("collection", ["alerts", "admin_2024", "plan-phan-khu-20240101"])
 def test_mapbox_vector_tile_decodes_the_expected_features(server, collection):
     tile = TMS.tile(108.31, 11.96, 12)
