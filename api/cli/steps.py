@@ -45,7 +45,7 @@ def detect_and_assign(settings: Settings, store: Store, progress: ProgressBars, 
 
     ``detection`` goes to ``run_detection`` as it is (``params``, ``min_area_ha``, ``grid``, ``forest_layer``).
     """
-    result = run_detection(load_region(settings.region), store, settings.paths.state.path, progress=progress,
+    result = run_detection(load_region(settings.region), store, settings.paths.state, progress=progress,
                            **detection)
     assigned = auto_assign(store)
     click.echo(f"processed {result.scenes_processed} new scene(s); {result.alerts} alert(s) "

@@ -184,8 +184,8 @@ def main() -> None:
     pg = open_store(pg_url)
     started = time.perf_counter()
     pg.sync_alerts(alerts)
-    with pg.pool.connection() as conn:
-        conn.execute("ANALYZE alerts")
+    with pg.transaction() as tx:
+        tx.execute("ANALYZE alerts")
     print(f"stored {pg.count_alerts()} alerts in PostGIS in {time.perf_counter() - started:.1f} s")
     pg.close()
     scene = make_scene(work / "S2_20240501.tif")
