@@ -87,8 +87,9 @@ def overlay_report(store, *, on=None, names: list[str] | None = None, start=None
     if names:
         unknown = sorted(set(names) - {rec["name"] for rec in layers})
         if unknown:
+            known = ", ".join(sorted({rec["name"] for rec in layers})) or "none"
             raise NotFoundError(f"no planning layer named {', '.join(unknown)}"
-                                + (f" valid on {on}" if on else "") + "; see `forestmon layers list`")
+                                + (f" valid on {on}" if on else "") + f"; the layers are: {known}")
         layers = [rec for rec in layers if rec["name"] in names]
     alerts = store.query_alerts(Query(start=start, end=end))
     zones = [query_zones(store, rec["id"]) for rec in layers]

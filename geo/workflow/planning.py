@@ -39,7 +39,7 @@ KINDS = ("zoning", "landuse_plan", "forest_category", "protected_area")
 ZONE_CLASSES = ("keep_forest", "conversion", "other")
 SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".zip": "zipped Shapefile", ".gpkg": "GeoPackage",
             ".kml": "KML"}
-CHOOSE_LAYER = "choose one with --layer (upload: the layer field)"
+CHOOSE_LAYER = "name the one to import (the layer option)"
 # Kinds whose zones are forest by definition when their type is not in the table.
 FOREST_KINDS = ("forest_category", "protected_area")
 
