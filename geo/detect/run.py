@@ -163,7 +163,7 @@ def grid_for(region: Region, store: Store, state: StateDir) -> Grid:
         with rasterio.open(record["path"]) as src:
             footprints.append(box(*rasterio.warp.transform_bounds(src.crs, region.grid_crs, *src.bounds)))
     if not footprints:
-        raise InvalidInputError("no usable scenes in the catalogue: ingest imagery first")
+        raise InvalidInputError("no usable scenes in the catalogue: run `forestmon ingest PATH` first")
     province = region.province().to_crs(region.grid_crs).total_bounds
     area = unary_union(footprints).intersection(box(*province))
     if area.is_empty:
