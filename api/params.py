@@ -141,17 +141,18 @@ def source_dep(
     return collection(ctx, collection_id)
 
 
-def item_query(default_limit: int):
-    """The dependency reading a page of features' query (bbox, dates, filters, paging), with this default page
-    size."""
+def item_query(default_limit: int, filters: tuple[q.Filter, ...] = ITEM_FILTERS):
+    """The dependency reading a page of features' query (bbox, dates, the property ``filters``, paging), with this
+    default page size."""
+    given_filters = _filters_dependency(filters)
 
     def dependency(
         bbox: Annotated[q.Bbox | None, Depends(bbox_param)],
         dates: Annotated[tuple[date | None, date | None], Depends(datetime_param)],
-        filters: Annotated[dict, Depends(filter_params)],
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"features per page (1-{MAX_LIMIT})")]
         = default_limit,
         offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="features to skip")] = 0,
+        filters: dict = Depends(given_filters),  # a default, not an annotation: evaluated here, in this closure
     ) -> q.Query:
         return q.Query(bbox, dates[0], dates[1], filters, limit, offset)
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from api.collections import CollectionContext, alerts_source
+from api.collections import AlertSource, CollectionContext, alerts_source
 from api.deps import SettingsDep, StoreDep
 from api.params import collection_context, item_query, reject_unknown_parameters
 from api.routers.ogc import GEOJSON, item_feature, items_response
@@ -24,7 +24,7 @@ Context = Annotated[CollectionContext, Depends(collection_context)]
             response_class=Response,
             responses={200: {"content": {GEOJSON: {}}}, 400: {"description": "unknown parameter"}})
 def list_alerts(request: Request, ctx: Context, store: StoreDep, settings: SettingsDep,
-                query: Annotated[Query, Depends(item_query(1000))]) -> Response:
+                query: Annotated[Query, Depends(item_query(1000, AlertSource.filters))]) -> Response:
     return items_response(request, alerts_source(ctx), query, "json", store, settings, "/alerts")
 
 
