@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import click
@@ -10,10 +9,8 @@ import click
 from api.cli.options import data_dir_option, forest_option, region_option, settings_from
 from api.cli.steps import ProgressBars, detect_and_assign
 from geo.detect import DetectorParams
-from geo.detect.run import run_detection
+from geo.detect.polygons import MIN_AREA_HA
 from geo.store import open_store
-
-MIN_AREA_HA = inspect.signature(run_detection).parameters["min_area_ha"].default
 
 
 @click.command()

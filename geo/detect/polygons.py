@@ -20,6 +20,7 @@ from geo.detect.model import CONFIDENCE_NAMES, HIGH, HIGHEST, from_day_number
 # Attributes each alert pixel carries from the detector state into polygon building.
 PIXEL_FIELDS = ("status", "flag_day", "confirm_day", "flag_drop", "flag_hits", "before_day")
 GROWTH_DAYS = 30
+MIN_AREA_HA = 0.1  # minimum mapping unit: smaller groups of alert pixels make no alert
 COLUMNS = ["id", "confidence", "first_detected", "confirmed", "last_update", "area_ha", "mean_drop",
            "scene_before", "scene_after", "forest_category", "geometry"]
 
@@ -79,8 +80,9 @@ def _components(row: np.ndarray, col: np.ndarray, day: np.ndarray, growth_days: 
     return connected_components(graph, directed=False)[1]
 
 
-def alert_polygons(state: dict[str, np.ndarray] | None, transform: Affine, crs: CRS, *, min_area_ha: float = 0.1,
-                   scene_id: Callable[[date], str] | None = None, pixels: dict[str, np.ndarray] | None = None,
+def alert_polygons(state: dict[str, np.ndarray] | None, transform: Affine, crs: CRS, *,
+                   min_area_ha: float = MIN_AREA_HA, scene_id: Callable[[date], str] | None = None,
+                   pixels: dict[str, np.ndarray] | None = None,
                    growth_days: int = GROWTH_DAYS, categories: dict[int, str] | None = None) -> gpd.GeoDataFrame:
     """One polygon per group of alert pixels (see ``_components``) of at least ``min_area_ha``, in the grid CRS.
 

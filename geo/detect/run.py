@@ -31,7 +31,7 @@ from geo.detect import state as statefile
 from geo.detect.coverage import CoverageCache, WindowCount, coverage_rows, grid_units, units_raster
 from geo.detect.model import MODEL_DTYPE, SECOND_DTYPE, SUMS_DTYPE, DetectorParams, day_number
 from geo.detect.plan import plan, record_day
-from geo.detect.polygons import alert_polygons, attach_admin, concat_pixels, flag_pixels
+from geo.detect.polygons import MIN_AREA_HA, alert_polygons, attach_admin, concat_pixels, flag_pixels
 from geo.detect.window import Observation, WindowFlags, before_after, coverage_counts, fold, new_state
 from geo.errors import InvalidInputError
 from geo.forest import CATEGORY_NAMES, ForestLayer
@@ -55,7 +55,7 @@ class DetectResult:
 
 
 def run_detection(region: Region, store: Store, state_dir: Path | StateDir, *,
-                  params: DetectorParams = DetectorParams(), min_area_ha: float = 0.1,
+                  params: DetectorParams = DetectorParams(), min_area_ha: float = MIN_AREA_HA,
                   grid: Grid | None = None, forest_layer: Path | None = None,
                   progress: Progress = log_progress, threads: int | None = None) -> DetectResult:
     """Fold every catalogued scene not yet processed into the per-pixel state, then store the alerts.
