@@ -133,13 +133,13 @@ def _detect(region: Region, store: Store, state: StateDir, *, params: DetectorPa
         if files is not None or not table.same_as(old.flags):  # (nothing observed: nothing to write)
             statefile.commit(state, grid, record_files, table, learned_through)
         CoverageCache.save(state, record_day(records[-1]), [p.count for p in parts])
-        store.upsert_scenes([{**r, "processed": 1} for r in records])
         pixels = concat_pixels([p.pixels for p in parts if p.pixels is not None])
         unit_forest = np.sum([p.count.counts for p in parts], axis=0)
         unit_seen = np.sum([p.unit_seen for p in parts], axis=0)
         coverage = coverage_rows(units, unit_forest, unit_seen, grid.resolution**2 / 10000)
         store.record_run({"first_scene": records[0]["acquired"], "last_scene": records[-1]["acquired"],
-                          "scenes": len(records), "mode": "two-date" if two_date else "series"}, coverage)
+                          "scenes": len(records), "mode": "two-date" if two_date else "series"}, coverage,
+                         scenes=records)
 
     # Name acquisitions, not tile records (one acquisition may span several tiles).
     scene_ids = {date.fromisoformat(r["acquired"]): r.get("acquisition") or r["id"] for r in store.scenes("ok")}

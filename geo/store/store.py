@@ -242,11 +242,17 @@ class Store:
     # -- the scene catalogue and detection runs -------------------------------------------------------------
     def upsert_scenes(self, scenes: list[dict]) -> None:
         """Add or update scene catalogue records (keyed by ``id``)."""
-        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in SCENE_COLUMNS if c != "id")
         with self.transaction() as tx:
-            tx.executemany(f"INSERT INTO scenes ({_names(SCENE_COLUMNS)}) "
-                           f"VALUES ({', '.join('?' for _ in SCENE_COLUMNS)}) ON CONFLICT (id) DO UPDATE SET {updates}",
-                           [[s.get(c) for c in SCENE_COLUMNS] for s in scenes])
+            self._upsert_scenes(tx, scenes)
+
+    @staticmethod
+    def _upsert_scenes(tx: Tx, scenes: list[dict]) -> None:
+        if not scenes:
+            return
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in SCENE_COLUMNS if c != "id")
+        tx.executemany(f"INSERT INTO scenes ({_names(SCENE_COLUMNS)}) "
+                       f"VALUES ({', '.join('?' for _ in SCENE_COLUMNS)}) ON CONFLICT (id) DO UPDATE SET {updates}",
+                       [[s.get(c) for c in SCENE_COLUMNS] for s in scenes])
 
     def scenes(self, status: str | None = None) -> list[dict]:
         """Scene catalogue records, oldest acquisition first."""
@@ -254,11 +260,16 @@ class Store:
         with self.reading() as tx:
             return tx.fetch(f"SELECT {_names(SCENE_COLUMNS)} FROM scenes{where} ORDER BY acquired, id", params)
 
-    def record_run(self, run: dict, coverage: list[dict]) -> int:
+    def record_run(self, run: dict, coverage: list[dict], scenes: list[dict] | None = None) -> int:
         """Record a detection run (first/last scene date, scene count, mode) and, per admin unit, the monitored
         forest and the part of it seen cloud-free (``unit_id``, ``unit``, ``forest_ha``, ``observed_ha``,
-        ``observed_share``); returns the run's id."""
+        ``observed_share``); returns the run's id.
+
+        The catalogue records of the ``scenes`` the run folded are marked processed in the same transaction, so
+        a run killed before this commit leaves them to do again (re-feeding a scene changes no state), and the
+        run and its coverage are never lost behind scenes already marked done."""
         with self.transaction() as tx:
+            self._upsert_scenes(tx, [{**s, "processed": 1} for s in scenes or []])
             run_id = tx.scalar("SELECT coalesce(max(id), 0) + 1 AS next FROM runs")
             tx.execute(f"INSERT INTO runs ({_names(RUN_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
                        [run_id, now_iso(), *(run.get(k) for k in ("first_scene", "last_scene", "scenes", "mode"))])

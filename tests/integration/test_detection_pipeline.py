@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import geopandas as gpd
 import pyogrio
@@ -240,3 +241,49 @@ def test_windows_no_scene_covers_are_counted_from_the_last_run_without_reading_t
     run("ingest", scenes, "--data-dir", tmp_path / "d")
     again = open_store(tmp_path / "d" / "forestmon.gpkg").runs()[0]["coverage"]
     assert [(c["forest_ha"], c["observed_ha"]) for c in again] == [(c["forest_ha"], c["observed_ha"]) for c in coverage]
+
+
+def test_a_run_killed_while_recording_is_recorded_whole_by_the_rerun(tmp_path, backend_url):
+    """kill -9 inside the commit that marks the scenes processed and records the run: nothing of it is kept,
+    so the re-run folds the scenes again (which changes no state) and records the run and its coverage."""
+    import os
+    import subprocess
+    import sys
+
+    FORESTMON = str(Path(sys.executable).with_name("forestmon"))
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for k, day in enumerate([date(2024, 1, 5), date(2024, 3, 5)]):
+        write_scene(scenes / f"s{k}_{day:%Y%m%d}.tif", day, bare=CLEARING if k else None)
+    env = {**os.environ, "FORESTMON_STORE_URL": backend_url}
+    ingest = subprocess.run([FORESTMON, "ingest", str(scenes), "--data-dir", str(tmp_path / "d"),
+                             "--no-detect"], env=env, capture_output=True, text=True)
+    assert ingest.returncode == 0, ingest.stderr
+    killed = (  # the detection CLI, killed right after the scenes are marked, before the run is inserted
+        "import os, signal, sys\n"
+        "from geo.store.store import Store\n"
+        "mark = Store._upsert_scenes\n"
+        "def mark_then_die(tx, scenes):\n"
+        "    mark(tx, scenes)\n"
+        "    if scenes and all(s.get('processed') for s in scenes):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "Store._upsert_scenes = staticmethod(mark_then_die)\n"
+        "from api.cli import main\n"
+        "sys.argv = ['forestmon', 'detect', '--data-dir', sys.argv[1]]\n"
+        "main()\n")
+    result = subprocess.run([sys.executable, "-c", killed, str(tmp_path / "d")], env=env, capture_output=True)
+    assert result.returncode == -9, result.stderr
+    store = open_store(backend_url)
+    assert store.runs() == [] and not any(r["processed"] for r in store.scenes("ok"))
+    store.close()
+
+    rerun = subprocess.run([FORESTMON, "detect", "--data-dir", str(tmp_path / "d")], env=env,
+                           capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "processed 2 new scene(s); 1 alert(s)" in rerun.stdout
+    store = open_store(backend_url)
+    runs = store.runs()
+    assert len(runs) == 1 and runs[0]["scenes"] == 2 and runs[0]["coverage"]
+    assert all(r["processed"] for r in store.scenes("ok"))
+    assert len(store.query_alerts()) == 1
+    store.close()
