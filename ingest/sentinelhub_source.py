@@ -15,8 +15,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-from oauthlib.oauth2.rfc6749.errors import OAuth2Error
+from oauthlib.oauth2.rfc6749.errors import InsecureTransportError, OAuth2Error
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pyproj import Transformer
@@ -115,11 +116,26 @@ def collection(settings: SentinelHubSettings) -> DataCollection:
         return DataCollection.SENTINEL2_L2A.define_from(name, service_url=base)
 
 
+def public_url(url: str) -> str:
+    """``url`` without what may carry a secret: user name and password, query and fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def _explain(exc: Exception, settings: SentinelHubSettings) -> ForestmonError:
-    """One line for the user: the credential problem or the failed call, never the secret."""
-    base, token = settings.urls
-    status = getattr(getattr(exc, "request_exception", None), "response", None)
-    status = getattr(status, "status_code", None)
+    """One line for the user: the credential problem or the failed call, with its HTTP status. Upstream bodies
+    are never relayed: a careless server may echo the request, and the token request carries the secret."""
+    base, token = (public_url(u) for u in settings.urls)
+    response = getattr(getattr(exc, "request_exception", None), "response", None)
+    status = getattr(response, "status_code", None)
+    url = public_url(getattr(response, "url", None) or getattr(getattr(exc, "request", None), "url", None) or base)
+    if isinstance(exc, InsecureTransportError):
+        return ConfigError(f"the Sentinel Hub token URL {token} is not https://: OAuth sends the client secret only "
+                           "over https; set FORESTMON_SH_TOKEN_URL to an https:// address")
     if isinstance(exc, OAuth2Error) or status in (401, 403):
         return ConfigError(f"Sentinel Hub ({settings.endpoint}) refused the client id/secret "
                            f"(HTTP {status or exc.status_code}, token URL {token}): check FORESTMON_SH_CLIENT_ID "
@@ -127,9 +143,11 @@ def _explain(exc: Exception, settings: SentinelHubSettings) -> ForestmonError:
     if isinstance(exc, OutOfRequestsException):
         return ForestmonError(f"Sentinel Hub at {base} kept answering 429 (rate limit) after "
                               f"{settings.rate_limit_retries} tries; try again later")
-    first = str(exc).strip().splitlines()
-    detail = " ".join(line for line in first if line and not line.startswith("http"))[:300]
-    return ForestmonError(f"Sentinel Hub at {base} failed: {detail}")
+    if status is not None:
+        reason = " ".join(filter(None, [str(status), getattr(response, "reason", None)]))
+        return ForestmonError(f"Sentinel Hub failed: HTTP {reason} from {url} after {settings.attempts} tries")
+    cause = type(getattr(exc, "request_exception", None) or exc).__name__  # a timeout, a refused connection
+    return ForestmonError(f"Sentinel Hub at {base} failed: {cause} after {settings.attempts} tries")
 
 
 @dataclass(frozen=True)

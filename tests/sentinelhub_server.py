@@ -49,10 +49,11 @@ class FakeSentinelHub:
         self.app = self._build()
 
     def fail(self, endpoint: str, *actions) -> None:
-        """Queue failures for the next calls to ``endpoint`` (token, catalog, process): a status or "slow"."""
+        """Queue failures for the next calls to ``endpoint`` (token, catalog, process): a status, "slow", or
+        ("echo", status) to answer that status with the request body in the text."""
         self.failures[endpoint].extend(actions)
 
-    async def _failure(self, endpoint: str) -> Response | None:
+    async def _failure(self, endpoint: str, request: Request) -> Response | None:
         self.calls[endpoint] += 1
         if not self.failures[endpoint]:
             return None
@@ -60,6 +61,8 @@ class FakeSentinelHub:
         if action == "slow":
             await asyncio.sleep(self.slow_seconds)
             return None
+        if isinstance(action, tuple) and action[0] == "echo":  # a careless upstream echoing the request back
+            return Response(f"bad request: {(await request.body()).decode()}", status_code=action[1])
         if action == 429:
             return JSONResponse({"error": {"status": 429, "reason": "Too Many Requests"}}, status_code=429,
                                 headers={"Retry-After": "50"})   # the client reads it as milliseconds
@@ -73,7 +76,7 @@ class FakeSentinelHub:
 
         @app.post("/oauth/token")
         async def token(request: Request):
-            failure = await self._failure("token")
+            failure = await self._failure("token", request)
             if failure is not None:
                 return failure
             form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
@@ -84,7 +87,7 @@ class FakeSentinelHub:
 
         @app.post("/api/v1/catalog/1.0.0/search")
         async def search(request: Request):
-            failure = await self._failure("catalog")
+            failure = await self._failure("catalog", request)
             if failure is not None:
                 return failure
             if not self._authorised(request):
@@ -105,7 +108,7 @@ class FakeSentinelHub:
 
         @app.post("/api/v1/process")
         async def process(request: Request):
-            failure = await self._failure("process")
+            failure = await self._failure("process", request)
             if failure is not None:
                 return failure
             if not self._authorised(request):

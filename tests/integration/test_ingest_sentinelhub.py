@@ -18,7 +18,7 @@ from sentinelhub import SentinelHubDownloadClient
 from sentinelhub_server import CLIENT_ID, CLIENT_SECRET, FakeSentinelHub, expected_value, item
 from shapely.geometry import box
 
-from geo.errors import ConfigError
+from geo.errors import ConfigError, ForestmonError
 from geo.region import load_region
 from geo.store import open_store
 from ingest.catalogue import ingest_sentinelhub
@@ -120,6 +120,40 @@ def test_wrong_credentials_give_one_clear_line(server, tmp_path):
     with pytest.raises(ConfigError, match="refused the client id/secret") as err:
         run(server, tmp_path)
     assert CLIENT_SECRET not in str(err.value)
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_an_upstream_that_echoes_the_request_never_puts_the_secret_in_a_message(server, tmp_path, status):
+    """Upstream bodies are not relayed: the message names the call and its HTTP status, not what came back."""
+    server.fail("token", *[("echo", status)] * 5)
+    with pytest.raises(ForestmonError) as err:
+        run(server, tmp_path)
+    message = str(err.value)
+    assert CLIENT_SECRET not in message and "client_secret" not in message and "bad request" not in message
+    assert f"HTTP {status}" in message and "token" in message
+
+
+def test_a_failing_process_call_is_recorded_without_the_upstream_body(server, tmp_path):
+    server.fail("process", *[("echo", 500)] * 40)              # the first day's chunks exhaust their tries
+    store, result = run(server, tmp_path, settings={"threads": 1})
+    assert result.failed and all("HTTP 500" in f["reason"] and "bad request" not in f["reason"] for f in result.failed)
+
+
+def test_a_plain_http_token_url_is_named_as_such_not_as_refused_credentials(server, tmp_path, monkeypatch):
+    monkeypatch.delenv("OAUTHLIB_INSECURE_TRANSPORT")
+    with pytest.raises(ConfigError) as err:
+        run(server, tmp_path)
+    assert "https://" in str(err.value) and "refused" not in str(err.value)
+    assert CLIENT_SECRET not in str(err.value)
+
+
+def test_a_token_url_with_credentials_in_it_is_named_without_them(server, tmp_path):
+    server.reject_token = True
+    url = server.url.replace("http://", "http://user:pa55word@") + "/oauth/token?key=s3cr3tkey"
+    with pytest.raises(ConfigError) as err:
+        run(server, tmp_path, settings={"token_url": url})
+    assert "pa55word" not in str(err.value) and "s3cr3tkey" not in str(err.value)
+    assert "/oauth/token" in str(err.value)
 
 
 def test_missing_credentials_give_one_clear_line(server, tmp_path):
