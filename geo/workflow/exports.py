@@ -90,7 +90,7 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with every text cell neutralised by ``_spreadsheet_text``: what every CSV we write goes through."""
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object:  # text columns (the geometry column has its own dtype)
+        if pd.api.types.is_object_dtype(out[column]) or pd.api.types.is_string_dtype(out[column]):  # text
             out[column] = out[column].map(_spreadsheet_text)
     return out
 

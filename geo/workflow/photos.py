@@ -87,7 +87,10 @@ def add_photo(store: Store, alert_id: str, filename: str, data: bytes, username:
 
 
 def list_photos(store: Store, alert_id: str) -> list[dict]:
+    """The photos of an alert (records, without the bytes); NotFoundError for an alert that does not exist."""
     with store.reading() as tx:
+        if tx.fetchone("SELECT id FROM alerts WHERE id = ?", [alert_id]) is None:
+            raise NotFoundError(f"no alert with id {alert_id!r}")
         return tx.fetch(f"SELECT {_META} FROM photos WHERE alert_id = ? ORDER BY id", [alert_id])
 
 
