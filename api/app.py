@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.auth import read_access
+from api.headers import SecurityHeaders
 from api.routers import alerts, imagery_tiles, ogc, pages, planning
 from api.routers import auth as auth_router
 from api.routers import cases as cases_router
@@ -72,5 +73,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["*"], expose_headers=["ETag"])
+    app.add_middleware(SecurityHeaders, docs_paths=(app.docs_url, app.redoc_url))
     app.mount("/static", StaticFiles(directory=data_path("web")), name="static")
     return app

@@ -4,10 +4,11 @@ photos), before anything is stored; kept in a temporary folder while a reader ne
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fastapi import HTTPException, Request, UploadFile
 
@@ -36,13 +37,20 @@ async def read_upload(file: UploadFile, max_mb: float) -> bytes:
     return b"".join(parts)
 
 
+def client_name(file: UploadFile, suffix: str) -> str:
+    """The file name the client gave (letters, digits, ``._-`` kept; other characters as ``_``) ending in
+    ``suffix``, else ``upload`` + suffix: what messages about the file call it."""
+    name = re.sub(r"[^\w.-]", "_", PurePosixPath((file.filename or "").replace("\\", "/")).name)[-100:]
+    return name if name.lower().endswith(suffix) and name.strip(".") else f"upload{suffix}"
+
+
 @asynccontextmanager
 async def saved_upload(file: UploadFile, suffix: str, max_mb: float) -> AsyncIterator[Path]:
-    """The uploaded file written to a temporary path with ``suffix`` (GDAL reads by name), removed afterwards;
-    413 once it passes ``max_mb`` megabytes."""
+    """The uploaded file written under its client name (``client_name``) in a temporary folder (GDAL reads by
+    name; messages name the file, never the folder), removed afterwards; 413 once it passes ``max_mb`` MB."""
     limit, size = int(max_mb * 1_000_000), 0
     with tempfile.TemporaryDirectory(prefix="forestmon-upload-") as tmp:
-        path = Path(tmp) / f"upload{suffix}"
+        path = Path(tmp) / client_name(file, suffix)
         with path.open("wb") as out:
             while chunk := await file.read(CHUNK):
                 size += len(chunk)

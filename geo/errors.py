@@ -1,5 +1,8 @@
 """Domain exceptions; the API maps each to one HTTP status, the CLI to one line and a non-zero exit."""
 
+import os
+from pathlib import Path
+
 
 class ForestmonError(Exception):
     """Base class: a problem the user can act on, with a message naming what is wrong."""
@@ -27,3 +30,9 @@ class ForbiddenError(ForestmonError):
 
 class AuthenticationError(ForestmonError):
     """No valid credentials: wrong password, unknown or expired token, disabled user."""
+
+
+def without_dir(message: str, path: Path) -> str:
+    """A library's message (GDAL's, pandas') with ``path``'s folder left out: an uploaded file is named by its
+    name, never by where the server keeps it."""
+    return message.replace(f"{path.parent}{os.sep}", "")

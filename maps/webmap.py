@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 from html import escape
 from typing import Any
@@ -34,6 +35,7 @@ Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat)
 ALERT_CLASS = "forestmon-alert"
 
 STRINGS = page_strings("map")
+_FOLIUM_SWITCHES = re.compile(r"<script>(\s*L_NO_TOUCH = )")
 
 _POPUP_FIELDS = ("date", "area", "confidence", "district", "status", "id")
 
@@ -70,13 +72,14 @@ class _Page(Figure):
         '<link rel="icon" href="data:,">\n'  # no favicon request
         "{{ this.header.render(**kwargs) }}\n"
         "</head>\n<body>\n{{ this.html.render(**kwargs) }}\n</body>\n"
-        "<script>\n{{ this.script.render(**kwargs) }}\n</script>\n"
+        '<script{% if this.nonce %} nonce="{{ this.nonce }}"{% endif %}>\n'
+        "{{ this.script.render(**kwargs) }}\n</script>\n"
         "</html>\n"
     )
 
-    def __init__(self, lang: str, title: str):
+    def __init__(self, lang: str, title: str, nonce: str | None = None):
         super().__init__(title=escape(title))
-        self.lang = lang
+        self.lang, self.nonce = lang, nonce
         del self.header._children["meta_http"]  # replaced by <meta charset>
 
 
@@ -183,12 +186,14 @@ def build_map(
     synthetic: bool = False,
     planning: list[tuple[str, gpd.GeoDataFrame]] | None = None,
     imagery_tiles: dict[str, str] | None = None,
+    nonce: str | None = None,
 ) -> str:
     """The full HTML page of the rangers' map; every script and style it loads is under ``static_url``.
 
     ``planning``: (title, zones) per planning layer, zones with ``zone_type`` and ``colour``; drawn under the
     alerts, styled per zone type, off until switched on in the layer control. ``imagery_tiles``: layer name
     (``truecolor``, ``falsecolor``, ``ndvi``, ``change``) → XYZ URL template, also off until switched on.
+    ``nonce``: the content security policy's script nonce, carried by the page's two inline scripts.
     """
     if lang not in STRINGS:
         raise ValueError(f"unknown language {lang!r}; choose from {', '.join(STRINGS)}")
@@ -242,9 +247,12 @@ def build_map(
     folium.LayerControl(collapsed=False).add_to(m)
     m.fit_bounds([[south, west], [north, east]], padding_top_left=(10, 54), padding_bottom_right=(10, 10))
 
-    page = _Page(lang, f"{t['title']} · {region.title}")
+    page = _Page(lang, f"{t['title']} · {region.title}", nonce)
     page.add_child(m)
     page.header.add_child(Element(_CSS), name="forestmon_css")
     page.html.add_child(Element(_overlays_html(t, region.title, n, synthetic)), name="forestmon_overlays")
     localize(m, static_url)
-    return page.render()
+    html = page.render()
+    if nonce:  # folium's own inline script in <head>, before any data: the global switches Leaflet reads
+        html = _FOLIUM_SWITCHES.sub(f'<script nonce="{nonce}">\\1', html, count=1)
+    return html

@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment
 
 from api.caching import cached
 from api.collections import CollectionContext, FeatureSource, collections, feature_list
@@ -24,6 +23,7 @@ from api.params import Filters, Format, Source, collection_context, item_query, 
 from api.settings import Settings
 from geo.query import Query
 from geo.store import Store
+from maps.templating import TEMPLATES
 from maps.vectortiles import MAX_FEATURES, MAX_ZOOM, encode_tile, tile_bounds
 
 router = APIRouter(prefix="/ogc", tags=["OGC API Features"], dependencies=[Depends(reject_unknown_parameters)])
@@ -38,27 +38,7 @@ CONFORMANCE = [
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
-_PAGE = Environment(autoescape=True).from_string("""<!doctype html>
-<html lang="vi"><head><meta charset="utf-8"><title>{{ title }} · forestmon</title>
-<link rel="stylesheet" href="{{ base }}/static/vendor/leaflet/leaflet.css">
-<script src="{{ base }}/static/vendor/leaflet/leaflet.js"></script>
-<style>body{font-family:sans-serif;margin:1.5em;max-width:70em}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;font-size:.9em}#map{height:24em;margin:1em 0}</style>
-</head><body>
-<p><a href="{{ base }}/ogc/">forestmon OGC API</a> · <a href="{{ base }}/ogc/collections?f=html">collections</a>
- · <a href="?{{ json_query }}">JSON</a></p>
-<h1>{{ title }}</h1>
-{% if description %}<p>{{ description }}</p>{% endif %}
-{% if links %}<ul>{% for l in links %}<li><a href="{{ l.href }}">{{ l.title or l.rel }}</a></li>{% endfor %}</ul>
-{% endif %}
-{% if geojson %}<div id="map"></div>
-<script>var map=L.map('map');var layer=L.geoJSON({{ geojson|safe }},{style:function(f){
-return {color:(f.properties&&f.properties.colour)||'#c62828',weight:1}}}).addTo(map);
-try{map.fitBounds(layer.getBounds())}catch(e){map.setView([11.9,108.4],9)}</script>{% endif %}
-{% if rows %}<table><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
-{% for r in rows %}<tr>{% for v in r %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}
-</table>{% endif %}
-</body></html>""")
+_PAGE = TEMPLATES.get_template("ogc.html")
 
 
 def _base(request: Request) -> str:
@@ -75,7 +55,7 @@ def _html(request: Request, title: str, *, description: str = "", links: list | 
     query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "f"] + [("f", "json")])
     return HTMLResponse(_PAGE.render(title=title, description=description, links=links or [], columns=columns or [],
                                      rows=rows or [], base=_base(request), json_query=query,
-                                     geojson=json.dumps(geojson, ensure_ascii=False) if geojson else None))
+                                     geojson=geojson))
 
 
 def _json(body: dict, media_type: str = "application/json") -> Response:

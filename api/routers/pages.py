@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import geopandas as gpd
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import RegionDep, SettingsDep, StoreDep
@@ -21,6 +22,7 @@ from maps.styles import zone_colour
 from maps.webmap import build_map
 
 router = APIRouter()
+REPORT_NAME = r"^[\w.-]+\.html$"  # a plain file name: no separators, no NUL (which Path.resolve refuses)
 
 
 def latest_clear_scene(store: Store) -> dict | None:
@@ -49,7 +51,7 @@ def _quicklook(path: str) -> tuple[bytes, tuple[float, float, float, float]]:
 
 
 @router.get("/", response_class=HTMLResponse, summary="The rangers' web map", tags=["pages"])
-def web_map(store: StoreDep, region: RegionDep, settings: SettingsDep,
+def web_map(request: Request, store: StoreDep, region: RegionDep, settings: SettingsDep,
             lang: Annotated[Literal["vi", "en"] | None, Query(description="page language")] = None) -> HTMLResponse:
     scene = latest_clear_scene(store)
     image = None
@@ -63,7 +65,8 @@ def web_map(store: StoreDep, region: RegionDep, settings: SettingsDep,
                      lang=lang or settings.lang, static_url="static", synthetic=synthetic,
                      planning=current_planning_layers(store),
                      imagery_tiles={layer: f"imagery/latest/{layer}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png"
-                                    for layer in ("truecolor", "falsecolor", "ndvi", "change")} if scene else None)
+                                    for layer in ("truecolor", "falsecolor", "ndvi", "change")} if scene else None,
+                     nonce=request.state.csp_nonce)
     return HTMLResponse(html)
 
 
@@ -79,7 +82,8 @@ def latest_image(store: StoreDep) -> Response:
 
 @router.get("/reports/{name}", summary="A weekly report written by `forestmon report`", tags=["reports"],
             response_class=FileResponse)
-def report(name: str, settings: SettingsDep) -> FileResponse:
+def report(name: Annotated[str, PathParam(pattern=REPORT_NAME, description="file name of the report (*.html)")],
+           settings: SettingsDep) -> FileResponse:
     path = (settings.paths.reports / name).resolve()
     if path.parent != settings.paths.reports.resolve() or path.suffix != ".html" or not path.is_file():
         raise NotFoundError(f"no report named {name!r}")

@@ -34,7 +34,11 @@ TYPES = {"text": "text", "date": "date", "timestamp": "timestamptz", "real": "do
 _TEXT_OF = {"date": "to_char({}, 'YYYY-MM-DD')",
             "timestamp": "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"')"}
 # Clip to the tile plus a 64-unit buffer and quantise to 4096 units, as maps.vectortiles does in Python.
-_MVT_GEOM = "ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(?, ?, ?), 4096, 64, true)"
+# A feature's MVT geometry in the tile (``env``: its envelope, from _TILE); a polygon too small to draw at this
+# zoom (ST_AsMVTGeom drops it) is kept as a point inside it, as the Python encoder keeps it.
+_MVT_GEOM = ("COALESCE(ST_AsMVTGeom(ST_Transform(geom, 3857), env, 4096, 64, true), "
+             "ST_AsMVTGeom(ST_Transform(ST_PointOnSurface(geom), 3857), env, 4096, 64, true))")
+_TILE = "(SELECT ST_TileEnvelope(?, ?, ?) AS env) tile_envelope"
 
 
 def redact(url: str) -> str:
@@ -135,7 +139,7 @@ class PgTx(Tx):
             names = ", ".join(f'"{c}"' for c in [*columns, "fid"])
             sql = (f"WITH page AS (SELECT {shown}, geom FROM {layer.table}{where} ORDER BY {_qualified(layer)} "
                    f"LIMIT ?) SELECT ST_AsMVT(t, ?, 4096, 'mvt_geom') AS mvt FROM (SELECT {names}, {_MVT_GEOM} "
-                   "AS mvt_geom FROM page) t")  # ST_AsMVT skips features clipped away (NULL geometry)
+                   f"AS mvt_geom FROM page, {_TILE}) t")  # ST_AsMVT skips features clipped away (NULL geometry)
             row = self.conn.execute(self._sql(sql), check_params([*params, limit, name, z, x, y])).fetchone()
             return bytes(row[0] or b"")
         # properties as one JSON object: the source attributes (json_column) overlaid by the columns, values
@@ -150,7 +154,8 @@ class PgTx(Tx):
                                                              *([layer.json_column] if layer.json_column else [])]))
         sql = (f"WITH page AS (SELECT {picked}, geom FROM {layer.table}{where} ORDER BY {layer.order} LIMIT ?), "
                f"tile AS (SELECT jsonb_strip_nulls({base}jsonb_build_object({', '.join(pairs)}) || ?::jsonb || "
-               f"jsonb_build_object('fid', \"{layer.key}\"::text)) AS props, {_MVT_GEOM} AS mvt_geom FROM page) "
+               f"jsonb_build_object('fid', \"{layer.key}\"::text)) AS props, {_MVT_GEOM} AS mvt_geom "
+               f"FROM page, {_TILE}) "
                "SELECT ST_AsMVT(t, ?, 4096, 'mvt_geom') AS mvt FROM (SELECT props, mvt_geom FROM tile) t")
         row = self.conn.execute(self._sql(sql), check_params(
             [*params, limit, *values, json.dumps(constants), z, x, y, name])).fetchone()

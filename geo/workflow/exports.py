@@ -71,6 +71,30 @@ def layer(store: Store, name: str, year: int | None = None) -> gpd.GeoDataFrame:
     raise InvalidInputError(f"layer: {name!r} is not one of {', '.join(LAYERS)}")
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_text(value):
+    """A text cell a spreadsheet would read as a formula (starting with = + - @, tab or CR) behind a single quote
+    (OWASP's CSV injection advice); plain numbers such as ``-3.5`` and non-text values stay as they are."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_START):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell neutralised by ``_spreadsheet_text``: what every CSV we write goes through."""
+    out = frame.copy()
+    for column in out.columns:
+        if pd.api.types.is_object_dtype(out[column]) or pd.api.types.is_string_dtype(out[column]):  # text
+            out[column] = out[column].map(_spreadsheet_text)
+    return out
+
+
 def _gpx_points(frame: gpd.GeoDataFrame, name_col: str) -> gpd.GeoDataFrame:
     """GPS units take waypoints: one per feature, at a point inside it, named by id with a short description."""
     described = [
@@ -103,6 +127,7 @@ def export(frame: gpd.GeoDataFrame, fmt: str, layer_name: str, epsg: int = 4326)
         if fmt == "kml":
             frame = frame.rename(columns={name_col: "Name"})
         if fmt == "csv":
+            frame = spreadsheet_safe(frame)
             options["GEOMETRY"] = "AS_WKT"
         layer_options = {"layer": layer_name}
     if fmt == "gpkg" and layer_name != "cases":

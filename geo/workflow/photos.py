@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from datetime import datetime
 
 from PIL import Image, UnidentifiedImageError
 
@@ -19,6 +20,8 @@ CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 GPS_IFD = 0x8825
 EXIF_IFD = 0x8769
 DATETIME_ORIGINAL = 0x9003
+DATETIME = 0x0132
+MAX_PIXELS = 60_000_000  # a 200-megapixel phone mode aside, no field camera writes more; bombs declare far more
 _META = "id, alert_id, filename, content_type, size_bytes, sha256, lon, lat, taken_at, uploaded_by, uploaded_at"
 
 
@@ -30,14 +33,31 @@ def _degrees(dms, ref: str | None) -> float | None:
     return -value if ref in ("S", "W") else value
 
 
+def _taken_at(value) -> str | None:
+    """An EXIF date and time (``YYYY:MM:DD HH:MM:SS``, camera local time) as ISO 8601, or None when it is not one."""
+    try:
+        return datetime.strptime(str(value).strip(), "%Y:%m:%d %H:%M:%S").isoformat()
+    except ValueError:
+        return None
+
+
 def read_photo(data: bytes) -> dict:
-    """Check the image and read its EXIF GPS position (WGS 84 degrees) and time; raises naming what is wrong."""
+    """Check the image and read its EXIF GPS position (WGS 84 degrees) and time; raises naming what is wrong.
+
+    The pixel count the header declares is checked before anything is decoded: a small file may declare a
+    30000 x 30000 image (a decompression bomb)."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             kind = image.format
+            if image.width * image.height > MAX_PIXELS:
+                raise InvalidInputError(f"file: the image is {image.width} x {image.height} pixels, more than the "
+                                        f"{MAX_PIXELS // 1_000_000} megapixels accepted")
             image.verify()
         with Image.open(io.BytesIO(data)) as image:
             exif = image.getexif()
+    except Image.DecompressionBombError:
+        raise InvalidInputError(f"file: the image declares more than the {MAX_PIXELS // 1_000_000} megapixels "
+                                "accepted") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidInputError(f"file: not a readable JPEG or PNG image ({exc})") from None
     if kind not in CONTENT_TYPES:
@@ -48,9 +68,8 @@ def read_photo(data: bytes) -> dict:
         lat, lon = _degrees(gps[2], gps.get(1)), _degrees(gps[4], gps.get(3))
         if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
             lat = lon = None
-    taken = (exif.get_ifd(EXIF_IFD).get(DATETIME_ORIGINAL) if exif else None) or (exif.get(306) if exif else None)
-    return {"content_type": CONTENT_TYPES[kind], "lon": lon, "lat": lat,
-            "taken_at": str(taken).strip() if taken else None}
+    taken = (exif.get_ifd(EXIF_IFD).get(DATETIME_ORIGINAL) if exif else None) or (exif.get(DATETIME) if exif else None)
+    return {"content_type": CONTENT_TYPES[kind], "lon": lon, "lat": lat, "taken_at": _taken_at(taken)}
 
 
 def add_photo(store: Store, alert_id: str, filename: str, data: bytes, username: str) -> dict:
@@ -68,7 +87,10 @@ def add_photo(store: Store, alert_id: str, filename: str, data: bytes, username:
 
 
 def list_photos(store: Store, alert_id: str) -> list[dict]:
+    """The photos of an alert (records, without the bytes); NotFoundError for an alert that does not exist."""
     with store.reading() as tx:
+        if tx.fetchone("SELECT id FROM alerts WHERE id = ?", [alert_id]) is None:
+            raise NotFoundError(f"no alert with id {alert_id!r}")
         return tx.fetch(f"SELECT {_META} FROM photos WHERE alert_id = ? ORDER BY id", [alert_id])
 
 

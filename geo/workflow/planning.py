@@ -30,7 +30,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon
 
 from data import data_path
-from geo.errors import InvalidInputError
+from geo.errors import InvalidInputError, without_dir
 from geo.query import Filter, Layer, Query
 from geo.store import Store
 from geo.store.store import ZONE_COLUMNS
@@ -244,7 +244,8 @@ def read_planning_file(path: str | Path, *, kind: str, layer: str | None = None,
     except InvalidInputError:
         raise
     except Exception as exc:  # pyogrio raises DataSourceError / DataLayerError / GDAL errors of many kinds
-        raise InvalidInputError(f"{path.name}: not a readable {fmt} file ({str(exc).splitlines()[0][:200]})") from exc
+        detail = without_dir(str(exc).splitlines()[0], path)[:200]
+        raise InvalidInputError(f"{path.name}: not a readable {fmt} file ({detail})") from exc
     if len(gdf) == 0:
         raise InvalidInputError(f"{path.name}: the file holds no features")
     if gdf.crs is None:
@@ -262,9 +263,22 @@ def read_planning_file(path: str | Path, *, kind: str, layer: str | None = None,
         "zone_type": [None if v is None else str(v) for v in zone_type] if field_name else [None] * len(gdf),
         "properties": [json.dumps(_jsonable(r), ensure_ascii=False) for r in attrs.to_dict("records")],
     }, geometry=gpd.GeoSeries(geoms, crs=source_crs)).to_crs(4326)
+    _check_lonlat(zones, path.name, label)
     zones["zone_class"] = [zone_class(t, kind) for t in zones["zone_type"]]
     zones["area_ha"] = zones.geometry.to_crs(area_crs).area / 10000.0
     return PlanningFile(zones=zones, source_crs=label, zone_field=field_name, repairs=repairs)
+
+
+def _check_lonlat(zones: gpd.GeoDataFrame, name: str, crs_label: str) -> None:
+    """Refuse zones whose coordinates, in EPSG:4326, are not finite or lie outside lon -180..180, lat -90..90:
+    a coordinate of 1e308 or a longitude of 200 is an error in the file, not a place."""
+    b = zones.geometry.bounds
+    ok = (np.isfinite(b.to_numpy()).all(axis=1) & (b["minx"] >= -180) & (b["maxx"] <= 180)
+          & (b["miny"] >= -90) & (b["maxy"] <= 90))
+    if not ok.all():
+        bad = [int(i) for i in zones["feature_index"][~ok.to_numpy()]]
+        raise InvalidInputError(f"{name}: coordinates outside longitude -180..180 / latitude -90..90 (read in "
+                                f"{crs_label}) in features {_some(bad)}")
 
 
 def _polygons(name: str, geoms) -> tuple[list[MultiPolygon], list[str]]:

@@ -16,7 +16,7 @@ import pyogrio
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from geo.errors import InvalidInputError
+from geo.errors import InvalidInputError, without_dir
 from geo.store import Store
 from geo.store.sql import now_iso
 
@@ -40,7 +40,8 @@ def read_lots(path: Path) -> gpd.GeoDataFrame:
         else:
             lots = pyogrio.read_dataframe(path)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInputError(f"{path.name}: cannot be read as planting lots: {exc}") from None
+        detail = without_dir(str(exc), path)
+        raise InvalidInputError(f"{path.name}: cannot be read as planting lots: {detail}") from None
     missing = [c for c in REQUIRED if c not in lots.columns]
     if missing:
         raise InvalidInputError(f"{path.name}: missing column(s) {', '.join(missing)}")

@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta, timezone
 
 import geopandas as gpd
 import pandas as pd
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from geo.errors import ConfigError, InvalidInputError
 from geo.region import Region
@@ -22,13 +21,12 @@ from maps.report.figure import Bounds, figure_png
 from maps.report.tables import alert_table, between, district_rows, prepare, summary_rows, tally, targets_table
 from maps.report.text import count, day, number
 from maps.strings import page_strings
+from maps.templating import TEMPLATES
 
 VN_TZ = timezone(timedelta(hours=7), "GMT+7")  # Indochina Time, no daylight saving
 STRINGS = page_strings("report")
 
 _WEEK = re.compile(r"(\d{4})-[Ww](\d{2})")
-_ENV = Environment(loader=PackageLoader("maps", "templates"), autoescape=True, undefined=StrictUndefined,
-                   trim_blocks=True, lstrip_blocks=True)
 
 
 def parse_week(text: str) -> tuple[date, date]:
@@ -146,7 +144,7 @@ def build_report(
         yn=count(ty["total"][0], t), yha=number(ty["total"][1], 2, lang))
     columns, rows, more = alert_table(this, t, lang)
     png = figure_png(units, region.province(boundaries_day), this, older, demo_bounds, synthetic, t)
-    return _ENV.get_template("report.html").render(
+    return TEMPLATES.get_template("report.html").render(
         lang=lang, t=t, synthetic=synthetic, week=week_id, province=t["province"].format(name=region.title),
         week_label=t["week"].format(week=week_id), start=day(monday, lang), end=day(sunday, lang),
         generated=generated_at.strftime("%d/%m/%Y %H:%M" if lang == "vi" else "%Y-%m-%d %H:%M")

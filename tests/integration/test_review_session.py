@@ -45,7 +45,7 @@ def test_scripted_ranger_and_admin_session(app_client):
     assert r.status_code == 201, r.text
     photo = r.json()
     assert photo["lat"] == pytest.approx(11.96, abs=1e-5) and photo["lon"] == pytest.approx(108.31, abs=1e-5)
-    assert photo["taken_at"] == "2024:06:14 09:30:00" and photo["uploaded_by"] == "an"
+    assert photo["taken_at"] == "2024-06-14T09:30:00" and photo["uploaded_by"] == "an"
     assert client.get(f"/photos/{photo['id']}").content[:2] == b"\xff\xd8"
     r = client.post(f"/alerts/{BIG}/transitions", headers={**ranger, "If-Match": '"3"'},
                     json={"to": "confirmed", "cause": "illegal_logging", "note": "stumps of 40 trees"})
