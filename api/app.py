@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.auth import read_access
 from api.headers import SecurityHeaders
-from api.routers import alerts, imagery_tiles, ogc, pages, planning
+from api.routers import alerts, docs, imagery_tiles, ogc, pages, planning
 from api.routers import auth as auth_router
 from api.routers import cases as cases_router
 from api.routers import exports as exports_router
@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="forestmon",
         summary="Forest-loss alerts for Lâm Đồng province: satellite detection, rangers' map, weekly reports",
         version="0.1.0",
+        docs_url=None,  # our own /docs, on the vendored Swagger UI
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = open_store(settings.store)
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
     app.include_router(pages.router)
+    app.include_router(docs.router)
     app.include_router(alerts.router, dependencies=[Depends(read_access)])
     app.include_router(auth_router.router)
     app.include_router(review_router.router)
@@ -73,6 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["*"], expose_headers=["ETag"])
-    app.add_middleware(SecurityHeaders, docs_paths=(app.docs_url, app.redoc_url))
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=data_path("web")), name="static")
     return app

@@ -4,7 +4,6 @@ content security policy allowing only our own files (everything the pages load i
 Each request gets a fresh script nonce in ``request.state.csp_nonce``: a page with inline scripts (the folium
 map at ``/``) marks its own scripts with it, so a script that stored text smuggles in has none and never runs.
 Styles may be inline (folium and Leaflet write style attributes); CSS cannot run script.
-FastAPI's /docs and /redoc load Swagger UI and ReDoc from jsDelivr with an inline script: their policy allows that.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import secrets
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"DENY")]
-CDN = "https://cdn.jsdelivr.net"
 
 
 def content_security_policy(nonce: str) -> str:
@@ -25,24 +23,18 @@ def content_security_policy(nonce: str) -> str:
             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
-DOCS_POLICY = (f"default-src 'self'; script-src 'self' 'unsafe-inline' {CDN}; style-src 'self' 'unsafe-inline' {CDN}; "
-               "img-src 'self' data: https://fastapi.tiangolo.com; object-src 'none'; base-uri 'none'; "
-               "frame-ancestors 'none'")
-
-
 class SecurityHeaders:
     """ASGI middleware adding the headers above (a pure ASGI one: it leaves streaming and disconnects alone)."""
 
-    def __init__(self, app: ASGIApp, docs_paths: tuple[str, ...] = ()):
+    def __init__(self, app: ASGIApp):
         self.app = app
-        self.docs_paths = frozenset(docs_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         nonce = secrets.token_urlsafe(16)
         scope.setdefault("state", {})["csp_nonce"] = nonce
-        policy = DOCS_POLICY if scope["path"] in self.docs_paths else content_security_policy(nonce)
+        policy = content_security_policy(nonce)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

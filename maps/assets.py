@@ -1,4 +1,5 @@
-"""Vendored web assets: the JS/CSS our folium maps load, copied from npm into ``data/web/vendor`` (offline).
+"""Vendored web assets: the JS/CSS our folium maps and the API docs load, copied from npm into ``data/web/vendor``
+(offline).
 
 Re-vendor (after a folium upgrade changes the versions it expects) with ``python -m maps.assets``.
 """
@@ -63,6 +64,14 @@ LIBRARIES: tuple[Library, ...] = (
         files=("dist/jquery.min.js",),
         licence="LICENSE.txt",
         resources={"jquery": "jquery.min.js"},
+    ),
+    # The API's interactive documentation at /docs (FastAPI's Swagger UI page, pointed at these copies).
+    Library(
+        name="swagger-ui-dist",
+        version="5.35.0",
+        files=("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"),
+        licence="LICENSE",
+        resources={},
     ),
 )
 

@@ -52,3 +52,18 @@ def test_pages_load_in_chromium_without_a_policy_violation(store, tmp_path):
             assert page.evaluate("document.querySelectorAll('path.leaflet-interactive').length") >= 3, path
         page.goto(server.url + "/ogc/collections?f=html", wait_until="networkidle")
         assert not log.errors, log.errors
+
+
+@pytest.mark.browser
+def test_the_api_docs_load_offline_from_our_own_copy_under_the_strict_policy(store, tmp_path):
+    """/docs is Swagger UI served from /static (no CDN): it draws every operation with no policy violation."""
+    app = create_app(Settings(data_dir=tmp_path, store_url=store.url))
+    with ServerThread(app) as server, chromium_page() as (page, log):
+        response = page.goto(server.url + "/docs", wait_until="networkidle")
+        assert "'unsafe-inline'" not in re.search(r"script-src ([^;]*)", response.headers["content-security-policy"])[1]
+        page.wait_for_selector(".opblock", timeout=20000)
+        shown = page.evaluate("[...document.querySelectorAll('.opblock')].map(b => "
+                              "b.querySelector('.opblock-summary-method').textContent.toLowerCase() + ' ' + "
+                              "b.querySelector('.opblock-summary-path').dataset.path)")
+        assert set(shown) == {f"{method} {path}" for path, ops in app.openapi()["paths"].items() for method in ops}
+        assert not log.errors, log.errors
