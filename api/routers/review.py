@@ -120,7 +120,7 @@ def run_assignment(_: Admin, store: StoreDep) -> dict:
 async def upload_photo(alert_id: AlertId, file: UploadFile, user: Reviewer, store: StoreDep,
                        settings: SettingsDep) -> dict:
     data = await read_upload(file, settings.max_photo_mb)
-    return photos.add_photo(store, alert_id, file.filename or "photo", data, user.username)
+    return photos.add_photo(store, alert_id, file.filename or "photo", data, user)
 
 
 @router.get("/alerts/{alert_id}/photos", response_model=list[Photo], summary="The photos of an alert")
