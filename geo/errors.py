@@ -27,3 +27,11 @@ class ForbiddenError(ForestmonError):
 
 class AuthenticationError(ForestmonError):
     """No valid credentials: wrong password, unknown or expired token, disabled user."""
+
+
+class ThrottledError(ForestmonError):
+    """Too many attempts (e.g. wrong passwords) in a short time: try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
