@@ -72,8 +72,11 @@ def open_case(store: Store, actor: Actor, *, number: str, opened, violation_type
         raise InvalidInputError("alert_ids: a case covers at least one confirmed alert")
     with store.transaction() as tx:
         alerts = []
-        for alert_id in dict.fromkeys(alert_ids):
-            alert = alert_to_write(tx, actor, alert_id, "open cases")
+        wanted = list(dict.fromkeys(alert_ids))
+        # locked in one order (by id), so that two cases opened at once over the same alerts cannot deadlock
+        locked = {alert_id: alert_to_write(tx, actor, alert_id, "open cases") for alert_id in sorted(wanted)}
+        for alert_id in wanted:
+            alert = locked[alert_id]
             if alert["status"] != "confirmed":
                 raise ConflictError(f"alert {alert_id} is {alert['status']!r}: only confirmed alerts become cases")
             if alert["case_id"] is not None:

@@ -97,3 +97,17 @@ def test_one_user_per_name_when_added_at_once(server, store):
     assert _statuses(responses) == [201] + [409] * (N - 1), [r.text for r in responses]
     with store.reading() as tx:
         assert tx.scalar("SELECT count(*) AS n FROM users WHERE username = 'newcomer'") == 1
+
+
+def test_cases_over_crossing_alert_lists_at_once_do_not_deadlock(server, store):
+    """Alerts locked in one order: [A, B] and [B, A] at once give one case and 409s, never a deadlock's 500."""
+    admin = _admin(server.url)
+    for alert_id in ALERTS[:2]:
+        _confirm(server.url, admin, alert_id)
+    pair = list(ALERTS[:2])
+    responses = _at_once([(f"{server.url}/cases", {"headers": admin, "json": {
+        "number": f"X-{i}", "opened": "2024-06-01", "violation_type": "fire",
+        "alert_ids": pair if i % 2 else pair[::-1]}}) for i in range(N)])
+    assert _statuses(responses) == [201] + [409] * (N - 1), [r.text for r in responses]
+    with store.reading() as tx:
+        assert tx.scalar("SELECT count(DISTINCT case_id) AS n FROM alerts WHERE case_id IS NOT NULL") == 1
