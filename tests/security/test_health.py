@@ -65,6 +65,7 @@ def test_a_store_opened_with_a_password_never_shows_it(pg_database, tmp_path, fo
         url = _with_password(base, form)
         with open_store(url) as store:
             assert SECRET not in repr(store) and "***" in repr(store)
+        assert SECRET not in repr(Settings(store_url=url))
         with TestClient(create_app(Settings(data_dir=tmp_path, store_url=url))) as client:
             assert SECRET not in client.get("/health").text
         result = CliRunner().invoke(cli, ["db", "upgrade"], env={"FORESTMON_DATABASE_URL": url})
