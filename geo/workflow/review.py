@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 
-from geo.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from geo.errors import ConflictError, InvalidInputError, NotFoundError
 from geo.query import Query
 from geo.store import Store
 from geo.store.sql import Tx, now_iso
-from geo.workflow.rights import Actor, alert_to_write
+from geo.workflow.rights import Actor, alert_to_write, check_alert_action
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "new": ("assigned",),
@@ -60,12 +60,6 @@ def _action(current: str, to: str) -> str:
             "dismissed": "dismiss"}[to]
 
 
-def _check_action(actor: Actor, action: str) -> None:
-    """Assigning and re-opening are an admin's; the alert rule (``geo.workflow.rights``) decides the rest."""
-    if actor.role != "admin" and action in ("assign", "reopen"):
-        raise ForbiddenError(f"role {actor.role!r} may not {action} alerts; only an admin may")
-
-
 def _check_fields(to: str, cause: str | None, reason: str | None, note: str | None, assignee: str | None) -> None:
     if to == "confirmed":
         if cause not in CAUSES:
@@ -105,7 +99,7 @@ def apply_transition(tx: Tx, alert_id: str, to: str, *, actor: Actor, version: i
         allowed = ", ".join(TRANSITIONS[current]) or "none"
         raise ConflictError(f"alert {alert_id} is {current!r} and cannot become {to!r}; allowed: {allowed}")
     action = _action(current, to)
-    _check_action(actor, action)
+    check_alert_action(actor, action)
     if alert["version"] != version:
         raise ConflictError(f"alert {alert_id} has changed since you saw it (your version {version}, "
                             f"now {alert['version']}): reload it and decide again")

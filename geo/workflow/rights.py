@@ -3,7 +3,8 @@ assignment, photos, opening and updating cases).
 
 An admin may act on everything; a ranger on the alerts of their admin units (or assigned to them) and on the
 cases whose alerts are all such alerts (a case without alerts, imported from the register, by its district);
-planners and viewers never write review data.
+planners and viewers never write review data. Assigning and re-opening alerts, and importing the case register,
+are an admin's.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from geo.errors import ForbiddenError, NotFoundError
 from geo.store.sql import Tx
 
 REVIEWERS = ("admin", "ranger")
+ADMIN_ACTIONS = ("assign", "reopen")
 
 
 class Actor(Protocol):
@@ -51,6 +53,12 @@ def alert_to_write(tx: Tx, actor: Actor, alert_id: str, what: str = "review aler
         raise NotFoundError(f"no alert with id {alert_id!r}")
     check_alert(actor, alert, what)
     return alert
+
+
+def check_alert_action(actor: Actor, action: str) -> None:
+    """Assigning and re-opening an alert are an admin's, whatever the unit."""
+    if actor.role != "admin" and action in ADMIN_ACTIONS:
+        raise ForbiddenError(f"role {actor.role!r} may not {action} alerts; only an admin may")
 
 
 def check_case(tx: Tx, actor: Actor, case: dict, what: str = "change cases") -> None:
