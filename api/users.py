@@ -133,15 +133,14 @@ def _check_throttle(store: Store, keys: dict[str, str]) -> None:
 
 
 def _record_failure(store: Store, keys) -> None:
-    """Count one failure per key, in the current window or a new one when it has passed (atomic per row)."""
+    """Count one failure per key in its window (a new window once the old one has passed; atomic per row). Counts
+    whose window has passed are dropped first, so guessed names do not pile up."""
     now = time.time()
     with store.transaction() as tx:
-        tx.executemany(
-            "INSERT INTO login_attempts (key, failures, window_start) VALUES (?, 1, ?) ON CONFLICT (key) DO UPDATE "
-            "SET failures = CASE WHEN login_attempts.window_start < ? THEN 1 ELSE login_attempts.failures + 1 END, "
-            "window_start = CASE WHEN login_attempts.window_start < ? THEN excluded.window_start "
-            "ELSE login_attempts.window_start END",
-            [[key, now, now - WINDOW_SECONDS, now - WINDOW_SECONDS] for key in keys])
+        tx.execute("DELETE FROM login_attempts WHERE window_start < ?", [now - WINDOW_SECONDS])
+        tx.executemany("INSERT INTO login_attempts (key, failures, window_start) VALUES (?, 1, ?) "
+                       "ON CONFLICT (key) DO UPDATE SET failures = login_attempts.failures + 1",
+                       [[key, now] for key in keys])
 
 
 def issue_token(store: Store, user: User, minutes: int) -> str:
