@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.auth import read_access
 from api.headers import SecurityHeaders
-from api.routers import alerts, docs, imagery_tiles, ogc, pages, planning
+from api.routers import alerts, docs, health, imagery_tiles, ogc, pages, planning
 from api.routers import auth as auth_router
 from api.routers import cases as cases_router
 from api.routers import exports as exports_router
@@ -27,13 +27,15 @@ from geo.errors import (
     ForestmonError,
     InvalidInputError,
     NotFoundError,
+    ThrottledError,
 )
 from geo.region import load_region
 from geo.store import open_store
+from geo.store.sql import redact
 
 # One table from domain errors to HTTP status codes.
 STATUS_CODES: dict[type[ForestmonError], int] = {NotFoundError: 404, InvalidInputError: 422, ConfigError: 503}
-STATUS_CODES.update({ConflictError: 409, ForbiddenError: 403, AuthenticationError: 401})
+STATUS_CODES.update({ConflictError: 409, ForbiddenError: 403, AuthenticationError: 401, ThrottledError: 429})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -60,19 +62,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def _domain_error(request: Request, exc: ForestmonError) -> JSONResponse:
         status = next((code for cls, code in STATUS_CODES.items() if isinstance(exc, cls)), 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+        if isinstance(exc, ThrottledError):
+            headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"detail": redact(str(exc))}, status_code=status, headers=headers)
 
-    app.include_router(pages.router)
-    app.include_router(docs.router)
-    app.include_router(alerts.router, dependencies=[Depends(read_access)])
+    # The read rule, once: every router but logging in, liveness and the API docs needs a login when reads are
+    # not public.
     app.include_router(auth_router.router)
-    app.include_router(review_router.router)
-    app.include_router(cases_router.router)
-    app.include_router(exports_router.router)
-    app.include_router(planting_router.router)
-    app.include_router(ogc.router, dependencies=[Depends(read_access)])
-    app.include_router(planning.router)
-    app.include_router(imagery_tiles.router, dependencies=[Depends(read_access)])
+    app.include_router(health.router)
+    app.include_router(docs.router)
+    for router in (pages.router, alerts.router, review_router.router, cases_router.router, exports_router.router,
+                   planting_router.router, ogc.router, planning.router, imagery_tiles.router):
+        app.include_router(router, dependencies=[Depends(read_access)])
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["*"], expose_headers=["ETag"])

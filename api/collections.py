@@ -6,7 +6,7 @@ queryables) and paging, and finds one by id. The registry builds the sources fro
 ``CollectionContext`` (store, region, the caller's role) that yield sources. Alerts, admin units (one
 collection per boundary version) and planning layers (one collection per layer version) are built in; other
 modules add theirs with ``register_provider``. Which alert columns a caller sees is decided here, once:
-anonymous readers do not see who reviews (``geo.alerts.PRIVATE_COLUMNS``).
+anonymous readers do not see who reviews (``geo.workflow.privacy``).
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import geopandas as gpd
 import pandas as pd
 from shapely.geometry import box
 
-from geo.alerts import ALERTS, PRIVATE_COLUMNS
+from geo.alerts import ALERTS
 from geo.errors import ForestmonError, InvalidInputError, NotFoundError
 from geo.query import Bbox, Filter, Layer, Query
 from geo.region import AdminVersion, Region
 from geo.store import Store
 from geo.workflow.planning import ZONES
+from geo.workflow.privacy import PRIVATE
 from maps.styles import legend, zone_colour, zone_colours
 
 ADMIN_FILTERS = (Filter("id", "text", "admin unit id"),)
@@ -139,7 +140,7 @@ class AlertSource(_LayerSource):
     def __init__(self, store: Store, region: Region, public: bool = True):
         super().__init__(store)
         self.region = region
-        self.hidden = PRIVATE_COLUMNS if public else ()  # anonymous readers do not see who reviews
+        self.hidden = PRIVATE["alerts"] if public else ()  # anonymous readers do not see who reviews
 
     def mvt(self, z, x, y, query):
         return self.store.mvt(self.layer, query, (z, x, y), self.id, exclude=self.hidden)

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("FORESTMON_STORE_URL", "FORESTMON_DATABASE_URL", "store_url"),
         description="a .gpkg path (default: forestmon.gpkg in the data directory) or a postgresql:// URL",
+        repr=False,  # it may carry the database password
     )
     region: str = Field(default="lamdong", description="bundled region name or a profile folder")
     host: str = "127.0.0.1"

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from geo.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError
+from geo.errors import AuthenticationError, ConflictError, InvalidInputError, NotFoundError, ThrottledError
 from geo.store import Store
 from geo.store.sql import now_iso
 
@@ -26,6 +27,10 @@ MIN_PASSWORD = 8
 _hasher = PasswordHasher()
 # A hash to verify against when the user does not exist, so that timing does not reveal valid usernames.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+# Login throttle: failed logins allowed per account and per client address in a window of seconds; kept in the
+# store (login_attempts) so that every worker process counts the same.
+MAX_FAILURES = {"user": 5, "addr": 20}
+WINDOW_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,11 @@ def set_disabled(store: Store, username: str, disabled: bool = True) -> User:
     return get_user(store, username)
 
 
-def authenticate(store: Store, username: str, password: str) -> User:
-    """The user whose password this is; raises AuthenticationError without saying which part was wrong."""
+def authenticate(store: Store, username: str, password: str, address: str | None = None) -> User:
+    """The user whose password this is; raises AuthenticationError without saying which part was wrong, and
+    ThrottledError (even for the right password) after too many failures for the account or the address."""
+    keys = {"user": f"user:{username}", "addr": f"addr:{address or 'unknown'}"}
+    _check_throttle(store, keys)
     with store.reading() as tx:
         row = tx.fetchone("SELECT * FROM users WHERE username = ?", [username])
     try:
@@ -103,8 +111,36 @@ def authenticate(store: Store, username: str, password: str) -> User:
     except (VerificationError, InvalidHashError):
         row = None
     if row is None or row["disabled"]:
+        _record_failure(store, keys.values())
         raise AuthenticationError("wrong username or password, or the user is disabled")
+    with store.transaction() as tx:  # a success clears the account's count (not the address's)
+        tx.execute("DELETE FROM login_attempts WHERE key = ?", [keys["user"]])
     return _user(row)
+
+
+def _check_throttle(store: Store, keys: dict[str, str]) -> None:
+    """Refuse while an account or address has used up its failures in the current window."""
+    now = time.time()
+    with store.reading() as tx:
+        rows = tx.fetch("SELECT key, failures, window_start FROM login_attempts WHERE key IN (?, ?)",
+                        list(keys.values()))
+    for kind, key in keys.items():
+        row = next((r for r in rows if r["key"] == key), None)
+        if row and row["failures"] >= MAX_FAILURES[kind] and now < row["window_start"] + WINDOW_SECONDS:
+            wait = max(1, int(row["window_start"] + WINDOW_SECONDS - now + 0.999))
+            what = "this account" if kind == "user" else "your address"
+            raise ThrottledError(f"too many failed logins for {what}: try again in {wait} seconds", wait)
+
+
+def _record_failure(store: Store, keys) -> None:
+    """Count one failure per key in its window (a new window once the old one has passed; atomic per row). Counts
+    whose window has passed are dropped first, so guessed names do not pile up."""
+    now = time.time()
+    with store.transaction() as tx:
+        tx.execute("DELETE FROM login_attempts WHERE window_start < ?", [now - WINDOW_SECONDS])
+        tx.executemany("INSERT INTO login_attempts (key, failures, window_start) VALUES (?, 1, ?) "
+                       "ON CONFLICT (key) DO UPDATE SET failures = login_attempts.failures + 1",
+                       [[key, now] for key in keys])
 
 
 def issue_token(store: Store, user: User, minutes: int) -> str:

@@ -36,3 +36,11 @@ def without_dir(message: str, path: Path) -> str:
     """A library's message (GDAL's, pandas') with ``path``'s folder left out: an uploaded file is named by its
     name, never by where the server keeps it."""
     return message.replace(f"{path.parent}{os.sep}", "")
+
+
+class ThrottledError(ForestmonError):
+    """Too many attempts (e.g. wrong passwords) in a short time: try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -13,6 +13,7 @@ import click
 
 from api.cli import assign, cases, db, demo, detect, export, ingest, layers, planting, report, serve, targets, users
 from geo.errors import ForestmonError
+from geo.store.sql import redact
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,5 +40,5 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except ForestmonError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
@@ -49,9 +49,12 @@ class ApiKey(BaseModel):
 
 
 @router.post("/auth/token", response_model=Token, summary="Log in: a bearer token for username and password",
-             responses={401: {"description": "wrong username or password"}})
-def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], store: StoreDep, settings: SettingsDep) -> Token:
-    user = users.authenticate(store, form.username, form.password)
+             responses={401: {"description": "wrong username or password"},
+                        429: {"description": "too many failed logins for the account or address (Retry-After)"}})
+def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, store: StoreDep,
+          settings: SettingsDep) -> Token:
+    address = request.client.host if request.client else None
+    user = users.authenticate(store, form.username, form.password, address)
     token = users.issue_token(store, user, settings.token_minutes)
     return Token(access_token=token, expires_in=settings.token_minutes * 60)
 

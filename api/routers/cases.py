@@ -12,7 +12,7 @@ from api.auth import Admin, Reader, Reviewer
 from api.deps import RegionDep, SettingsDep, StoreDep
 from api.uploads import check_length, read_upload
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
-from geo.workflow import cases, targets
+from geo.workflow import cases, privacy, targets
 
 router = APIRouter(tags=["cases and targets"])
 CaseId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -65,13 +65,14 @@ def open_case(body: NewCase, user: Reviewer, store: StoreDep) -> dict:
 
 
 @router.get("/cases", response_model=list[Case], summary="Violation cases, optionally of one year")
-def list_cases(_: Reader, store: StoreDep, year: Annotated[int | None, Query(ge=1900, le=2200)] = None) -> list[dict]:
-    return cases.list_cases(store, year)
+def list_cases(user: Reader, store: StoreDep,
+               year: Annotated[int | None, Query(ge=1900, le=2200)] = None) -> list[dict]:
+    return privacy.shown(cases.list_cases(store, year), "cases", public=user is None)
 
 
 @router.get("/cases/{case_id}", response_model=Case, summary="One case with its alerts")
-def get_case(case_id: CaseId, _: Reader, store: StoreDep) -> dict:
-    return cases.get_case(store, case_id)
+def get_case(case_id: CaseId, user: Reader, store: StoreDep) -> dict:
+    return privacy.shown([cases.get_case(store, case_id)], "cases", public=user is None)[0]
 
 
 @router.patch("/cases/{case_id}", response_model=Case, summary="Record the outcome, fine or measured figures",

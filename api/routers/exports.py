@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from api.auth import Reader
 from api.deps import StoreDep
-from geo.workflow import exports
+from geo.workflow import exports, privacy
 
 router = APIRouter(tags=["exports"])
 
@@ -18,13 +18,14 @@ router = APIRouter(tags=["exports"])
             responses={200: {"content": {media: {} for _, media, _ in exports.FORMATS.values()}}})
 def export_layer(
     layer: Annotated[Literal[exports.LAYERS], Path(description="what to export")],  # type: ignore[valid-type]
-    _: Reader,
+    user: Reader,
     store: StoreDep,
     format: Annotated[Literal[tuple(exports.FORMATS)], Query(description="file format")] = "gpkg",  # type: ignore
     crs: Annotated[Literal["4326", "5899", "9218"], Query(description="EPSG: WGS 84 or VN-2000 TM-3 zones")] = "4326",
     year: Annotated[int | None, Query(ge=1900, le=2200, description="cases opened / lots planted that year")] = None,
 ) -> Response:
-    data = exports.export(exports.layer(store, layer, year), format, layer, int(crs))
+    frame = privacy.shown_frame(exports.layer(store, layer, year), layer, public=user is None)
+    data = exports.export(frame, format, layer, int(crs))
     _, media, suffix = exports.FORMATS[format]
     name = layer + ("" if crs == "4326" else f"-epsg{crs}") + suffix
     return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -1,4 +1,4 @@
-"""What a person opens: the web map at ``/``, its quick-look image, the weekly reports, and ``/health``."""
+"""What a person opens: the web map at ``/``, its quick-look image and the weekly reports."""
 
 from __future__ import annotations
 
@@ -88,9 +88,3 @@ def report(name: Annotated[str, PathParam(pattern=REPORT_NAME, description="file
     if path.parent != settings.paths.reports.resolve() or path.suffix != ".html" or not path.is_file():
         raise NotFoundError(f"no report named {name!r}")
     return FileResponse(path, media_type="text/html; charset=utf-8")
-
-
-@router.get("/health", summary="Liveness and what the store holds", tags=["service"])
-def health(store: StoreDep) -> dict:
-    return {"status": "ok", "store": repr(store), "alerts": store.count_alerts(),
-            "scenes": len(store.scenes("ok")), "data_version": store.data_version()}

@@ -14,7 +14,7 @@ from api.deps import SettingsDep, StoreDep
 from api.routers.ogc import GEOJSON
 from api.uploads import read_upload
 from geo.errors import InvalidInputError
-from geo.workflow import photos, review
+from geo.workflow import photos, privacy, review
 
 router = APIRouter(tags=["review"])
 AlertId = Annotated[str, Path(min_length=1, max_length=100)]
@@ -42,7 +42,7 @@ class ReviewState(BaseModel):
 
 class HistoryEntry(BaseModel):
     at: str
-    username: str
+    username: str | None = Field(description="who; hidden from anonymous readers")
     action: str
     from_status: str | None
     to_status: str
@@ -62,7 +62,7 @@ class Photo(BaseModel):
     lon: float | None
     lat: float | None
     taken_at: str | None
-    uploaded_by: str
+    uploaded_by: str | None
     uploaded_at: str
 
 
@@ -94,8 +94,8 @@ def transition(alert_id: AlertId, body: Transition, user: Reviewer, store: Store
 
 @router.get("/alerts/{alert_id}/history", response_model=list[HistoryEntry],
             summary="Every review step of an alert, oldest first")
-def alert_history(alert_id: AlertId, _: Reader, store: StoreDep) -> list[dict]:
-    return review.history(store, alert_id)
+def alert_history(alert_id: AlertId, user: Reader, store: StoreDep) -> list[dict]:
+    return privacy.shown(review.history(store, alert_id), "alert_history", public=user is None)
 
 
 @router.get("/me/queue", summary="My open alerts (assigned or in the field), highest priority first",
@@ -120,16 +120,20 @@ def run_assignment(_: Admin, store: StoreDep) -> dict:
 async def upload_photo(alert_id: AlertId, file: UploadFile, user: Reviewer, store: StoreDep,
                        settings: SettingsDep) -> dict:
     data = await read_upload(file, settings.max_photo_mb)
-    return photos.add_photo(store, alert_id, file.filename or "photo", data, user.username)
+    return photos.add_photo(store, alert_id, file.filename or "photo", data, user)
 
 
-@router.get("/alerts/{alert_id}/photos", response_model=list[Photo], summary="The photos of an alert")
-def alert_photos(alert_id: AlertId, _: Reader, store: StoreDep) -> list[dict]:
+@router.get("/alerts/{alert_id}/photos", response_model=list[Photo], summary="The photos of an alert (logged in)",
+            responses={401: {"description": "not logged in"}})
+def alert_photos(alert_id: AlertId, user: Reader, store: StoreDep) -> list[dict]:
+    privacy.check_photos(public=user is None)
     return photos.list_photos(store, alert_id)
 
 
-@router.get("/photos/{photo_id}", summary="A photo's image", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, 404: {"description": "unknown id"}})
-def photo(photo_id: Annotated[int, Path(ge=1, le=2**31 - 1)], _: Reader, store: StoreDep) -> Response:
+@router.get("/photos/{photo_id}", summary="A photo's image (logged in)", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, 401: {"description": "not logged in"},
+                       404: {"description": "unknown id"}})
+def photo(photo_id: Annotated[int, Path(ge=1, le=2**31 - 1)], user: Reader, store: StoreDep) -> Response:
+    privacy.check_photos(public=user is None)
     data, content_type = photos.photo_bytes(store, photo_id)
     return Response(data, media_type=content_type)

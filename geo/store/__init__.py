@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from geo.errors import ConfigError
+from geo.store.sql import redact
 from geo.store.store import Store
 
 
@@ -23,10 +24,10 @@ def open_store(url: str | Path) -> Store:
     if text.startswith("gpkg://"):
         text = text.removeprefix("gpkg://")
     if not text.endswith(".gpkg"):
-        raise ConfigError(f"store URL {url!r} is neither a .gpkg file nor a postgresql:// URL")
+        raise ConfigError(f"store URL {redact(text)!r} is neither a .gpkg file nor a postgresql:// URL")
     from geo.store.geopackage import GeoPackageDialect
 
     return Store(GeoPackageDialect(Path(text)))
 
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "open_store", "redact"]

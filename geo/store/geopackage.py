@@ -20,7 +20,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geo.errors import ConfigError
+from geo.errors import ConfigError, ConflictError
 from geo.query import Bbox
 from geo.store.schema import TABLES, Column, Migration, Table
 from geo.store.sql import Dialect, Tx, check_params
@@ -179,8 +179,12 @@ class GeoPackageDialect(Dialect):
             try:
                 yield SqliteTx(con)
                 con.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 con.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
+                    raise ConflictError("conflicts with a stored record: "
+                                        f"{str(exc).removeprefix('UNIQUE constraint failed: ')} already exists"
+                                        ) from None
                 raise
         finally:
             con.close()

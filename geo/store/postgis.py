@@ -8,20 +8,20 @@ starting at once migrate exactly once; a schema named first in the URL's ``searc
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
 import psycopg.sql
 import shapely
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from geo.errors import ConfigError
+from geo.errors import ConfigError, ConflictError
 from geo.query import Bbox, Layer
 from geo.store.schema import TABLES, Column, Table
-from geo.store.sql import Dialect, Tx, check_params, plain_value
+from geo.store.sql import Dialect, Tx, check_params, plain_value, redact
 
 SRS_ID = 4326
 MIGRATION_LOCK = 0x466F7265  # any constant shared by every forestmon process ("Fore")
@@ -41,11 +41,6 @@ _MVT_GEOM = ("COALESCE(ST_AsMVTGeom(ST_Transform(geom, 3857), env, 4096, 64, tru
 _TILE = "(SELECT ST_TileEnvelope(?, ?, ?) AS env) tile_envelope"
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for messages and repr."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
-
-
 def _text(table: str, column: str) -> str:
     """The column as GeoJSON and vector tiles show it (dates and times as ISO text)."""
     kind = TABLES[table].column(column).type if table in TABLES else "text"
@@ -57,8 +52,18 @@ def _qualified(layer: Layer) -> str:
     return ", ".join(f"{layer.table}.{term.strip()}" for term in layer.order.split(","))
 
 
+def _password(url: str) -> str | None:
+    """The password a store URL carries, in whatever form, to keep it out of messages."""
+    try:
+        return conninfo_to_dict(url).get("password")
+    except psycopg.Error:
+        return None
+
+
 class PgTx(Tx):
     """Portable SQL on a psycopg connection: ``?`` becomes ``%s``; values come back as plain Python values."""
+
+    for_update = " FOR UPDATE"
 
     def __init__(self, conn: psycopg.Connection):
         self.conn = conn
@@ -167,11 +172,15 @@ class PostGISDialect(Dialect):
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8):
         self._url = url
+        if url.partition("://")[2].split("/")[0].count("@") > 1:  # libpq would take part of the password as host
+            raise ConfigError(f"the PostGIS store URL {redact(url)} has an '@' in its user or password: write it "
+                              "as %40")
         try:  # one direct connection first: a wrong URL fails at once with the server's reason
             psycopg.connect(url, connect_timeout=10).close()
         except psycopg.Error as exc:
             reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise ConfigError(f"cannot connect to the PostGIS store {redact(url)}: {reason}") from exc
+            raise ConfigError(f"cannot connect to the PostGIS store {redact(url)}: "
+                              f"{redact(reason, _password(url))}") from None
         self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=True, timeout=30,
                                    kwargs={"autocommit": False})
 
@@ -187,8 +196,13 @@ class PostGISDialect(Dialect):
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        with self.pool.connection() as conn, conn.transaction():
-            yield PgTx(conn)
+        """All or nothing; a write that breaks a unique constraint (a race the database decided) is a conflict."""
+        try:
+            with self.pool.connection() as conn, conn.transaction():
+                yield PgTx(conn)
+        except psycopg.errors.UniqueViolation as exc:
+            raise ConflictError("conflicts with a stored record: "
+                                f"{exc.diag.message_detail or exc.diag.constraint_name}") from None
 
     @contextmanager
     def reading(self) -> Iterator[Tx]:

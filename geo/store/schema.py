@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 
 MIGRATIONS = ("0001_initial", "0002_users", "0003_review", "0004_cases_planting", "0005_catalogue_tiles",
-              "0006_runs", "0007_alert_forest_category", "0008_planning")
+              "0006_runs", "0007_alert_forest_category", "0008_planning", "0009_login_attempts")
 
 # Portable column types: their PostGIS and GeoPackage (SQLite) spellings are in each dialect.
 TYPES = ("text", "date", "timestamp", "real", "integer", "bigint", "blob", "serial", "bigserial", "geometry")
@@ -178,9 +178,16 @@ PLANNING_ZONES = _table(
     indexes=(Index("planning_zones_layer", "layer_id, feature_index", "0008_planning", only="geopackage"),),
     layer=True)
 
+# Failed logins per account ("user:<name>") and per client address ("addr:<ip>") in the current window: the
+# throttle of /auth/token, shared by every worker process.
+LOGIN_ATTEMPTS = _table(
+    "login_attempts", "0009_login_attempts",
+    _c("key", "text", "PRIMARY KEY"), _c("failures", "integer", "NOT NULL"),
+    _c("window_start", "real", "NOT NULL"))
+
 TABLES: dict[str, Table] = {t.name: t for t in (
     ALERTS, SCENES, META, USERS, CREDENTIALS, ALERT_HISTORY, CASES, PLANTING_LOTS, PHOTOS, RUNS, RUN_COVERAGE,
-    PLANNING_LAYERS, PLANNING_ZONES)}
+    PLANNING_LAYERS, PLANNING_ZONES, LOGIN_ATTEMPTS)}
 
 # Kept by the migration runner itself, before any migration.
 SCHEMA_MIGRATIONS = _table("schema_migrations", "", _c("name", "text", "PRIMARY KEY"),

@@ -10,6 +10,7 @@ connections and writes the schema's DDL in the backend's own words.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -18,6 +19,21 @@ from datetime import UTC, date, datetime
 from geo.errors import InvalidInputError
 from geo.query import Bbox, Layer
 from geo.store.schema import Column, Index, Migration, Table
+
+# A URL's userinfo password (up to the last '@' before the host, so an unencoded '@' in it is covered too), and a
+# ``password=`` in a query string or a key=value conninfo (quoted or not).
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*):[^/?#\s]*@", re.IGNORECASE)
+_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]+)", re.IGNORECASE)
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` (a store URL, a conninfo, a connection error) without passwords in any form, nor ``secrets``: what
+    messages, logs, reprs and responses show."""
+    text = _PASSWORD.sub(r"\1***", _USERINFO.sub(r"\1:***@", str(text)))
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def now_iso() -> str:
@@ -54,6 +70,10 @@ def check_params(params: Sequence) -> list:
 
 class Tx(ABC):
     """One open transaction (or a read-only session): portable SQL with ``?`` placeholders."""
+
+    # Appended to a SELECT whose rows the transaction then writes: locks them until it ends (PostGIS; a
+    # GeoPackage write transaction already holds the whole file).
+    for_update: str = ""
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence = ()) -> int:

@@ -9,10 +9,10 @@ import io
 import math
 from datetime import date
 
-from geo.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from geo.errors import ConflictError, InvalidInputError, NotFoundError
 from geo.store import Store
 from geo.store.sql import Tx, now_iso
-from geo.workflow.review import Actor
+from geo.workflow.rights import Actor, alert_to_write, check_case, check_register
 
 VIOLATION_TYPES = ("illegal_clearing", "illegal_logging", "farming_encroachment", "fire", "other")
 OUTCOMES = ("pending", "administrative_fine", "criminal_prosecution", "dropped")
@@ -72,18 +72,15 @@ def open_case(store: Store, actor: Actor, *, number: str, opened, violation_type
         raise InvalidInputError("alert_ids: a case covers at least one confirmed alert")
     with store.transaction() as tx:
         alerts = []
-        for alert_id in dict.fromkeys(alert_ids):
-            alert = tx.fetchone("SELECT id, status, version, case_id, area_ha, district_id, assigned_to "
-                                "FROM alerts WHERE id = ?", [alert_id])
-            if alert is None:
-                raise NotFoundError(f"no alert with id {alert_id!r}")
+        wanted = list(dict.fromkeys(alert_ids))
+        # locked in one order (by id), so that two cases opened at once over the same alerts cannot deadlock
+        locked = {alert_id: alert_to_write(tx, actor, alert_id, "open cases") for alert_id in sorted(wanted)}
+        for alert_id in wanted:
+            alert = locked[alert_id]
             if alert["status"] != "confirmed":
                 raise ConflictError(f"alert {alert_id} is {alert['status']!r}: only confirmed alerts become cases")
             if alert["case_id"] is not None:
                 raise ConflictError(f"alert {alert_id} already belongs to case {alert['case_id']}")
-            if actor.role != "admin" and alert["district_id"] not in actor.units and \
-                    alert["assigned_to"] != actor.username:
-                raise ForbiddenError(f"alert {alert_id} is not in your units")
             alerts.append(alert)
         if tx.fetchone("SELECT id FROM cases WHERE number = ?", [number]):
             raise ConflictError(f"a case numbered {number!r} already exists")
@@ -96,7 +93,10 @@ def open_case(store: Store, actor: Actor, *, number: str, opened, violation_type
             [number, opened, violation_type, area_ha, timber_m3, outcome, fine_amount, alerts[0]["district_id"],
              note, actor.username, now_iso()])
         for alert in alerts:
-            tx.execute("UPDATE alerts SET case_id = ? WHERE id = ?", [case_id, alert["id"]])
+            # the database decides a race: only one transaction links a confirmed alert without a case
+            if tx.execute("UPDATE alerts SET case_id = ? WHERE id = ? AND case_id IS NULL AND status = 'confirmed'",
+                          [case_id, alert["id"]]) != 1:
+                raise ConflictError(f"alert {alert['id']} has just been put in another case or changed: reload it")
             tx.execute("INSERT INTO alert_history (alert_id, at, username, action, from_status, to_status, "
                        "reason, note, assignee, version) "
                        "VALUES (?, ?, ?, 'open_case', 'confirmed', 'confirmed', ?, ?, NULL, ?)",
@@ -115,6 +115,7 @@ def update_case(store: Store, actor: Actor, case_id: int, *, version: int, **cha
             changes[name] = _number(changes[name], name)
     with store.transaction() as tx:
         case = _case(tx, case_id)
+        check_case(tx, actor, case)
         merged = {**case, **changes}
         _validate(merged["number"], merged["opened"], merged["violation_type"], merged["outcome"],
                   merged["fine_amount"])
@@ -147,6 +148,7 @@ def import_cases_csv(store: Store, text: str, actor: Actor) -> dict[str, int]:
     """Import historical cases from CSV (columns ``CSV_COLUMNS``; ``number``, ``opened``, ``violation_type``
     required), keyed by case number: re-importing updates instead of duplicating. All rows or none.
     """
+    check_register(actor)
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in ("number", "opened", "violation_type") if c not in (reader.fieldnames or [])]
     if missing:

@@ -15,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from geo.errors import InvalidInputError, NotFoundError
 from geo.store import Store
 from geo.store.sql import now_iso
+from geo.workflow.rights import Actor, alert_to_write
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 GPS_IFD = 0x8825
@@ -72,17 +73,16 @@ def read_photo(data: bytes) -> dict:
     return {"content_type": CONTENT_TYPES[kind], "lon": lon, "lat": lat, "taken_at": _taken_at(taken)}
 
 
-def add_photo(store: Store, alert_id: str, filename: str, data: bytes, username: str) -> dict:
-    """Attach a photo to an alert; returns its record (without the bytes)."""
+def add_photo(store: Store, alert_id: str, filename: str, data: bytes, actor: Actor) -> dict:
+    """Attach a photo to an alert ``actor`` may review; returns its record (without the bytes)."""
     info = read_photo(data)
     with store.transaction() as tx:
-        if tx.fetchone("SELECT id FROM alerts WHERE id = ?", [alert_id]) is None:
-            raise NotFoundError(f"no alert with id {alert_id!r}")
+        alert_to_write(tx, actor, alert_id, "add photos")
         photo_id = tx.scalar(
             "INSERT INTO photos (alert_id, filename, content_type, size_bytes, sha256, lon, lat, taken_at, "
             "uploaded_by, uploaded_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             [alert_id, (filename or "photo")[:200], info["content_type"], len(data), hashlib.sha256(data).hexdigest(),
-             info["lon"], info["lat"], info["taken_at"], username, now_iso(), data])
+             info["lon"], info["lat"], info["taken_at"], actor.username, now_iso(), data])
         return tx.fetchone(f"SELECT {_META} FROM photos WHERE id = ?", [photo_id])
 
 

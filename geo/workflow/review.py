@@ -9,14 +9,14 @@ version the reviewer saw: a stale one is refused and changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
 import geopandas as gpd
 
-from geo.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from geo.errors import ConflictError, InvalidInputError, NotFoundError
 from geo.query import Query
 from geo.store import Store
 from geo.store.sql import Tx, now_iso
+from geo.workflow.rights import Actor, alert_to_write, check_alert_action
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "new": ("assigned",),
@@ -32,14 +32,6 @@ DISMISS_REASONS = ("cloud_shadow", "seasonal_crop", "permitted_plantation_harves
 OPEN_STATUSES = ("assigned", "in_field")
 CONFIDENCE_WEIGHT = {"low": 1.0, "high": 2.0, "highest": 3.0}
 SYSTEM = "system"
-
-
-class Actor(Protocol):
-    """Who acts: the API's users satisfy this."""
-
-    username: str
-    role: str
-    units: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -66,17 +58,6 @@ def _action(current: str, to: str) -> str:
         return "reopen"
     return {"assigned": "assign", "in_field": "start_field_check", "confirmed": "confirm",
             "dismissed": "dismiss"}[to]
-
-
-def _check_rights(actor: Actor, action: str, alert: dict) -> None:
-    if actor.role == "admin":
-        return
-    if actor.role != "ranger" or action in ("assign", "reopen"):
-        raise ForbiddenError(f"role {actor.role!r} may not {action.replace('_', ' ')} alerts"
-                             + ("; only an admin may" if actor.role == "ranger" else ""))
-    if alert["assigned_to"] != actor.username and alert["district_id"] not in actor.units:
-        raise ForbiddenError(f"alert {alert['id']} is in unit {alert['district_id']!r}, "
-                             f"which is not among your units ({', '.join(actor.units) or 'none'})")
 
 
 def _check_fields(to: str, cause: str | None, reason: str | None, note: str | None, assignee: str | None) -> None:
@@ -112,15 +93,13 @@ def apply_transition(tx: Tx, alert_id: str, to: str, *, actor: Actor, version: i
     if to not in TRANSITIONS:
         raise InvalidInputError(f"to: {to!r} is not a review status; one of {', '.join(TRANSITIONS)}")
     _check_fields(to, cause, reason, note, assignee)
-    alert = tx.fetchone("SELECT id, status, version, assigned_to, district_id FROM alerts WHERE id = ?", [alert_id])
-    if alert is None:
-        raise NotFoundError(f"no alert with id {alert_id!r}")
+    alert = alert_to_write(tx, actor, alert_id)
     current = alert["status"]
     if to not in TRANSITIONS[current]:
         allowed = ", ".join(TRANSITIONS[current]) or "none"
         raise ConflictError(f"alert {alert_id} is {current!r} and cannot become {to!r}; allowed: {allowed}")
     action = _action(current, to)
-    _check_rights(actor, action, alert)
+    check_alert_action(actor, action)
     if alert["version"] != version:
         raise ConflictError(f"alert {alert_id} has changed since you saw it (your version {version}, "
                             f"now {alert['version']}): reload it and decide again")

@@ -46,7 +46,8 @@ def test_scripted_ranger_and_admin_session(app_client):
     photo = r.json()
     assert photo["lat"] == pytest.approx(11.96, abs=1e-5) and photo["lon"] == pytest.approx(108.31, abs=1e-5)
     assert photo["taken_at"] == "2024-06-14T09:30:00" and photo["uploaded_by"] == "an"
-    assert client.get(f"/photos/{photo['id']}").content[:2] == b"\xff\xd8"
+    assert client.get(f"/photos/{photo['id']}", headers=ranger).content[:2] == b"\xff\xd8"
+    assert client.get(f"/photos/{photo['id']}").status_code == 401  # field photos are not public
     r = client.post(f"/alerts/{BIG}/transitions", headers={**ranger, "If-Match": '"3"'},
                     json={"to": "confirmed", "cause": "illegal_logging", "note": "stumps of 40 trees"})
     assert r.status_code == 200, r.text
@@ -81,8 +82,8 @@ def test_scripted_ranger_and_admin_session(app_client):
     assert t["afforestation"]["new_plantation_ha"]["target"] == 617.7
     assert [c["alert_id"] for c in t["replanting_candidates"]] == [BIG]
 
-    # The history shows every step, who did it and the version it produced.
-    steps = client.get(f"/alerts/{BIG}/history").json()
+    # The history shows every step, who did it and the version it produced (who and notes: logged in only).
+    steps = client.get(f"/alerts/{BIG}/history", headers=ranger).json()
     assert [(s["username"], s["action"], s["from_status"], s["to_status"], s["version"]) for s in steps] == [
         ("system", "assign", "new", "assigned", 2),
         ("an", "start_field_check", "assigned", "in_field", 3),
@@ -90,6 +91,8 @@ def test_scripted_ranger_and_admin_session(app_client):
         ("an", "open_case", "confirmed", "confirmed", 4),
     ]
     assert steps[2]["reason"] == "illegal_logging" and steps[2]["note"] == "stumps of 40 trees"
+    public = client.get(f"/alerts/{BIG}/history").json()
+    assert [(s["username"], s["note"], s["action"]) for s in public][2] == (None, None, "confirm")
     small = client.get(f"/alerts/{SMALL}/history").json()
     assert [(s["action"], s["reason"]) for s in small] == [("assign", None), ("dismiss", "cloud_shadow")]
     assert client.get(f"/alerts/{SMALL}").json()["properties"]["dismiss_reason"] == "cloud_shadow"
