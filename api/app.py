@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.auth import read_access
+from api.errors import add_error_handler, document_errors
 from api.headers import SecurityHeaders
 from api.routers import alerts, docs, health, imagery_tiles, ogc, pages, planning
 from api.routers import auth as auth_router
@@ -19,23 +19,8 @@ from api.routers import planting as planting_router
 from api.routers import review as review_router
 from api.settings import Settings
 from data import data_path
-from geo.errors import (
-    AuthenticationError,
-    ConfigError,
-    ConflictError,
-    ForbiddenError,
-    ForestmonError,
-    InvalidInputError,
-    NotFoundError,
-    ThrottledError,
-)
 from geo.region import load_region
 from geo.store import open_store
-from geo.store.sql import redact
-
-# One table from domain errors to HTTP status codes.
-STATUS_CODES: dict[type[ForestmonError], int] = {NotFoundError: 404, InvalidInputError: 422, ConfigError: 503}
-STATUS_CODES.update({ConflictError: 409, ForbiddenError: 403, AuthenticationError: 401, ThrottledError: 429})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,13 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = open_store(settings.store)
     app.state.region = load_region(settings.region)
 
-    @app.exception_handler(ForestmonError)
-    def _domain_error(request: Request, exc: ForestmonError) -> JSONResponse:
-        status = next((code for cls, code in STATUS_CODES.items() if isinstance(exc, cls)), 400)
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        if isinstance(exc, ThrottledError):
-            headers = {"Retry-After": str(exc.retry_after)}
-        return JSONResponse({"detail": redact(str(exc))}, status_code=status, headers=headers)
+    add_error_handler(app)
+    document_errors(app)
 
     # The read rule, once: every router but logging in, liveness and the API docs needs a login when reads are
     # not public.

@@ -59,7 +59,8 @@ class Case(BaseModel):
 
 
 @router.post("/cases", response_model=Case, status_code=201, summary="Open a case for confirmed alerts",
-             responses={409: {"description": "an alert is not confirmed or already in a case; duplicate number"}})
+             responses={404: {"description": "an unknown alert id"},
+                        409: {"description": "an alert is not confirmed or already in a case; duplicate number"}})
 def open_case(body: NewCase, user: Reviewer, store: StoreDep) -> dict:
     return cases.open_case(store, user, **body.model_dump())
 

@@ -63,7 +63,8 @@ async def upload_layer(
     return JSONResponse({**_layer_json(request, record), "repairs": record["repairs"]}, status_code=201)
 
 
-@router.get("/overlay", summary="Alerts over planning zones: loss in keep-forest vs conversion zones, per zone")
+@router.get("/overlay", summary="Alerts over planning zones: loss in keep-forest vs conversion zones, per zone",
+            responses={404: {"description": "no planning layer of that name"}})
 def overlay(
     store: StoreDep, region: RegionDep,
     on: Annotated[date | None, Query(description="use the layer versions valid on this date (default newest)")] = None,

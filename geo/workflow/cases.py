@@ -149,12 +149,16 @@ def import_cases_csv(store: Store, text: str, actor: Actor) -> dict[str, int]:
     required), keyed by case number: re-importing updates instead of duplicating. All rows or none.
     """
     check_register(actor)
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        records = list(reader)
+    except csv.Error as exc:  # e.g. a stray quote or carriage return the CSV dialect cannot read
+        raise InvalidInputError(f"CSV line {reader.line_num}: {exc}") from None
     missing = [c for c in ("number", "opened", "violation_type") if c not in (reader.fieldnames or [])]
     if missing:
         raise InvalidInputError(f"CSV: missing column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}")
     rows = []
-    for line, raw in enumerate(reader, start=2):
+    for line, raw in enumerate(records, start=2):
         try:
             row = {c: (raw.get(c) or "").strip() or None for c in CSV_COLUMNS}
             row["outcome"] = row["outcome"] or "pending"

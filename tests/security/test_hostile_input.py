@@ -143,6 +143,16 @@ def test_csv_exports_neutralise_formulas_and_keep_numbers(admin, store):
 
 
 # -- planning and planting uploads --------------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ['number,opened,violation_type\r\n"K1,2023-05-01,fire\r\n',
+                                  "number,opened,violation_type\nK1\r2,2023-05-01,fire\n",
+                                  "number,opened,violation_type\nK\x001,2023-05-01,fire\n"])
+def test_a_malformed_case_register_is_a_422_naming_the_line(admin, text):
+    """An unclosed quote, a stray carriage return, a NUL: the CSV reader's own errors become a 422, not a 500."""
+    r = admin.post("/cases/import", files={"file": ("cases.csv", text.encode())})
+    assert r.status_code == 422, r.text
+    assert "CSV line" in r.json()["detail"] or "NUL" in r.json()["detail"]
+
+
 def _layer(coords: list[list[float]]) -> bytes:
     return json.dumps({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"zone_type": "RPH"}, "geometry": {"type": "Polygon", "coordinates": [c]}}
