@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.auth import read_access
+from api.limits import BodyLimits
 from api.routers import alerts, imagery_tiles, ogc, pages, planning
 from api.routers import auth as auth_router
 from api.routers import cases as cases_router
@@ -69,7 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc.router, dependencies=[Depends(read_access)])
     app.include_router(planning.router)
     app.include_router(imagery_tiles.router, dependencies=[Depends(read_access)])
-    if settings.cors_origins:
+    app.add_middleware(BodyLimits, upload_max_mb=settings.upload_max_mb, max_photo_mb=settings.max_photo_mb)
+    if settings.cors_origins:  # outermost, so refusals carry the CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["*"], expose_headers=["ETag"])
     app.mount("/static", StaticFiles(directory=data_path("web")), name="static")
