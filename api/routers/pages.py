@@ -6,14 +6,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 
+from api.caching import cached
 from api.deps import RegionDep, SettingsDep, StoreDep
 from api.routers.imagery_tiles import pick_scenes
+from api.settings import Settings
 from geo import query as q
 from geo.errors import NotFoundError
 from geo.grid import Grid
+from geo.region import Region
 from geo.scenes import open_scene
 from geo.store import Store
 from geo.workflow.planning import layers_valid_on
@@ -46,9 +49,8 @@ def _quicklook(path: str) -> tuple[bytes, tuple[float, float, float, float]]:
     return true_colour_png(scene.path, scene.bands, scale=scene.scale, offset=scene.offset)
 
 
-@router.get("/", response_class=HTMLResponse, summary="The rangers' web map", tags=["pages"])
-def web_map(store: StoreDep, region: RegionDep, settings: SettingsDep,
-            lang: Annotated[Literal["vi", "en"] | None, Query(description="page language")] = None) -> HTMLResponse:
+def render_web_map(store: Store, region: Region, settings: Settings, lang: str) -> str:
+    """The web map page as the store holds it now (the newest alerts, links to zones and imagery tiles)."""
     scene = latest_clear_scene(store)
     image = None
     if scene is not None:
@@ -59,14 +61,27 @@ def web_map(store: StoreDep, region: RegionDep, settings: SettingsDep,
     synthetic = bool(scene and "SYNTHETIC" in (scene["sensor"] or "").upper())
     alerts = store.query_alerts(q.Query(limit=MAP_ALERTS))  # the newest; the page must not grow without bound
     zooms = zoom_range([s["path"] for s in pick_scenes(store, "latest")[0]]) if scene else (0, 16)
-    html = build_map(region, alerts, demo_bounds=area, image=image, imagery_zooms=zooms,
-                     lang=lang or settings.lang, static_url="static", synthetic=synthetic,
+    return build_map(region, alerts, demo_bounds=area, image=image, imagery_zooms=zooms,
+                     lang=lang, static_url="static", synthetic=synthetic,
                      planning=current_planning_layers(store),
                      imagery_tiles={layer: f"imagery/latest/{layer}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png"
                                     for layer in ("truecolor", "falsecolor", "ndvi", "change")} if scene else None)
-    return HTMLResponse(html)
 
 
+@router.get("/", response_class=HTMLResponse, summary="The rangers' web map", tags=["pages"])
+def web_map(request: Request, store: StoreDep, region: RegionDep, settings: SettingsDep,
+            lang: Annotated[Literal["vi", "en"] | None, Query(description="page language")] = None) -> Response:
+    version, lang = store.data_version(), lang or settings.lang
+    pages: dict[str, tuple[int, str]] | None = getattr(request.app.state, "web_maps", None)
+    if pages is None:
+        pages = request.app.state.web_maps = {}
+
+    def build() -> Response:
+        # Rendered once per data version and language in each worker (~70 ms of CPU), then served as it is.
+        if lang not in pages or pages[lang][0] != version:
+            pages[lang] = (version, render_web_map(store, region, settings, lang))
+        return HTMLResponse(pages[lang][1])
+    return cached(request, version, build)
 @router.get("/imagery/latest.png", summary="True colour of the latest clear scene (Web Mercator PNG)",
             response_class=Response, responses={200: {"content": {"image/png": {}}}}, tags=["imagery"])
 def latest_image(store: StoreDep) -> Response:
