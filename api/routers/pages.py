@@ -71,17 +71,13 @@ def render_web_map(store: Store, region: Region, settings: Settings, lang: str) 
 @router.get("/", response_class=HTMLResponse, summary="The rangers' web map", tags=["pages"])
 def web_map(request: Request, store: StoreDep, region: RegionDep, settings: SettingsDep,
             lang: Annotated[Literal["vi", "en"] | None, Query(description="page language")] = None) -> Response:
-    version, lang = store.data_version(), lang or settings.lang
-    pages: dict[str, tuple[int, str]] | None = getattr(request.app.state, "web_maps", None)
-    if pages is None:
-        pages = request.app.state.web_maps = {}
+    lang = lang or settings.lang
 
-    def build() -> Response:
-        # Rendered once per data version and language in each worker (~70 ms of CPU), then served as it is.
-        if lang not in pages or pages[lang][0] != version:
-            pages[lang] = (version, render_web_map(store, region, settings, lang))
-        return HTMLResponse(pages[lang][1])
-    return cached(request, version, build)
+    def build() -> Response:  # ~70 ms of CPU: built once per data version and language (api.caching)
+        return HTMLResponse(render_web_map(store, region, settings, lang))
+    return cached(request, store.data_version(), build)
+
+
 @router.get("/imagery/latest.png", summary="True colour of the latest clear scene (Web Mercator PNG)",
             response_class=Response, responses={200: {"content": {"image/png": {}}}}, tags=["imagery"])
 def latest_image(store: StoreDep) -> Response:
