@@ -104,5 +104,24 @@ def run_server(settings: Settings) -> None:
             os.environ[f"FORESTMON_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     click.echo(f"serving the map on http://{settings.host}:{settings.port}/ with {settings.workers} worker(s)  "
                "(API docs at /docs; Ctrl+C stops)")
-    uvicorn.run("api.app:create_app", factory=True, workers=settings.workers, host=settings.host,
-                port=settings.port, log_level="info", timeout_graceful_shutdown=30)
+    factory = "api.cli.steps:worker_app" if settings.workers > 1 else "api.app:create_app"
+    uvicorn.run(factory, factory=True, workers=settings.workers, host=settings.host, port=settings.port,
+                log_level="info", timeout_graceful_shutdown=30)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def worker_app():
+    """The app of one of several server workers, which ends with its supervisor even when that is killed -9
+    (Linux's parent-death signal), so no orphaned worker keeps serving and holding the port."""
+    import ctypes
+    import signal
+
+    from api.app import create_app
+
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() == 1:  # the supervisor was already gone
+            os.kill(os.getpid(), signal.SIGTERM)
+    return create_app()

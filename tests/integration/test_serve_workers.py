@@ -1,5 +1,6 @@
 """``forestmon serve --workers 2`` as a user starts it, on both backends: two worker processes answer, a login
-made on one is good on every one, and concurrent reads and writes all succeed (no "database is locked")."""
+made on one is good on every one, concurrent reads and writes all succeed (no "database is locked"), and the
+workers end with their supervisor even when it is killed -9."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ from api.users import add_user
 def _children(pid: int) -> list[int]:
     found = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in found.read_text().split()] if found.exists() else []
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "zombie"
 
 
 def test_two_workers_share_the_store_and_the_logins(store, tmp_path):
@@ -57,6 +65,16 @@ def test_two_workers_share_the_store_and_the_logins(store, tmp_path):
             codes = list(pool.map(call, range(60)))
         assert set(codes) <= {200, 201}, codes
         assert codes.count(201) == 12
+
+        # The supervisor killed -9: its workers end too, none is left serving (or holding the port).
+        workers = _children(proc.pid)
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.time() + 30
+        while any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid) for pid in workers):
+            assert time.time() < deadline, "workers outlived their supervisor"
+            time.sleep(0.2)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=40)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=40)
