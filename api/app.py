@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from api.auth import read_access
 from api.errors import add_error_handler, document_errors
 from api.headers import SecurityHeaders
+from api.limits import BodyLimits
 from api.routers import alerts, docs, health, imagery_tiles, ogc, pages, planning
 from api.routers import auth as auth_router
 from api.routers import cases as cases_router
@@ -54,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (pages.router, alerts.router, review_router.router, cases_router.router, exports_router.router,
                    planting_router.router, ogc.router, planning.router, imagery_tiles.router):
         app.include_router(router, dependencies=[Depends(read_access)])
-    if settings.cors_origins:
+    app.add_middleware(BodyLimits, upload_max_mb=settings.upload_max_mb, max_photo_mb=settings.max_photo_mb)
+    if settings.cors_origins:  # outside the body limits, so refusals carry the CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["*"], expose_headers=["ETag"])
     app.add_middleware(SecurityHeaders)

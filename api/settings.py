@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -25,6 +26,8 @@ class Settings(BaseSettings):
     region: str = Field(default="lamdong", description="bundled region name or a profile folder")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64,
+                         description="server processes (default: one per CPU core)")
     lang: str = Field(default="vi", pattern="^(vi|en)$", description="default language of pages and reports")
     public_reads: bool = Field(default=True, description="alerts, cases, targets and exports readable without login")
     token_minutes: int = Field(default=720, ge=1, description="lifetime of a login (bearer) token")

@@ -16,8 +16,12 @@ CHUNK = 1 << 20
 FRAMING = 64 * 1024  # form fields and multipart framing around the file
 
 
+def too_big_message(max_mb: float) -> str:
+    return f"file: larger than the {max_mb:g} MB allowed; nothing was stored"
+
+
 def _too_big(max_mb: float) -> HTTPException:
-    return HTTPException(413, f"file: larger than the {max_mb:g} MB allowed; nothing was stored")
+    return HTTPException(413, too_big_message(max_mb))
 
 
 def check_length(request: Request, max_mb: float) -> None:

@@ -7,14 +7,26 @@ joining names of its own, so the layout below is the whole truth:
     ard/TILE/ACQ.tif|.vrt         analysis-ready tiles of each acquisition
     state/                        the detector's folder (see ``StateDir``)
     cache/sentinelhub/            Sentinel Hub downloads, so a re-run fetches nothing twice
+    cache/tiles/KEY/LAYER/Z/X/Y.FMT   rendered imagery tiles, KEY naming the scenes drawn (safe to delete)
     reports/WEEK.html             weekly reports
     demo/scenes/, demo/truth.gpkg, demo/landcover.tif   the synthetic demo's scenes and ground truth
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a unique temporary file beside it, then a rename, so
+    processes writing the same file at once never leave or read a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, path)
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,15 @@ class DataDir:
     @property
     def sentinelhub_cache(self) -> Path:
         return self.root / "cache" / "sentinelhub"
+
+    @property
+    def tile_cache(self) -> Path:
+        """Rendered imagery tiles; deleting the folder clears the cache."""
+        return self.root / "cache" / "tiles"
+
+    def cached_tile(self, scenes_key: str, layer: str, z: int, x: int, y: int, fmt: str) -> Path:
+        """A rendered tile of ``layer`` from the scenes named by ``scenes_key`` (a digest of their ids)."""
+        return self.tile_cache / scenes_key / layer / str(z) / str(x) / f"{y}.{fmt}"
 
     @property
     def reports(self) -> Path:

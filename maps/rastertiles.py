@@ -13,6 +13,7 @@ Clouds, shadows, cirrus and no-data (SCL) are transparent. Colormaps (rio-tiler'
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from rio_tiler.colormap import cmap
@@ -67,11 +68,26 @@ class TileScene:
         return found
 
 
+@lru_cache(maxsize=1024)
 def scene_info(path: str) -> dict:
-    """WGS 84 bounds and the zoom range where the scene has data to show."""
+    """WGS 84 bounds and the zoom range where the scene has data to show (from its resolution and overviews);
+    read once per file, as a catalogued scene's pixels never change."""
     with Reader(path) as src:
         return {"bounds": list(src.get_geographic_bounds("EPSG:4326")), "minzoom": src.minzoom,
                 "maxzoom": src.maxzoom}
+
+
+OVERZOOM = 2  # zooms served past the finest native one (10 m pixels drawn at ~2.4 m), for maps zoomed in
+
+
+def zoom_range(paths: list[str]) -> tuple[int, int]:
+    """The zooms at which the scenes at ``paths`` are served: from the smallest native minzoom (its coarsest
+    overview) to the largest native maxzoom plus ``OVERZOOM``.
+
+    Below it one tile would read whole scenes at full resolution (minutes and gigabytes at z0); above it there
+    is nothing finer to show."""
+    infos = [scene_info(p) for p in paths]
+    return min(i["minzoom"] for i in infos), max(i["maxzoom"] for i in infos) + OVERZOOM
 
 
 def _read_clear(scene: TileScene, x: int, y: int, z: int, bands: tuple[str, ...]) -> ImageData:
@@ -137,6 +153,7 @@ def render_tile(layer: str, scenes: list[TileScene], x: int, y: int, z: int, fmt
     return out.render(img_format=FORMATS[fmt][0], colormap=cmap.get(spec.colormap), add_mask=True)
 
 
+@lru_cache(maxsize=4)
 def empty_tile(fmt: str = "png", size: int = 256) -> bytes:
     """A fully transparent tile: what a map gets where there is no imagery (no broken-image errors)."""
     img = ImageData(np.ma.MaskedArray(np.zeros((3, size, size), np.uint8), mask=True))

@@ -149,16 +149,54 @@ def _alert_style(feature: dict) -> dict:
     return {**alert_style(feature.get("properties", {}).get("confidence_code")), "className": ALERT_CLASS}
 
 
-def _zone_features(zones: gpd.GeoDataFrame) -> dict:
-    """Planning zones simplified (~10 m) as GeoJSON with their type (escaped) and map colour."""
-    geoms = _rounded(zones.to_crs(4326).geometry.simplify(0.0001, preserve_topology=True).values, 5)
-    out = gpd.GeoDataFrame({"zone_type": [escape(str(t or "")) for t in zones["zone_type"]],
-                            "colour": list(zones["colour"])}, geometry=geoms, crs=4326)
-    return out.__geo_interface__
+ZONES_PER_VIEW = 2000  # planning zones fetched for one view of the map: the page never embeds zones
+
+_ZONES_JS = Template("""
+{% macro script(this, kwargs) %}
+var {{ this.get_name() }} = L.geoJSON(null, {
+  style: function (f) {
+    var style = Object.assign({}, {{ this.style|tojson }});
+    style.color = style.fillColor = (f.properties && f.properties.colour) || style.color;
+    return style;
+  },
+  onEachFeature: function (f, layer) {  // text, never HTML: zone types come from uploaded files
+    var label = document.createElement("span");
+    label.textContent = (f.properties && f.properties.zone_type) || "";
+    layer.bindTooltip(label, {sticky: true});
+  }
+});
+(function (layer, url, limit) {
+  var map = null, pending = null;
+  function load() {
+    if (!map) return;
+    var b = map.getBounds();
+    var bbox = [Math.max(b.getWest(), -180), Math.max(b.getSouth(), -90), Math.min(b.getEast(), 180),
+                Math.min(b.getNorth(), 90)].map(function (v) { return v.toFixed(5); }).join(",");
+    if (pending) pending.abort();
+    pending = new AbortController();
+    fetch(url + "?f=json&limit=" + limit + "&bbox=" + bbox,
+          {signal: pending.signal, headers: {Accept: "application/geo+json"}})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) { if (data && map) { layer.clearLayers(); layer.addData(data); } })
+      .catch(function () {});
+  }
+  layer.on("add", function () { map = layer._map; map.on("moveend", load); load(); });
+  layer.on("remove", function () { if (map) map.off("moveend", load); map = null; });
+})({{ this.get_name() }}, {{ this.url|tojson }}, {{ this.limit }});
+{% endmacro %}
+""")
 
 
-def _zone_style(feature: dict) -> dict:
-    return zone_style(feature.get("properties", {}).get("colour", OTHER_COLOUR))
+class _ZonesByView(folium.map.Layer):
+    """A planning layer whose zones the browser fetches from our OGC items URL for the current view (bbox, at
+    most ``ZONES_PER_VIEW``), so the page's size does not grow with the number of zones."""
+
+    _template = _ZONES_JS
+
+    def __init__(self, url: str, name: str, show: bool = False):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "ZonesByView"
+        self.url, self.limit, self.style = url, ZONES_PER_VIEW, zone_style(OTHER_COLOUR)
 
 
 def _overlays_html(t: dict, region_title: str, n_alerts: int, synthetic: bool) -> str:
@@ -184,15 +222,17 @@ def build_map(
     lang: str = "vi",
     static_url: str = "/static",
     synthetic: bool = False,
-    planning: list[tuple[str, gpd.GeoDataFrame]] | None = None,
+    planning: list[tuple[str, str]] | None = None,
     imagery_tiles: dict[str, str] | None = None,
     nonce: str | None = None,
+    imagery_zooms: tuple[int, int] = (0, 16),
 ) -> str:
     """The full HTML page of the rangers' map; every script and style it loads is under ``static_url``.
 
-    ``planning``: (title, zones) per planning layer, zones with ``zone_type`` and ``colour``; drawn under the
-    alerts, styled per zone type, off until switched on in the layer control. ``imagery_tiles``: layer name
-    (``truecolor``, ``falsecolor``, ``ndvi``, ``change``) → XYZ URL template, also off until switched on.
+    ``planning``: (title, OGC items URL) per planning layer, whose features carry ``zone_type`` and ``colour``;
+    fetched per view, drawn under the alerts, styled per zone type, off until switched on in the layer control.
+    ``imagery_tiles``: layer name (``truecolor``, ``falsecolor``, ``ndvi``, ``change``) → XYZ URL template, also
+    off until switched on, requested only within ``imagery_zooms`` (the zooms the server renders).
     ``nonce``: the content security policy's script nonce, carried by the page's two inline scripts.
     """
     if lang not in STRINGS:
@@ -213,7 +253,8 @@ def build_map(
 
     for layer, url in (imagery_tiles or {}).items():
         folium.TileLayer(url, attr="Sentinel-2 / forestmon", name=t["tiles"][layer], overlay=True, show=False,
-                         pane="imagery", max_native_zoom=16, max_zoom=19).add_to(m)
+                         pane="imagery", min_zoom=imagery_zooms[0], max_native_zoom=imagery_zooms[1],
+                         max_zoom=19).add_to(m)
 
     folium.GeoJson(
         _light(region.province()), name=t["province"], interactive=False,
@@ -230,10 +271,8 @@ def build_map(
         folium.Rectangle([[south, west], [north, east]], color=DEMO_AREA_COLOUR, weight=2, dash_array="6 4",
                          fill=False, tooltip=t["demo_area"]).add_to(group)
 
-    for title, zones in planning or []:
-        folium.GeoJson(_zone_features(zones), name=escape(title), show=False, style_function=_zone_style,
-                       tooltip=folium.GeoJsonTooltip(fields=["zone_type"], labels=False, sticky=True),
-                       ).add_to(m)
+    for title, url in planning or []:
+        _ZonesByView(url, name=escape(title)).add_to(m)
 
     data = _alert_features(alerts, lang)
     n = len(data["features"])

@@ -15,6 +15,9 @@ from api.cli.steps import run_server
 @port_option
 @data_dir_option
 @region_option
-def serve(host: str | None, port: int | None, data_dir: Path | None, region: str | None) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Server processes (default: $FORESTMON_WORKERS or one per CPU core).")
+def serve(host: str | None, port: int | None, data_dir: Path | None, region: str | None,
+          workers: int | None) -> None:
     """Serve the web map at / and the API (GeoJSON alerts, OpenAPI at /docs)."""
-    run_server(settings_from(host=host, port=port, data_dir=data_dir, region=region))
+    run_server(settings_from(host=host, port=port, data_dir=data_dir, region=region, workers=workers))

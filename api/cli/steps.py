@@ -4,6 +4,7 @@ report (``report``, ``demo``), serving the map (``serve``, ``demo``), and the pr
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -91,10 +92,36 @@ def weekly_coverage(store: Store, monday: date, sunday: date) -> dict[str, float
 
 
 def run_server(settings: Settings) -> None:
-    """Serve the map and the API with uvicorn until Ctrl+C."""
+    """Serve the map and the API with uvicorn in ``settings.workers`` processes until Ctrl+C.
+
+    Each worker builds its own app (``api.app:create_app``) from the environment, so the settings go there; every
+    worker opens its own store (its own PostGIS pool, its own SQLite connections) and shares the tile cache on disk.
+    """
     import uvicorn
+
+    for name, value in settings.model_dump(mode="json").items():
+        if value is not None:
+            os.environ[f"FORESTMON_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    click.echo(f"serving the map on http://{settings.host}:{settings.port}/ with {settings.workers} worker(s)  "
+               "(API docs at /docs; Ctrl+C stops)")
+    factory = "api.cli.steps:worker_app" if settings.workers > 1 else "api.app:create_app"
+    uvicorn.run(factory, factory=True, workers=settings.workers, host=settings.host, port=settings.port,
+                log_level="info", timeout_graceful_shutdown=30)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def worker_app():
+    """The app of one of several server workers, which ends with its supervisor even when that is killed -9
+    (Linux's parent-death signal), so no orphaned worker keeps serving and holding the port."""
+    import ctypes
+    import signal
 
     from api.app import create_app
 
-    click.echo(f"serving the map on http://{settings.host}:{settings.port}/  (API docs at /docs; Ctrl+C stops)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() == 1:  # the supervisor was already gone
+            os.kill(os.getpid(), signal.SIGTERM)
+    return create_app()

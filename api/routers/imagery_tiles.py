@@ -2,11 +2,15 @@
 colour, NDVI and change magnitude, per scene or ``latest`` (a cloud-free mosaic of the newest scenes).
 
 Only scenes the catalogue names are served: the path comes from the catalogue, never from the request. A tile
-on the grid but outside the scenes is transparent (200); an unknown scene or a tile off the grid is a 404.
+on the grid but outside the scenes is transparent (200); an unknown scene, a tile off the grid or outside the
+layer's zoom range (from the scenes' resolution, as the TileJSON says) is a 404, answered before any pixel is read.
+A rendered tile is kept on disk under a key naming the scenes it draws, so it is rendered once for every worker
+and a catalogue change (other scenes) moves on to new keys; its ETag is that key.
 """
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path as FilePath
 from typing import Annotated, Literal
@@ -15,10 +19,11 @@ from fastapi import APIRouter, Path, Request, Response
 
 from api.caching import cached
 from api.deps import SettingsDep, StoreDep
+from geo.datadir import write_atomically
 from geo.errors import NotFoundError
 from geo.scenes import open_scene
 from geo.store import Store
-from maps.rastertiles import FORMATS, LAYERS, NoImagery, TileScene, empty_tile, render_tile, scene_info
+from maps.rastertiles import FORMATS, LAYERS, NoImagery, TileScene, empty_tile, render_tile, scene_info, zoom_range
 from maps.vectortiles import tile_bounds
 
 router = APIRouter(prefix="/imagery", tags=["imagery tiles"])
@@ -68,32 +73,43 @@ def imagery_tilejson(request: Request, store: StoreDep, scene_id: SceneId, layer
                      format: Literal["png", "webp"] = "png") -> dict:
     shown, _ = pick_scenes(store, scene_id)
     infos = [scene_info(s["path"]) for s in shown]
+    minzoom, maxzoom = zoom_range([s["path"] for s in shown])
     west = min(i["bounds"][0] for i in infos)
     south = min(i["bounds"][1] for i in infos)
     east = max(i["bounds"][2] for i in infos)
     north = max(i["bounds"][3] for i in infos)
     return {"tilejson": "3.0.0", "name": f"{scene_id} {layer}", "description": LAYERS[layer].description,
             "tiles": [f"{_base(request)}/imagery/{scene_id}/{layer}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.{format}"],
-            "minzoom": min(i["minzoom"] for i in infos), "maxzoom": max(i["maxzoom"] for i in infos),
+            "minzoom": minzoom, "maxzoom": maxzoom,
             "bounds": [west, south, east, north], "scheme": "xyz"}
 
 
 @router.get("/{scene_id}/{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}.{fmt}", summary="An imagery tile",
             response_class=Response,
             responses={200: {"content": {"image/png": {}, "image/webp": {}}},
-                       404: {"description": "unknown scene or tile outside the grid"}})
+                       404: {"description": "unknown scene, tile outside the grid or the layer's zoom range"}})
 def imagery_tile(request: Request, store: StoreDep, settings: SettingsDep, scene_id: SceneId, layer: LayerName,
                  z: Annotated[int, Path(ge=0, le=22)], x: Annotated[int, Path(ge=0)], y: Annotated[int, Path(ge=0)],
                  fmt: Literal["png", "webp"]) -> Response:
     tile_bounds(z, x, y)  # 404 outside the grid
     shown, reference = pick_scenes(store, scene_id)
+    minzoom, maxzoom = zoom_range([s["path"] for s in shown])
+    if not minzoom <= z <= maxzoom:
+        raise NotFoundError(f"zoom {z} is outside the zooms of {scene_id}/{layer}: {minzoom}-{maxzoom} "
+                            "(see its tilejson.json)")
+    drawn = shown + (reference if layer == "change" else [])
+    key = hashlib.sha256("|".join(s["id"] for s in drawn).encode()).hexdigest()[:24]
+    path = settings.paths.cached_tile(key, layer, z, x, y, fmt)
 
     def build() -> Response:
+        if path.is_file():
+            return Response(path.read_bytes(), media_type=FORMATS[fmt][1])
         try:
             data = render_tile(layer, [_tile_scene(s["path"]) for s in shown], x, y, z, fmt,
                                reference=[_tile_scene(s["path"]) for s in reference])
         except NoImagery:  # on the grid, outside the scenes: transparent, as an empty MVT tile is empty
-            data = empty_tile(fmt)
+            return Response(empty_tile(fmt), media_type=FORMATS[fmt][1])  # not kept: the world is large
+        write_atomically(path, data)
         return Response(data, media_type=FORMATS[fmt][1])
-    # A scene's pixels never change; the mosaic follows the catalogue, which the data version covers.
-    return cached(request, store.data_version(), build, max_age=settings.cache_max_age)
+    # A scene's pixels never change: the tile and its ETag follow only the scenes drawn.
+    return cached(request, key, build, max_age=settings.cache_max_age)

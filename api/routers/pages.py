@@ -6,23 +6,29 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-import geopandas as gpd
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse
 
+from api.caching import cached
 from api.deps import RegionDep, SettingsDep, StoreDep
+from api.headers import NONCE_SLOT, with_nonce
+from api.routers.imagery_tiles import pick_scenes
+from api.settings import Settings
+from geo import query as q
 from geo.errors import NotFoundError
 from geo.grid import Grid
+from geo.region import Region
 from geo.scenes import open_scene
 from geo.store import Store
-from geo.workflow.planning import layers_valid_on, query_zones
+from geo.workflow.planning import layers_valid_on
 from maps.imagery import true_colour_png
-from maps.styles import zone_colour
+from maps.rastertiles import zoom_range
 from maps.webmap import build_map
 
 router = APIRouter()
 REPORT_NAME = r"^[\w.-]+\.html$"  # a plain file name: no separators, no NUL (which Path.resolve refuses)
+MAP_ALERTS = 5000  # alerts drawn on the web map, newest first
 
 
 def latest_clear_scene(store: Store) -> dict | None:
@@ -34,14 +40,10 @@ def latest_clear_scene(store: Store) -> dict | None:
     return clear[-1] if clear else min(scenes, key=lambda s: s["cloud_pct"] or 100)
 
 
-def current_planning_layers(store: Store) -> list[tuple[str, gpd.GeoDataFrame]]:
-    """The newest version of each planning layer, zones coloured per zone type, for the web map."""
-    out = []
-    for rec in layers_valid_on(store.planning_layers()):
-        zones = query_zones(store, rec["id"])
-        zones["colour"] = [zone_colour(t, rec["kind"]) for t in zones["zone_type"]]
-        out.append((f"{rec['name']} ({rec['valid_from']})", zones))
-    return out
+def current_planning_layers(store: Store) -> list[tuple[str, str]]:
+    """The newest version of each planning layer as (title, OGC items URL): the web map fetches zones per view."""
+    return [(f"{rec['name']} ({rec['valid_from']})", f"ogc/collections/plan-{rec['id']}/items")
+            for rec in layers_valid_on(store.planning_layers())]
 
 
 @lru_cache(maxsize=8)
@@ -50,9 +52,9 @@ def _quicklook(path: str) -> tuple[bytes, tuple[float, float, float, float]]:
     return true_colour_png(scene.path, scene.bands, scale=scene.scale, offset=scene.offset)
 
 
-@router.get("/", response_class=HTMLResponse, summary="The rangers' web map", tags=["pages"])
-def web_map(request: Request, store: StoreDep, region: RegionDep, settings: SettingsDep,
-            lang: Annotated[Literal["vi", "en"] | None, Query(description="page language")] = None) -> HTMLResponse:
+def render_web_map(store: Store, region: Region, settings: Settings, lang: str) -> str:
+    """The web map page as the store holds it now (the newest alerts, links to zones and imagery tiles), its
+    inline scripts marked with ``NONCE_SLOT`` for the response's own nonce."""
     scene = latest_clear_scene(store)
     image = None
     if scene is not None:
@@ -61,13 +63,24 @@ def web_map(request: Request, store: StoreDep, region: RegionDep, settings: Sett
     grid_file = settings.paths.state.grid
     area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
     synthetic = bool(scene and "SYNTHETIC" in (scene["sensor"] or "").upper())
-    html = build_map(region, store.query_alerts(), demo_bounds=area, image=image,
-                     lang=lang or settings.lang, static_url="static", synthetic=synthetic,
+    alerts = store.query_alerts(q.Query(limit=MAP_ALERTS))  # the newest; the page must not grow without bound
+    zooms = zoom_range([s["path"] for s in pick_scenes(store, "latest")[0]]) if scene else (0, 16)
+    return build_map(region, alerts, demo_bounds=area, image=image, imagery_zooms=zooms,
+                     lang=lang, static_url="static", synthetic=synthetic,
                      planning=current_planning_layers(store),
                      imagery_tiles={layer: f"imagery/latest/{layer}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png"
                                     for layer in ("truecolor", "falsecolor", "ndvi", "change")} if scene else None,
-                     nonce=request.state.csp_nonce)
-    return HTMLResponse(html)
+                     nonce=NONCE_SLOT)
+
+
+@router.get("/", response_class=HTMLResponse, summary="The rangers' web map", tags=["pages"])
+def web_map(request: Request, store: StoreDep, region: RegionDep, settings: SettingsDep,
+            lang: Annotated[Literal["vi", "en"] | None, Query(description="page language")] = None) -> Response:
+    lang = lang or settings.lang
+
+    def build() -> Response:  # ~70 ms of CPU: built once per data version and language (api.caching)
+        return HTMLResponse(render_web_map(store, region, settings, lang))
+    return with_nonce(cached(request, store.data_version(), build), request)
 
 
 @router.get("/imagery/latest.png", summary="True colour of the latest clear scene (Web Mercator PNG)",

@@ -40,7 +40,7 @@ def start_server(url: str, data_dir: Path, port: int) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("forestmon")
     env = {**os.environ, "FORESTMON_DATABASE_URL": url, "FORESTMON_DATA_DIR": str(data_dir)}
     proc = subprocess.Popen([str(exe), "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # its own group: it and its workers
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -84,7 +84,7 @@ def test_kill_mid_batch_loses_no_acknowledged_review(backend_url, tmp_path):
     worker.start()
     while len(acknowledged) < 25 and worker.is_alive():
         time.sleep(0.01)
-    os.kill(server.pid, signal.SIGKILL)  # no shutdown, no cleanup: as a power cut would
+    os.killpg(server.pid, signal.SIGKILL)  # the supervisor and every worker: no shutdown, as a power cut would
     server.wait(timeout=10)
     worker.join(timeout=30)
     assert not errors
