@@ -8,7 +8,9 @@ before the route's own checks run. The login form (``/auth/token``) is the one w
 
 from __future__ import annotations
 
+import anyio.from_thread
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,6 +39,8 @@ class BodyLimits:
         self.upload_max_mb, self.max_photo_mb = upload_max_mb, max_photo_mb
 
     def limit_mb(self, path: str) -> float:
+        if path in OPEN_WRITES:  # a login form is a few hundred bytes: anyone may send it, so it is kept small
+            return 0.0
         return self.max_photo_mb if path.rstrip("/").endswith(PHOTO_SUFFIX) else self.upload_max_mb
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -80,3 +84,9 @@ class BodyLimits:
             pass
         if cut and not started:
             await too_big(scope, receive, send)
+
+
+def client_gone(request: Request) -> bool:
+    """From a route running in the thread pool: whether the client has hung up, so costly work it waited for in the
+    queue is skipped (nobody would receive it)."""
+    return anyio.from_thread.run(request.is_disconnected)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path, PurePosixPath
 
-from fastapi import HTTPException, Request, UploadFile
+from fastapi import HTTPException, UploadFile
 
 CHUNK = 1 << 20
 FRAMING = 64 * 1024  # form fields and multipart framing around the file
@@ -22,12 +22,6 @@ def too_big_message(max_mb: float) -> str:
 
 def _too_big(max_mb: float) -> HTTPException:
     return HTTPException(413, too_big_message(max_mb))
-
-
-def check_length(request: Request, max_mb: float) -> None:
-    """Refuse at once a request whose declared length already passes the limit."""
-    if int(request.headers.get("content-length") or 0) > max_mb * 1_000_000 + FRAMING:
-        raise _too_big(max_mb)
 
 
 async def read_upload(file: UploadFile, max_mb: float) -> bytes:

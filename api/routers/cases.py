@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Path, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from api.auth import Admin, Reader, Reviewer
 from api.deps import RegionDep, SettingsDep, StoreDep
-from api.uploads import check_length, read_upload
+from api.uploads import read_upload
 from geo.errors import ConfigError, InvalidInputError, NotFoundError
 from geo.workflow import cases, privacy, targets
 
@@ -85,9 +85,8 @@ def update_case(case_id: CaseId, body: CaseChange, user: Reviewer, store: StoreD
 
 
 @router.post("/cases/import", summary="Import historical cases from CSV (admin); re-import updates by number")
-async def import_cases(request: Request, file: UploadFile, user: Admin, store: StoreDep,
+async def import_cases(file: UploadFile, user: Admin, store: StoreDep,
                        settings: SettingsDep) -> dict:
-    check_length(request, settings.upload_max_mb)
     data = await read_upload(file, settings.upload_max_mb)
     try:
         text = data.decode("utf-8")

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from api.caching import cached
 from api.deps import SettingsDep, StoreDep
+from api.limits import client_gone
 from geo.datadir import write_atomically
 from geo.errors import NotFoundError
 from geo.scenes import open_scene
@@ -104,6 +105,8 @@ def imagery_tile(request: Request, store: StoreDep, settings: SettingsDep, scene
     def build() -> Response:
         if path.is_file():
             return Response(path.read_bytes(), media_type=FORMATS[fmt][1])
+        if client_gone(request):  # left while this waited for a thread: render nothing (the answer goes nowhere)
+            return Response(status_code=499)
         try:
             data = render_tile(layer, [_tile_scene(s["path"]) for s in shown], x, y, z, fmt,
                                reference=[_tile_scene(s["path"]) for s in reference])

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Planner
 from api.deps import RegionDep, SettingsDep, StoreDep
-from api.uploads import check_length, saved_upload
+from api.uploads import saved_upload
 from geo.workflow.overlay import overlay_report, report_records
 from geo.workflow.planning import KINDS, SUFFIXES, import_layer
 from maps.styles import legend
@@ -55,7 +55,6 @@ async def upload_layer(
     if suffix not in SUFFIXES:
         raise HTTPException(422, f"file: {file.filename!r} is not a GeoJSON, zipped Shapefile (.zip), GeoPackage "
                                  "or KML file")
-    check_length(request, settings.upload_max_mb)
     async with saved_upload(file, suffix, settings.upload_max_mb) as path:
         record = import_layer(store, path, name=name, kind=kind, valid_from=valid_from, layer=layer or None,
                               zone_field=zone_field or None, area_crs=region.grid_crs,

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Query, Response, UploadFile
 
 from api.auth import Planner, Reader
 from api.deps import RegionDep, SettingsDep, StoreDep
 from api.routers.ogc import GEOJSON
-from api.uploads import check_length, saved_upload
+from api.uploads import saved_upload
 from geo.errors import InvalidInputError
 from geo.workflow import planting
 
@@ -21,12 +21,11 @@ SUFFIXES = (".gpkg", ".geojson", ".json", ".csv", ".zip")
 
 @router.post("/planting-lots/import", summary="Import planting lots (GeoPackage, GeoJSON, zipped Shapefile, "
              "CSV with wkt); re-import updates lots by lot_id")
-async def import_lots(request: Request, file: UploadFile, _: Planner, store: StoreDep, region: RegionDep,
+async def import_lots(file: UploadFile, _: Planner, store: StoreDep, region: RegionDep,
                       settings: SettingsDep) -> dict:
     suffix = Path(file.filename or "").suffix.lower()
     if suffix not in SUFFIXES:
         raise InvalidInputError(f"file: {file.filename!r} is not one of {', '.join(SUFFIXES)}")
-    check_length(request, settings.upload_max_mb)
     async with saved_upload(file, suffix, settings.upload_max_mb) as path:
         return planting.import_lots(store, path, region.grid_crs)
 

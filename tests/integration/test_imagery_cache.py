@@ -67,3 +67,40 @@ def test_a_tile_outside_the_scenes_is_transparent_and_not_kept(client, store, tm
     r = client.get("/imagery/latest/ndvi/tiles/WebMercatorQuad/14/0/0.png")
     assert r.status_code == 200
     assert not any((tmp_path / "cache").rglob("*.png"))
+
+
+def test_a_tile_whose_client_has_left_is_not_rendered(store, tmp_path, monkeypatch):
+    """The ASGI app called for a tile by a client that has already hung up (its receive says http.disconnect):
+    nothing is rendered or kept, as for a request that waited in the queue after its client gave up."""
+    import asyncio
+
+    from api.routers import imagery_tiles
+
+    _catalogue(store, tmp_path, [date(2024, 5, 1)])
+    rendered = []
+    real = imagery_tiles.render_tile
+    monkeypatch.setattr(imagery_tiles, "render_tile", lambda *a, **k: rendered.append(a) or real(*a, **k))
+    app = create_app(Settings(data_dir=tmp_path, store_url=store.url))
+    path, _, query = TILE.partition("?")
+
+    async def call(receive) -> list[dict]:
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+                 "path": path, "raw_path": path.encode(), "query_string": query.encode(), "headers": [],
+                 "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "root_path": ""}
+        await app(scope, receive, send)
+        return sent
+
+    async def gone():
+        return {"type": "http.disconnect"}
+
+    async def present():
+        await asyncio.sleep(3600)  # the client stays connected and sends nothing more
+
+    asyncio.run(call(gone))
+    assert rendered == [] and not list((tmp_path / "cache").rglob("*.png"))
+    sent = asyncio.run(call(present))
+    assert sent[0]["status"] == 200 and len(rendered) == 1
