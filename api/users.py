@@ -103,7 +103,7 @@ def authenticate(store: Store, username: str, password: str, address: str | None
     """The user whose password this is; raises AuthenticationError without saying which part was wrong, and
     ThrottledError (even for the right password) after too many failures for the account or the address."""
     keys = {"user": f"user:{username}", "addr": f"addr:{address or 'unknown'}"}
-    _check_throttle(store, keys)
+    _count_attempt(store, keys)  # before the password is checked, so parallel guesses are counted too
     with store.reading() as tx:
         row = tx.fetchone("SELECT * FROM users WHERE username = ?", [username])
     try:
@@ -111,36 +111,32 @@ def authenticate(store: Store, username: str, password: str, address: str | None
     except (VerificationError, InvalidHashError):
         row = None
     if row is None or row["disabled"]:
-        _record_failure(store, keys.values())
         raise AuthenticationError("wrong username or password, or the user is disabled")
-    with store.transaction() as tx:  # a success clears the account's count (not the address's)
+    with store.transaction() as tx:  # a success: the account starts afresh, the address does not count it
         tx.execute("DELETE FROM login_attempts WHERE key = ?", [keys["user"]])
+        tx.execute("UPDATE login_attempts SET failures = failures - 1 WHERE key = ? AND failures > 0",
+                   [keys["addr"]])
     return _user(row)
 
 
-def _check_throttle(store: Store, keys: dict[str, str]) -> None:
-    """Refuse while an account or address has used up its failures in the current window."""
-    now = time.time()
-    with store.reading() as tx:
-        rows = tx.fetch("SELECT key, failures, window_start FROM login_attempts WHERE key IN (?, ?)",
-                        list(keys.values()))
-    for kind, key in keys.items():
-        row = next((r for r in rows if r["key"] == key), None)
-        if row and row["failures"] >= MAX_FAILURES[kind] and now < row["window_start"] + WINDOW_SECONDS:
-            wait = max(1, int(row["window_start"] + WINDOW_SECONDS - now + 0.999))
-            what = "this account" if kind == "user" else "your address"
-            raise ThrottledError(f"too many failed logins for {what}: try again in {wait} seconds", wait)
-
-
-def _record_failure(store: Store, keys) -> None:
-    """Count one failure per key in its window (a new window once the old one has passed; atomic per row). Counts
-    whose window has passed are dropped first, so guessed names do not pile up."""
+def _count_attempt(store: Store, keys: dict[str, str]) -> None:
+    """Count this attempt for the account and the address, then refuse it when either has passed its allowance in
+    the current window. The count is one atomic upsert per row, so the database orders simultaneous attempts and
+    no burst gets more tries than allowed; counts whose window has passed are dropped first (a new window)."""
     now = time.time()
     with store.transaction() as tx:
         tx.execute("DELETE FROM login_attempts WHERE window_start < ?", [now - WINDOW_SECONDS])
         tx.executemany("INSERT INTO login_attempts (key, failures, window_start) VALUES (?, 1, ?) "
                        "ON CONFLICT (key) DO UPDATE SET failures = login_attempts.failures + 1",
-                       [[key, now] for key in keys])
+                       [[key, now] for key in keys.values()])
+        rows = tx.fetch("SELECT key, failures, window_start FROM login_attempts WHERE key IN (?, ?)",
+                        list(keys.values()))
+    for kind, key in keys.items():
+        row = next((r for r in rows if r["key"] == key), None)
+        if row and row["failures"] > MAX_FAILURES[kind]:
+            wait = max(1, int(row["window_start"] + WINDOW_SECONDS - now + 0.999))
+            what = "this account" if kind == "user" else "your address"
+            raise ThrottledError(f"too many failed logins for {what}: try again in {wait} seconds", wait)
 
 
 def issue_token(store: Store, user: User, minutes: int) -> str:

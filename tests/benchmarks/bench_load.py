@@ -4,13 +4,13 @@ and on PostGIS, with one worker beside N workers.
 
     .venv/bin/python tests/benchmarks/bench_load.py [--rate 50] [--duration 60] [--workers N] [--backends gpkg,postgis]
 
-The mix: alerts (``/alerts``, one alert), OGC items with a bbox, vector tiles (MVT), imagery tiles (true colour
-and NDVI, z12-14 over the demo area), the web map page ``/``, and a ranger's reviews (a logged-in ranger moving
-alerts to the field and dismissing them). Data: the synthetic demo (``forestmon demo --no-serve``, made once
-into ``--demo-dir`` and reused), copied into a fresh store for every run. Latency counts from the moment a request
-was due, so a server falling behind shows in the figures (no coordinated omission). A warm-up of the same load
-(``--warmup`` s: workers import their libraries, the imagery tiles of the area are rendered once into the tile
-cache) comes before the measured window and is printed apart.
+The mix: alerts (``/alerts``, one alert), OGC items with a bbox (each request its own map view), vector tiles (MVT),
+imagery tiles (true colour and NDVI, z12-14 over the demo area), the web map page ``/``, and a ranger's reviews (a
+logged-in ranger moving alerts to the field and dismissing them). Data: the synthetic demo (``forestmon demo
+--no-serve``, made once into ``--demo-dir`` and reused), copied into a fresh store for every run. Latency counts
+from the moment a request was due, so a server falling behind shows in the figures (no coordinated omission). A
+warm-up of the same load (``--warmup`` s: workers import their libraries, the imagery tiles of the area are rendered
+once into the tile cache) comes before the measured window and is printed apart.
 
 Prints, per backend, count, errors, p50/p95/p99 (ms) with 1 worker and with N, and their ratios (N / 1, measured
 in the same run); exits non-zero when the N-worker run misses the targets: 0 errors, p50 ≤ 100 ms, p99 ≤ 500 ms.
@@ -105,18 +105,28 @@ class Mix:
     paths: list[tuple[float, str, str]] = field(default_factory=list)
     alert_ids: list[str] = field(default_factory=list)
 
+    bounds: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
     def draw(self, rng: random.Random) -> tuple[str, str]:
         weights = [w for w, _, _ in self.paths]
         _, kind, path = rng.choices(self.paths, weights)[0]
-        return kind, path
+        return kind, path.replace("{view}", self.view(rng))
+
+    def view(self, rng: random.Random) -> str:
+        """A map view somewhere over the area (a quarter to all of it wide): people pan and zoom, so every list
+        request asks for its own bbox and no answer kept from an earlier one can serve it."""
+        west, south, east, north = self.bounds
+        share = rng.uniform(0.5, 1.0)
+        w, h = (east - west) * share, (north - south) * share
+        x, y = west + rng.uniform(0, east - west - w), south + rng.uniform(0, north - south - h)
+        return f"{x:.5f},{y:.5f},{x + w:.5f},{y + h:.5f}"
 
 
 def build_mix(url: str, grid_bounds: tuple[float, float, float, float], alert_ids: list[str]) -> Mix:
     west, south, east, north = grid_bounds
-    mix = Mix(alert_ids=alert_ids)
-    bbox = f"{west:.5f},{south:.5f},{east:.5f},{north:.5f}"
-    mix.paths += [(20, "alerts", f"/alerts?limit=100&bbox={bbox}"),
-                  (10, "ogc items", f"/ogc/collections/alerts/items?limit=50&bbox={bbox}"),
+    mix = Mix(alert_ids=alert_ids, bounds=grid_bounds)
+    mix.paths += [(20, "alerts", "/alerts?limit=100&bbox={view}"),
+                  (10, "ogc items", "/ogc/collections/alerts/items?limit=50&bbox={view}"),
                   (4, "web map", "/")]
     mix.paths += [(6 / len(alert_ids), "one alert", f"/alerts/{a}") for a in alert_ids]
     tiles = [t for z in (12, 13, 14) for t in TMS.tiles(west, south, east, north, [z])]

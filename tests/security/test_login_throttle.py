@@ -59,3 +59,30 @@ def test_workers_share_the_counts(app_client, store, tmp_path):
         assert _try(app_client, "an").status_code == 401
     with TestClient(create_app(Settings(data_dir=tmp_path, store_url=store.url))) as other:
         assert _try(other, "an", PASSWORD).status_code == 429
+
+
+def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_allowed(store, tmp_path):
+    """Twenty wrong passwords sent at once to a real server (parallel threads, one store connection each): the
+    database orders the counts, so exactly the allowed five are checked and the other fifteen get 429."""
+    import threading
+
+    import httpx
+    from conftest import ServerThread
+
+    from api.users import add_user
+
+    add_user(store, "an", PASSWORD, "ranger", ("675",))
+    with ServerThread(create_app(Settings(data_dir=tmp_path, store_url=store.url))) as server:
+        barrier, statuses = threading.Barrier(20), []
+
+        def guess(i: int) -> None:
+            with httpx.Client(timeout=60) as client:
+                barrier.wait()
+                statuses.append(client.post(f"{server.url}/auth/token",
+                                            data={"username": "an", "password": f"guess-{i}"}).status_code)
+        threads = [threading.Thread(target=guess, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(statuses) == [401] * api.users.MAX_FAILURES["user"] + [429] * (20 - api.users.MAX_FAILURES["user"])
