@@ -9,11 +9,12 @@ before the route's own checks run. The login form (``/auth/token``) is the one w
 from __future__ import annotations
 
 import anyio.from_thread
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import error_body
 from api.uploads import FRAMING, too_big_message
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -48,13 +49,17 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        query = QueryParams(scope.get("query_string", b""))
+        lang = getattr(getattr(scope["app"].state, "settings", None), "lang", "vi") if "app" in scope else "vi"
         if scope["path"] not in OPEN_WRITES and not has_credentials(headers):
             detail = "log in first: send a bearer token (POST /auth/token) or an X-API-Key header"
-            await JSONResponse({"detail": detail}, 401, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+            body = error_body(headers, query, lang, "login_required", detail)
+            await JSONResponse(body, 401, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
             return
         max_mb = self.limit_mb(scope["path"])
         limit = int(max_mb * 1_000_000) + FRAMING
-        too_big = JSONResponse({"detail": too_big_message(max_mb)}, 413, {"Connection": "close"})
+        body = error_body(headers, query, lang, "too_large", too_big_message(max_mb))
+        too_big = JSONResponse(body, 413, {"Connection": "close"})
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
             await too_big(scope, receive, send)

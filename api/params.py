@@ -14,6 +14,7 @@ from fastapi.dependencies.models import Dependant
 
 from api.collections import ITEM_FILTERS, CollectionContext, FeatureSource, collection
 from api.deps import get_region, get_store
+from api.errors import ApiError
 from geo import query as q
 
 MAX_LIMIT = 10000
@@ -172,11 +173,11 @@ def reject_unknown_parameters(request: Request) -> None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return
-    allowed = _query_names(dependant)
+    allowed = _query_names(dependant) | {"lang"}  # the language of an error message (api.errors) or a page
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
-        raise HTTPException(400, f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                                 f"this request takes {', '.join(sorted(allowed)) or 'none'}")
+        raise ApiError(400, f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                            f"this request takes {', '.join(sorted(allowed)) or 'none'}", "unknown_parameter")
 
 
 Format = Annotated[str, Depends(output_format)]

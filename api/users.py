@@ -69,7 +69,7 @@ def add_user(store: Store, username: str, password: str, role: str, units: tuple
         raise InvalidInputError("units: an admin unit id cannot contain a comma")
     with store.transaction() as tx:
         if tx.fetchone("SELECT 1 AS x FROM users WHERE username = ?", [username]):
-            raise ConflictError(f"user {username!r} already exists")
+            raise ConflictError(f"user {username!r} already exists", code="duplicate")
         tx.execute("INSERT INTO users (username, display_name, role, units, password_hash, disabled, created_at) "
                    "VALUES (?, ?, ?, ?, ?, 0, ?)",
                    [username, display_name, role, ",".join(units), _hasher.hash(password), now_iso()])
@@ -111,7 +111,7 @@ def authenticate(store: Store, username: str, password: str, address: str | None
     except (VerificationError, InvalidHashError):
         row = None
     if row is None or row["disabled"]:
-        raise AuthenticationError("wrong username or password, or the user is disabled")
+        raise AuthenticationError("wrong username or password, or the user is disabled", code="bad_credentials")
     with store.transaction() as tx:  # a success: the account starts afresh, the address does not count it
         tx.execute("DELETE FROM login_attempts WHERE key = ?", [keys["user"]])
         tx.execute("UPDATE login_attempts SET failures = failures - 1 WHERE key = ? AND failures > 0",
@@ -166,5 +166,5 @@ def user_for_secret(store: Store, secret: str) -> User:
         row = tx.fetchone("SELECT u.*, c.expires_at FROM credentials c JOIN users u ON u.username = c.username "
                           "WHERE c.secret_hash = ?", [_digest(secret)])
     if row is None or row["disabled"] or (row["expires_at"] and row["expires_at"] < now_iso()):
-        raise AuthenticationError("invalid or expired token")
+        raise AuthenticationError("invalid or expired token", code="bad_credentials")
     return _user(row)

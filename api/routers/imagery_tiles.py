@@ -1,6 +1,9 @@
 """Imagery tiles (XYZ PNG/WebP on WebMercatorQuad, with TileJSON) of the catalogued scenes: true colour, false
 colour, NDVI and change magnitude, per scene or ``latest`` (a cloud-free mosaic of the newest scenes).
 
+A scene is named by a catalogue record's id (one tile of an acquisition, ``…-TILE``) or by an acquisition id (all
+its tile records drawn together): alerts name their ``scene_before``/``scene_after`` by acquisition.
+
 Only scenes the catalogue names are served: the path comes from the catalogue, never from the request. A tile
 on the grid but outside the scenes is transparent (200); an unknown scene, a tile off the grid or outside the
 layer's zoom range (from the scenes' resolution, as the TileJSON says) is a 404, answered before any pixel is read.
@@ -49,9 +52,28 @@ def pick_scenes(store: Store, scene_id: str) -> tuple[list[dict], list[dict]]:
         newest = scenes[::-1]
         return newest[:MOSAIC_DEPTH], newest[MOSAIC_DEPTH:2 * MOSAIC_DEPTH]
     index = next((i for i, s in enumerate(scenes) if s["id"] == scene_id), None)
-    if index is None:
+    if index is not None:
+        return [scenes[index]], scenes[max(0, index - MOSAIC_DEPTH):index][::-1]
+    tiles = [i for i, s in enumerate(scenes) if s.get("acquisition") == scene_id]
+    if not tiles:
         raise NotFoundError(f"no catalogued scene {scene_id!r}; see /imagery/scenes")
-    return [scenes[index]], scenes[max(0, index - MOSAIC_DEPTH):index][::-1]
+    # an acquisition: its tile records, compared with as many earlier records per tile as a single record is
+    earlier = [s for s in scenes[:tiles[0]] if s.get("acquisition") != scene_id][::-1]
+    return [scenes[i] for i in tiles][::-1], earlier[:MOSAIC_DEPTH * len(tiles)]
+
+
+def scene_links(request: Request, store: Store, scene_id: str | None) -> dict | None:
+    """For an alert's scene (an acquisition or record id): its TileJSON and tile URL per imagery layer, or None
+    when the catalogue does not hold it (an alert of a store whose imagery is elsewhere)."""
+    if not scene_id:
+        return None
+    records = [s for s in store.scenes("ok") if scene_id in (s["id"], s.get("acquisition"))]
+    if not records:
+        return None
+    base = f"{_base(request)}/imagery/{scene_id}"
+    return {"id": scene_id, "acquired": records[0]["acquired"],
+            "tilejson": {name: f"{base}/{name}/tilejson.json" for name in LAYERS},
+            "tiles": {name: f"{base}/{name}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png" for name in LAYERS}}
 
 
 def _base(request: Request) -> str:

@@ -183,8 +183,8 @@ class GeoPackageDialect(Dialect):
                 con.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc):
                     raise ConflictError("conflicts with a stored record: "
-                                        f"{str(exc).removeprefix('UNIQUE constraint failed: ')} already exists"
-                                        ) from None
+                                        f"{str(exc).removeprefix('UNIQUE constraint failed: ')} already exists",
+                                        code="duplicate") from None
                 raise
         finally:
             con.close()

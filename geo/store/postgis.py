@@ -202,7 +202,7 @@ class PostGISDialect(Dialect):
                 yield PgTx(conn)
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError("conflicts with a stored record: "
-                                f"{exc.diag.message_detail or exc.diag.constraint_name}") from None
+                                f"{exc.diag.message_detail or exc.diag.constraint_name}", code="duplicate") from None
 
     @contextmanager
     def reading(self) -> Iterator[Tx]:

@@ -78,12 +78,14 @@ def open_case(store: Store, actor: Actor, *, number: str, opened, violation_type
         for alert_id in wanted:
             alert = locked[alert_id]
             if alert["status"] != "confirmed":
-                raise ConflictError(f"alert {alert_id} is {alert['status']!r}: only confirmed alerts become cases")
+                raise ConflictError(f"alert {alert_id} is {alert['status']!r}: only confirmed alerts become cases",
+                                    code="not_confirmed", id=alert_id, status=alert["status"])
             if alert["case_id"] is not None:
-                raise ConflictError(f"alert {alert_id} already belongs to case {alert['case_id']}")
+                raise ConflictError(f"alert {alert_id} already belongs to case {alert['case_id']}",
+                                    code="already_in_case", id=alert_id, case=alert["case_id"])
             alerts.append(alert)
         if tx.fetchone("SELECT id FROM cases WHERE number = ?", [number]):
-            raise ConflictError(f"a case numbered {number!r} already exists")
+            raise ConflictError(f"a case numbered {number!r} already exists", code="duplicate")
         if area_ha is None:
             area_ha = round(sum(a["area_ha"] or 0.0 for a in alerts), 4)
         case_id = tx.scalar(
@@ -96,7 +98,8 @@ def open_case(store: Store, actor: Actor, *, number: str, opened, violation_type
             # the database decides a race: only one transaction links a confirmed alert without a case
             if tx.execute("UPDATE alerts SET case_id = ? WHERE id = ? AND case_id IS NULL AND status = 'confirmed'",
                           [case_id, alert["id"]]) != 1:
-                raise ConflictError(f"alert {alert['id']} has just been put in another case or changed: reload it")
+                raise ConflictError(f"alert {alert['id']} has just been put in another case or changed: reload it",
+                                    code="already_in_case", id=alert["id"])
             tx.execute("INSERT INTO alert_history (alert_id, at, username, action, from_status, to_status, "
                        "reason, note, assignee, version) "
                        "VALUES (?, ?, ?, 'open_case', 'confirmed', 'confirmed', ?, ?, NULL, ?)",
@@ -121,12 +124,14 @@ def update_case(store: Store, actor: Actor, case_id: int, *, version: int, **cha
                   merged["fine_amount"])
         if case["version"] != version:
             raise ConflictError(f"case {case_id} has changed since you saw it (your version {version}, "
-                                f"now {case['version']}): reload it")
+                                f"now {case['version']}): reload it",
+                                code="stale_version", id=case_id, version=version, current=case["version"])
         if changes:
             sets = ", ".join(f"{k} = ?" for k in changes)
             if tx.execute(f"UPDATE cases SET {sets}, version = version + 1 WHERE id = ? AND version = ?",
                           [*changes.values(), case_id, version]) != 1:
-                raise ConflictError(f"case {case_id} has changed since you saw it: reload it")
+                raise ConflictError(f"case {case_id} has changed since you saw it: reload it", code="stale_version",
+                                    id=case_id)
         return _case(tx, case_id)
 
 

@@ -97,12 +97,14 @@ def apply_transition(tx: Tx, alert_id: str, to: str, *, actor: Actor, version: i
     current = alert["status"]
     if to not in TRANSITIONS[current]:
         allowed = ", ".join(TRANSITIONS[current]) or "none"
-        raise ConflictError(f"alert {alert_id} is {current!r} and cannot become {to!r}; allowed: {allowed}")
+        raise ConflictError(f"alert {alert_id} is {current!r} and cannot become {to!r}; allowed: {allowed}",
+                            code="invalid_transition", id=alert_id, status=current, to=to)
     action = _action(current, to)
     check_alert_action(actor, action)
     if alert["version"] != version:
         raise ConflictError(f"alert {alert_id} has changed since you saw it (your version {version}, "
-                            f"now {alert['version']}): reload it and decide again")
+                            f"now {alert['version']}): reload it and decide again",
+                            code="stale_version", id=alert_id, version=version, current=alert["version"])
     if to == "assigned":
         assignee = assignee or (alert["assigned_to"] if action == "reopen" else None)
         if assignee is None:
@@ -117,7 +119,8 @@ def apply_transition(tx: Tx, alert_id: str, to: str, *, actor: Actor, version: i
         [to, assignee, cause if to == "confirmed" else None, reason if to == "dismissed" else None,
          note, actor.username, at, alert_id, version])
     if changed != 1:  # another write committed between our read and our update
-        raise ConflictError(f"alert {alert_id} has changed since you saw it: reload it and decide again")
+        raise ConflictError(f"alert {alert_id} has changed since you saw it: reload it and decide again",
+                            code="stale_version", id=alert_id)
     tx.execute("INSERT INTO alert_history (alert_id, at, username, action, from_status, to_status, reason, note, "
                "assignee, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                [alert_id, at, actor.username, action, current, to, cause or reason, note, assignee, version + 1])

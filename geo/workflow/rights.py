@@ -40,7 +40,8 @@ def check_alert(actor: Actor, alert: dict, what: str = "review alerts") -> None:
     _reviewer(actor, what)
     if not _yours(actor, alert):
         raise ForbiddenError(f"alert {alert['id']} is in unit {alert['district_id']!r}, "
-                             f"which is not among your units ({', '.join(actor.units) or 'none'})")
+                             f"which is not among your units ({', '.join(actor.units) or 'none'})",
+                             code="forbidden_unit", id=alert["id"], unit=alert["district_id"])
 
 
 def alert_to_write(tx: Tx, actor: Actor, alert_id: str, what: str = "review alerts") -> dict:
@@ -69,7 +70,8 @@ def check_case(tx: Tx, actor: Actor, case: dict, what: str = "change cases") -> 
     if not all(_yours(actor, a) for a in alerts):
         units = sorted({a["district_id"] or "none" for a in alerts})
         raise ForbiddenError(f"case {case['id']} is in unit(s) {', '.join(units)}, not all among your units "
-                             f"({', '.join(actor.units) or 'none'})")
+                             f"({', '.join(actor.units) or 'none'})", code="forbidden_unit", id=case["id"],
+                             unit=", ".join(units))
 
 
 def check_register(actor: Actor) -> None:

@@ -82,7 +82,9 @@ def test_one_alert_by_id(client):
 def test_unknown_alert_id_is_404_with_a_json_message(client):
     r = client.get("/alerts/no-such-alert")
     assert r.status_code == 404
-    assert r.json() == {"detail": "no alert with id 'no-such-alert'"}
+    assert r.json() == {"detail": "Không tìm thấy dữ liệu được yêu cầu.", "code": "not_found"}  # Vietnamese first
+    r = client.get("/alerts/no-such-alert", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert r.json() == {"detail": "no alert with id 'no-such-alert'", "code": "not_found"}
 
 
 @pytest.mark.parametrize("bbox", ["1,2,3", "a,b,c,d", "108,12,107,13", "200,0,201,1", ""])
@@ -135,7 +137,7 @@ def test_report_route_serves_only_report_files(client, tmp_path):
 
 
 def test_latest_image_without_scenes_is_404(client):
-    r = client.get("/imagery/latest.png")
+    r = client.get("/imagery/latest.png", params={"lang": "en"})
     assert r.status_code == 404
     assert "no scene" in r.json()["detail"]
 

@@ -224,8 +224,8 @@ def test_uploads_need_a_planner_or_admin(store, tmp_path):
         files = {"file": ("z.geojson", b"{}", "application/geo+json")}
         data = {"name": "z", "kind": "zoning", "valid_from": "2024-01-01"}
         assert c.post("/planning/layers", files=files, data=data).status_code == 401
-        r = c.post("/planning/layers", files=files, data=data, headers=login(c, "an"))
-        assert r.status_code == 403 and "planner" in r.json()["detail"]
+        r = c.post("/planning/layers", files=files, data=data, headers={**login(c, "an"), "Accept-Language": "en"})
+        assert r.status_code == 403 and "planner" in r.json()["detail"] and r.json()["code"] == "forbidden_role"
 
 
 def test_upload_endpoint_imports_styles_and_serves_the_layer(client, tmp_path):

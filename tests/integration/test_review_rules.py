@@ -31,12 +31,13 @@ def test_writes_without_credentials_are_401(app_client):
         r = getattr(app_client, method)(url, **kwargs)
         assert r.status_code == 401, (url, r.text)
         assert r.headers["WWW-Authenticate"] == "Bearer"
-    bad = app_client.post("/assignments/run", headers={"Authorization": "Bearer not-a-token"})
+    bad = app_client.post("/assignments/run", headers={"Authorization": "Bearer not-a-token", "Accept-Language": "en"})
     assert bad.status_code == 401 and "invalid or expired token" in bad.json()["detail"]
     assert app_client.post("/auth/token", data={"username": "an", "password": "wrong-password"}).status_code == 401
 
 
 def test_wrong_roles_and_units_are_403(app_client):
+    app_client.headers["Accept-Language"] = "en"  # the English messages name the details checked here
     admin = login(app_client, "admin")
     assigned(app_client, admin)
     for user in ("viewer", "planner"):
@@ -79,6 +80,7 @@ def test_bad_review_input_is_422_naming_the_field(app_client, body, field):
 
 
 def test_invalid_transition_and_stale_version_are_409_and_change_nothing(app_client):
+    app_client.headers["Accept-Language"] = "en"  # the English messages name the details checked here
     admin = login(app_client, "admin")
     ranger = login(app_client, "an")
     r = app_client.post(f"/alerts/{BIG}/transitions", headers=admin, json={"to": "in_field", "version": 1})

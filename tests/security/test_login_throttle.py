@@ -17,7 +17,8 @@ from api.settings import Settings
 
 
 def _try(client, username: str, password: str = "wrong-password-1"):
-    return client.post("/auth/token", data={"username": username, "password": password})
+    return client.post("/auth/token", data={"username": username, "password": password},
+                       headers={"Accept-Language": "en"})
 
 
 def test_an_account_is_throttled_after_five_failures_even_with_the_right_password(app_client):
@@ -27,6 +28,7 @@ def test_an_account_is_throttled_after_five_failures_even_with_the_right_passwor
     assert r.status_code == 429
     assert 0 < int(r.headers["Retry-After"]) <= api.users.WINDOW_SECONDS
     assert "too many failed logins" in r.json()["detail"] and "seconds" in r.json()["detail"]
+    assert r.json()["code"] == "throttled"
     assert _try(app_client, "binh", PASSWORD).status_code == 200  # other accounts from the same address log in
 
 
