@@ -122,7 +122,10 @@ def add_error_handler(app: FastAPI) -> None:
         if not is_body_allowed_for_status_code(exc.status_code):  # a 304
             return Response(status_code=exc.status_code, headers=exc.headers)
         code = getattr(exc, "code", None) or HTTP_CODES.get(exc.status_code, "error")
-        detail = exc.detail if exc.detail not in ("Not Found", "Method Not Allowed") else ""  # Starlette's own
+        detail = exc.detail
+        if detail in ("Not Found", "Method Not Allowed"):  # Starlette's own, for a path no route takes
+            detail = f"{request.method} {request.url.path}"
+            detail = f"no such path: {detail}" if exc.status_code == 404 else f"not allowed: {detail}"
         body = error_body(request.headers, request.query_params, _default_lang(request), code, detail)
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 

@@ -82,7 +82,7 @@ def test_one_alert_by_id(client):
 def test_unknown_alert_id_is_404_with_a_json_message(client):
     r = client.get("/alerts/no-such-alert")
     assert r.status_code == 404
-    assert r.json() == {"detail": "Không tìm thấy dữ liệu được yêu cầu.", "code": "not_found"}  # Vietnamese first
+    assert r.json() == {"detail": "Không tìm thấy: no alert with id 'no-such-alert'", "code": "not_found"}  # vi first
     r = client.get("/alerts/no-such-alert", headers={"Accept-Language": "en-GB,en;q=0.9"})
     assert r.json() == {"detail": "no alert with id 'no-such-alert'", "code": "not_found"}
 
