@@ -1,7 +1,10 @@
-"""What a person opens: the web map at ``/``, its quick-look image and the weekly reports."""
+"""What a person opens: the web map at ``/``, its quick-look image and the weekly reports (and their list)."""
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -24,10 +27,13 @@ from geo.store import Store
 from geo.workflow.planning import layers_valid_on
 from maps.imagery import true_colour_png
 from maps.rastertiles import zoom_range
+from maps.strings import page_strings
+from maps.templating import TEMPLATES
 from maps.webmap import build_map
 
 router = APIRouter()
 REPORT_NAME = r"^[\w.-]+\.html$"  # a plain file name: no separators, no NUL (which Path.resolve refuses)
+REPORT_WEEK = re.compile(r"(\d{4})-W(\d{2})")  # the file name ``forestmon report`` gives a week's report
 MAP_ALERTS = 5000  # alerts drawn on the web map, newest first
 
 
@@ -91,6 +97,38 @@ def latest_image(store: StoreDep) -> Response:
         raise NotFoundError("no scene has been ingested yet")
     png, _ = _quicklook(scene["path"])
     return Response(png, media_type="image/png", headers={"Cache-Control": "public, max-age=300"})
+
+
+def report_list(settings: Settings, base: str) -> list[dict]:
+    """The reports in the data directory, newest week first: file name, ISO week and its dates when the name is
+    one (``forestmon report`` writes ``YYYY-Www.html``), and URL."""
+    out = []
+    folder = settings.paths.reports
+    for path in folder.glob("*.html") if folder.is_dir() else []:
+        item = {"week": None, "start": None, "end": None, "file": path.name, "url": f"{base}/reports/{path.name}"}
+        if match := REPORT_WEEK.fullmatch(path.stem):
+            try:
+                monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+                item |= {"week": path.stem, "start": str(monday), "end": str(monday + timedelta(days=6))}
+            except ValueError:  # week 00 or 54: listed by its file name only
+                pass
+        out.append(item)
+    return sorted(out, key=lambda r: (r["week"] or "", r["file"]), reverse=True)
+
+
+@router.get("/reports/", summary="The weekly reports, newest first (JSON, or an HTML page with f=html)",
+            tags=["reports"], response_class=Response,
+            responses={200: {"content": {"application/json": {}, "text/html": {}}}})
+def reports(request: Request, settings: SettingsDep, f: Literal["json", "html"] = "json",
+            lang: Annotated[Literal["vi", "en"] | None, Query(description="page language")] = None) -> Response:
+    items = report_list(settings, str(request.base_url).rstrip("/"))
+    if f == "json":
+        return Response(json.dumps({"reports": items}, ensure_ascii=False), media_type="application/json")
+    t = page_strings("report")[lang or settings.lang]
+    html = TEMPLATES.get_template("reports.html").render(
+        lang=lang or settings.lang, title=t["list_title"], week_label=t["list_week"], dates_label=t["list_dates"],
+        none_label=t["list_none"], reports=items, base=str(request.base_url).rstrip("/"))
+    return HTMLResponse(html)
 
 
 @router.get("/reports/{name}", summary="A weekly report written by `forestmon report`", tags=["reports"],
