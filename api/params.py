@@ -142,6 +142,21 @@ def source_dep(
     return collection(ctx, collection_id)
 
 
+def filter_query(filters: tuple[q.Filter, ...] = ITEM_FILTERS):
+    """The dependency reading which features a request selects (bbox, dates, the property ``filters``), without
+    paging: the same parameters as a page of items, for a download of the whole selection."""
+    given_filters = _filters_dependency(filters)
+
+    def dependency(
+        bbox: Annotated[q.Bbox | None, Depends(bbox_param)],
+        dates: Annotated[tuple[date | None, date | None], Depends(datetime_param)],
+        filters: dict = Depends(given_filters),  # a default, not an annotation: evaluated here, in this closure
+    ) -> q.Query:
+        return q.Query(bbox, dates[0], dates[1], filters)
+
+    return dependency
+
+
 def item_query(default_limit: int, filters: tuple[q.Filter, ...] = ITEM_FILTERS):
     """The dependency reading a page of features' query (bbox, dates, the property ``filters``, paging), with this
     default page size."""

@@ -14,6 +14,7 @@ import shapely
 from pyproj.transformer import TransformerGroup
 
 from geo.errors import ConfigError, InvalidInputError
+from geo.query import Query
 from geo.store import Store
 from geo.workflow import cases as case_register
 from geo.workflow.planting import list_lots
@@ -52,10 +53,13 @@ def _apply(transformer, xy):
     return np.column_stack([x, y])
 
 
-def layer(store: Store, name: str, year: int | None = None) -> gpd.GeoDataFrame:
-    """One exportable layer in EPSG:4326: alerts, cases (geometry: the union of their alerts) or planting lots."""
+def layer(store: Store, name: str, year: int | None = None, selection: Query | None = None) -> gpd.GeoDataFrame:
+    """One exportable layer in EPSG:4326: alerts (those ``selection`` picks, all by default), cases (geometry:
+    the union of their alerts) or planting lots."""
     if name == "alerts":
-        return store.query_alerts()
+        return store.query_alerts(selection)
+    if selection is not None and selection != Query():
+        raise InvalidInputError(f"layer: {name} takes no alert filters (bbox, datetime, status...); only year")
     if name == "planting_lots":
         return list_lots(store, year)
     if name == "cases":
