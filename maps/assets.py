@@ -34,6 +34,9 @@ class Library:
     files: tuple[str, ...]  # paths inside the npm package; copied without their leading "dist/"
     licence: str  # licence file inside the npm package, copied beside the files
     resources: dict[str, str]  # folium resource name (default_js/default_css) -> file under vendor/<name>/
+    # (file, text, replacement): outside URLs a package's code would fetch, cut at vendoring time (the README lists
+    # them), so the copy never reaches for the network
+    patches: tuple[tuple[str, str, str], ...] = ()
 
     def target(self, path: str) -> str:
         """Where a package file lands under ``vendor/<name>/``."""
@@ -72,6 +75,17 @@ LIBRARIES: tuple[Library, ...] = (
         files=("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"),
         licence="LICENSE",
         resources={},
+    ),
+    # The API's reference documentation at /redoc: ReDoc's standalone bundle (no inline script needed). Not 3.x:
+    # its bundle sends telemetry to redocly.com. 2.x draws its sidebar logo from their CDN: that image gets an
+    # empty source (ReDoc hides an image that fails to load).
+    Library(
+        name="redoc",
+        version="2.5.4",
+        files=("bundles/redoc.standalone.js",),
+        licence="LICENSE",
+        resources={},
+        patches=(("bundles/redoc.standalone.js", 'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"', 'src:""'),),
     ),
 )
 
@@ -163,10 +177,17 @@ def vendor(dest: Path = VENDOR_DIR) -> list[Path]:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(package / path, target)
                 written.append(target)
+            for path, text, replacement in lib.patches:
+                target = libdir / lib.target(path)
+                code = target.read_text(encoding="utf-8")
+                if code.count(text) != 1:
+                    raise ValueError(f"{lib.name}@{lib.version}: {path} holds {text!r} not once; review the patch")
+                target.write_text(code.replace(text, replacement), encoding="utf-8")
     readme = dest / "README.md"
     readme.write_text(
         "# Vendored web assets\n\nCopied from the npm registry by `python -m maps.assets`; do not edit.\n\n"
         + "".join(f"- `{lib.name}/`: npm `{lib.name}@{lib.version}`, licence in `{lib.name}/{lib.licence}`\n"
+                  + "".join(f"  - patched: in `{path}`, `{text}` became `{new}`\n" for path, text, new in lib.patches)
                   for lib in LIBRARIES),
         encoding="utf-8",
     )
