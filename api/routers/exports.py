@@ -20,7 +20,8 @@ router = APIRouter(tags=["exports"], dependencies=[Depends(reject_unknown_parame
 
 @router.get("/exports/{layer}", summary="Alerts, cases or planting lots as GeoPackage, GeoJSON, CSV, KML or GPX",
             response_class=Response,
-            responses={200: {"content": {media: {} for _, media, _ in exports.FORMATS.values()}}})
+            responses={200: {"content": {media: {} for _, media, _ in exports.FORMATS.values()}},
+                       400: {"description": "an unknown parameter or a malformed date"}})
 def export_layer(
     layer: Annotated[Literal[exports.LAYERS], Path(description="what to export")],  # type: ignore[valid-type]
     user: Reader,
