@@ -36,7 +36,8 @@ def _reads(case_id: int, photo_id: int) -> dict[str, list[str]]:
     tile = _tile(108.31, 11.96, 12)
     return {
         "/health": ["/health"], "/": ["/"], "/imagery/latest.png": ["/imagery/latest.png"],
-        "/reports/{name}": ["/reports/week.html"], "/alerts": ["/alerts"], "/alerts/{alert_id}": [f"/alerts/{ALERT}"],
+        "/reports/{name}": ["/reports/week.html"], "/reports/": ["/reports/", "/reports/?f=html"],
+        "/alerts": ["/alerts"], "/alerts/{alert_id}": [f"/alerts/{ALERT}"],
         "/alerts/{alert_id}/history": [f"/alerts/{ALERT}/history"], "/me/queue": ["/me/queue"],
         "/alerts/{alert_id}/photos": [f"/alerts/{ALERT}/photos"], "/photos/{photo_id}": [f"/photos/{photo_id}"],
         "/cases": ["/cases"], "/cases/{case_id}": [f"/cases/{case_id}"], "/targets/{year}": ["/targets/2024"],
@@ -134,7 +135,7 @@ def test_with_public_reads_off_every_read_needs_a_login(store, tmp_path):
             for url in urls:
                 expected = 200 if path in PUBLIC_WITHOUT_LOGIN else 401
                 assert client.get(url).status_code == expected, url
-        for url in ("/openapi.json", "/docs", "/static/vendor/jquery/jquery.min.js"):
+        for url in ("/openapi.json", "/docs", "/redoc", "/static/vendor/jquery/jquery.min.js"):
             assert client.get(url).status_code == 200, url
         viewer = login(client, "viewer")
         for url in ("/", "/alerts", "/cases", "/planning/layers", "/planning/overlay", "/exports/alerts?format=csv"):
