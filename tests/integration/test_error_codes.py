@@ -14,7 +14,6 @@ from maps.strings import LANGUAGES
 BIG = "20240610-086300-0133700"
 
 
-
 def _lang_files() -> dict[str, dict]:
     from importlib.resources import files
     return {lang: tomllib.loads(files("maps.strings").joinpath(f"{lang}.toml").read_text("utf-8"))
