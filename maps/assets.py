@@ -1,5 +1,5 @@
-"""Vendored web assets: the JS/CSS our folium maps and the API docs load, copied from npm into ``data/web/vendor``
-(offline).
+"""Vendored web assets: the JS/CSS our folium maps, the rangers' app and the API docs load, copied from npm into
+``data/web/vendor`` (offline).
 
 Re-vendor (after a folium upgrade changes the versions it expects) with ``python -m maps.assets``.
 """
@@ -71,6 +71,14 @@ LIBRARIES: tuple[Library, ...] = (
         version="5.35.0",
         files=("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"),
         licence="LICENSE",
+        resources={},
+    ),
+    # The rangers' app at /app/: an ES module build whose worker is a sibling file (same origin, so the CSP holds).
+    Library(
+        name="maplibre-gl",
+        version="6.20.0",
+        files=("dist/maplibre-gl.mjs", "dist/maplibre-gl-worker.mjs", "dist/maplibre-gl.css"),
+        licence="LICENSE.txt",
         resources={},
     ),
 )
