@@ -259,16 +259,23 @@ function renderAlert(feature) {
   renderActions(p);
 }
 
-/** Which actions the user's role allows on this status (the API decides again; this only hides dead buttons). */
+/** Which actions the user's role allows on this status. Units are left to the API's rule (a ranger outside them
+ * gets its 403, shown in the page's language), so the page never disagrees with the server. */
 function renderActions(p) {
   const reviewer = me && (me.role === "ranger" || me.role === "admin");
-  const inUnits = me && (me.role === "admin" || me.units.includes(p.district_id));
   const open = ["new", "assigned", "in_field"].includes(p.status);
   $("actions").hidden = !reviewer;
-  $("act-field").hidden = !(reviewer && inUnits && ["new", "assigned"].includes(p.status));
+  $("act-field").hidden = !(reviewer && ["new", "assigned"].includes(p.status));
   $("confirm-form").hidden = !(reviewer && open);
   $("dismiss-form").hidden = !(reviewer && open);
   $("case-form").hidden = !(reviewer && p.status === "confirmed" && !p.case_id);
+}
+
+/** One history step in words: the status reached and its cause or reason, or the case the alert went into. */
+function describe(h) {
+  if (h.action === "open_case") return `${t("open_case")}: ${(h.reason || "").replace(/^case /, "")}`;
+  const coded = h.to_status === "confirmed" ? "cause" : "reason";
+  return `${t(`status.${h.to_status}`)}${h.reason ? ` · ${t(`${coded}.${h.reason}`)}` : ""}`;
 }
 
 async function loadHistory(id) {
@@ -277,10 +284,8 @@ async function loadHistory(id) {
   try {
     for (const h of await api(`/alerts/${encodeURIComponent(id)}/history`)) {
       const item = document.createElement("li");
-      const why = h.reason ? ` · ${t(`cause.${h.reason}`) !== `cause.${h.reason}` && h.to_status === "confirmed"
-        ? t(`cause.${h.reason}`) : t(`reason.${h.reason}`)}` : "";
-      item.textContent = `${h.at.slice(0, 16).replace("T", " ")} · ${h.username ?? ""} · `
-        + `${t(`status.${h.to_status}`)}${why}${h.note ? ` · ${h.note}` : ""}`;
+      item.textContent = `${h.at.slice(0, 16).replace("T", " ")} · ${h.username ?? ""} · ${describe(h)}`
+        + `${h.note ? ` · ${h.note}` : ""}`;
       item.className = `history-${h.to_status}`;
       list.append(item);
     }
