@@ -174,6 +174,9 @@ def test_a_conflict_keeps_what_the_ranger_typed(server, shots):
         expect(ranger.locator("#error")).to_contain_text("vừa được người khác thay đổi")
         assert dismiss.get_by_label("Ghi chú", exact=True).input_value() == "nương rẫy cũ, đã trồng lại"
         assert dismiss.get_by_label("Lý do loại bỏ").input_value() == "other"
+        expect(ranger.locator("#alert-title")).to_contain_text("Đang kiểm tra thực địa")  # the other's change
+        expect(ranger.locator("#history li")).to_have_count(2)
+        expect(ranger.locator("#error")).to_be_in_viewport()
         ranger.screenshot(path=str(shots / "conflict.png"))
     with admin_client(server) as client:  # nothing half-saved: only the colleague's step
         steps = client.get(f"/alerts/{LOW}/history").json()

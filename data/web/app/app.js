@@ -30,6 +30,7 @@ function showError(err) {
   const box = $("error");
   box.textContent = err instanceof ApiError ? err.message_() : t("error.other");
   box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
   if (!(err instanceof ApiError)) console.warn(err);
 }
 function clearError() { $("error").hidden = true; $("error").textContent = ""; }
@@ -334,7 +335,8 @@ async function act(work, form) {
     if (form) form.reset();
     await afterChange();
   } catch (err) {
-    showError(err);  // the form keeps what was typed
+    showError(err);  // the forms keep what was typed
+    if (err.status === 409) await afterChange();  // show the other person's change; a resend uses its version
   }
 }
 
