@@ -207,3 +207,50 @@ def test_phone_list_and_panel_leave_the_map_controls_free(server, shots):
         assert sheet["x"] >= 0 and sheet["x"] + sheet["width"] <= 390  # no sideways scrolling
         page.locator(".maplibregl-ctrl-zoom-in").click()  # the control is on top, not under the sheet
     assert not real_errors(log.errors), log.errors
+
+
+def test_filters_live_in_the_link_and_the_selection_downloads_as_gpx(server):
+    with chromium_pages(1) as ([page], log):
+        log_in(page, server.url, "an")
+        page.get_by_role("button", name="Tất cả cảnh báo").click()
+        expect(page.locator("#count")).to_have_text("3 cảnh báo")
+        page.get_by_label("Độ tin cậy").select_option("high")
+        expect(page.locator("#count")).to_have_text("1 cảnh báo")
+        assert "confidence=high" in page.url and "view=all" in page.url
+        open_alert(page, HIGH)
+        assert f"alert={HIGH}" in page.url
+        assert page.locator("#navigate").get_attribute("href") == "geo:12.005000,108.355000"
+
+        page.reload(wait_until="networkidle")  # the same link reopens the same view (the token is the tab's)
+        expect(page.locator("#alert-title")).to_contain_text(HIGH)
+        page.get_by_role("button", name="← Danh sách").click()
+        expect(page.locator("#count")).to_have_text("1 cảnh báo")
+        assert page.get_by_label("Độ tin cậy").input_value() == "high"
+
+        with page.expect_download() as info:
+            page.get_by_role("link", name="GPX").click()
+        gpx = open(info.value.path(), encoding="utf-8").read()
+        assert info.value.suggested_filename.endswith(".gpx") and "<gpx" in gpx and HIGH in gpx
+    assert not real_errors(log.errors), log.errors
+
+
+def test_with_public_reads_off_the_app_asks_for_a_login_and_tiles_carry_the_token(store, tmp_path):
+    for name, (role, units) in USERS.items():
+        add_user(store, name, PASSWORD, role, units)
+    app = create_app(Settings(data_dir=tmp_path, store_url=store.url, public_reads=False))
+    with ServerThread(app) as server, chromium_pages(1) as ([page], log):
+        tiles: dict[str, int] = {}
+        page.on("response", lambda r: "/tiles/" in r.url and tiles.setdefault(r.url, r.status))
+        page.goto(f"{server.url}/app/", wait_until="networkidle")
+        expect(page.locator("#login")).to_be_visible()
+        expect(page.locator("#alerts li")).to_have_count(0)
+        assert not any("/alerts" in url or "/tiles/" in url for url in log.requests), log.requests
+        log_in(page, server.url, "viewer")
+        expect(page.locator("#count")).to_have_text("3 cảnh báo")
+        page.wait_for_function("() => document.querySelector('#map canvas')")
+        page.wait_for_load_state("networkidle")
+        alert_tiles = {u: s for u, s in tiles.items() if "/collections/alerts/tiles/" in u and "tilejson" not in u}
+        assert alert_tiles and set(alert_tiles.values()) == {200}, tiles
+        page.get_by_role("button", name="Đăng xuất").click()
+        expect(page.locator("#login")).to_be_visible()
+        assert page.evaluate("sessionStorage.getItem('forestmon.token')") is None

@@ -1,6 +1,6 @@
 // The rangers' app: log in, my queue or filtered alerts, the alert panel and its review actions.
 // State the user may share lives in the URL hash (#alert=ID&status=...), so a link reopens the same view.
-import { ApiError, api, login, setToken, token } from "./api.js";
+import { ApiError, api, authHeaders, login, setToken, token } from "./api.js";
 import { currentLang, savedLang, setLang, t } from "./i18n.js";
 import { bbox, createMap, legend, refreshAlerts, select } from "./map.js";
 
@@ -185,6 +185,26 @@ function renderList(features, total) {
   }
 }
 
+/** Downloads go through fetch so they carry the token (a plain link cannot, and reads may need a login). */
+async function download(e) {
+  e.preventDefault();
+  clearError();
+  const link = e.currentTarget;
+  try {
+    const r = await fetch(link.href, { headers: authHeaders() });
+    if (!r.ok) throw new ApiError(r.status, null, null);
+    const name = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "")?.[1] || `alerts.${link.id}`;
+    const save = document.createElement("a");
+    save.href = URL.createObjectURL(await r.blob());
+    save.download = name;
+    save.click();
+    setTimeout(() => URL.revokeObjectURL(save.href), 10000);
+  } catch (err) {
+    showError(err instanceof ApiError ? err : new ApiError(0, "network", null));
+  }
+}
+for (const format of ["gpx", "kml"]) $(format).addEventListener("click", download);
+
 $("show-queue").addEventListener("click", () => showList("queue"));
 $("show-all").addEventListener("click", () => showList("all"));
 $("filters").addEventListener("change", () => showList("all"));
@@ -302,7 +322,7 @@ async function loadPhotos(id) {
     const photos = await api(`/alerts/${encodeURIComponent(id)}/photos`);
     if (!photos.length) box.textContent = t("no_photos");
     for (const photo of photos) {  // an <img> cannot send the token: fetch the bytes and show a blob
-      const r = await fetch(`/photos/${photo.id}`, { headers: { Authorization: `Bearer ${token()}` } });
+      const r = await fetch(`/photos/${photo.id}`, { headers: authHeaders() });
       const img = document.createElement("img");
       img.alt = photo.filename || `${t("photo")} ${photo.id}`;
       img.src = URL.createObjectURL(await r.blob());
