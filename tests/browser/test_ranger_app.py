@@ -118,6 +118,10 @@ def test_ranger_reviews_the_queue_confirms_opens_a_case_and_dismisses(server, sh
         expect(page.locator("#history li")).to_have_count(2)
         assert "Cây trồng theo mùa" in history(page)[-1]
         expect(page.locator("#actions form:visible")).to_have_count(0)  # nothing left to do on a closed alert
+        page.get_by_label("Thêm ảnh hiện trường").set_input_files(  # a photo can still be added afterwards
+            {"name": "sau.png", "mimeType": "image/jpeg", "buffer": jpeg_with_gps(12.005, 108.355)})
+        page.get_by_role("button", name="Tải ảnh lên").click()
+        expect(page.locator("#photos img")).to_have_count(1)
         page.screenshot(path=str(shots / "dismissed.png"))
 
     assert not log.blocked, log.blocked
@@ -139,6 +143,7 @@ def test_viewer_sees_no_action_buttons_and_english_is_one_click_away(server):
         open_alert(page, LOW)
         expect(page.locator("#facts")).to_contain_text("Diện tích (ha)")
         expect(page.locator("#actions")).to_be_hidden()
+        expect(page.locator("#photo-form")).to_be_hidden()
         expect(page.locator("#panel button:visible", has_text="Xác nhận")).to_have_count(0)
         page.get_by_role("button", name="Chuyển sang tiếng Anh").click()
         expect(page.locator("#facts")).to_contain_text("Area (ha)")

@@ -81,7 +81,8 @@ async function start() {
   $("who").textContent = `${me.username} (${me.role})`;
   if (!map) {
     map = await createMap($("map"), openAt);
-    $("map").append($("legend"));
+    $("map").append($("legend"));  // over the map, never over the list
+    $("legend").hidden = false;
   }
   await loadDistricts();
   const state = hashState();
@@ -290,6 +291,7 @@ function renderActions(p) {
   $("confirm-form").hidden = !(reviewer && open);
   $("dismiss-form").hidden = !(reviewer && open);
   $("case-form").hidden = !(reviewer && p.status === "confirmed" && !p.case_id);
+  $("photo-form").hidden = !reviewer;
 }
 
 /** One history step in words: the status reached and its cause or reason, or the case the alert went into. */
@@ -374,6 +376,14 @@ $("confirm-form").addEventListener("submit", (e) => {
       await api(`/alerts/${encodeURIComponent(current.properties.id)}/photos`, { method: "POST", body });
     }
   }, form);
+});
+
+$("photo-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const body = new FormData();
+  body.append("file", form.photo.files[0]);
+  act(() => api(`/alerts/${encodeURIComponent(current.properties.id)}/photos`, { method: "POST", body }), form);
 });
 
 $("dismiss-form").addEventListener("submit", (e) => {

@@ -10,6 +10,7 @@ const CONFIDENCE_OPACITY = ["match", ["get", "confidence"], "highest", 0.85, "hi
 const ALERT_TILES = "/ogc/collections/alerts/tiles/WebMercatorQuad";
 const ADMIN_TILES = "/ogc/collections/admin_2024/tiles/WebMercatorQuad";
 const IMAGERY_TILES = "/imagery/latest/truecolor/tiles/WebMercatorQuad";
+const IMAGERY_TILEJSON = "/imagery/latest/truecolor/tilejson.json";
 
 async function tilejson(url) {
   try {
@@ -25,11 +26,12 @@ function absolute(path) { return location.origin + path; }  // keeps the {z}/{x}
 /** Build the map in ``container``; ``onClick(lngLat)`` is called when the map is clicked on an alert. */
 export async function createMap(container, onClick) {
   const [alerts, imagery] = await Promise.all([tilejson(`${ALERT_TILES}/tilejson.json`),
-                                               tilejson(`${IMAGERY_TILES}/tilejson.json`)]);
+                                               tilejson(IMAGERY_TILEJSON)]);
   const style = { version: 8, sources: {}, layers: [{ id: "bg", type: "background", paint: { "background-color": "#dfe7dc" } }] };
   if (imagery) {  // only when a scene has been ingested: otherwise every basemap tile would be a 404
     style.sources.imagery = { type: "raster", tiles: [absolute(`${IMAGERY_TILES}/{z}/{x}/{y}.png`)], tileSize: 256,
-                              minzoom: imagery.minzoom ?? 0, maxzoom: imagery.maxzoom ?? 16 };
+                              minzoom: imagery.minzoom ?? 0, maxzoom: imagery.maxzoom ?? 16,
+                              ...(imagery.bounds ? { bounds: imagery.bounds } : {}) };  // no requests outside it
     style.layers.push({ id: "imagery", type: "raster", source: "imagery" });
   }
   style.sources.admin = { type: "vector", tiles: [absolute(`${ADMIN_TILES}/{z}/{x}/{y}`)], maxzoom: 14 };
