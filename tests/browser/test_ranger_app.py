@@ -259,3 +259,20 @@ def test_with_public_reads_off_the_app_asks_for_a_login_and_tiles_carry_the_toke
         page.get_by_role("button", name="Đăng xuất").click()
         expect(page.locator("#login")).to_be_visible()
         assert page.evaluate("sessionStorage.getItem('forestmon.token')") is None
+
+
+def test_admin_dismisses_then_reopens_and_assigns(server):
+    with chromium_pages(1) as ([page], log):
+        log_in(page, server.url, "admin")
+        expect(page.locator("#count")).to_have_text("3 cảnh báo")  # an admin has no queue: all alerts
+        open_alert(page, LOW)
+        page.locator("#dismiss-form").get_by_label("Lý do loại bỏ").select_option("misregistration")
+        page.get_by_role("button", name="Loại bỏ cảnh báo").click()
+        expect(page.locator("#alert-title")).to_contain_text("Đã loại bỏ")
+        assign = page.locator("#assign-form")
+        assign.get_by_label("Giao cho kiểm lâm").select_option("an")
+        assign.get_by_role("button", name="Giao việc / mở lại").click()
+        expect(page.locator("#alert-title")).to_contain_text("Đã giao")
+        expect(page.locator("#history li")).to_have_count(3)
+        assert "admin · Đã giao" in history(page)[-1]
+    assert not real_errors(log.errors), log.errors

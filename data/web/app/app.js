@@ -84,7 +84,7 @@ async function start() {
     $("map").append($("legend"));  // over the map, never over the list
     $("legend").hidden = false;
   }
-  await loadDistricts();
+  await Promise.all([loadDistricts(), loadRangers()]);
   const state = hashState();
   for (const name of FILTERS) $("filters")[name].value = state[name] || "";
   const mode = state.view || (me.role === "ranger" ? "queue" : "all");
@@ -273,6 +273,10 @@ function renderAlert(feature) {
   fact(facts, t("last_update"), p.last_update);
   fact(facts, t("district"), p.district);
   fact(facts, t("coordinates"), copy);
+  if (p.vn2000_x != null && p.vn2000_y != null) {
+    fact(facts, t("vn2000"), `X ${Number(p.vn2000_x).toFixed(1)}, Y ${Number(p.vn2000_y).toFixed(1)} (EPSG:${p.vn2000_epsg})`);
+  }
+  if (p.forest_category) fact(facts, t("forest_category"), t(`forest.${p.forest_category}`));
   if (p.assigned_to) fact(facts, t("assigned_to"), p.assigned_to);
   if (p.cause) fact(facts, t("cause"), t(`cause.${p.cause}`));
   if (p.dismiss_reason) fact(facts, t("reason"), t(`reason.${p.dismiss_reason}`));
@@ -281,15 +285,16 @@ function renderAlert(feature) {
   renderActions(p);
 }
 
-/** Which actions the user's role allows on this status. Units are left to the API's rule (a ranger outside them
- * gets its 403, shown in the page's language), so the page never disagrees with the server. */
+/** The actions the user's role has from this status (the API's review steps: new → assigned → in the field →
+ * confirmed or dismissed; an admin assigns and reopens). Units are left to the API's rule: a ranger outside them
+ * gets its 403, shown in the page's language, so the page never disagrees with the server. */
 function renderActions(p) {
   const reviewer = me && (me.role === "ranger" || me.role === "admin");
-  const open = ["new", "assigned", "in_field"].includes(p.status);
   $("actions").hidden = !reviewer;
-  $("act-field").hidden = !(reviewer && ["new", "assigned"].includes(p.status));
-  $("confirm-form").hidden = !(reviewer && open);
-  $("dismiss-form").hidden = !(reviewer && open);
+  $("act-field").hidden = !(reviewer && p.status === "assigned");
+  $("confirm-form").hidden = !(reviewer && p.status === "in_field");
+  $("dismiss-form").hidden = !(reviewer && ["assigned", "in_field"].includes(p.status));
+  $("assign-form").hidden = !(me && me.role === "admin" && p.status !== "in_field");
   $("case-form").hidden = !(reviewer && p.status === "confirmed" && !p.case_id);
   $("photo-form").hidden = !reviewer;
 }
@@ -385,6 +390,22 @@ $("photo-form").addEventListener("submit", (e) => {
   body.append("file", form.photo.files[0]);
   act(() => api(`/alerts/${encodeURIComponent(current.properties.id)}/photos`, { method: "POST", body }), form);
 });
+
+$("assign-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  act(() => transition("assigned", { assignee: e.target.assignee.value }));
+});
+
+/** The rangers an admin may assign to (``GET /users`` is an admin's). */
+async function loadRangers() {
+  if (!me || me.role !== "admin") return;
+  try {
+    const rangers = (await api("/users")).filter((u) => u.role === "ranger" && !u.disabled);
+    fillOptions($("assign-form").assignee, rangers.map((u) => ({ id: u.username, name: u.display_name || u.username })), "");
+  } catch (err) {
+    showError(err);
+  }
+}
 
 $("dismiss-form").addEventListener("submit", (e) => {
   e.preventDefault();
