@@ -88,9 +88,9 @@ def web_map(request: Request, store: StoreDep, region: RegionDep, settings: Sett
     return with_nonce(cached(request, store.data_version(), build), request)
 
 
-@shell_router.get("/app/", summary="The rangers' app (log in, queue, review)", response_class=FileResponse,
-                  tags=["pages"])
+@shell_router.get("/app/", include_in_schema=False)  # a page, like /docs: not an API operation
 def app_shell() -> FileResponse:
+    """The rangers' app (log in, queue, review): its ES modules and strings are under /static/app/."""
     return FileResponse(APP_SHELL, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
 
