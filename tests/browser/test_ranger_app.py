@@ -75,6 +75,8 @@ def test_ranger_reviews_the_queue_confirms_opens_a_case_and_dismisses(server, sh
     with chromium_pages(1) as ([page], log):
         log_in(page, server.url, "an")
         expect(page.locator("#count")).to_have_text("3 cảnh báo đang chờ (3 được giao, 0 đang kiểm tra)")
+        timber = page.locator('#targets-body tr[data-target="damaged_timber_m3"] td').first
+        expect(timber).to_have_text("0")  # the 2024 targets: no timber lost yet
         items = page.locator(".alert-item")
         assert items.first.get_attribute("data-alert-id") == BIG  # highest priority first
         page.wait_for_function("document.querySelector('#map canvas') !== null")
@@ -110,6 +112,8 @@ def test_ranger_reviews_the_queue_confirms_opens_a_case_and_dismisses(server, sh
 
         page.get_by_role("button", name="← Danh sách").click()
         expect(page.locator("#count")).to_contain_text("2 cảnh báo đang chờ")
+        expect(timber).to_have_text("3.5")  # the case counts towards the year's targets
+        expect(page.locator('#targets-body tr[data-target="cases"] td').first).to_have_text("1")
         open_alert(page, HIGH)
         dismiss = page.locator("#dismiss-form")
         dismiss.get_by_label("Lý do loại bỏ").select_option("seasonal_crop")
@@ -142,6 +146,7 @@ def test_viewer_sees_no_action_buttons_and_english_is_one_click_away(server):
         expect(page.locator("#count")).to_have_text("3 cảnh báo")  # a viewer has no queue: all alerts
         open_alert(page, LOW)
         expect(page.locator("#facts")).to_contain_text("Diện tích (ha)")
+        expect(page.locator("#legend-body")).to_contain_text("Đã xác nhận")  # open on a desktop
         expect(page.locator("#actions")).to_be_hidden()
         expect(page.locator("#photo-form")).to_be_hidden()
         expect(page.locator("#panel button:visible", has_text="Xác nhận")).to_have_count(0)
@@ -211,6 +216,10 @@ def test_phone_list_and_panel_leave_the_map_controls_free(server, shots):
         assert not overlap(sheet, zoom) and not overlap(sheet, legend) and not overlap(zoom, legend)
         assert sheet["x"] >= 0 and sheet["x"] + sheet["width"] <= 390  # no sideways scrolling
         page.locator(".maplibregl-ctrl-zoom-in").click()  # the control is on top, not under the sheet
+        expect(page.locator("#legend-body")).to_be_hidden()  # folded on a phone, one tap away
+        page.get_by_text("Chú giải").click()
+        expect(page.locator("#legend-body")).to_contain_text("Đang kiểm tra thực địa")
+        assert not overlap(box(page, "#sheet"), box(page, "#legend"))
     assert not real_errors(log.errors), log.errors
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import shutil
 
+import numpy as np
 import pytest
 from chromium import chromium_pages
 from conftest import ServerThread
@@ -62,7 +63,8 @@ def test_the_map_shows_our_imagery_and_the_alerts(server, tmp_path):
         page.screenshot(path=str(tmp_path / "demo-app-selected.png"))
         imagery = [a for u, a in answers.items() if "/imagery/latest/truecolor/tiles/" in u and u.endswith(".png")]
         assert imagery and all(a == (200, "image/png") for a in imagery), imagery  # zoomed in: the mosaic shows
-        cyan = sum(1 for r, g, b in shot.getdata() if r < 60 and g > 200 and b > 220)
+        rgb = np.asarray(shot).astype(int)
+        cyan = int(((rgb[..., 0] < 60) & (rgb[..., 1] > 200) & (rgb[..., 2] > 220)).sum())
         assert cyan > 20, "the selected alert is not highlighted"
     assert not log.blocked, log.blocked
     assert not log.errors, log.errors

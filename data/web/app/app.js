@@ -57,7 +57,7 @@ function relabelOptions() {
   fillOptions($("dismiss-form").reason, REASONS, "reason");
   fillOptions($("case-form").violation_type, VIOLATIONS, "violation");
   $("lang").setAttribute("aria-label", t("switch_lang_label"));
-  legend($("legend"));
+  legend($("legend-body"));
 }
 
 // --- logging in and out -------------------------------------------------------------------------------------
@@ -83,6 +83,7 @@ async function start() {
     map = await createMap($("map"), openAt);
     $("map").append($("legend"));  // over the map, never over the list
     $("legend").hidden = false;
+    $("legend").open = window.matchMedia("(min-width: 701px)").matches;  // folded on a phone: the map comes first
   }
   await Promise.all([loadDistricts(), loadRangers()]);
   const state = hashState();
@@ -148,11 +149,37 @@ async function showList(next) {
   try {
     const data = mode === "queue" ? await api("/me/queue") : await api(`/alerts?${params}&limit=500`);
     renderList(data.features, data.numberMatched);
+    await loadTargets(data.features);
   } catch (err) {
     showError(err);
   }
   const exportParams = mode === "all" ? params : new URLSearchParams({ status: "assigned,in_field" });
   for (const format of ["gpx", "kml"]) $(format).href = `/exports/alerts?format=${format}&${exportParams}`;
+}
+
+/** The year's violation targets (``GET /targets/{year}``), for the year of the newest alert in the list. */
+async function loadTargets(features) {
+  const newest = features.map((f) => f.properties.first_detected || "").sort().pop();
+  const year = newest ? newest.slice(0, 4) : String(new Date().getFullYear());
+  const body = $("targets-body");
+  body.replaceChildren();
+  $("targets-year").textContent = year;
+  try {
+    const targets = await api(`/targets/${year}`);
+    for (const [key, figure] of Object.entries(targets.violations)) {
+      const row = document.createElement("tr");
+      row.dataset.target = key;
+      for (const value of [t(`target.${key}`), figure.current, figure.baseline, figure.target]) {
+        const cell = document.createElement(row.children.length ? "td" : "th");
+        cell.textContent = typeof value === "number" ? String(Math.round(value * 100) / 100) : value;
+        row.append(cell);
+      }
+      body.append(row);
+    }
+    $("targets").hidden = false;
+  } catch {
+    $("targets").hidden = true;  // no targets for that year: nothing to show
+  }
 }
 
 function filterParams() {

@@ -90,12 +90,9 @@ export function bbox(geometry) {
   return [[minx, miny], [maxx, maxy]];
 }
 
-/** The legend: status colours, confidence as opacity. */
+/** The legend's body: status colours, confidence as opacity (a <details>, folded on a phone). */
 export function legend(element) {
   element.replaceChildren();
-  const title = document.createElement("strong");
-  title.textContent = t("legend");
-  element.append(title);
   for (const [status, colour] of Object.entries(STATUS_COLOURS)) {
     const row = document.createElement("div");
     const swatch = document.createElement("span");
