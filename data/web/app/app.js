@@ -88,8 +88,7 @@ async function start() {
   await Promise.all([loadDistricts(), loadRangers()]);
   const state = hashState();
   for (const name of FILTERS) $("filters")[name].value = state[name] || "";
-  const mode = state.view || (me.role === "ranger" ? "queue" : "all");
-  await showList(mode);
+  await showList(state.view || (me.role === "ranger" ? "queue" : "all"));  // a ranger starts at their queue
   if (state.alert) await openAlert(state.alert);
 }
 
@@ -135,7 +134,7 @@ async function loadDistricts() {
   relabelOptions();
 }
 
-let mode = "queue";
+let mode = "queue";  // "queue" (GET /me/queue) or "all" (GET /alerts with the filters)
 async function showList(next) {
   mode = next;
   clearError();
