@@ -285,3 +285,35 @@ def test_admin_dismisses_then_reopens_and_assigns(server):
         expect(page.locator("#history li")).to_have_count(3)
         assert "admin · Đã giao" in history(page)[-1]
     assert not real_errors(log.errors), log.errors
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((el) => (el.matches('button') ? !(el.textContent.trim() || el.getAttribute('aria-label'))
+                                        : !el.labels.length))
+  .map((el) => el.outerHTML)"""
+
+
+def test_every_control_is_labelled_and_the_review_works_by_keyboard(server):
+    with chromium_pages(1) as ([page], log):
+        page.goto(f"{server.url}/app/", wait_until="networkidle")
+        page.get_by_label("Tên đăng nhập").focus()
+        page.keyboard.type("an")
+        page.keyboard.press("Tab")
+        page.keyboard.type(PASSWORD)
+        page.keyboard.press("Enter")
+        expect(page.locator("#list")).to_be_visible()
+        page.wait_for_selector(".maplibregl-ctrl-zoom-in")
+        assert page.evaluate(UNLABELLED) == []
+        page.locator(f'.alert-item[data-alert-id="{LOW}"]').focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#alert-title")).to_contain_text(LOW)
+        assert page.evaluate(UNLABELLED) == []
+        page.get_by_label("Lý do loại bỏ").focus()
+        page.keyboard.press("ArrowDown")  # cloud_shadow -> seasonal_crop
+        page.keyboard.press("Tab")
+        page.keyboard.type("ruộng bắp")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        expect(page.locator("#alert-title")).to_contain_text("Đã loại bỏ")
+        assert "Cây trồng theo mùa · ruộng bắp" in history(page)[-1]
+    assert not real_errors(log.errors), log.errors
