@@ -47,11 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_error_handler(app)
     document_errors(app)
 
-    # The read rule, once: every router but logging in, liveness and the API docs needs a login when reads are
-    # not public.
+    # The read rule, once: every router but logging in, liveness, the API docs and the app's empty shell needs a
+    # login when reads are not public.
     app.include_router(auth_router.router)
     app.include_router(health.router)
     app.include_router(docs.router)
+    app.include_router(pages.shell_router)  # the app's shell holds no data; its API calls follow the read rule
     for router in (pages.router, alerts.router, review_router.router, cases_router.router, exports_router.router,
                    planting_router.router, ogc.router, planning.router, imagery_tiles.router):
         app.include_router(router, dependencies=[Depends(read_access)])

@@ -1,5 +1,5 @@
-"""Vendored web assets: the JS/CSS our folium maps and the API docs load, copied from npm into ``data/web/vendor``
-(offline).
+"""Vendored web assets: the JS/CSS our folium maps, the rangers' app and the API docs load, copied from npm into
+``data/web/vendor`` (offline).
 
 Re-vendor (after a folium upgrade changes the versions it expects) with ``python -m maps.assets``.
 """
@@ -86,6 +86,14 @@ LIBRARIES: tuple[Library, ...] = (
         licence="LICENSE",
         resources={},
         patches=(("bundles/redoc.standalone.js", 'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"', 'src:""'),),
+    ),
+    # The rangers' app at /app/: an ES module build whose worker is a sibling file (same origin, so the CSP holds).
+    Library(
+        name="maplibre-gl",
+        version="6.20.0",
+        files=("dist/maplibre-gl.mjs", "dist/maplibre-gl-worker.mjs", "dist/maplibre-gl.css"),
+        licence="LICENSE.txt",
+        resources={},
     ),
 )
 

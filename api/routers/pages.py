@@ -18,6 +18,7 @@ from api.deps import RegionDep, SettingsDep, StoreDep
 from api.headers import NONCE_SLOT, with_nonce
 from api.routers.imagery_tiles import pick_scenes
 from api.settings import Settings
+from data import data_path
 from geo import query as q
 from geo.errors import NotFoundError
 from geo.grid import Grid
@@ -32,6 +33,10 @@ from maps.templating import TEMPLATES
 from maps.webmap import build_map
 
 router = APIRouter()
+# The rangers' app shell: a static page with no data in it (everything comes from the API after logging in), so it
+# is served without the read rule: with public reads off an anonymous browser still gets the log-in form.
+shell_router = APIRouter()
+APP_SHELL = data_path("web") / "app" / "index.html"
 REPORT_NAME = r"^[\w.-]+\.html$"  # a plain file name: no separators, no NUL (which Path.resolve refuses)
 REPORT_WEEK = re.compile(r"(\d{4})-W(\d{2})")  # the file name ``forestmon report`` gives a week's report
 MAP_ALERTS = 5000  # alerts drawn on the web map, newest first
@@ -87,6 +92,12 @@ def web_map(request: Request, store: StoreDep, region: RegionDep, settings: Sett
     def build() -> Response:  # ~70 ms of CPU: built once per data version and language (api.caching)
         return HTMLResponse(render_web_map(store, region, settings, lang))
     return with_nonce(cached(request, store.data_version(), build), request)
+
+
+@shell_router.get("/app/", include_in_schema=False)  # a page, like /docs: not an API operation
+def app_shell() -> FileResponse:
+    """The rangers' app (log in, queue, review): its ES modules and strings are under /static/app/."""
+    return FileResponse(APP_SHELL, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/imagery/latest.png", summary="True colour of the latest clear scene (Web Mercator PNG)",

@@ -69,6 +69,35 @@ def chromium_page(width: int = 1280, height: int = 800) -> Iterator[tuple[Page, 
             browser.close()
 
 
+@contextmanager
+def chromium_pages(count: int, width: int = 1280, height: int = 800) -> Iterator[tuple[list[Page], PageLog]]:
+    """``count`` pages in separate browser contexts (separate sessions, as two people), sharing one log and guard."""
+    log = PageLog()
+
+    def guard(route: Route) -> None:
+        if _is_local(route.request.url):
+            route.continue_()
+        else:
+            log.blocked.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            pages = []
+            for _ in range(count):
+                context = browser.new_context(viewport={"width": width, "height": height}, service_workers="block")
+                page = context.new_page()
+                page.on("request", lambda request: log.requests.append(request.url))
+                page.on("console", lambda msg: msg.type == "error" and log.errors.append(f"console: {msg.text}"))
+                page.on("pageerror", lambda exc: log.errors.append(f"pageerror: {exc}"))
+                page.route("**/*", guard)
+                pages.append(page)
+            yield pages, log
+        finally:
+            browser.close()
+
+
 def load(url: str, screenshot: str | None = None, width: int = 1280, height: int = 800) -> PageLog:
     """Open ``url``, wait for the network to go idle, optionally save a screenshot, and return the log."""
     with chromium_page(width, height) as (page, log):

@@ -1,0 +1,51 @@
+// Calls to our own API with the session's bearer token; errors become localized messages (ApiError).
+import { t } from "./i18n.js";
+
+const TOKEN = "forestmon.token";
+
+export function token() { return sessionStorage.getItem(TOKEN); }
+export function setToken(value) { value ? sessionStorage.setItem(TOKEN, value) : sessionStorage.removeItem(TOKEN); }
+export function authHeaders() { return token() ? { Authorization: `Bearer ${token()}` } : {}; }
+
+/** An API refusal: ``status`` and, when the server gave one, its stable ``code``; ``message()`` is localized. */
+export class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(`HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+  }
+  message_() {
+    if (this.code && t(`error.${this.code}`) !== `error.${this.code}`) return t(`error.${this.code}`);
+    const key = `error.${this.status}`;
+    return t(key) !== key ? t(key) : t("error.other");
+  }
+}
+
+/** fetch ``path`` with the token; JSON in (``json``) and out; raises ApiError on a non-2xx answer. */
+export async function api(path, { method = "GET", json, body, headers = {} } = {}) {
+  const init = { method, headers: { ...authHeaders(), ...headers } };
+  if (json !== undefined) {
+    init.body = JSON.stringify(json);
+    init.headers["Content-Type"] = "application/json";
+  } else if (body !== undefined) {
+    init.body = body;
+  }
+  let r;
+  try {
+    r = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, "network", null);
+  }
+  const type = r.headers.get("Content-Type") || "";
+  const data = type.includes("json") ? await r.json() : null;
+  if (!r.ok) throw new ApiError(r.status, data && data.code, data && data.detail);
+  return data;
+}
+
+/** Log in with the OAuth2 password form; keeps the token for this browser tab's session only. */
+export async function login(username, password) {
+  const form = new URLSearchParams({ username, password });
+  const data = await api("/auth/token", { method: "POST", body: form });
+  setToken(data.access_token);
+}

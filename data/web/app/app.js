@@ -1,0 +1,454 @@
+// The rangers' app: log in, my queue or filtered alerts, the alert panel and its review actions.
+// State the user may share lives in the URL hash (#alert=ID&status=...), so a link reopens the same view.
+import { ApiError, api, authHeaders, login, setToken, token } from "./api.js";
+import { currentLang, savedLang, setLang, t } from "./i18n.js";
+import { bbox, createMap, legend, refreshAlerts, select } from "./map.js";
+
+const $ = (id) => document.getElementById(id);
+const STATUSES = ["new", "assigned", "in_field", "confirmed", "dismissed"];
+const CONFIDENCES = ["low", "high", "highest"];
+const CAUSES = ["illegal_clearing", "illegal_logging", "farming_encroachment", "permitted_harvest", "fire", "natural", "other"];
+const REASONS = ["cloud_shadow", "seasonal_crop", "permitted_plantation_harvest", "cleared_before_monitoring",
+                 "misregistration", "other"];
+const VIOLATIONS = ["illegal_clearing", "illegal_logging", "farming_encroachment", "fire", "other"];
+const FILTERS = ["status", "confidence", "district_id", "start", "end", "min_area_ha"];
+
+let me = null;       // GET /me
+let map = null;
+let current = null;  // the alert in the panel (GeoJSON feature)
+let districts = [];  // [{id, name}]
+
+// --- the URL hash -------------------------------------------------------------------------------------------
+function hashState() { return Object.fromEntries(new URLSearchParams(location.hash.slice(1))); }
+function setHash(state) {
+  const clean = Object.fromEntries(Object.entries(state).filter(([, v]) => v));
+  history.replaceState(null, "", `#${new URLSearchParams(clean)}`);
+}
+
+// --- messages -----------------------------------------------------------------------------------------------
+function showError(err) {
+  const box = $("error");
+  box.textContent = err instanceof ApiError ? err.message_() : t("error.other");
+  box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
+  if (!(err instanceof ApiError)) console.warn(err);
+}
+function clearError() { $("error").hidden = true; $("error").textContent = ""; }
+
+function fillOptions(select, values, prefix) {
+  const keep = select.value;
+  const first = select.querySelector('option[value=""]');
+  select.replaceChildren(...(first ? [first] : []));
+  for (const value of values) {
+    const option = document.createElement("option");
+    option.value = typeof value === "string" ? value : value.id;
+    option.textContent = typeof value === "string" ? t(`${prefix}.${value}`) : value.name;
+    select.append(option);
+  }
+  if (keep || first) select.value = keep;  // a select without an empty choice keeps its first option
+}
+
+function relabelOptions() {
+  const f = $("filters");
+  fillOptions(f.status, STATUSES, "status");
+  fillOptions(f.confidence, CONFIDENCES, "confidence");
+  fillOptions(f.district_id, districts, "");
+  fillOptions($("confirm-form").cause, CAUSES, "cause");
+  fillOptions($("dismiss-form").reason, REASONS, "reason");
+  fillOptions($("case-form").violation_type, VIOLATIONS, "violation");
+  $("lang").setAttribute("aria-label", t("switch_lang_label"));
+  legend($("legend-body"));
+}
+
+// --- logging in and out -------------------------------------------------------------------------------------
+async function start() {
+  clearError();
+  if (!token()) {
+    $("login").hidden = false;
+    $("list").hidden = $("panel").hidden = $("logout").hidden = true;
+    $("who").textContent = "";
+    return;
+  }
+  try {
+    me = await api("/me");
+  } catch (err) {
+    setToken(null);
+    if (err.status !== 401) showError(err);
+    return start();
+  }
+  $("login").hidden = true;
+  $("logout").hidden = false;
+  $("who").textContent = `${me.username} (${me.role})`;
+  if (!map) {
+    map = await createMap($("map"), openAt);
+    $("map").append($("legend"));  // over the map, never over the list
+    $("legend").hidden = false;
+    $("legend").open = window.matchMedia("(min-width: 701px)").matches;  // folded on a phone: the map comes first
+  }
+  await Promise.all([loadDistricts(), loadRangers()]);
+  const state = hashState();
+  for (const name of FILTERS) $("filters")[name].value = state[name] || "";
+  await showList(state.view || (me.role === "ranger" ? "queue" : "all"));  // a ranger starts at their queue
+  if (state.alert) await openAlert(state.alert);
+}
+
+$("login").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  clearError();
+  const form = e.target;
+  try {
+    await login(form.username.value, form.password.value);
+    form.password.value = "";
+    await start();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      $("error").textContent = t("error.login");
+      $("error").hidden = false;
+    } else showError(err);
+  }
+});
+
+$("logout").addEventListener("click", () => {
+  setToken(null);
+  me = current = null;
+  setHash({});
+  location.reload();  // nothing of the last user stays in the page
+});
+
+$("lang").addEventListener("click", async () => {
+  await setLang(currentLang() === "vi" ? "en" : "vi");
+  relabelOptions();
+  if (current) renderAlert(current);
+});
+
+// --- the list: my queue, or alerts with filters ---------------------------------------------------------------
+async function loadDistricts() {
+  if (districts.length) return;
+  try {
+    const units = await api("/ogc/collections/admin_2024/items?limit=100");
+    districts = units.features.map((f) => ({ id: f.properties.id, name: f.properties.name }))
+      .sort((a, b) => a.name.localeCompare(b.name, "vi"));
+  } catch (err) {
+    showError(err);
+  }
+  relabelOptions();
+}
+
+let mode = "queue";  // "queue" (GET /me/queue) or "all" (GET /alerts with the filters)
+async function showList(next) {
+  mode = next;
+  clearError();
+  $("list").hidden = false;
+  $("panel").hidden = true;
+  $("filters").hidden = mode === "queue";
+  $("show-queue").setAttribute("aria-pressed", String(mode === "queue"));
+  $("show-all").setAttribute("aria-pressed", String(mode === "all"));
+  const params = filterParams();
+  setHash({ view: mode, ...(mode === "all" ? Object.fromEntries(params) : {}) });
+  try {
+    const data = mode === "queue" ? await api("/me/queue") : await api(`/alerts?${params}&limit=500`);
+    renderList(data.features, data.numberMatched);
+    await loadTargets(data.features);
+  } catch (err) {
+    showError(err);
+  }
+  const exportParams = mode === "all" ? params : new URLSearchParams({ status: "assigned,in_field" });
+  for (const format of ["gpx", "kml"]) $(format).href = `/exports/alerts?format=${format}&${exportParams}`;
+}
+
+/** The year's violation targets (``GET /targets/{year}``), for the year of the newest alert in the list. */
+async function loadTargets(features) {
+  const newest = features.map((f) => f.properties.first_detected || "").sort().pop();
+  const year = newest ? newest.slice(0, 4) : String(new Date().getFullYear());
+  const body = $("targets-body");
+  body.replaceChildren();
+  $("targets-year").textContent = year;
+  try {
+    const targets = await api(`/targets/${year}`);
+    for (const [key, figure] of Object.entries(targets.violations)) {
+      const row = document.createElement("tr");
+      row.dataset.target = key;
+      for (const value of [t(`target.${key}`), figure.current, figure.baseline, figure.target]) {
+        const cell = document.createElement(row.children.length ? "td" : "th");
+        cell.textContent = typeof value === "number" ? String(Math.round(value * 100) / 100) : value;
+        row.append(cell);
+      }
+      body.append(row);
+    }
+    $("targets").hidden = false;
+  } catch {
+    $("targets").hidden = true;  // no targets for that year: nothing to show
+  }
+}
+
+function filterParams() {
+  const params = new URLSearchParams();
+  const form = $("filters");
+  for (const name of FILTERS) if (form[name].value) params.set(name, form[name].value);
+  return params;
+}
+
+function renderList(features, total) {
+  const list = $("alerts");
+  list.replaceChildren();
+  if (mode === "queue") {
+    const n = (s) => features.filter((f) => f.properties.status === s).length;
+    $("count").textContent = t("queue_count", { n: features.length, assigned: n("assigned"), in_field: n("in_field") });
+  } else {
+    $("count").textContent = t("count", { n: total ?? features.length });
+  }
+  for (const f of features) {
+    const p = f.properties;
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = `alert-item status-${p.status}`;
+    button.dataset.alertId = p.id;
+    button.textContent = `${p.id} · ${Number(p.area_ha).toFixed(2)} ha · ${t(`confidence.${p.confidence}`)} · `
+      + `${t(`status.${p.status}`)}${p.district ? ` · ${p.district}` : ""}`;
+    button.addEventListener("click", () => openAlert(p.id));
+    item.append(button);
+    list.append(item);
+  }
+}
+
+/** Downloads go through fetch so they carry the token (a plain link cannot, and reads may need a login). */
+async function download(e) {
+  e.preventDefault();
+  clearError();
+  const link = e.currentTarget;
+  try {
+    const r = await fetch(link.href, { headers: authHeaders() });
+    if (!r.ok) throw new ApiError(r.status, null, null);
+    const name = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "")?.[1] || `alerts.${link.id}`;
+    const save = document.createElement("a");
+    save.href = URL.createObjectURL(await r.blob());
+    save.download = name;
+    save.click();
+    setTimeout(() => URL.revokeObjectURL(save.href), 10000);
+  } catch (err) {
+    showError(err instanceof ApiError ? err : new ApiError(0, "network", null));
+  }
+}
+for (const format of ["gpx", "kml"]) $(format).addEventListener("click", download);
+
+$("show-queue").addEventListener("click", () => showList("queue"));
+$("show-all").addEventListener("click", () => showList("all"));
+$("filters").addEventListener("change", () => showList("all"));
+$("back").addEventListener("click", () => { current = null; select(map, null); showList(mode); });
+
+// --- the alert panel ------------------------------------------------------------------------------------------
+async function openAt(lngLat) {
+  const d = 0.0005;
+  const found = await api(`/alerts?bbox=${lngLat.lng - d},${lngLat.lat - d},${lngLat.lng + d},${lngLat.lat + d}&limit=1`);
+  if (found.features.length) await openAlert(found.features[0].properties.id);
+}
+
+async function openAlert(id) {
+  clearError();
+  try {
+    current = await api(`/alerts/${encodeURIComponent(id)}`);
+  } catch (err) {
+    return showError(err);
+  }
+  $("list").hidden = true;
+  $("panel").hidden = false;
+  setHash({ ...hashState(), alert: id });
+  renderAlert(current);
+  select(map, current);
+  await Promise.all([loadHistory(id), loadPhotos(id)]);
+}
+
+function centroid(feature) {
+  const p = feature.properties;
+  if (p.centroid_lat != null && p.centroid_lon != null) return [p.centroid_lat, p.centroid_lon];
+  const [[minx, miny], [maxx, maxy]] = bbox(feature.geometry);
+  return [(miny + maxy) / 2, (minx + maxx) / 2];
+}
+
+function fact(list, label, value) {
+  const dt = document.createElement("dt");
+  dt.textContent = label;
+  const dd = document.createElement("dd");
+  if (value instanceof Node) dd.append(value); else dd.textContent = value ?? "–";
+  list.append(dt, dd);
+}
+
+function renderAlert(feature) {
+  const p = feature.properties;
+  $("alert-title").textContent = `${t(`status.${p.status}`)} · ${p.id}`;
+  const facts = $("facts");
+  facts.replaceChildren();
+  const [lat, lon] = centroid(feature);
+  const coords = `${lat.toFixed(6)}, ${lon.toFixed(6)}`;
+  const copy = document.createElement("span");
+  const text = document.createElement("output");
+  text.id = "coords";
+  text.textContent = coords;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = t("copy");
+  button.setAttribute("aria-label", `${t("copy")} ${t("coordinates")}`);
+  button.addEventListener("click", async () => {
+    try { await navigator.clipboard.writeText(coords); button.textContent = t("copied"); } catch { /* no clipboard */ }
+  });
+  copy.append(text, " ", button);
+  fact(facts, t("area_ha"), Number(p.area_ha).toFixed(2));
+  fact(facts, t("confidence"), t(`confidence.${p.confidence}`));
+  fact(facts, t("first_detected"), p.first_detected);
+  fact(facts, t("last_update"), p.last_update);
+  fact(facts, t("district"), p.district);
+  fact(facts, t("coordinates"), copy);
+  if (p.vn2000_x != null && p.vn2000_y != null) {
+    fact(facts, t("vn2000"), `X ${Number(p.vn2000_x).toFixed(1)}, Y ${Number(p.vn2000_y).toFixed(1)} (EPSG:${p.vn2000_epsg})`);
+  }
+  if (p.forest_category) fact(facts, t("forest_category"), t(`forest.${p.forest_category}`));
+  if (p.assigned_to) fact(facts, t("assigned_to"), p.assigned_to);
+  if (p.cause) fact(facts, t("cause"), t(`cause.${p.cause}`));
+  if (p.dismiss_reason) fact(facts, t("reason"), t(`reason.${p.dismiss_reason}`));
+  if (p.case_id) fact(facts, t("case"), String(p.case_id));
+  $("navigate").href = `geo:${lat.toFixed(6)},${lon.toFixed(6)}`;
+  renderActions(p);
+}
+
+/** The actions the user's role has from this status (the API's review steps: new → assigned → in the field →
+ * confirmed or dismissed; an admin assigns and reopens). Units are left to the API's rule: a ranger outside them
+ * gets its 403, shown in the page's language, so the page never disagrees with the server. */
+function renderActions(p) {
+  const reviewer = me && (me.role === "ranger" || me.role === "admin");
+  $("actions").hidden = !reviewer;
+  $("act-field").hidden = !(reviewer && p.status === "assigned");
+  $("confirm-form").hidden = !(reviewer && p.status === "in_field");
+  $("dismiss-form").hidden = !(reviewer && ["assigned", "in_field"].includes(p.status));
+  $("assign-form").hidden = !(me && me.role === "admin" && p.status !== "in_field");
+  $("case-form").hidden = !(reviewer && p.status === "confirmed" && !p.case_id);
+  $("photo-form").hidden = !reviewer;
+}
+
+/** One history step in words: the status reached and its cause or reason, or the case the alert went into. */
+function describe(h) {
+  if (h.action === "open_case") return `${t("open_case")}: ${(h.reason || "").replace(/^case /, "")}`;
+  const coded = h.to_status === "confirmed" ? "cause" : "reason";
+  return `${t(`status.${h.to_status}`)}${h.reason ? ` · ${t(`${coded}.${h.reason}`)}` : ""}`;
+}
+
+async function loadHistory(id) {
+  const list = $("history");
+  list.replaceChildren();
+  try {
+    for (const h of await api(`/alerts/${encodeURIComponent(id)}/history`)) {
+      const item = document.createElement("li");
+      item.textContent = `${h.at.slice(0, 16).replace("T", " ")} · ${h.username ?? ""} · ${describe(h)}`
+        + `${h.note ? ` · ${h.note}` : ""}`;
+      item.className = `history-${h.to_status}`;
+      list.append(item);
+    }
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function loadPhotos(id) {
+  const box = $("photos");
+  box.replaceChildren();
+  try {
+    const photos = await api(`/alerts/${encodeURIComponent(id)}/photos`);
+    if (!photos.length) box.textContent = t("no_photos");
+    for (const photo of photos) {  // an <img> cannot send the token: fetch the bytes and show a blob
+      const r = await fetch(`/photos/${photo.id}`, { headers: authHeaders() });
+      const img = document.createElement("img");
+      img.alt = photo.filename || `${t("photo")} ${photo.id}`;
+      img.src = URL.createObjectURL(await r.blob());
+      box.append(img);
+    }
+  } catch (err) {
+    if (err.status !== 401) showError(err);
+  }
+}
+
+/** POST a review step with the version the panel shows; a 409 leaves the forms as typed. */
+async function transition(to, extra = {}) {
+  const p = current.properties;
+  return api(`/alerts/${encodeURIComponent(p.id)}/transitions`,
+             { method: "POST", json: { to, version: p.version, ...extra } });
+}
+
+async function afterChange() {
+  const id = current.properties.id;
+  current = await api(`/alerts/${encodeURIComponent(id)}`);
+  renderAlert(current);
+  await Promise.all([loadHistory(id), loadPhotos(id)]);
+  refreshAlerts(map);
+}
+
+async function act(work, form) {
+  clearError();
+  try {
+    await work();
+    if (form) form.reset();
+    await afterChange();
+  } catch (err) {
+    showError(err);  // the forms keep what was typed
+    if (err.status === 409) await afterChange();  // show the other person's change; a resend uses its version
+  }
+}
+
+$("act-field").addEventListener("click", () => act(() => transition("in_field")));
+
+$("confirm-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const form = e.target;
+  act(async () => {
+    await transition("confirmed", { cause: form.cause.value, note: form.note.value || null });
+    const file = form.photo.files[0];
+    if (file) {
+      const body = new FormData();
+      body.append("file", file);
+      await api(`/alerts/${encodeURIComponent(current.properties.id)}/photos`, { method: "POST", body });
+    }
+  }, form);
+});
+
+$("photo-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const body = new FormData();
+  body.append("file", form.photo.files[0]);
+  act(() => api(`/alerts/${encodeURIComponent(current.properties.id)}/photos`, { method: "POST", body }), form);
+});
+
+$("assign-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  act(() => transition("assigned", { assignee: e.target.assignee.value }));
+});
+
+/** The rangers an admin may assign to (``GET /users`` is an admin's). */
+async function loadRangers() {
+  if (!me || me.role !== "admin") return;
+  try {
+    const rangers = (await api("/users")).filter((u) => u.role === "ranger" && !u.disabled);
+    fillOptions($("assign-form").assignee, rangers.map((u) => ({ id: u.username, name: u.display_name || u.username })), "");
+  } catch (err) {
+    showError(err);
+  }
+}
+
+$("dismiss-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const form = e.target;
+  act(() => transition("dismissed", { reason: form.reason.value, note: form.note.value || null }), form);
+});
+
+$("case-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const timber = form.timber_m3.value;
+  act(() => api("/cases", { method: "POST", json: {
+    number: form.number.value, opened: form.opened.value, violation_type: form.violation_type.value,
+    alert_ids: [current.properties.id], timber_m3: timber === "" ? null : Number(timber),
+  } }), form);
+});
+
+await setLang(savedLang());
+relabelOptions();
+await start();
