@@ -1,5 +1,5 @@
 // Calls to our own API with the session's bearer token; errors become localized messages (ApiError).
-import { t } from "./i18n.js";
+import { currentLang, t } from "./i18n.js";
 
 const TOKEN = "forestmon.token";
 
@@ -15,16 +15,19 @@ export class ApiError extends Error {
     this.code = code;
     this.detail = detail;
   }
+  /** The app's own words for this kind of refusal, then the server's specific message (asked for in the page's
+   * language) when it says more, e.g. which alert or unit. */
   message_() {
-    if (this.code && t(`error.${this.code}`) !== `error.${this.code}`) return t(`error.${this.code}`);
+    const byCode = this.code && t(`error.${this.code}`) !== `error.${this.code}` ? t(`error.${this.code}`) : null;
     const key = `error.${this.status}`;
-    return t(key) !== key ? t(key) : t("error.other");
+    const general = byCode || (t(key) !== key ? t(key) : t("error.other"));
+    return typeof this.detail === "string" && this.detail ? `${general} (${this.detail})` : general;
   }
 }
 
 /** fetch ``path`` with the token; JSON in (``json``) and out; raises ApiError on a non-2xx answer. */
 export async function api(path, { method = "GET", json, body, headers = {} } = {}) {
-  const init = { method, headers: { ...authHeaders(), ...headers } };
+  const init = { method, headers: { ...authHeaders(), "Accept-Language": currentLang(), ...headers } };
   if (json !== undefined) {
     init.body = JSON.stringify(json);
     init.headers["Content-Type"] = "application/json";
