@@ -256,7 +256,7 @@ async function openAlert(id) {
   setHash({ ...hashState(), alert: id });
   renderAlert(current);
   select(map, current);
-  await Promise.all([loadHistory(id), loadPhotos(id)]);
+  await Promise.all([loadHistory(id), loadPhotos(id), loadImagery(current)]);
 }
 
 function centroid(feature) {
@@ -345,6 +345,54 @@ async function loadHistory(id) {
     }
   } catch (err) {
     showError(err);
+  }
+}
+
+const IMAGERY_ZOOM = 15;  // about 5 m a pixel: a clearing of a few hectares spans tens of pixels
+const IMAGERY_LAYERS = ["truecolor", "ndvi"];
+
+/** The alert's own before and after scenes (true colour and NDVI), one tile each around the alert's centre, with
+ * a mark where the alert is; fetched with the token like photos (an <img> cannot send it). */
+async function loadImagery(feature) {
+  const box = $("imagery");
+  box.replaceChildren();
+  const scenes = feature.imagery || {};
+  if (!scenes.before && !scenes.after) { box.textContent = t("no_imagery"); return; }
+  const [lat, lon] = centroid(feature);
+  for (const [when, scene] of [["before", scenes.before], ["after", scenes.after]]) {
+    if (!scene) continue;
+    for (const layer of IMAGERY_LAYERS) {
+      const figure = document.createElement("figure");
+      figure.className = `scene scene-${when}`;
+      const caption = document.createElement("figcaption");
+      caption.textContent = `${t(`imagery.${when}`)} ${scene.acquired} · ${t(`imagery.${layer}`)}`;
+      try {
+        const range = await api(new URL(scene.tilejson[layer]).pathname);
+        const z = Math.max(range.minzoom, Math.min(IMAGERY_ZOOM, range.maxzoom));
+        const n = 2 ** z;
+        const fx = (lon + 180) / 360 * n;
+        const fy = (1 - Math.asinh(Math.tan(lat * Math.PI / 180)) / Math.PI) / 2 * n;
+        const url = new URL(scene.tiles[layer].replace("{z}", z).replace("{x}", Math.floor(fx))
+          .replace("{y}", Math.floor(fy)));
+        const r = await fetch(url.pathname, { headers: authHeaders() });
+        if (!r.ok) throw new ApiError(r.status, null, null);
+        const img = document.createElement("img");
+        img.alt = caption.textContent;
+        img.src = URL.createObjectURL(await r.blob());
+        const mark = document.createElement("span");
+        mark.className = "scene-mark";
+        mark.style.left = `${(fx % 1) * 100}%`;
+        mark.style.top = `${(fy % 1) * 100}%`;
+        const tile = document.createElement("div");
+        tile.className = "scene-tile";
+        tile.append(img, mark);
+        figure.append(tile);
+      } catch (err) {
+        figure.append(err instanceof ApiError ? err.message_() : t("error.other"));
+      }
+      figure.append(caption);
+      box.append(figure);
+    }
   }
 }
 
