@@ -45,28 +45,8 @@ def _is_local(url: str) -> bool:
 @contextmanager
 def chromium_page(width: int = 1280, height: int = 800) -> Iterator[tuple[Page, PageLog]]:
     """A fresh headless page whose requests and errors are logged and whose non-local requests are aborted."""
-    log = PageLog()
-
-    def guard(route: Route) -> None:
-        if _is_local(route.request.url):
-            route.continue_()
-        else:
-            log.blocked.append(route.request.url)
-            route.abort()
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            viewport = {"width": width, "height": height}
-            context = browser.new_context(viewport=viewport, service_workers="block")
-            page = context.new_page()
-            page.on("request", lambda request: log.requests.append(request.url))
-            page.on("console", lambda msg: msg.type == "error" and log.errors.append(f"console: {msg.text}"))
-            page.on("pageerror", lambda exc: log.errors.append(f"pageerror: {exc}"))
-            page.route("**/*", guard)
-            yield page, log
-        finally:
-            browser.close()
+    with chromium_pages(1, width, height) as ([page], log):
+        yield page, log
 
 
 @contextmanager
