@@ -1,4 +1,4 @@
-"""What a person opens: the web map at ``/``, its quick-look image and the weekly reports (and their list)."""
+"""What a person opens: the rangers' app at ``/``, the latest quick-look image, the weekly reports and their list."""
 
 from __future__ import annotations
 
@@ -11,26 +11,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from api.caching import cached
-from api.deps import RegionDep, SettingsDep, StoreDep
-from api.headers import NONCE_SLOT, with_nonce
-from api.routers.imagery_tiles import pick_scenes
+from api.deps import SettingsDep, StoreDep
 from api.settings import Settings
 from data import data_path
-from geo import query as q
 from geo.errors import NotFoundError
-from geo.grid import Grid
-from geo.region import Region
 from geo.scenes import open_scene
 from geo.store import Store
-from geo.workflow.planning import layers_valid_on
 from maps.imagery import true_colour_png
-from maps.rastertiles import zoom_range
 from maps.strings import page_strings
 from maps.templating import TEMPLATES
-from maps.webmap import build_map
 
 router = APIRouter()
 # The rangers' app shell: a static page with no data in it (everything comes from the API after logging in), so it
@@ -39,7 +30,6 @@ shell_router = APIRouter()
 APP_SHELL = data_path("web") / "app" / "index.html"
 REPORT_NAME = r"^[\w.-]+\.html$"  # a plain file name: no separators, no NUL (which Path.resolve refuses)
 REPORT_WEEK = re.compile(r"(\d{4})-W(\d{2})")  # the file name ``forestmon report`` gives a week's report
-MAP_ALERTS = 5000  # alerts drawn on the web map, newest first
 
 
 def latest_clear_scene(store: Store) -> dict | None:
@@ -51,53 +41,23 @@ def latest_clear_scene(store: Store) -> dict | None:
     return clear[-1] if clear else min(scenes, key=lambda s: s["cloud_pct"] or 100)
 
 
-def current_planning_layers(store: Store) -> list[tuple[str, str]]:
-    """The newest version of each planning layer as (title, OGC items URL): the web map fetches zones per view."""
-    return [(f"{rec['name']} ({rec['valid_from']})", f"ogc/collections/plan-{rec['id']}/items")
-            for rec in layers_valid_on(store.planning_layers())]
-
-
 @lru_cache(maxsize=8)
 def _quicklook(path: str) -> tuple[bytes, tuple[float, float, float, float]]:
     scene = open_scene(Path(path))
     return true_colour_png(scene.path, scene.bands, scale=scene.scale, offset=scene.offset)
 
 
-def render_web_map(store: Store, region: Region, settings: Settings, lang: str) -> str:
-    """The web map page as the store holds it now (the newest alerts, links to zones and imagery tiles), its
-    inline scripts marked with ``NONCE_SLOT`` for the response's own nonce."""
-    scene = latest_clear_scene(store)
-    image = None
-    if scene is not None:
-        _, bounds = _quicklook(scene["path"])
-        image = (f"imagery/latest.png?scene={scene['id']}", bounds)
-    grid_file = settings.paths.state.grid
-    area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
-    synthetic = bool(scene and "SYNTHETIC" in (scene["sensor"] or "").upper())
-    alerts = store.query_alerts(q.Query(limit=MAP_ALERTS))  # the newest; the page must not grow without bound
-    zooms = zoom_range([s["path"] for s in pick_scenes(store, "latest")[0]]) if scene else (0, 16)
-    return build_map(region, alerts, demo_bounds=area, image=image, imagery_zooms=zooms,
-                     lang=lang, static_url="static", synthetic=synthetic,
-                     planning=current_planning_layers(store),
-                     imagery_tiles={layer: f"imagery/latest/{layer}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}.png"
-                                    for layer in ("truecolor", "falsecolor", "ndvi", "change")} if scene else None,
-                     nonce=NONCE_SLOT)
-
-
-@router.get("/", response_class=HTMLResponse, summary="The rangers' web map", tags=["pages"])
-def web_map(request: Request, store: StoreDep, region: RegionDep, settings: SettingsDep,
-            lang: Annotated[Literal["vi", "en"] | None, Query(description="page language")] = None) -> Response:
-    lang = lang or settings.lang
-
-    def build() -> Response:  # ~70 ms of CPU: built once per data version and language (api.caching)
-        return HTMLResponse(render_web_map(store, region, settings, lang))
-    return with_nonce(cached(request, store.data_version(), build), request)
-
-
-@shell_router.get("/app/", include_in_schema=False)  # a page, like /docs: not an API operation
+@shell_router.get("/", include_in_schema=False)  # a page, like /docs: not an API operation
 def app_shell() -> FileResponse:
-    """The rangers' app (log in, queue, review): its ES modules and strings are under /static/app/."""
+    """The rangers' app (log in, queue, review, layers): a static shell whose ES modules and strings are under
+    /static/app/; every figure it shows comes from the API."""
     return FileResponse(APP_SHELL, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+
+@shell_router.get("/app/", include_in_schema=False)
+def old_app_address() -> RedirectResponse:
+    """``/app/`` leads to the app (the browser keeps the link's hash: its view, filters and alert)."""
+    return RedirectResponse("/", status_code=308)
 
 
 @router.get("/imagery/latest.png", summary="True colour of the latest clear scene (Web Mercator PNG)",

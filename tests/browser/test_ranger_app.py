@@ -1,4 +1,4 @@
-"""The rangers' app at /app/ in real Chromium against the real server, on both stores, through the UI only:
+"""The rangers' app at / in real Chromium against the real server, on both stores, through the UI only:
 log in, queue, field check, confirm with a cause and a photo, open a case, dismiss; roles, conflicts, a phone."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def shots(tmp_path):
 
 
 def log_in(page: Page, url: str, username: str) -> None:
-    page.goto(f"{url}/app/", wait_until="networkidle")
+    page.goto(f"{url}/", wait_until="networkidle")
     page.get_by_label("Tên đăng nhập").fill(username)
     page.get_by_label("Mật khẩu").fill(PASSWORD)
     page.get_by_role("button", name="Đăng nhập").click()
@@ -255,7 +255,7 @@ def test_with_public_reads_off_the_app_asks_for_a_login_and_tiles_carry_the_toke
     with ServerThread(app) as server, chromium_pages(1) as ([page], log):
         tiles: dict[str, int] = {}
         page.on("response", lambda r: "/tiles/" in r.url and tiles.setdefault(r.url, r.status))
-        page.goto(f"{server.url}/app/", wait_until="networkidle")
+        page.goto(f"{server.url}/", wait_until="networkidle")
         expect(page.locator("#login")).to_be_visible()
         expect(page.locator("#alerts li")).to_have_count(0)
         assert not any("/alerts" in url or "/tiles/" in url for url in log.requests), log.requests
@@ -295,7 +295,7 @@ UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, bu
 
 def test_every_control_is_labelled_and_the_review_works_by_keyboard(server):
     with chromium_pages(1) as ([page], log):
-        page.goto(f"{server.url}/app/", wait_until="networkidle")
+        page.goto(f"{server.url}/", wait_until="networkidle")
         page.get_by_label("Tên đăng nhập").focus()
         page.keyboard.type("an")
         page.keyboard.press("Tab")

@@ -40,7 +40,7 @@ def test_the_map_shows_our_imagery_and_the_alerts(server, tmp_path):
     with chromium_pages(1) as ([page], log):
         answers: dict[str, tuple[int, str]] = {}
         page.on("response", lambda r: answers.setdefault(r.url, (r.status, r.headers.get("content-type", ""))))
-        page.goto(f"{server.url}/app/", wait_until="networkidle")
+        page.goto(f"{server.url}/", wait_until="networkidle")
         page.get_by_label("Tên đăng nhập").fill("viewer")
         page.get_by_label("Mật khẩu").fill(PASSWORD)
         page.get_by_role("button", name="Đăng nhập").click()
@@ -74,7 +74,7 @@ def test_the_alert_panel_shows_its_own_before_and_after_scenes(server, tmp_path)
     """A demo alert's scene_before/scene_after (acquisition ids) resolve: its panel draws both scenes, true colour
     and NDVI, on the tile around the alert, each image a whole 256-px tile from our imagery routes."""
     with chromium_pages(1) as ([page], log):
-        page.goto(f"{server.url}/app/", wait_until="networkidle")
+        page.goto(f"{server.url}/", wait_until="networkidle")
         page.get_by_label("Tên đăng nhập").fill("viewer")
         page.get_by_label("Mật khẩu").fill(PASSWORD)
         page.get_by_role("button", name="Đăng nhập").click()
