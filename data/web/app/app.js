@@ -21,7 +21,8 @@ let districts = [];  // [{id, name}]
 // --- the URL hash -------------------------------------------------------------------------------------------
 function hashState() { return Object.fromEntries(new URLSearchParams(location.hash.slice(1))); }
 function setHash(state) {
-  const clean = Object.fromEntries(Object.entries(state).filter(([, v]) => v));
+  const view = hashState().map;  // the map's own position (MapLibre keeps it up to date)
+  const clean = Object.fromEntries(Object.entries({ ...state, map: view }).filter(([, v]) => v));
   history.replaceState(null, "", `#${new URLSearchParams(clean)}`);
 }
 

@@ -52,9 +52,11 @@ export async function createMap(container, onClick) {
     container, style, attributionControl: false,
     bounds: bounds ? [[bounds[0], bounds[1]], [bounds[2], bounds[3]]] : undefined,
     center: bounds ? undefined : [108.0, 11.8], zoom: bounds ? undefined : 8,
+    hash: "map",  // the view in the link (#map=zoom/lat/lon&…): a shared link opens the same place
     // Tiles need the token too when public reads are off: add it to our own requests only.
     transformRequest: (url) => (new URL(url).origin === location.origin ? { url, headers: authHeaders() } : { url }),
   });
+  window.forestmonMap = map;  // for the browser console and the scale benchmark
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   map.on("click", (e) => {
     const hit = map.queryRenderedFeatures(e.point, { layers: ["alerts-fill"] });
