@@ -60,6 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:  # outside the body limits, so refusals carry the CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["*"], expose_headers=["ETag"])
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, basemap_origin=settings.basemap_origin)
     app.mount("/static", StaticFiles(directory=data_path("web")), name="static")
     return app

@@ -63,6 +63,7 @@ class FeatureSource(ABC):
     filters: tuple[Filter, ...] = ()      # the public properties its items can be filtered on
     temporal_property: str | None = None  # the date property ``datetime`` filters on, if any
     style: dict | None = None             # how maps draw it (colours per class, legend)
+    kind: str = "features"                # what it holds, for clients choosing layers: alerts, admin or planning
 
     def items(self, query: Query) -> tuple[gpd.GeoDataFrame, int]:
         """A page of features and the number matched by the query without paging."""
@@ -129,6 +130,7 @@ class _LayerSource(FeatureSource):
 
 class AlertSource(_LayerSource):
     id = "alerts"
+    kind = "alerts"
     title = "Forest-loss alerts"
     description = "Forest-loss alert polygons detected from Sentinel-2, with confidence, area (ha) and review status"
     layer = ALERTS
@@ -154,6 +156,7 @@ class PlanningSource(_LayerSource):
     """The zones of one planning layer version; properties are the source attributes plus type, class, area."""
 
     layer = ZONES
+    kind = "planning"
     filters = tuple(f for f in ZONES.filters if f.public)
     hidden = ("layer_id", "properties")
 
@@ -217,6 +220,7 @@ class AdminSource(FeatureSource):
     """The admin units of one boundary version of the region profile."""
 
     filters = ADMIN_FILTERS
+    kind = "admin"
 
     def __init__(self, region: Region, version: AdminVersion):
         self.region, self.version = region, version

@@ -1,9 +1,10 @@
 """Security headers on every response: ``nosniff``, no referrer to other sites, no framing, and on HTML pages a
 content security policy allowing only our own files (everything the pages load is vendored under /static).
 
-Each request gets a fresh script nonce in ``request.state.csp_nonce``: a page with inline scripts (the folium
-map at ``/``) marks its own scripts with it, so a script that stored text smuggles in has none and never runs.
-Styles may be inline (folium and Leaflet write style attributes); CSS cannot run script.
+Each request gets a fresh script nonce in ``request.state.csp_nonce``: a page with inline scripts (FastAPI's
+docs pages) marks its own scripts with it, so a script that stored text smuggles in has none and never runs.
+Styles may be inline (Leaflet and MapLibre write style attributes); CSS cannot run script. An external basemap,
+when the settings name one, is the only other origin images and fetches may come from.
 """
 
 from __future__ import annotations
@@ -18,26 +19,29 @@ NONCE_SLOT = "N" * len(secrets.token_urlsafe(NONCE_BYTES))  # where a page kept 
 ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin"), (b"x-frame-options", b"DENY")]
 
 
-def content_security_policy(nonce: str) -> str:
-    """The policy of our HTML pages: scripts from /static or carrying this response's nonce, nothing framed."""
+def content_security_policy(nonce: str, basemap: str | None = None) -> str:
+    """The policy of our HTML pages: scripts from /static or carrying this response's nonce, nothing framed;
+    images and fetches from us (and the external basemap's origin, when one is set)."""
+    extra = f" {basemap}" if basemap else ""
     return ("default-src 'self'; "
             f"script-src 'self' 'nonce-{nonce}'; "
-            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; "
+            f"style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:{extra}; connect-src 'self'{extra}; "
             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 class SecurityHeaders:
     """ASGI middleware adding the headers above (a pure ASGI one: it leaves streaming and disconnects alone)."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, basemap_origin: str | None = None):
         self.app = app
+        self.basemap_origin = basemap_origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         nonce = secrets.token_urlsafe(NONCE_BYTES)
         scope.setdefault("state", {})["csp_nonce"] = nonce
-        policy = content_security_policy(nonce)
+        policy = content_security_policy(nonce, self.basemap_origin)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

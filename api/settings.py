@@ -39,6 +39,21 @@ class Settings(BaseSettings):
     upload_max_mb: float = Field(default=50.0, gt=0, description="largest uploaded file (planning layer, planting "
                                  "lots, case register), MB")
 
+    # An outside XYZ basemap under our imagery, for offices with internet (off by default: the app works offline on
+    # our own imagery and boundaries). e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png
+    basemap_url: str | None = Field(default=None, pattern=r"^https://[^/\s]+/\S*\{z\}\S*\{x\}\S*\{y\}",
+                                    description="XYZ tile URL template of an external basemap (https, {z}/{x}/{y})")
+    basemap_attribution: str = Field(default="", max_length=300, description="credit shown under the external "
+                                     "basemap, e.g. © OpenStreetMap contributors")
+
+    @property
+    def basemap_origin(self) -> str | None:
+        """The external basemap's origin (scheme and host), which the pages' policy lets images come from."""
+        if not self.basemap_url:
+            return None
+        scheme, rest = self.basemap_url.split("://", 1)
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+
     @property
     def paths(self) -> DataDir:
         """Every file and folder of the data directory."""

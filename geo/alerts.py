@@ -11,7 +11,10 @@ name of a new migration as its ``since``; nothing else).
 
 from __future__ import annotations
 
+from geo.forest import CATEGORY_NAMES
 from geo.query import Filter, Layer
+
+FOREST_CATEGORIES = tuple(CATEGORY_NAMES.values())
 
 CONFIDENCE_LEVELS = ("low", "high", "highest")
 # How an alert earns its confidence (GLAD-style), as the detector's kernels decide it (geo.detect.kernels).
@@ -77,6 +80,8 @@ ALERTS = Layer(
         Filter("status", "text", "review status", enum=STATUSES),
         Filter("confidence", "text", "detection confidence", enum=CONFIDENCE_LEVELS),
         Filter("district_id", "text", "admin unit id holding the centroid"),
+        Filter("forest_category", "text", "forest category of the user's forest layer under the alert",
+               enum=FOREST_CATEGORIES),
         Filter("area_ha", "number", "area in hectares"),
         Filter("assigned_to", "text", "username of the ranger the alert is assigned to", public=False),
     ),

@@ -84,6 +84,19 @@ def update_case(case_id: CaseId, body: CaseChange, user: Reviewer, store: StoreD
     return cases.update_case(store, user, case_id, version=version, **changes)
 
 
+class AddedAlerts(BaseModel):
+    alert_ids: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1, max_length=500)
+    version: int = Field(ge=1, le=2**31 - 1, description="the case version you saw (a newer one answers 409)")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+@router.post("/cases/{case_id}/alerts", response_model=Case, summary="Add confirmed alerts to an existing case",
+             responses={404: {"description": "unknown case or alert"},
+                        409: {"description": "an alert is not confirmed or already in a case; stale case version"}})
+def add_case_alerts(case_id: CaseId, body: AddedAlerts, user: Reviewer, store: StoreDep) -> dict:
+    return cases.add_alerts(store, user, case_id, **body.model_dump())
+
+
 @router.post("/cases/import", summary="Import historical cases from CSV (admin); re-import updates by number")
 async def import_cases(file: UploadFile, user: Admin, store: StoreDep,
                        settings: SettingsDep) -> dict:

@@ -100,7 +100,7 @@ def _collection_json(request: Request, source: FeatureSource) -> dict:
         extent["temporal"] = {"interval": [list(interval)]}
     out = {
         "id": source.id, "title": source.title, "description": source.description, "itemType": "feature",
-        "crs": [CRS84], "extent": extent,
+        "crs": [CRS84], "extent": extent, "forestmon:kind": source.kind,
         "links": [
             {"rel": "self", "type": "application/json", "href": _url(request, path)},
             {"rel": "items", "type": GEOJSON, "title": "features", "href": _url(request, f"{path}/items")},

@@ -54,6 +54,15 @@ def app_shell() -> FileResponse:
     return FileResponse(APP_SHELL, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
 
+@shell_router.get("/app/config.json", include_in_schema=False)
+def app_config(settings: SettingsDep) -> dict:
+    """What the app needs before anyone logs in: whether it may show data to an anonymous reader, the default
+    language and the optional external basemap. It holds no data; the layers themselves come from /ogc."""
+    basemap = ({"tiles": [settings.basemap_url], "attribution": settings.basemap_attribution}
+               if settings.basemap_url else None)
+    return {"public_reads": settings.public_reads, "lang": settings.lang, "basemap": basemap}
+
+
 @shell_router.get("/app/", include_in_schema=False)
 def old_app_address() -> RedirectResponse:
     """``/app/`` leads to the app (the browser keeps the link's hash: its view, filters and alert)."""

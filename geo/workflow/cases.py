@@ -71,19 +71,7 @@ def open_case(store: Store, actor: Actor, *, number: str, opened, violation_type
     if not alert_ids:
         raise InvalidInputError("alert_ids: a case covers at least one confirmed alert")
     with store.transaction() as tx:
-        alerts = []
-        wanted = list(dict.fromkeys(alert_ids))
-        # locked in one order (by id), so that two cases opened at once over the same alerts cannot deadlock
-        locked = {alert_id: alert_to_write(tx, actor, alert_id, "open cases") for alert_id in sorted(wanted)}
-        for alert_id in wanted:
-            alert = locked[alert_id]
-            if alert["status"] != "confirmed":
-                raise ConflictError(f"alert {alert_id} is {alert['status']!r}: only confirmed alerts become cases",
-                                    code="not_confirmed", id=alert_id, status=alert["status"])
-            if alert["case_id"] is not None:
-                raise ConflictError(f"alert {alert_id} already belongs to case {alert['case_id']}",
-                                    code="already_in_case", id=alert_id, case=alert["case_id"])
-            alerts.append(alert)
+        alerts = _caseless_confirmed(tx, actor, alert_ids)
         if tx.fetchone("SELECT id FROM cases WHERE number = ?", [number]):
             raise ConflictError(f"a case numbered {number!r} already exists", code="duplicate")
         if area_ha is None:
@@ -94,16 +82,59 @@ def open_case(store: Store, actor: Actor, *, number: str, opened, violation_type
             "RETURNING id",
             [number, opened, violation_type, area_ha, timber_m3, outcome, fine_amount, alerts[0]["district_id"],
              note, actor.username, now_iso()])
-        for alert in alerts:
-            # the database decides a race: only one transaction links a confirmed alert without a case
-            if tx.execute("UPDATE alerts SET case_id = ? WHERE id = ? AND case_id IS NULL AND status = 'confirmed'",
-                          [case_id, alert["id"]]) != 1:
-                raise ConflictError(f"alert {alert['id']} has just been put in another case or changed: reload it",
-                                    code="already_in_case", id=alert["id"])
-            tx.execute("INSERT INTO alert_history (alert_id, at, username, action, from_status, to_status, "
-                       "reason, note, assignee, version) "
-                       "VALUES (?, ?, ?, 'open_case', 'confirmed', 'confirmed', ?, ?, NULL, ?)",
-                       [alert["id"], now_iso(), actor.username, f"case {number}", note, alert["version"]])
+        _link(tx, actor, case_id, number, alerts, note, "open_case")
+        return _case(tx, case_id)
+
+
+def _caseless_confirmed(tx: Tx, actor: Actor, alert_ids: list[str]) -> list[dict]:
+    """The alerts (locked, in the order given) if ``actor`` may write each and each is confirmed and in no case."""
+    wanted = list(dict.fromkeys(alert_ids))
+    # locked in one order (by id), so that two cases opened at once over the same alerts cannot deadlock
+    locked = {alert_id: alert_to_write(tx, actor, alert_id, "open cases") for alert_id in sorted(wanted)}
+    alerts = []
+    for alert_id in wanted:
+        alert = locked[alert_id]
+        if alert["status"] != "confirmed":
+            raise ConflictError(f"alert {alert_id} is {alert['status']!r}: only confirmed alerts become cases",
+                                code="not_confirmed", id=alert_id, status=alert["status"])
+        if alert["case_id"] is not None:
+            raise ConflictError(f"alert {alert_id} already belongs to case {alert['case_id']}",
+                                code="already_in_case", id=alert_id, case=alert["case_id"])
+        alerts.append(alert)
+    return alerts
+
+
+def _link(tx: Tx, actor: Actor, case_id: int, number: str, alerts: list[dict], note: str | None,
+          action: str) -> None:
+    """Put the alerts in the case, each with a history step ``action`` (open_case or add_to_case)."""
+    for alert in alerts:
+        # the database decides a race: only one transaction links a confirmed alert without a case
+        if tx.execute("UPDATE alerts SET case_id = ? WHERE id = ? AND case_id IS NULL AND status = 'confirmed'",
+                      [case_id, alert["id"]]) != 1:
+            raise ConflictError(f"alert {alert['id']} has just been put in another case or changed: reload it",
+                                code="already_in_case", id=alert["id"])
+        tx.execute("INSERT INTO alert_history (alert_id, at, username, action, from_status, to_status, "
+                   "reason, note, assignee, version) VALUES (?, ?, ?, ?, 'confirmed', 'confirmed', ?, ?, NULL, ?)",
+                   [alert["id"], now_iso(), actor.username, action, f"case {number}", note, alert["version"]])
+
+
+def add_alerts(store: Store, actor: Actor, case_id: int, *, alert_ids: list[str], version: int,
+               note: str | None = None) -> dict:
+    """Add confirmed alerts to an existing case (``version``: the case's version the user saw); the case's damaged
+    area grows by theirs. All or nothing."""
+    if not alert_ids:
+        raise InvalidInputError("alert_ids: give at least one confirmed alert to add")
+    with store.transaction() as tx:
+        case = _case(tx, case_id)
+        check_case(tx, actor, case)
+        alerts = _caseless_confirmed(tx, actor, alert_ids)
+        added = round(sum(a["area_ha"] or 0.0 for a in alerts), 4)
+        if tx.execute("UPDATE cases SET area_ha = COALESCE(area_ha, 0) + ?, version = version + 1 "
+                      "WHERE id = ? AND version = ?", [added, case_id, version]) != 1:
+            raise ConflictError(f"case {case_id} has changed since you saw it (your version {version}, "
+                                f"now {case['version']}): reload it",
+                                code="stale_version", id=case_id, version=version, current=case["version"])
+        _link(tx, actor, case_id, case["number"], alerts, note, "add_to_case")
         return _case(tx, case_id)
 
 

@@ -15,6 +15,7 @@ from reviewkit import PASSWORD, jpeg_with_gps, login
 from shapely.geometry import box
 
 ALERT = "20240305-086100-0133500"  # unit 675
+OTHER = "20240312-086200-0133600"  # unit 675 too
 WRITES = ("post", "put", "patch", "delete")
 
 
@@ -24,10 +25,12 @@ def _assigned(client, admin):
     assert r.status_code == 200, r.text
 
 
-def _confirmed(client, admin):
-    _assigned(client, admin)
+def _confirmed(client, admin, alert=ALERT):
+    r = client.post(f"/alerts/{alert}/transitions", headers=admin, json={"to": "assigned", "version": 1,
+                                                                         "assignee": "an"})
+    assert r.status_code == 200, r.text
     for version, body in ((2, {"to": "in_field"}), (3, {"to": "confirmed", "cause": "fire"})):
-        assert client.post(f"/alerts/{ALERT}/transitions", headers=admin,
+        assert client.post(f"/alerts/{alert}/transitions", headers=admin,
                            json={**body, "version": version}).status_code == 200
 
 
@@ -70,6 +73,9 @@ SPECS = {
             "number": "C-2", "opened": "2024-06-01", "violation_type": "fire", "alert_ids": [ALERT]}})[1], set()),
     ("patch", "/cases/{case_id}"): (
         lambda c, a, t: {"url": f"/cases/{_case(c, a)}", "json": {"version": 1, "outcome": "dropped"}}, set()),
+    ("post", "/cases/{case_id}/alerts"): (
+        lambda c, a, t: (_confirmed(c, a, OTHER), {"url": f"/cases/{_case(c, a)}/alerts",
+                                                   "json": {"alert_ids": [OTHER], "version": 1}})[1], set()),
     ("post", "/cases/import"): (
         lambda c, a, t: {"url": "/cases/import", "files": {"file": (
             "cases.csv", b"number,opened,violation_type,district_id\nH-1,2023-02-01,fire,675\n", "text/csv")}},

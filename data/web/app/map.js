@@ -1,16 +1,16 @@
 // The map: our imagery mosaic as basemap, admin boundaries and alerts as our own vector tiles (MapLibre GL JS).
 import * as maplibregl from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
 import { authHeaders } from "./api.js";
-import { t } from "./i18n.js";
+import { currentLang, t } from "./i18n.js";
 
 export const STATUS_COLOURS = {
   new: "#e31a1c", assigned: "#ff7f00", in_field: "#6a3d9a", confirmed: "#8b0000", dismissed: "#9e9e9e",
 };
 const CONFIDENCE_OPACITY = ["match", ["get", "confidence"], "highest", 0.85, "high", 0.65, 0.4];
 const ALERT_TILES = "/ogc/collections/alerts/tiles/WebMercatorQuad";
-const ADMIN_TILES = "/ogc/collections/admin_2024/tiles/WebMercatorQuad";
-const IMAGERY_TILES = "/imagery/latest/truecolor/tiles/WebMercatorQuad";
-const IMAGERY_TILEJSON = "/imagery/latest/truecolor/tilejson.json";
+export const IMAGERY_LAYERS = ["truecolor", "falsecolor", "ndvi", "change"];
+const imageryTiles = (layer) => absolute(`/imagery/latest/${layer}/tiles/WebMercatorQuad/{z}/{x}/{y}.png`);
+const vectorTiles = (id) => absolute(`/ogc/collections/${encodeURIComponent(id)}/tiles/WebMercatorQuad/{z}/{x}/{y}`);
 
 async function tilejson(url) {
   try {
@@ -23,20 +23,46 @@ async function tilejson(url) {
 
 function absolute(path) { return location.origin + path; }  // keeps the {z}/{x}/{y} slots unescaped
 
-/** Build the map in ``container``; ``onClick(lngLat)`` is called when the map is clicked on an alert. */
-export async function createMap(container, onClick) {
+/** The admin version in force today (else the newest), from the collections' temporal extents. */
+export function adminInForce(admins, day = new Date().toISOString().slice(0, 10)) {
+  const span = (c) => c.extent?.temporal?.interval?.[0] || [null, null];
+  const now = admins.find((c) => { const [a, b] = span(c); return (!a || a <= day) && (!b || day <= b); });
+  return now || admins.slice().sort((a, b) => String(span(b)[0]).localeCompare(String(span(a)[0])))[0] || null;
+}
+
+/** Build the map in ``container``: our latest imagery (or the external basemap when the settings name one), the
+ * admin boundaries of each version, the newest planning zones and the alerts, all from our own tiles.
+ * ``collections``: the /ogc collections the user may read; ``onClick(lngLat)`` is called on a click on an alert. */
+export async function createMap(container, { collections, basemap }, onClick) {
   const [alerts, imagery] = await Promise.all([tilejson(`${ALERT_TILES}/tilejson.json`),
-                                               tilejson(IMAGERY_TILEJSON)]);
+                                               tilejson("/imagery/latest/truecolor/tilejson.json")]);
   const style = { version: 8, sources: {}, layers: [{ id: "bg", type: "background", paint: { "background-color": "#dfe7dc" } }] };
+  if (basemap) {  // an office's outside basemap, under our imagery; hidden until chosen
+    style.sources.external = { type: "raster", tiles: basemap.tiles, tileSize: 256, attribution: basemap.attribution };
+    style.layers.push({ id: "external", type: "raster", source: "external", layout: { visibility: "none" } });
+  }
   if (imagery) {  // only when a scene has been ingested: otherwise every basemap tile would be a 404
-    style.sources.imagery = { type: "raster", tiles: [absolute(`${IMAGERY_TILES}/{z}/{x}/{y}.png`)], tileSize: 256,
+    style.sources.imagery = { type: "raster", tiles: [imageryTiles("truecolor")], tileSize: 256,
                               minzoom: imagery.minzoom ?? 0, maxzoom: imagery.maxzoom ?? 16,
                               ...(imagery.bounds ? { bounds: imagery.bounds } : {}) };  // no requests outside it
     style.layers.push({ id: "imagery", type: "raster", source: "imagery" });
   }
-  style.sources.admin = { type: "vector", tiles: [absolute(`${ADMIN_TILES}/{z}/{x}/{y}`)], maxzoom: 14 };
-  style.layers.push({ id: "admin-line", type: "line", source: "admin", "source-layer": "admin_2024",
-                      paint: { "line-color": "#1f4e79", "line-width": 1.2, "line-dasharray": [3, 2] } });
+  const admins = collections.filter((c) => c["forestmon:kind"] === "admin");
+  const current = adminInForce(admins);
+  for (const c of admins) {
+    style.sources[c.id] = { type: "vector", tiles: [vectorTiles(c.id)], maxzoom: 14 };
+    style.layers.push({ id: `admin:${c.id}`, type: "line", source: c.id, "source-layer": c.id,
+                        layout: { visibility: c === current ? "visible" : "none" },
+                        paint: { "line-color": "#1f4e79", "line-width": 1.2, "line-dasharray": [3, 2] } });
+  }
+  const plans = collections.filter((c) => c["forestmon:kind"] === "planning");
+  for (const c of plans) {
+    style.sources[c.id] = { type: "vector", tiles: [vectorTiles(c.id)], maxzoom: 16 };
+    style.layers.push({ id: `plan:${c.id}`, type: "fill", source: c.id, "source-layer": c.id,
+                        layout: { visibility: "none" },
+                        paint: { "fill-color": ["coalesce", ["get", "colour"], "#888888"], "fill-opacity": 0.35,
+                                 "fill-outline-color": "#333333" } });
+  }
   style.sources.alerts = { type: "vector", tiles: [absolute(`${ALERT_TILES}/{z}/{x}/{y}`)], maxzoom: 16 };
   const colour = ["match", ["get", "status"], ...Object.entries(STATUS_COLOURS).flat(), "#e31a1c"];
   style.layers.push({ id: "alerts-fill", type: "fill", source: "alerts", "source-layer": "alerts",
@@ -49,7 +75,7 @@ export async function createMap(container, onClick) {
 
   const bounds = alerts && alerts.bounds;
   const map = new maplibregl.Map({
-    container, style, attributionControl: false,
+    container, style, attributionControl: basemap ? { compact: true } : false,
     bounds: bounds ? [[bounds[0], bounds[1]], [bounds[2], bounds[3]]] : undefined,
     center: bounds ? undefined : [108.0, 11.8], zoom: bounds ? undefined : 8,
     hash: "map",  // the view in the link (#map=zoom/lat/lon&…): a shared link opens the same place
@@ -61,10 +87,88 @@ export async function createMap(container, onClick) {
   map.on("click", (e) => {
     const hit = map.queryRenderedFeatures(e.point, { layers: ["alerts-fill"] });
     if (hit.length) onClick(e.lngLat);
+    else zonePopup(map, e, plans);
   });
   map.on("mouseenter", "alerts-fill", () => { map.getCanvas().style.cursor = "pointer"; });
   map.on("mouseleave", "alerts-fill", () => { map.getCanvas().style.cursor = ""; });
+  map.forestmon = { imagery: Boolean(imagery), basemap: Boolean(basemap), admins, current, plans };
   return map;
+}
+
+/** A click on a planning zone shown on the map: its own name, type and area in a popup (text only). */
+function zonePopup(map, e, plans) {
+  const layers = plans.map((c) => `plan:${c.id}`).filter((id) => map.getLayoutProperty(id, "visibility") === "visible");
+  const hit = layers.length ? map.queryRenderedFeatures(e.point, { layers }) : [];
+  if (!hit.length) return;
+  const p = hit[0].properties;
+  const plan = plans.find((c) => `plan:${c.id}` === hit[0].layer.id);
+  const known = (plan?.style?.legend || []).find((z) => z.code === p.zone_type);
+  const box = document.createElement("div");
+  box.className = "zone-popup";
+  const title = document.createElement("strong");
+  title.textContent = p.layer || "";
+  box.append(title);
+  for (const [label, value] of [[t("zone_type"), known ? `${known[currentLang()]} (${p.zone_type})` : p.zone_type], [t("zone_class"), p.zone_class ? t(`zone_class.${p.zone_class}`) : null],
+                                [t("area_ha"), p.area_ha != null ? Number(p.area_ha).toFixed(2) : null]]) {
+    if (value == null) continue;
+    const row = document.createElement("div");
+    row.textContent = `${label}: ${value}`;
+    box.append(row);
+  }
+  new maplibregl.Popup({ maxWidth: "260px" }).setLngLat(e.lngLat).setDOMContent(box).addTo(map);
+}
+
+/** The layers box: which imagery (or the outside basemap, or none) lies under the data, which admin version,
+ * which planning layers and whether the alerts are shown. */
+export function layerControl(element, map) {
+  element.replaceChildren();
+  const info = map.forestmon;
+  const group = (legend) => {
+    const fieldset = document.createElement("fieldset");
+    const caption = document.createElement("legend");
+    caption.textContent = legend;
+    fieldset.append(caption);
+    element.append(fieldset);
+    return fieldset;
+  };
+  const choice = (parent, type, name, label, checked, onChange) => {
+    const row = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = type;
+    input.name = name;
+    input.checked = checked;
+    input.addEventListener("change", () => onChange(input.checked));
+    row.append(input, " ", label);
+    parent.append(row);
+    return input;
+  };
+  const show = (id, on) => map.getLayer(id) && map.setLayoutProperty(id, "visibility", on ? "visible" : "none");
+
+  const base = group(t("layers.base"));
+  const bases = [...(info.imagery ? IMAGERY_LAYERS.map((layer) => [layer, t(`imagery.${layer}`)]) : []),
+                 ...(info.basemap ? [["external", t("layers.external")]] : []), ["none", t("layers.none")]];
+  const active = element.dataset.base || (info.imagery ? "truecolor" : "none");
+  for (const [key, label] of bases) {
+    choice(base, "radio", "base", label, key === active, (on) => {
+      if (!on) return;
+      element.dataset.base = key;
+      show("external", key === "external");
+      show("imagery", IMAGERY_LAYERS.includes(key));
+      if (IMAGERY_LAYERS.includes(key)) map.getSource("imagery").setTiles([imageryTiles(key)]);
+    });
+  }
+  const data = group(t("layers.data"));
+  choice(data, "checkbox", "alerts", t("layers.alerts"), map.getLayoutProperty("alerts-fill", "visibility") !== "none",
+         (on) => { show("alerts-fill", on); show("alerts-line", on); });
+  for (const c of info.admins) {
+    const [from] = c.extent?.temporal?.interval?.[0] || [];
+    choice(data, "checkbox", c.id, t("layers.admin", { from: from || "" }),
+           map.getLayoutProperty(`admin:${c.id}`, "visibility") === "visible", (on) => show(`admin:${c.id}`, on));
+  }
+  for (const c of info.plans) {
+    choice(data, "checkbox", c.id, c.title, map.getLayoutProperty(`plan:${c.id}`, "visibility") === "visible",
+           (on) => show(`plan:${c.id}`, on));
+  }
 }
 
 /** Highlight one alert (a GeoJSON feature, or null to clear) and bring it into view. */
