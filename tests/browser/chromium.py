@@ -85,3 +85,14 @@ def load(url: str, screenshot: str | None = None, width: int = 1280, height: int
         if screenshot:
             page.screenshot(path=screenshot)
         return log
+
+
+def log_in_app(page: Page, url: str, username: str, password: str) -> None:
+    """Open the app at ``url`` and log in through its form (opened from the header when reads are public)."""
+    page.goto(f"{url}/", wait_until="networkidle")
+    if page.locator("#login-open").is_visible():
+        page.locator("#login-open").click()
+    page.get_by_label("Tên đăng nhập").fill(username)
+    page.get_by_label("Mật khẩu").fill(password)
+    page.locator("#login").get_by_role("button", name="Đăng nhập").click()
+    page.locator("#list").wait_for(state="visible")

@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from chromium import chromium_pages
+from chromium import chromium_pages, log_in_app
 from conftest import ServerThread
 from PIL import Image
 from playwright.sync_api import expect
@@ -40,10 +40,7 @@ def test_the_map_shows_our_imagery_and_the_alerts(server, tmp_path):
     with chromium_pages(1) as ([page], log):
         answers: dict[str, tuple[int, str]] = {}
         page.on("response", lambda r: answers.setdefault(r.url, (r.status, r.headers.get("content-type", ""))))
-        page.goto(f"{server.url}/", wait_until="networkidle")
-        page.get_by_label("Tên đăng nhập").fill("viewer")
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
+        log_in_app(page, server.url, "viewer", PASSWORD)
         expect(page.locator(".alert-item").first).to_be_visible()
         page.wait_for_function("() => document.querySelector('#map canvas')")
         page.wait_for_load_state("networkidle")
@@ -74,10 +71,7 @@ def test_the_alert_panel_shows_its_own_before_and_after_scenes(server, tmp_path)
     """A demo alert's scene_before/scene_after (acquisition ids) resolve: its panel draws both scenes, true colour
     and NDVI, on the tile around the alert, each image a whole 256-px tile from our imagery routes."""
     with chromium_pages(1) as ([page], log):
-        page.goto(f"{server.url}/", wait_until="networkidle")
-        page.get_by_label("Tên đăng nhập").fill("viewer")
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
+        log_in_app(page, server.url, "viewer", PASSWORD)
         page.locator(".alert-item").first.click()
         images = page.locator("#imagery .scene-tile img")
         expect(images).to_have_count(4, timeout=20000)

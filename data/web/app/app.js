@@ -2,7 +2,7 @@
 // State the user may share lives in the URL hash (#alert=ID&status=...), so a link reopens the same view.
 import { ApiError, api, authHeaders, login, setToken, token } from "./api.js";
 import { currentLang, savedLang, setLang, t } from "./i18n.js";
-import { bbox, createMap, legend, refreshAlerts, select } from "./map.js";
+import { bbox, createMap, layerControl, legend, refreshAlerts, select } from "./map.js";
 
 const $ = (id) => document.getElementById(id);
 const STATUSES = ["new", "assigned", "in_field", "confirmed", "dismissed"];
@@ -11,12 +11,15 @@ const CAUSES = ["illegal_clearing", "illegal_logging", "farming_encroachment", "
 const REASONS = ["cloud_shadow", "seasonal_crop", "permitted_plantation_harvest", "cleared_before_monitoring",
                  "misregistration", "other"];
 const VIOLATIONS = ["illegal_clearing", "illegal_logging", "farming_encroachment", "fire", "other"];
-const FILTERS = ["status", "confidence", "district_id", "start", "end", "min_area_ha"];
+const FOREST_CATEGORIES = ["special_use", "protection", "production", "forest"];
+const FILTERS = ["status", "confidence", "district_id", "forest_category", "start", "end", "min_area_ha"];
 
 let me = null;       // GET /me
 let map = null;
 let current = null;  // the alert in the panel (GeoJSON feature)
-let districts = [];  // [{id, name}]
+let units = [];      // admin units of every boundary version: [{id, name, version}]
+let config = { public_reads: false, basemap: null };  // GET /app/config.json
+let collections = [];  // GET /ogc/collections: the layers the map offers
 
 // --- the URL hash -------------------------------------------------------------------------------------------
 function hashState() { return Object.fromEntries(new URLSearchParams(location.hash.slice(1))); }
@@ -53,45 +56,83 @@ function relabelOptions() {
   const f = $("filters");
   fillOptions(f.status, STATUSES, "status");
   fillOptions(f.confidence, CONFIDENCES, "confidence");
-  fillOptions(f.district_id, districts, "");
+  fillUnits(f.district_id);
+  fillOptions(f.forest_category, FOREST_CATEGORIES, "forest");
   fillOptions($("confirm-form").cause, CAUSES, "cause");
   fillOptions($("dismiss-form").reason, REASONS, "reason");
   fillOptions($("case-form").violation_type, VIOLATIONS, "violation");
   $("lang").setAttribute("aria-label", t("switch_lang_label"));
   legend($("legend-body"));
+  if (map) layerControl($("layers-body"), map);
+}
+
+/** The unit filter: the units of each boundary version in a group of its own (2024 districts, 2025 communes). */
+function fillUnits(select) {
+  const keep = select.value;
+  select.replaceChildren(select.querySelector('option[value=""]'));
+  for (const version of [...new Set(units.map((u) => u.version))]) {
+    const group = document.createElement("optgroup");
+    group.label = version;
+    for (const unit of units.filter((u) => u.version === version)) {
+      const option = document.createElement("option");
+      option.value = unit.id;
+      option.textContent = unit.name;
+      group.append(option);
+    }
+    select.append(group);
+  }
+  select.value = keep;
 }
 
 // --- logging in and out -------------------------------------------------------------------------------------
 async function start() {
   clearError();
-  if (!token()) {
-    $("login").hidden = false;
-    $("list").hidden = $("panel").hidden = $("logout").hidden = true;
-    $("who").textContent = "";
+  me = null;
+  if (token()) {
+    try {
+      me = await api("/me");
+    } catch (err) {
+      setToken(null);
+      if (err.status !== 401) showError(err);
+      return start();
+    }
+  }
+  const anonymous = !me;
+  $("login").hidden = !anonymous || config.public_reads;  // with public reads the map comes first
+  $("login-open").hidden = !(anonymous && config.public_reads);
+  $("logout").hidden = anonymous;
+  $("who").textContent = me ? `${me.username} (${me.role})` : "";
+  if (anonymous && !config.public_reads) {  // nothing but the log-in form: no alert, image or report
+    $("list").hidden = $("panel").hidden = true;
     return;
   }
-  try {
-    me = await api("/me");
-  } catch (err) {
-    setToken(null);
-    if (err.status !== 401) showError(err);
-    return start();
-  }
-  $("login").hidden = true;
-  $("logout").hidden = false;
-  $("who").textContent = `${me.username} (${me.role})`;
   if (!map) {
-    map = await createMap($("map"), openAt);
-    $("map").append($("legend"));  // over the map, never over the list
-    $("legend").hidden = false;
-    $("legend").open = window.matchMedia("(min-width: 701px)").matches;  // folded on a phone: the map comes first
+    try {
+      collections = (await api("/ogc/collections")).collections;
+    } catch (err) {
+      showError(err);
+    }
+    map = await createMap($("map"), { collections, basemap: config.basemap }, openAt);
+    $("map").append($("layers"), $("legend"));  // over the map, never over the list
+    const wide = window.matchMedia("(min-width: 701px)").matches;  // folded on a phone: the map comes first
+    $("layers").hidden = $("legend").hidden = false;
+    $("legend").open = wide;
+    layerControl($("layers-body"), map);
   }
-  await Promise.all([loadDistricts(), loadRangers()]);
+  await Promise.all([loadUnits(), loadRangers(), loadReports()]);
   const state = hashState();
   for (const name of FILTERS) $("filters")[name].value = state[name] || "";
-  await showList(state.view || (me.role === "ranger" ? "queue" : "all"));  // a ranger starts at their queue
+  $("show-queue").hidden = !(me && ["ranger", "admin"].includes(me.role));
+  $("read-only").hidden = !anonymous;
+  const view = me && me.role === "ranger" ? "queue" : "all";  // a ranger starts at their queue
+  await showList(state.view === "queue" && !$("show-queue").hidden ? "queue" : state.view === "all" ? "all" : view);
   if (state.alert) await openAlert(state.alert);
 }
+
+$("login-open").addEventListener("click", () => {
+  $("login").hidden = false;
+  $("login").username.focus();
+});
 
 $("login").addEventListener("submit", async (e) => {
   e.preventDefault();
@@ -100,6 +141,7 @@ $("login").addEventListener("submit", async (e) => {
   try {
     await login(form.username.value, form.password.value);
     form.password.value = "";
+    setHash({ alert: hashState().alert });  // the user's own start view (a ranger's queue), still on the alert
     await start();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
@@ -123,16 +165,56 @@ $("lang").addEventListener("click", async () => {
 });
 
 // --- the list: my queue, or alerts with filters ---------------------------------------------------------------
-async function loadDistricts() {
-  if (districts.length) return;
+async function loadUnits() {
+  if (units.length) return;
   try {
-    const units = await api("/ogc/collections/admin_2024/items?limit=100");
-    districts = units.features.map((f) => ({ id: f.properties.id, name: f.properties.name }))
-      .sort((a, b) => a.name.localeCompare(b.name, "vi"));
+    for (const c of collections.filter((c) => c["forestmon:kind"] === "admin")) {
+      const from = (c.extent?.temporal?.interval?.[0]?.[0] || "").slice(0, 4);
+      const found = await api(`/ogc/collections/${encodeURIComponent(c.id)}/items?limit=1000`);
+      units.push(...found.features.map((f) => ({ id: f.properties.id, name: f.properties.name, version: from }))
+        .sort((a, b) => a.name.localeCompare(b.name, "vi")));
+    }
   } catch (err) {
     showError(err);
   }
   relabelOptions();
+}
+
+/** The weekly reports, newest first; each opens in a new tab (fetched with the token, like the downloads). */
+async function loadReports() {
+  const list = $("reports-list");
+  list.replaceChildren();
+  try {
+    const found = (await api("/reports/")).reports;
+    if (!found.length) list.append(Object.assign(document.createElement("li"), { textContent: t("reports_none") }));
+    for (const report of found) {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = new URL(report.url).pathname;
+      link.target = "_blank";
+      link.textContent = report.week ? `${report.week} (${report.start} – ${report.end})` : report.file;
+      link.addEventListener("click", openReport);
+      item.append(link);
+      list.append(item);
+    }
+    $("reports").hidden = false;
+  } catch {
+    $("reports").hidden = true;
+  }
+}
+
+async function openReport(e) {
+  e.preventDefault();
+  const tab = window.open("", "_blank");  // opened within the click, so no pop-up blocker stops it
+  try {
+    const r = await fetch(e.currentTarget.href, { headers: authHeaders() });
+    if (!r.ok) throw new ApiError(r.status, null, null);
+    const url = URL.createObjectURL(new Blob([await r.blob()], { type: "text/html" }));
+    if (tab) tab.location = url; else location.assign(url);
+  } catch (err) {
+    if (tab) tab.close();
+    showError(err instanceof ApiError ? err : new ApiError(0, "network", null));
+  }
 }
 
 let mode = "queue";  // "queue" (GET /me/queue) or "all" (GET /alerts with the filters)
@@ -154,7 +236,7 @@ async function showList(next) {
     showError(err);
   }
   const exportParams = mode === "all" ? params : new URLSearchParams({ status: "assigned,in_field" });
-  for (const format of ["gpx", "kml"]) $(format).href = `/exports/alerts?format=${format}&${exportParams}`;
+  for (const format of ["gpx", "kml", "gpkg"]) $(format).href = `/exports/alerts?format=${format}&${exportParams}`;
 }
 
 /** The year's violation targets (``GET /targets/{year}``), for the year of the newest alert in the list. */
@@ -231,7 +313,7 @@ async function download(e) {
     showError(err instanceof ApiError ? err : new ApiError(0, "network", null));
   }
 }
-for (const format of ["gpx", "kml"]) $(format).addEventListener("click", download);
+for (const format of ["gpx", "kml", "gpkg"]) $(format).addEventListener("click", download);
 
 $("show-queue").addEventListener("click", () => showList("queue"));
 $("show-all").addEventListener("click", () => showList("all"));
@@ -308,6 +390,7 @@ function renderAlert(feature) {
   if (p.cause) fact(facts, t("cause"), t(`cause.${p.cause}`));
   if (p.dismiss_reason) fact(facts, t("reason"), t(`reason.${p.dismiss_reason}`));
   if (p.case_id) fact(facts, t("case"), String(p.case_id));
+  if (p.review_note) fact(facts, t("note"), p.review_note);
   $("navigate").href = `geo:${lat.toFixed(6)},${lon.toFixed(6)}`;
   renderActions(p);
 }
@@ -323,12 +406,16 @@ function renderActions(p) {
   $("dismiss-form").hidden = !(reviewer && ["assigned", "in_field"].includes(p.status));
   $("assign-form").hidden = !(me && me.role === "admin" && p.status !== "in_field");
   $("case-form").hidden = !(reviewer && p.status === "confirmed" && !p.case_id);
+  $("add-case-form").hidden = $("case-form").hidden;
+  if (!$("add-case-form").hidden) loadCases(p);
   $("photo-form").hidden = !reviewer;
 }
 
 /** One history step in words: the status reached and its cause or reason, or the case the alert went into. */
 function describe(h) {
-  if (h.action === "open_case") return `${t("open_case")}: ${(h.reason || "").replace(/^case /, "")}`;
+  if (h.action === "open_case" || h.action === "add_to_case") {
+    return `${t(h.action)}: ${(h.reason || "").replace(/^case /, "")}`;
+  }
   const coded = h.to_status === "confirmed" ? "cause" : "reason";
   return `${t(`status.${h.to_status}`)}${h.reason ? ` · ${t(`${coded}.${h.reason}`)}` : ""}`;
 }
@@ -345,7 +432,7 @@ async function loadHistory(id) {
       list.append(item);
     }
   } catch (err) {
-    showError(err);
+    if (!(err.status === 401 && !me)) showError(err);  // an anonymous reader sees no review history
   }
 }
 
@@ -488,6 +575,32 @@ $("dismiss-form").addEventListener("submit", (e) => {
   act(() => transition("dismissed", { reason: form.reason.value, note: form.note.value || null }), form);
 });
 
+/** The cases of the alert's unit this year and last, for "add to an existing case". */
+let cases = [];
+async function loadCases(p) {
+  const select = $("add-case-form").case_id;
+  const year = Number((p.first_detected || "").slice(0, 4)) || new Date().getFullYear();
+  try {
+    const found = [...await api(`/cases?year=${year}`), ...await api(`/cases?year=${year - 1}`)];
+    cases = found.filter((c) => !p.district_id || !c.district_id || c.district_id === p.district_id);
+    fillOptions(select, cases.map((c) => ({ id: String(c.id),
+      name: `${c.number} · ${c.opened} · ${t(`violation.${c.violation_type}`)}` })), "");
+  } catch (err) {
+    showError(err);
+  }
+  $("add-case-form").hidden = !cases.length;  // nothing to add to: only "open a case"
+}
+
+$("add-case-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const form = e.target;
+  const chosen = cases.find((c) => String(c.id) === form.case_id.value);
+  if (!chosen) return;
+  act(() => api(`/cases/${chosen.id}/alerts`, { method: "POST", json: {
+    alert_ids: [current.properties.id], version: chosen.version, note: form.note.value || null,
+  } }), form);
+});
+
 $("case-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const form = e.target;
@@ -498,6 +611,9 @@ $("case-form").addEventListener("submit", (e) => {
   } }), form);
 });
 
-await setLang(savedLang());
+try {
+  config = await (await fetch("/app/config.json")).json();
+} catch { /* no server: the log-in form says so when used */ }
+await setLang(sessionStorage.getItem("forestmon.lang") || config.lang || savedLang());
 relabelOptions();
 await start();

@@ -91,13 +91,15 @@ export async function createMap(container, { collections, basemap }, onClick) {
   });
   map.on("mouseenter", "alerts-fill", () => { map.getCanvas().style.cursor = "pointer"; });
   map.on("mouseleave", "alerts-fill", () => { map.getCanvas().style.cursor = ""; });
-  map.forestmon = { imagery: Boolean(imagery), basemap: Boolean(basemap), admins, current, plans };
+  // what each switchable layer shows now (the layers control reads and changes it, before the style has loaded too)
+  const visible = Object.fromEntries(style.layers.map((l) => [l.id, l.layout?.visibility !== "none"]));
+  map.forestmon = { imagery: Boolean(imagery), basemap: Boolean(basemap), admins, current, plans, visible };
   return map;
 }
 
 /** A click on a planning zone shown on the map: its own name, type and area in a popup (text only). */
 function zonePopup(map, e, plans) {
-  const layers = plans.map((c) => `plan:${c.id}`).filter((id) => map.getLayoutProperty(id, "visibility") === "visible");
+  const layers = plans.map((c) => `plan:${c.id}`).filter((id) => map.forestmon.visible[id]);
   const hit = layers.length ? map.queryRenderedFeatures(e.point, { layers }) : [];
   if (!hit.length) return;
   const p = hit[0].properties;
@@ -142,7 +144,12 @@ export function layerControl(element, map) {
     parent.append(row);
     return input;
   };
-  const show = (id, on) => map.getLayer(id) && map.setLayoutProperty(id, "visibility", on ? "visible" : "none");
+  const show = (id, on) => {
+    if (!(id in info.visible)) return;
+    info.visible[id] = on;
+    const apply = () => map.setLayoutProperty(id, "visibility", on ? "visible" : "none");
+    map.isStyleLoaded() ? apply() : map.once("load", apply);
+  };
 
   const base = group(t("layers.base"));
   const bases = [...(info.imagery ? IMAGERY_LAYERS.map((layer) => [layer, t(`imagery.${layer}`)]) : []),
@@ -154,20 +161,22 @@ export function layerControl(element, map) {
       element.dataset.base = key;
       show("external", key === "external");
       show("imagery", IMAGERY_LAYERS.includes(key));
-      if (IMAGERY_LAYERS.includes(key)) map.getSource("imagery").setTiles([imageryTiles(key)]);
+      if (IMAGERY_LAYERS.includes(key)) {
+        const apply = () => map.getSource("imagery").setTiles([imageryTiles(key)]);
+        map.isStyleLoaded() ? apply() : map.once("load", apply);
+      }
     });
   }
   const data = group(t("layers.data"));
-  choice(data, "checkbox", "alerts", t("layers.alerts"), map.getLayoutProperty("alerts-fill", "visibility") !== "none",
+  choice(data, "checkbox", "alerts", t("layers.alerts"), info.visible["alerts-fill"],
          (on) => { show("alerts-fill", on); show("alerts-line", on); });
   for (const c of info.admins) {
     const [from] = c.extent?.temporal?.interval?.[0] || [];
     choice(data, "checkbox", c.id, t("layers.admin", { from: from || "" }),
-           map.getLayoutProperty(`admin:${c.id}`, "visibility") === "visible", (on) => show(`admin:${c.id}`, on));
+           info.visible[`admin:${c.id}`], (on) => show(`admin:${c.id}`, on));
   }
   for (const c of info.plans) {
-    choice(data, "checkbox", c.id, c.title, map.getLayoutProperty(`plan:${c.id}`, "visibility") === "visible",
-           (on) => show(`plan:${c.id}`, on));
+    choice(data, "checkbox", c.id, c.title, info.visible[`plan:${c.id}`], (on) => show(`plan:${c.id}`, on));
   }
 }
 
