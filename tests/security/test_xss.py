@@ -1,8 +1,8 @@
 """Stored XSS: script-breaking text stored in every text field we keep and show is rendered as text, never run.
 
 The payloads go into alert district names and review notes, planning layer names, zone types, property names
-and values; then the OGC HTML pages (collections, collection, items, item), the web map at ``/`` (layer control,
-tooltips, popups) and the weekly report are checked twice, on both backends: a fast check that no payload
+and values; then the OGC HTML pages (collections, collection, items, item), the app at ``/`` (its list, layers box
+and alert panel, all filled from the API) and the weekly report are checked twice, on both backends: a fast check that no payload
 appears unescaped in the HTML, and real headless Chromium asserting that no script ran (``window.__xss``
 stays undefined) and that the text is shown literally.
 """
@@ -84,7 +84,8 @@ def test_no_payload_is_written_unescaped(hostile):
             assert r.status_code == 200, (path, r.text[:300])
             for text in ALL:
                 assert text not in r.text, f"{path} writes {text!r} unescaped"
-            assert "window.__xss" in r.text or path.startswith("/reports"), f"{path} does not show the stored text"
+            if path != "/":  # the app's page is a static shell: its data comes from the API, checked in Chromium
+                assert "window.__xss" in r.text or path.startswith("/reports"), f"{path} does not show the text"
 
 
 @pytest.mark.browser
@@ -94,9 +95,12 @@ def test_no_script_runs_and_the_text_is_shown(hostile):
         page.context.set_extra_http_headers(headers)
         for path in pages:
             page.goto(server.url + path, wait_until="networkidle")
+            if path == "/":  # the layers box names the planning layer, the list the districts, the panel the note
+                page.locator("#layers summary").click()
+                page.locator(f'.alert-item[data-alert-id="{ALERT}"]').click()
+                page.locator("#alert-title").filter(has_text=ALERT).wait_for()
+                page.wait_for_load_state("networkidle")
             shown = [page.evaluate("document.body.innerText")]
-            if path == "/":
-                shown += page.evaluate(_OPEN_EVERY_POPUP)
             if page.query_selector("#features"):  # the OGC pages' map data, as the page's script reads it
                 shown += _strings(page.evaluate("JSON.parse(document.getElementById('features').textContent)"))
             assert page.evaluate("typeof window.__xss") == "undefined", f"a payload ran on {path}"
@@ -112,26 +116,3 @@ def _strings(value) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return [value] if isinstance(value, str) else []
-
-
-# Every GeoJSON layer of the folium map put on the map, and each feature's popup and tooltip opened in turn:
-# returns their texts (folium inserts them as HTML).
-_OPEN_EVERY_POPUP = """() => {
-  const map = Object.keys(window).filter(k => k.startsWith('map_')).map(k => window[k])[0];
-  const texts = [];
-  for (const key of Object.keys(window).filter(k => k.startsWith('geo_json_'))) {
-    const group = window[key];
-    if (!(group instanceof L.GeoJSON)) continue;
-    if (!map.hasLayer(group)) group.addTo(map);
-    group.eachLayer(layer => {
-      for (const [get, open] of [['getPopup', 'openPopup'], ['getTooltip', 'openTooltip']]) {
-        if (layer[get]()) {
-          layer[open](layer.getBounds().getCenter());
-          const el = layer[get]().getElement();
-          if (el) texts.push(el.innerText);
-        }
-      }
-    });
-  }
-  return texts;
-}"""
