@@ -19,5 +19,5 @@ from api.cli.steps import run_server
               help="Server processes (default: $FORESTMON_WORKERS or one per CPU core).")
 def serve(host: str | None, port: int | None, data_dir: Path | None, region: str | None,
           workers: int | None) -> None:
-    """Serve the web map at / and the API (GeoJSON alerts, OpenAPI at /docs)."""
+    """Serve the app at / and the API (GeoJSON alerts, vector and imagery tiles, OpenAPI at /docs)."""
     run_server(settings_from(host=host, port=port, data_dir=data_dir, region=region, workers=workers))
