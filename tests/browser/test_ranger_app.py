@@ -209,13 +209,19 @@ def test_phone_list_and_panel_leave_the_map_controls_free(server, shots):
         open_alert(page, BIG)
         page.screenshot(path=str(shots / "phone-panel.png"))
         sheet, zoom, legend = box(page, "#sheet"), box(page, ".maplibregl-ctrl-group"), box(page, "#legend")
+        layers = box(page, "#layers")
         assert not overlap(sheet, zoom) and not overlap(sheet, legend) and not overlap(zoom, legend)
+        assert not any(overlap(layers, other) for other in (sheet, zoom, legend))
         assert sheet["x"] >= 0 and sheet["x"] + sheet["width"] <= 390  # no sideways scrolling
         page.locator(".maplibregl-ctrl-zoom-in").click()  # the control is on top, not under the sheet
         expect(page.locator("#legend-body")).to_be_hidden()  # folded on a phone, one tap away
         page.get_by_text("Chú giải").click()
         expect(page.locator("#legend-body")).to_contain_text("Đang kiểm tra thực địa")
         assert not overlap(box(page, "#sheet"), box(page, "#legend"))
+        page.get_by_text("Lớp bản đồ").click()  # the layers box opens over the map, beside the zoom buttons
+        expect(page.locator("#layers-body")).to_contain_text("Cảnh báo mất rừng")
+        page.screenshot(path=str(shots / "phone-layers.png"))
+        assert not any(overlap(box(page, "#layers"), box(page, other)) for other in ("#sheet", ".maplibregl-ctrl-group"))
     assert not real_errors(log.errors), log.errors
 
 
