@@ -192,6 +192,9 @@ def build_report(
         pn=count(tp["total"][0], t), pha=number(tp["total"][1], 2, lang),
         yn=count(ty["total"][0], t), yha=number(ty["total"][1], 2, lang))
     columns, rows, more = alert_table(this, t, lang)
+    for column in columns:  # the alert's unit is named by the level of the week's boundaries
+        if column["key"] == "district":
+            column["label"] = t["unit"].get(version.unit_kind, t["district"])
     strings = t if unit is None else {**t, "panel_province": unit_name}
     png = figure_png(units, outline, this, older, demo_bounds if unit is None else None, synthetic, strings)
     spans = region.admin_versions and _boundaries_day(region, sunday) and region.admin_version(sunday) != version
