@@ -4,15 +4,14 @@ districts; the 2025 communes from 1 July 2025), in HTML and PDF, whose figures e
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
-from markupsafe import escape
 
 import geopandas as gpd
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from markupsafe import escape
 from pypdf import PdfReader
 from shapely.geometry import MultiPolygon, box
 
