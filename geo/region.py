@@ -26,6 +26,7 @@ class AdminVersion:
     province_level: int
     unit_level: int
     unit_kind: str
+    default: bool = False  # the boundaries detection, the web map and the catalogue use when no day is given
 
     def covers(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
@@ -65,9 +66,11 @@ class Region:
     _admin_cache: dict = field(default_factory=dict, repr=False)
 
     def admin_version(self, day: date | None = None) -> AdminVersion:
-        """The admin boundaries valid on ``day`` (default: the newest version)."""
+        """The admin boundaries valid on ``day``; without a day, the version marked ``default`` in the profile (the
+        boundaries the imagery grid, detection and the targets are set up for), else the newest."""
         if day is None:
-            return max(self.admin_versions, key=lambda v: v.valid_from)
+            marked = [v for v in self.admin_versions if v.default]
+            return marked[0] if marked else max(self.admin_versions, key=lambda v: v.valid_from)
         for version in self.admin_versions:
             if version.covers(day):
                 return version
@@ -87,7 +90,8 @@ class Region:
         return gdf[gdf["level"] == version.province_level].reset_index(drop=True)
 
     def units(self, day: date | None = None) -> gpd.GeoDataFrame:
-        """Admin units (districts for 2024) valid on ``day``, columns ``id``, ``name``, geometry in EPSG:4326."""
+        """Admin units valid on ``day`` (districts until 30 June 2025, communes from 1 July 2025; without a day, the
+        default version's), columns ``id``, ``name``, geometry in EPSG:4326."""
         version = self.admin_version(day)
         gdf = self._admin(version)
         return gdf[gdf["level"] == version.unit_level][["id", "name", "geometry"]].reset_index(drop=True)
@@ -130,6 +134,7 @@ def load_region(name_or_path: str | Path = "lamdong") -> Region:
                 province_level=int(a.get("province_level", 1)),
                 unit_level=int(a.get("unit_level", 2)),
                 unit_kind=a.get("unit_kind", "unit"),
+                default=bool(a.get("default", False)),
             )
             for a in cfg.get("admin", [])
         ]

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
-from datetime import date, timedelta
 from pathlib import Path
 
 import click
 
 from api.settings import Settings
 from geo.detect.run import DetectResult, run_detection
-from geo.errors import ConfigError
 from geo.grid import Grid
 from geo.region import load_region
 from geo.store import Store, open_store
 from geo.workflow.review import auto_assign
-from geo.workflow.targets import progress as target_progress
-from maps.report import build_report, parse_week
+from maps.report import parse_week
+from maps.report.weekly import write_week_reports
 
 
 class ProgressBars:
@@ -57,38 +56,28 @@ def detect_and_assign(settings: Settings, store: Store, progress: ProgressBars, 
     return result
 
 
-def write_report(settings: Settings, week: str, out: Path | None = None, lang: str | None = None) -> Path:
-    """Write the report for ``week`` (``YYYY-Www``) and return its path (default: the data directory's report of
-    that week)."""
-    monday, sunday = parse_week(week)  # fail on a bad week before any work
-    store = open_store(settings.store)
-    scenes = store.scenes("ok")
-    synthetic = any("SYNTHETIC" in (s["sensor"] or "").upper() for s in scenes)
+def write_report(settings: Settings, week: str, out: Path | None = None, lang: str | None = None,
+                 units: list[str] | None = None) -> Path:
+    """Write the week's reports (``YYYY-Www``): the province's and every admin unit's (or the ``units`` given), HTML
+    and PDF, in the data directory's reports folder; return the province report's HTML path (with ``out``, only
+    the province's HTML, written there)."""
+    parse_week(week)  # fail on a bad week before any work
+    region = load_region(settings.region)
     grid_file = settings.paths.state.grid
     area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
-    region = load_region(settings.region)
-    try:  # the case and planting registers' figures up to the end of the week, when the profile has targets
-        progress = target_progress(store, region, monday.isocalendar()[0], sunday)
-    except ConfigError:
-        progress = None
-    html = build_report(region, store.query_alerts(), week, lang=lang or settings.lang, synthetic=synthetic,
-                        demo_bounds=area, progress=progress, observed=weekly_coverage(store, monday, sunday))
-    out = out or settings.paths.report(week)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
-    return out
-
-
-def weekly_coverage(store: Store, monday: date, sunday: date) -> dict[str, float] | None:
-    """Share of forest seen cloud-free per unit, from the newest run whose scenes all fall in that week
-    (a weekly run); None when no run matches, so the report shows "not known" rather than a wrong figure."""
-    start, end = (monday - timedelta(days=6)).isoformat(), sunday.isoformat()
-    for run in store.runs():
-        if run["first_scene"] and start <= run["first_scene"] and run["last_scene"] <= end:
-            return {c["unit"]: c["observed_share"] for c in run["coverage"]}
-    return None
+    with open_store(settings.store) as store:
+        if out is None:
+            bar = ProgressBars()
+            written = write_week_reports(store, region, settings.paths.reports, week, lang=lang or settings.lang,
+                                         units=units, demo_bounds=area,
+                                         on_report=lambda done, total: bar("reports", done, total))
+            return written[0].html
+        files = write_week_reports(store, region, out.parent / f".{out.name}.parts", week,
+                                   lang=lang or settings.lang, units=[], demo_bounds=area)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        files[0].html.replace(out)
+        shutil.rmtree(out.parent / f".{out.name}.parts", ignore_errors=True)
+        return out
 
 
 def run_server(settings: Settings) -> None:

@@ -16,21 +16,24 @@ from geo.workflow.targets import progress
 LABELS = {
     "vi": {"cases": "Số vụ vi phạm", "damaged_area_ha": "Diện tích thiệt hại (ha)",
            "damaged_timber_m3": "Khối lượng gỗ thiệt hại (m³)", "new_plantation_ha": "Trồng rừng mới (ha)",
-           "trees_planted": "Cây trồng phân tán (cây)", "head": "Chỉ tiêu năm {year} (so với {base}), đến {as_of}",
+           "trees_planted": "Cây trồng phân tán (cây)", "no_baseline": "chưa có số liệu năm gốc",
+           "head": "Chỉ tiêu năm {year} (so với {base}), đến {as_of}",
            "cols": ("Chỉ tiêu", "Năm gốc", "Mục tiêu", "Hiện tại", "Dự báo", "Đạt"), "yes": "có", "no": "không",
            "candidates": "Điểm đề xuất trồng lại (cảnh báo đã xác nhận): {n}"},
     "en": {"cases": "Violation cases", "damaged_area_ha": "Damaged area (ha)",
            "damaged_timber_m3": "Damaged timber (m³)", "new_plantation_ha": "New plantation (ha)",
-           "trees_planted": "Trees planted", "head": "{year} targets (against {base}), as of {as_of}",
+           "trees_planted": "Scattered trees planted", "no_baseline": "no baseline data",
+           "head": "{year} targets (against {base}), as of {as_of}",
            "cols": ("Indicator", "Baseline", "Target", "Current", "Projected", "On track"), "yes": "yes", "no": "no",
            "candidates": "Candidate replanting sites (confirmed alerts): {n}"},
 }
 
 
-def _fmt(value) -> str:
+def _fmt(value, whole: bool = False) -> str:
+    """A figure for the table: whole numbers (and counts of trees) without decimals, others with two."""
     if value is None:
         return "-"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return f"{value:,.0f}" if whole or float(value).is_integer() else f"{value:,.2f}"
 
 
 @click.command()
@@ -54,6 +57,8 @@ def targets(year: int | None, as_of: date | None, as_json: bool, data_dir: Path 
     click.echo(t["head"].format(year=result["year"], base=result["baseline_year"], as_of=result["as_of"]))
     click.echo("\t".join(t["cols"]))
     for name, row in {**result["violations"], **result["afforestation"]}.items():
-        click.echo("\t".join([t.get(name, name), _fmt(row.get("baseline")), _fmt(row["target"]), _fmt(row["current"]),
-                              _fmt(row["projected"]), t["yes"] if row["on_track"] else t["no"]]))
+        whole = name in ("cases", "trees_planted")
+        track = t["no_baseline"] if row.get("baseline_missing") else t["yes"] if row["on_track"] else t["no"]
+        click.echo("\t".join([t.get(name, name), _fmt(row.get("baseline"), whole), _fmt(row["target"], whole),
+                              _fmt(row["current"], whole), _fmt(row["projected"], whole), track]))
     click.echo(t["candidates"].format(n=len(result["replanting_candidates"])))

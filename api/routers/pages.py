@@ -20,6 +20,7 @@ from geo.errors import NotFoundError
 from geo.scenes import open_scene
 from geo.store import Store
 from maps.imagery import true_colour_png
+from maps.report.weekly import reports_for_week
 from maps.strings import page_strings
 from maps.templating import TEMPLATES
 
@@ -28,7 +29,8 @@ router = APIRouter()
 # is served without the read rule: with public reads off an anonymous browser still gets the log-in form.
 shell_router = APIRouter()
 APP_SHELL = data_path("web") / "app" / "index.html"
-REPORT_NAME = r"^[\w.-]+\.html$"  # a plain file name: no separators, no NUL (which Path.resolve refuses)
+REPORT_NAME = r"^[\w.-]+\.(html|pdf)$"  # a plain file name: no separators, no NUL (which Path.resolve refuses)
+REPORT_TYPES = {".html": "text/html; charset=utf-8", ".pdf": "application/pdf"}
 REPORT_WEEK = re.compile(r"(\d{4})-W(\d{2})")  # the file name ``forestmon report`` gives a week's report
 
 
@@ -80,12 +82,31 @@ def latest_image(store: StoreDep) -> Response:
 
 
 def report_list(settings: Settings, base: str) -> list[dict]:
-    """The reports in the data directory, newest week first: file name, ISO week and its dates when the name is
-    one (``forestmon report`` writes ``YYYY-Www.html``), and URL."""
-    out = []
+    """The reports in the data directory, newest week first, the province before its units: week and dates, unit
+    (id, name, level; none for the province), language, HTML file and URL, PDF URL. Weeks come from the manifests
+    ``forestmon report`` writes (``maps.report.weekly``); any other HTML file is listed by its name."""
+    out, listed = [], set()
     folder = settings.paths.reports
+    for manifest in folder.glob("*.json") if folder.is_dir() else []:
+        try:
+            week = json.loads(manifest.read_text(encoding="utf-8"))["week"]
+            entries = reports_for_week(folder, week, None)
+        except (ValueError, KeyError, TypeError, OSError):
+            continue
+        for r in entries:
+            if r.html.name in listed or not r.html.is_file():
+                continue
+            listed.add(r.html.name)
+            monday = date.fromisocalendar(int(week[:4]), int(week[6:8]), 1)
+            out.append({"week": week, "start": str(monday), "end": str(monday + timedelta(days=6)),
+                        "unit_id": r.unit_id, "unit_name": r.unit_name, "level": r.level, "lang": r.lang,
+                        "file": r.html.name, "url": f"{base}/reports/{r.html.name}",
+                        "pdf": f"{base}/reports/{r.pdf.name}" if r.pdf.is_file() else None})
     for path in folder.glob("*.html") if folder.is_dir() else []:
-        item = {"week": None, "start": None, "end": None, "file": path.name, "url": f"{base}/reports/{path.name}"}
+        if path.name in listed:
+            continue
+        item = {"week": None, "start": None, "end": None, "unit_id": None, "unit_name": None, "level": None,
+                "lang": None, "file": path.name, "url": f"{base}/reports/{path.name}", "pdf": None}
         if match := REPORT_WEEK.fullmatch(path.stem):
             try:
                 monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
@@ -93,7 +114,9 @@ def report_list(settings: Settings, base: str) -> list[dict]:
             except ValueError:  # week 00 or 54: listed by its file name only
                 pass
         out.append(item)
-    return sorted(out, key=lambda r: (r["week"] or "", r["file"]), reverse=True)
+    out.sort(key=lambda r: (r["unit_id"] is not None, r["lang"] or "", r["unit_name"] or "", r["file"]))
+    out.sort(key=lambda r: r["week"] or "", reverse=True)  # stable: newest week first, province first within it
+    return out
 
 
 @router.get("/reports/", summary="The weekly reports, newest first (JSON, or an HTML page with f=html)",
@@ -107,15 +130,19 @@ def reports(request: Request, settings: SettingsDep, f: Literal["json", "html"] 
     t = page_strings("report")[lang or settings.lang]
     html = TEMPLATES.get_template("reports.html").render(
         lang=lang or settings.lang, title=t["list_title"], week_label=t["list_week"], dates_label=t["list_dates"],
-        none_label=t["list_none"], reports=items, base=str(request.base_url).rstrip("/"))
+        unit_label=t["list_unit"], level_label=t["list_level"], lang_label=t["list_lang"],
+        files_label=t["list_files"], kinds=t["kinds"], none_label=t["list_none"], reports=items,
+        base=str(request.base_url).rstrip("/"))
     return HTMLResponse(html)
 
 
-@router.get("/reports/{name}", summary="A weekly report written by `forestmon report`", tags=["reports"],
-            response_class=FileResponse)
-def report(name: Annotated[str, PathParam(pattern=REPORT_NAME, description="file name of the report (*.html)")],
+@router.get("/reports/{name}", summary="A weekly report written by `forestmon report` (HTML or PDF)",
+            tags=["reports"], response_class=FileResponse,
+            responses={200: {"content": {"text/html": {}, "application/pdf": {}}}})
+def report(name: Annotated[str, PathParam(pattern=REPORT_NAME,
+                                          description="file name of the report (*.html or *.pdf)")],
            settings: SettingsDep) -> FileResponse:
     path = (settings.paths.reports / name).resolve()
-    if path.parent != settings.paths.reports.resolve() or path.suffix != ".html" or not path.is_file():
+    if path.parent != settings.paths.reports.resolve() or path.suffix not in REPORT_TYPES or not path.is_file():
         raise NotFoundError(f"no report named {name!r}")
-    return FileResponse(path, media_type="text/html; charset=utf-8")
+    return FileResponse(path, media_type=REPORT_TYPES[path.suffix])

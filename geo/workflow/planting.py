@@ -7,6 +7,7 @@ projected grid CRS (UTM 48N), never from degrees. Lots are keyed by ``lot_id``: 
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -21,6 +22,16 @@ from geo.store import Store
 from geo.store.sql import now_iso
 
 REQUIRED = ("lot_id", "planted")
+# A lot whose programme names one of these is scattered-tree planting (trồng cây phân tán: trees along roads, in
+# gardens and fields), counted in trees; every other lot is plantation forest, counted in hectares.
+SCATTERED_WORDS = ("phân tán", "scattered")
+
+
+def is_scattered(programme: str | None) -> bool:
+    """Whether a lot of this programme is scattered-tree planting rather than plantation forest."""
+    text = unicodedata.normalize("NFC", programme or "").casefold()
+    return any(word in text for word in SCATTERED_WORDS)
+
 OPTIONAL = ("species", "trees", "programme", "district_id")
 
 

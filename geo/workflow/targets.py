@@ -8,6 +8,7 @@ from datetime import date
 
 from geo.region import Region
 from geo.store import Store
+from geo.workflow.planting import is_scattered
 
 # Indicator -> (target key in the profile, SQL aggregate over the year's cases, unit).
 VIOLATION_INDICATORS = {
@@ -15,10 +16,8 @@ VIOLATION_INDICATORS = {
     "damaged_area_ha": ("damaged_area_change", "coalesce(sum(area_ha), 0)", "ha"),
     "damaged_timber_m3": ("damaged_timber_change", "coalesce(sum(timber_m3), 0)", "m³"),
 }
-AFFORESTATION_INDICATORS = {
-    "new_plantation_ha": ("coalesce(sum(area_ha), 0)", "ha"),
-    "trees_planted": ("coalesce(sum(trees), 0)", "trees"),
-}
+# Afforestation: plantation lots count in hectares, scattered-tree lots in trees (``planting.is_scattered``).
+AFFORESTATION_INDICATORS = {"new_plantation_ha": "ha", "trees_planted": "trees"}
 REPLANTING_CAUSES = ("illegal_clearing", "illegal_logging", "farming_encroachment", "fire")
 
 
@@ -49,27 +48,39 @@ def progress(store: Store, region: Region, year: int, as_of: date | None = None)
                 continue
             baseline = float(tx.scalar(f"SELECT {aggregate} AS v FROM cases WHERE opened >= ? AND opened <= ?",
                                        _year_range(baseline_year)) or 0)
+            baseline_cases = int(tx.scalar("SELECT count(*) AS v FROM cases WHERE opened >= ? AND opened <= ?",
+                                           _year_range(baseline_year)) or 0)
             current = float(tx.scalar(f"SELECT {aggregate} AS v FROM cases WHERE opened >= ? AND opened <= ?",
                                       _year_range(year)) or 0)
             target = baseline * (1 + change)
             projected = current / fraction
+            missing = baseline_cases == 0  # no case of the baseline year in the register: nothing to measure against
             out["violations"][name] = {
-                "unit": unit, "baseline": round(baseline, 4), "change_target": change, "target": round(target, 4),
+                "unit": unit, "baseline": round(baseline, 4), "change_target": change,
+                "target": None if missing else round(target, 4), "baseline_missing": missing,
                 "current": round(current, 4), "projected": round(projected, 4),
                 "change_projected": round(projected / baseline - 1, 4) if baseline else None,
-                "on_track": projected <= target,
+                "on_track": None if missing else projected <= target,
             }
-        for name, (aggregate, unit) in AFFORESTATION_INDICATORS.items():
+        lots = tx.fetch("SELECT programme, area_ha, trees FROM planting_lots WHERE planted >= ? AND planted <= ?",
+                        _year_range(year))
+        scattered = [lot for lot in lots if is_scattered(lot["programme"])]
+        plantation = [lot for lot in lots if not is_scattered(lot["programme"])]
+        current_of = {"new_plantation_ha": sum(float(lot["area_ha"] or 0) for lot in plantation),
+                      "trees_planted": float(sum(int(lot["trees"] or 0) for lot in scattered))}
+        for name, unit in AFFORESTATION_INDICATORS.items():
             target = targets.get("afforestation", {}).get(name)
             if target is None:
                 continue
-            current = float(tx.scalar(f"SELECT {aggregate} AS v FROM planting_lots WHERE planted >= ? "
-                                      "AND planted <= ?", _year_range(year)) or 0)
+            current = current_of[name]
             out["afforestation"][name] = {
                 "unit": unit, "target": target, "current": round(current, 4),
                 "fraction_done": round(current / target, 4) if target else None,
                 "projected": round(current / fraction, 4), "on_track": current / fraction >= target,
             }
+        if "trees_planted" in out["afforestation"]:  # trees of plantation lots: told, not counted as scattered
+            out["afforestation"]["trees_planted"]["in_plantation_lots"] = sum(int(lot["trees"] or 0)
+                                                                              for lot in plantation)
         marks = ", ".join("?" for _ in REPLANTING_CAUSES)
         out["replanting_candidates"] = tx.fetch(
             f"SELECT id AS alert_id, area_ha, district_id, district, cause, centroid_lon, centroid_lat, case_id "

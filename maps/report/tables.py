@@ -26,12 +26,14 @@ MAX_ALERT_ROWS = 50
 
 def prepare(alerts: gpd.GeoDataFrame | None, region: Region, units: gpd.GeoDataFrame,
             t: dict) -> tuple[gpd.GeoDataFrame, int]:
-    """Alerts in EPSG:4326 with ``day``, ``area_ha``, ``district``, ``confidence``, ``dismissed`` filled in.
+    """Alerts in EPSG:4326 with ``day``, ``area_ha``, ``unit_id`` and ``district`` (the unit of ``units`` and its
+    name), ``confidence``, ``dismissed`` filled in.
 
     Alerts without a valid first-detection date are dropped; returns the alerts and how many were dropped.
     """
     if alerts is None or len(alerts) == 0:
-        empty = gpd.GeoDataFrame({"id": pd.Series(dtype=str), "day": pd.Series(dtype="datetime64[ns]"),
+        empty = gpd.GeoDataFrame({"id": pd.Series(dtype=str), "unit_id": pd.Series(dtype=object),
+                                  "day": pd.Series(dtype="datetime64[ns]"),
                                   "area_ha": pd.Series(dtype=float), "district": pd.Series(dtype=str),
                                   "confidence": pd.Series(dtype=str), "dismissed": pd.Series(dtype=bool)},
                                  geometry=[], crs=4326)
@@ -53,19 +55,40 @@ def prepare(alerts: gpd.GeoDataFrame | None, region: Region, units: gpd.GeoDataF
         area = area.fillna(gdf.geometry.to_crs(region.grid_crs).area / 10_000)
     gdf["area_ha"] = area.astype(float)
 
-    district = gdf["district"] if "district" in gdf else pd.Series(None, index=gdf.index, dtype=object)
-    district = district.where(district.notna() & (district.astype(str).str.strip() != ""), None)
-    missing = district.isna() & gdf.geometry.notna() & ~gdf.geometry.is_empty
-    if missing.any():  # no district recorded: take the unit holding the alert's representative point
-        points = gpd.GeoDataFrame(geometry=gdf.geometry[missing].representative_point(), crs=4326)
-        joined = gpd.sjoin(points, units[["name", "geometry"]], predicate="within", how="left")
-        joined = joined[~joined.index.duplicated()]
-        district.loc[missing] = joined["name"]
-    gdf["district"] = district.fillna(t["unknown_district"]).astype(str)
+    unit_id, unit_name = assign_units(gdf, units)
+    gdf["unit_id"] = unit_id
+    gdf["district"] = unit_name.fillna(t["unknown_district"]).astype(str)
 
     confidence = gdf["confidence"] if "confidence" in gdf else pd.Series("", index=gdf.index)
     gdf["confidence"] = confidence.fillna("").astype(str).str.strip().str.lower()
     return gdf, undated
+
+
+def assign_units(gdf: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> tuple[pd.Series, pd.Series]:
+    """The admin unit of ``units`` holding each alert (id and name; None outside every unit).
+
+    An alert keeps the unit detection recorded (``district_id``) when it is one of ``units``; otherwise (boundaries
+    of another version, e.g. the 2025 communes for alerts recorded with 2024 districts) it is the unit holding the
+    alert's recorded centroid (detection's rule), or its representative point when it has no centroid.
+    """
+    ids = units["id"].astype(str)
+    names = dict(zip(ids, units["name"], strict=True))
+    stored = gdf["district_id"].astype(str).where(gdf["district_id"].notna()) if "district_id" in gdf else \
+        pd.Series(None, index=gdf.index, dtype=object)
+    unit_id = stored.where(stored.isin(set(ids)), None).astype(object)
+    missing = unit_id.isna() & gdf.geometry.notna() & ~gdf.geometry.is_empty
+    if missing.any():
+        points = gdf.geometry[missing].representative_point()
+        if {"centroid_lon", "centroid_lat"} <= set(gdf.columns):
+            lon, lat = (pd.to_numeric(gdf.loc[missing, c], errors="coerce") for c in ("centroid_lon", "centroid_lat"))
+            has = lon.notna() & lat.notna()
+            centroids = gpd.GeoSeries(gpd.points_from_xy(lon.fillna(0), lat.fillna(0)), index=lon.index, crs=4326)
+            points = centroids.where(has, points)
+        joined = gpd.sjoin(gpd.GeoDataFrame(geometry=points, crs=4326),
+                           units.assign(_uid=ids)[["_uid", "geometry"]], predicate="within", how="left")
+        joined = joined[~joined.index.duplicated()]
+        unit_id.loc[missing] = joined["_uid"].where(joined["_uid"].notna(), None)
+    return unit_id, unit_id.map(names)
 
 
 def between(gdf: gpd.GeoDataFrame, start: date, end: date) -> gpd.GeoDataFrame:
@@ -92,8 +115,8 @@ def summary_rows(week: dict, prev: dict, ytd: dict, t: dict, lang: str) -> list[
     rows = []
     for key in [*keys, "total"]:
         (n, ha), (pn, pha), (yn, yha) = week[key], prev[key], ytd[key]
-        cells = [str(n), number(ha, 2, lang), str(pn), number(pha, 2, lang),
-                 signed(n - pn, 0, lang), signed(ha - pha, 2, lang), str(yn), number(yha, 2, lang)]
+        cells = [number(n, 0, lang), number(ha, 2, lang), number(pn, 0, lang), number(pha, 2, lang),
+                 signed(n - pn, 0, lang), signed(ha - pha, 2, lang), number(yn, 0, lang), number(yha, 2, lang)]
         label = t["total"] if key == "total" else t["levels"].get(key, t["other"])
         rows.append({"label": label, "colour": CONFIDENCE_COLOURS.get(key), "cells": cells,
                      "total": key == "total"})
@@ -101,28 +124,71 @@ def summary_rows(week: dict, prev: dict, ytd: dict, t: dict, lang: str) -> list[
 
 
 def district_rows(week: gpd.GeoDataFrame, units: gpd.GeoDataFrame, observed: Mapping[str, float] | None,
-                  t: dict, lang: str) -> list[dict]:
-    """Districts with alerts this week or an observed share, by hectares (largest first), then a total row."""
-    order = {name: i for i, name in enumerate(units["name"])}
-    names = set(week["district"]) | set(observed or {})
+                  t: dict, lang: str, links: Mapping[str, str] | None = None) -> list[dict]:
+    """Every admin unit of the report's boundaries, by hectares this week (largest first, then in the boundaries'
+    order), with its observed share and the link to its own report; alerts in no unit in a row of their own;
+    then a total row."""
     rows = []
-    for name in names:
-        sub = week[week["district"] == name]
+    for i, (uid, name) in enumerate(zip(units["id"].astype(str), units["name"], strict=True)):
+        sub = week[week["unit_id"] == uid]
         share = (observed or {}).get(name)
         rows.append({
-            "name": name, "n_": len(sub), "ha_": float(sub["area_ha"].sum()),
-            "n": str(len(sub)), "ha": number(sub["area_ha"].sum(), 2, lang),
-            "high": str(int(sub["confidence"].isin(("high", "highest")).sum())),
-            "observed": "—" if share is None else number(100 * share, 0, lang) + "%",
-            "total": False,
+            "name": name, "link": (links or {}).get(uid), "order": i, "n_": len(sub),
+            "ha_": float(sub["area_ha"].sum()), "n": number(len(sub), 0, lang),
+            "ha": number(sub["area_ha"].sum(), 2, lang),
+            "high": number(int(sub["confidence"].isin(("high", "highest")).sum()), 0, lang),
+            "observed": "—" if share is None else number(100 * share, 0, lang) + "%", "total": False,
         })
-    if not rows:
-        return []
-    rows.sort(key=lambda r: (-r["ha_"], -r["n_"], order.get(r["name"], len(order)), r["name"]))
-    rows.append({"name": t["total"], "n": str(len(week)), "ha": number(week["area_ha"].sum(), 2, lang),
-                 "high": str(int(week["confidence"].isin(("high", "highest")).sum())), "observed": "",
+    outside = week[week["unit_id"].isna()]
+    if len(outside):
+        rows.append({"name": t["unknown_district"], "link": None, "order": len(rows), "n_": len(outside),
+                     "ha_": float(outside["area_ha"].sum()), "n": number(len(outside), 0, lang),
+                     "ha": number(outside["area_ha"].sum(), 2, lang),
+                     "high": number(int(outside["confidence"].isin(("high", "highest")).sum()), 0, lang),
+                     "observed": "—", "total": False})
+    rows.sort(key=lambda r: (-r["ha_"], -r["n_"], r["order"]))
+    rows.append({"name": t["total"], "link": None, "n": number(len(week), 0, lang),
+                 "ha": number(week["area_ha"].sum(), 2, lang),
+                 "high": number(int(week["confidence"].isin(("high", "highest")).sum()), 0, lang), "observed": "",
                  "total": True})
     return rows
+
+
+def category_rows(week: gpd.GeoDataFrame, t: dict, lang: str) -> list[dict]:
+    """The week's alerts by forest category (from the forest layer given to detection), largest first; empty when
+    no alert of the week has a category."""
+    if "forest_category" not in week or not week["forest_category"].notna().any():
+        return []
+    category = week["forest_category"].fillna("").astype(str)
+    rows = [{"name": t["categories"].get(key, key) if key else t["categories"]["none"], "n_": len(sub),
+             "ha_": float(sub["area_ha"].sum()), "n": number(len(sub), 0, lang),
+             "ha": number(sub["area_ha"].sum(), 2, lang), "total": False}
+            for key, sub in week.groupby(category)]
+    rows.sort(key=lambda r: (-r["ha_"], r["name"]))
+    rows.append({"name": t["total"], "n": number(len(week), 0, lang), "ha": number(week["area_ha"].sum(), 2, lang),
+                 "total": True})
+    return rows
+
+
+def comparison_text(freq, week_id: str, t: dict, lang: str) -> dict:
+    """The sentence comparing the week with the same week of earlier years, and its label (``compare.LABELS``)."""
+    if freq is None:
+        return {"text": t["compare_none"], "label": None, "label_text": ""}
+    years = ", ".join(f"{year}: {number(n, 0, lang)}" for year, n in sorted(freq.past.items()))
+    text = t["compare"].format(n=number(freq.count, 0, lang), years=years, mean=number(freq.mean, 1, lang),
+                               spread=number(freq.spread, 1, lang), label=t["frequency"][freq.label])
+    return {"text": text, "label": freq.label, "label_text": t["frequency"][freq.label]}
+
+
+def detected_text(ytd: gpd.GeoDataFrame, ytd_range: tuple[date, date], t: dict, lang: str) -> str:
+    """Forest loss detected so far this year, as context for the violation figures."""
+    confirmed = ""
+    if "status" in ytd and (ytd["status"] == "confirmed").any():
+        confirmed = t["detected_confirmed"].format(
+            ha=number(ytd.loc[ytd["status"] == "confirmed", "area_ha"].sum(), 2, lang))
+    return t["detected"].format(start=day(ytd_range[0], lang), end=day(ytd_range[1], lang),
+                                ha=number(ytd["area_ha"].sum(), 2, lang), n=count(len(ytd), t),
+                                confirmed=confirmed)
 
 
 def alert_table(week: gpd.GeoDataFrame, t: dict, lang: str) -> tuple[list[dict], list[dict], int]:
@@ -151,38 +217,37 @@ def alert_table(week: gpd.GeoDataFrame, t: dict, lang: str) -> tuple[list[dict],
     return columns, rows, max(0, len(week) - MAX_ALERT_ROWS)
 
 
-def _progress_text(key: str, progress: Mapping | None, base: int, t: dict, lang: str) -> str:
-    """Progress of one target from ``geo.workflow.targets.progress`` figures, or 'no data yet' without them."""
+def _progress_text(key: str, progress: Mapping | None, base: int, t: dict, lang: str) -> tuple[str, str]:
+    """Progress of one target from ``geo.workflow.targets.progress`` figures ('no data yet' without them), and a
+    warning when the violation baseline year has no case in the register."""
     names = {"cases_change": "cases", "damaged_area_change": "damaged_area_ha",
              "damaged_timber_change": "damaged_timber_m3"}
     if progress is None:
-        return t["no_data"]
+        return t["no_data"], ""
     if key in names and names[key] in progress.get("violations", {}):
         row = progress["violations"][names[key]]
+        if row.get("baseline_missing"):
+            return t["progress_no_baseline"].format(current=plain(row["current"], lang), base=base), \
+                t["no_baseline"].format(base=base)
         return t["progress_violation"].format(current=plain(row["current"], lang),
                                               projected=number(row["projected"], 1, lang), base=base,
-                                              baseline=plain(row["baseline"], lang))
+                                              baseline=plain(row["baseline"], lang)), ""
     if key in progress.get("afforestation", {}):
         row = progress["afforestation"][key]
-        return t["progress_planting"].format(current=plain(row["current"], lang),
-                                             pct=number(100 * (row["fraction_done"] or 0), 1, lang))
-    return t["no_data"]
+        current = number(row["current"], 0, lang) if key == "trees_planted" else number(row["current"], 2, lang)
+        text = t["progress_planting"].format(current=current, pct=number(100 * (row["fraction_done"] or 0), 1, lang))
+        if key == "trees_planted" and row.get("in_plantation_lots"):
+            text += t["trees_in_lots"].format(n=number(row["in_plantation_lots"], 0, lang))
+        return text, ""
+    return t["no_data"], ""
 
 
 def targets_table(region: Region, year: int, ytd: gpd.GeoDataFrame, ytd_range: tuple[date, date], t: dict,
                   lang: str, progress: Mapping | None = None) -> dict:
-    """The year's targets, their progress (from the case and planting registers when given) and the
-    satellite-detected loss as context."""
-    confirmed = ""
-    if "status" in ytd and (ytd["status"] == "confirmed").any():
-        confirmed = t["detected_confirmed"].format(
-            ha=number(ytd.loc[ytd["status"] == "confirmed", "area_ha"].sum(), 2, lang))
-    out: dict[str, Any] = {
-        "heading": t["targets"].format(year=year), "rows": [], "source": "", "missing": "",
-        "detected": t["detected"].format(start=day(ytd_range[0], lang), end=day(ytd_range[1], lang),
-                                         ha=number(ytd["area_ha"].sum(), 2, lang), n=count(len(ytd), t),
-                                         confirmed=confirmed),
-    }
+    """The year's targets and their progress (from the case and planting registers when given), with a warning
+    when the violation targets have no baseline to be measured against."""
+    out: dict[str, Any] = {"heading": t["targets"].format(year=year), "rows": [], "source": "", "missing": "",
+                           "warning": ""}
     try:
         targets = region.targets(year)
     except ConfigError:
@@ -195,7 +260,9 @@ def targets_table(region: Region, year: int, ytd: gpd.GeoDataFrame, ytd_range: t
     for key, value in targets.get("violations", {}).items():
         p = plain(abs(value) * 100, lang)
         text = t["down" if value < 0 else "up"].format(p=p, base=base)
-        out["rows"].append((t.get(labels.get(key, ""), key), text, _progress_text(key, progress, base, t, lang)))
+        progress_text, warning = _progress_text(key, progress, base, t, lang)
+        out["warning"] = out["warning"] or warning
+        out["rows"].append((t.get(labels.get(key, ""), key), text, progress_text))
     for key, value in targets.get("afforestation", {}).items():
         if key == "trees_planted":
             text = t["million_trees"].format(n=plain(value / 1e6, lang))
@@ -203,6 +270,6 @@ def targets_table(region: Region, year: int, ytd: gpd.GeoDataFrame, ytd_range: t
             text = f"{plain(value, lang)} ha"
         else:
             text = plain(value, lang)
-        out["rows"].append((t.get(labels.get(key, ""), key), text, _progress_text(key, progress, base, t, lang)))
+        out["rows"].append((t.get(labels.get(key, ""), key), text, _progress_text(key, progress, base, t, lang)[0]))
     out["source"] = targets.get("source", "")
     return out

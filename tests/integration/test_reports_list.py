@@ -34,7 +34,8 @@ def test_reports_are_listed_newest_week_first_with_working_urls(settings):
         reports = r.json()["reports"]
         assert [x["file"] for x in reports] == ["2024-W11.html", "2024-W02.html", "special.html"]
         assert reports[0] | {"url": None} == {"week": "2024-W11", "start": "2024-03-11", "end": "2024-03-17",
-                                              "file": "2024-W11.html", "url": None}
+                                              "file": "2024-W11.html", "url": None, "unit_id": None,
+                                              "unit_name": None, "level": None, "lang": None, "pdf": None}
         assert reports[2]["week"] is None
         for item in reports:
             page = c.get(item["url"])
