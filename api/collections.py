@@ -64,6 +64,7 @@ class FeatureSource(ABC):
     temporal_property: str | None = None  # the date property ``datetime`` filters on, if any
     style: dict | None = None             # how maps draw it (colours per class, legend)
     kind: str = "features"                # what it holds, for clients choosing layers: alerts, admin or planning
+    units: str | None = None              # admin collections: the kind of unit (district, commune)
 
     def items(self, query: Query) -> tuple[gpd.GeoDataFrame, int]:
         """A page of features and the number matched by the query without paging."""
@@ -225,6 +226,7 @@ class AdminSource(FeatureSource):
     def __init__(self, region: Region, version: AdminVersion):
         self.region, self.version = region, version
         self.id = version.file.stem
+        self.units = version.unit_kind
         until = version.valid_to.isoformat() if version.valid_to else "…"
         self.title = f"Admin units ({version.unit_kind}), {version.valid_from.isoformat()} – {until}"
         self.description = f"{version.unit_kind} boundaries valid {version.valid_from} – {until}; {version.source}"

@@ -111,6 +111,8 @@ def _collection_json(request: Request, source: FeatureSource) -> dict:
              "href": _url(request, f"{path}/tiles/WebMercatorQuad/tilejson.json")},
         ],
     }
+    if source.units:
+        out["forestmon:units"] = source.units
     if source.style:
         out["style"] = source.style
     return out

@@ -180,21 +180,31 @@ async function loadUnits() {
   relabelOptions();
 }
 
-/** The weekly reports, newest first; each opens in a new tab (fetched with the token, like the downloads). */
+/** The province's weekly reports, newest first, in the page's language where there is one: each week's HTML
+ * report and its PDF open in a new tab (fetched with the token, like the downloads). */
 async function loadReports() {
   const list = $("reports-list");
   list.replaceChildren();
   try {
-    const found = (await api("/reports/")).reports;
-    if (!found.length) list.append(Object.assign(document.createElement("li"), { textContent: t("reports_none") }));
-    for (const report of found) {
+    const found = (await api("/reports/")).reports.filter((r) => !r.unit_id);
+    const weeks = new Map();
+    for (const r of found) {  // one a week: the page's language first
+      const key = r.week || r.file;
+      if (!weeks.has(key) || r.lang === currentLang()) weeks.set(key, r);
+    }
+    if (!weeks.size) list.append(Object.assign(document.createElement("li"), { textContent: t("reports_none") }));
+    for (const report of weeks.values()) {
       const item = document.createElement("li");
-      const link = document.createElement("a");
-      link.href = new URL(report.url).pathname;
-      link.target = "_blank";
-      link.textContent = report.week ? `${report.week} (${report.start} – ${report.end})` : report.file;
-      link.addEventListener("click", openReport);
-      item.append(link);
+      const link = (url, text) => {
+        const a = document.createElement("a");
+        a.href = new URL(url).pathname;
+        a.target = "_blank";
+        a.textContent = text;
+        a.addEventListener("click", openReport);
+        return a;
+      };
+      item.append(link(report.url, report.week ? `${report.week} (${report.start} – ${report.end})` : report.file));
+      if (report.pdf) item.append(" · ", link(report.pdf, "PDF"));
       list.append(item);
     }
     $("reports").hidden = false;
@@ -209,7 +219,8 @@ async function openReport(e) {
   try {
     const r = await fetch(e.currentTarget.href, { headers: authHeaders() });
     if (!r.ok) throw new ApiError(r.status, null, null);
-    const url = URL.createObjectURL(new Blob([await r.blob()], { type: "text/html" }));
+    const type = r.headers.get("Content-Type") || "text/html";
+    const url = URL.createObjectURL(new Blob([await r.blob()], { type }));
     if (tab) tab.location = url; else location.assign(url);
   } catch (err) {
     if (tab) tab.close();

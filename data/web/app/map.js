@@ -171,8 +171,9 @@ export function layerControl(element, map) {
   choice(data, "checkbox", "alerts", t("layers.alerts"), info.visible["alerts-fill"],
          (on) => { show("alerts-fill", on); show("alerts-line", on); });
   for (const c of info.admins) {
-    const [from] = c.extent?.temporal?.interval?.[0] || [];
-    choice(data, "checkbox", c.id, t("layers.admin", { from: from || "" }),
+    const [from, to] = c.extent?.temporal?.interval?.[0] || [];
+    const units = t(`units.${c["forestmon:units"]}`);
+    choice(data, "checkbox", c.id, t("layers.admin", { units, from: from || "…", to: to || "…" }),
            info.visible[`admin:${c.id}`], (on) => show(`admin:${c.id}`, on));
   }
   for (const c of info.plans) {
