@@ -25,6 +25,7 @@ from geo.errors import ForestmonError, InvalidInputError, NotFoundError
 from geo.query import Bbox, Filter, Layer, Query
 from geo.region import AdminVersion, Region
 from geo.store import Store
+from geo.workflow.places import ZONE_TYPE_FILTER, select_alerts
 from geo.workflow.planning import ZONES
 from geo.workflow.privacy import PRIVATE
 from maps.styles import legend, zone_colour, zone_colours
@@ -135,7 +136,7 @@ class AlertSource(_LayerSource):
     title = "Forest-loss alerts"
     description = "Forest-loss alert polygons detected from Sentinel-2, with confidence, area (ha) and review status"
     layer = ALERTS
-    filters = tuple(f for f in ALERTS.filters if f.public)
+    filters = (*(f for f in ALERTS.filters if f.public), ZONE_TYPE_FILTER)
     temporal_property = ALERTS.temporal
 
     def __init__(self, store: Store, region: Region, public: bool = True):
@@ -143,7 +144,16 @@ class AlertSource(_LayerSource):
         self.region = region
         self.hidden = PRIVATE["alerts"] if public else ()  # anonymous readers do not see who reviews
 
+    def items(self, query):
+        found, matched = select_alerts(self.store, query)
+        return self._frame(found), matched
+
+    def features_json(self, query):  # the zone filter is applied by geometry, in Python
+        return None if ZONE_TYPE_FILTER.name in query.filters else super().features_json(query)
+
     def mvt(self, z, x, y, query):
+        if ZONE_TYPE_FILTER.name in query.filters:
+            return None
         return self.store.mvt(self.layer, query, (z, x, y), self.id, exclude=self.hidden)
 
     def item(self, fid):

@@ -17,6 +17,7 @@ from geo.errors import ConfigError, InvalidInputError
 from geo.query import Query
 from geo.store import Store
 from geo.workflow import cases as case_register
+from geo.workflow.places import select_alerts
 from geo.workflow.planting import list_lots
 
 FORMATS = {  # name -> (GDAL driver, media type, file suffix)
@@ -57,7 +58,7 @@ def layer(store: Store, name: str, year: int | None = None, selection: Query | N
     """One exportable layer in EPSG:4326: alerts (those ``selection`` picks, all by default), cases (geometry:
     the union of their alerts) or planting lots."""
     if name == "alerts":
-        return store.query_alerts(selection)
+        return select_alerts(store, selection or Query())[0]
     if selection is not None and selection != Query():
         raise InvalidInputError(f"layer: {name} takes no alert filters (bbox, datetime, status...); only year")
     if name == "planting_lots":

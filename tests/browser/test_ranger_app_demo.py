@@ -68,17 +68,18 @@ def test_the_map_shows_our_imagery_and_the_alerts(server, tmp_path):
 
 
 def test_the_alert_panel_shows_its_own_before_and_after_scenes(server, tmp_path):
-    """A demo alert's scene_before/scene_after (acquisition ids) resolve: its panel draws both scenes, true colour
-    and NDVI, on the tile around the alert, each image a whole 256-px tile from our imagery routes."""
+    """A demo alert's scene_before/scene_after (acquisition ids) resolve: its panel draws both scenes side by side,
+    true colour, false colour and NDVI, then the NDVI drop after, on the tile around the alert, each image a whole 256-px tile from our imagery routes."""
     with chromium_pages(1) as ([page], log):
         log_in_app(page, server.url, "viewer", PASSWORD)
         page.locator(".alert-item").first.click()
         images = page.locator("#imagery .scene-tile img")
-        expect(images).to_have_count(4, timeout=20000)
+        expect(images).to_have_count(7, timeout=20000)
         page.wait_for_function("() => [...document.querySelectorAll('#imagery img')].every(i => i.complete "
                                "&& i.naturalWidth === 256)", timeout=20000)
         captions = page.locator("#imagery figcaption").all_inner_texts()
-        assert [c.split(" ")[0] for c in captions] == ["Trước", "Trước", "Sau", "Sau"], captions
+        assert [c.split(" ")[0] for c in captions] == ["Trước", "Sau"] * 3 + ["Sau"], captions
+        assert [c.rsplit("· ", 1)[1] for c in captions[::2]] == ["màu thật", "màu giả (SWIR)", "NDVI", "NDVI giảm"]
         page.locator("#imagery").screenshot(path=str(tmp_path / "before-after.png"))
     assert not log.blocked, log.blocked
     assert not log.errors, log.errors

@@ -12,7 +12,7 @@ const REASONS = ["cloud_shadow", "seasonal_crop", "permitted_plantation_harvest"
                  "misregistration", "other"];
 const VIOLATIONS = ["illegal_clearing", "illegal_logging", "farming_encroachment", "fire", "other"];
 const FOREST_CATEGORIES = ["special_use", "protection", "production", "forest"];
-const FILTERS = ["status", "confidence", "district_id", "forest_category", "start", "end", "min_area_ha"];
+const FILTERS = ["status", "confidence", "district_id", "forest_category", "zone_type", "start", "end", "min_area_ha"];
 
 let me = null;       // GET /me
 let map = null;
@@ -58,12 +58,22 @@ function relabelOptions() {
   fillOptions(f.confidence, CONFIDENCES, "confidence");
   fillUnits(f.district_id);
   fillOptions(f.forest_category, FOREST_CATEGORIES, "forest");
+  fillOptions(f.zone_type, zoneTypes().map((z) => ({ id: z.code, name: `${z[currentLang()]} (${z.code})` })), "");
   fillOptions($("confirm-form").cause, CAUSES, "cause");
   fillOptions($("dismiss-form").reason, REASONS, "reason");
   fillOptions($("case-form").violation_type, VIOLATIONS, "violation");
   $("lang").setAttribute("aria-label", t("switch_lang_label"));
   legend($("legend-body"));
   if (map) layerControl($("layers-body"), map);
+}
+
+/** The zone types the planning layers' legends name (the zone-type table), for the zone filter. */
+function zoneTypes() {
+  const seen = new Map();
+  for (const c of collections.filter((c) => c["forestmon:kind"] === "planning")) {
+    for (const z of c.style?.legend || []) seen.set(z.code, z);
+  }
+  return [...seen.values()];
 }
 
 /** The unit filter: the units of each boundary version in a group of its own (2024 districts, 2025 communes). */
@@ -391,12 +401,20 @@ function renderAlert(feature) {
   fact(facts, t("confidence"), t(`confidence.${p.confidence}`));
   fact(facts, t("first_detected"), p.first_detected);
   fact(facts, t("last_update"), p.last_update);
-  fact(facts, t("district"), p.district);
+  const units = feature.places?.units || [];
+  fact(facts, t("district"), units.length
+    ? units.map((u) => `${u.name} (${u.valid_from.slice(0, 4)}${u.valid_to ? `–${u.valid_to.slice(0, 4)}` : ""})`).join(" · ")
+    : p.district);
   fact(facts, t("coordinates"), copy);
   if (p.vn2000_x != null && p.vn2000_y != null) {
     fact(facts, t("vn2000"), `X ${Number(p.vn2000_x).toFixed(1)}, Y ${Number(p.vn2000_y).toFixed(1)} (EPSG:${p.vn2000_epsg})`);
   }
   if (p.forest_category) fact(facts, t("forest_category"), t(`forest.${p.forest_category}`));
+  const zones = feature.places?.zones || [];
+  if (zones.length) {
+    fact(facts, t("zones"), zones.map((z) => `${z[currentLang()] || z.zone_type} (${z.zone_type}) · ${z.layer} `
+      + `${z.valid_from} · ${Math.round(z.share * 100)}%`).join("; "));
+  }
   if (p.assigned_to) fact(facts, t("assigned_to"), p.assigned_to);
   if (p.cause) fact(facts, t("cause"), t(`cause.${p.cause}`));
   if (p.dismiss_reason) fact(facts, t("reason"), t(`reason.${p.dismiss_reason}`));
@@ -448,7 +466,8 @@ async function loadHistory(id) {
 }
 
 const IMAGERY_ZOOM = 15;  // about 5 m a pixel: a clearing of a few hectares spans tens of pixels
-const IMAGERY_LAYERS = ["truecolor", "ndvi"];
+// true colour, false colour (NIR-SWIR-red: bare soil shows) and NDVI of each scene; the NDVI drop after
+const IMAGERY_LAYERS = { before: ["truecolor", "falsecolor", "ndvi"], after: ["truecolor", "falsecolor", "ndvi", "change"] };
 
 /** The alert's own before and after scenes (true colour and NDVI), one tile each around the alert's centre, with
  * a mark where the alert is; fetched with the token like photos (an <img> cannot send it). */
@@ -458,9 +477,11 @@ async function loadImagery(feature) {
   const scenes = feature.imagery || {};
   if (!scenes.before && !scenes.after) { box.textContent = t("no_imagery"); return; }
   const [lat, lon] = centroid(feature);
-  for (const [when, scene] of [["before", scenes.before], ["after", scenes.after]]) {
-    if (!scene) continue;
-    for (const layer of IMAGERY_LAYERS) {
+  const pairs = ["truecolor", "falsecolor", "ndvi", "change"].flatMap((layer) => ["before", "after"]
+    .filter((when) => scenes[when] && IMAGERY_LAYERS[when].includes(layer)).map((when) => [when, layer]));
+  for (const [when, layer] of pairs) {  // before beside after, layer by layer
+    const scene = scenes[when];
+    {
       const figure = document.createElement("figure");
       figure.className = `scene scene-${when}`;
       const caption = document.createElement("figcaption");
