@@ -46,6 +46,18 @@ def _properties(row: dict) -> dict:
     return out
 
 
+def _one_kind(geoms: np.ndarray) -> np.ndarray:
+    """Mixed collections (a clipped, snapped polygon can come back from make_valid as a polygon and a stray line)
+    as their parts of the highest dimension: MVT features hold one kind of geometry."""
+    mixed = np.flatnonzero(shapely.get_type_id(geoms) == 7)
+    for i in mixed:
+        parts = shapely.get_parts(geoms[i])
+        dims = shapely.get_dimensions(parts)
+        keep = parts[dims == dims.max()] if len(parts) else parts
+        geoms[i] = shapely.union_all(keep) if len(keep) else None
+    return geoms
+
+
 def encode_tile(layers: dict[str, gpd.GeoDataFrame], z: int, x: int, y: int,
                 max_features: int = MAX_FEATURES) -> bytes:
     """One MVT tile holding each named layer (frames in any CRS, with a ``fid`` column)."""
@@ -68,7 +80,7 @@ def encode_tile(layers: dict[str, gpd.GeoDataFrame], z: int, x: int, y: int,
                 [(xy[:, 0] - merc[0]) / size * EXTENT, (merc[3] - xy[:, 1]) / size * EXTENT]).round())
             # MVT wants exterior rings of positive (shoelace) area in tile coordinates: orient them here,
             # vectorised, instead of ring by ring in the encoder.
-            geoms = shapely.orient_polygons(shapely.make_valid(geoms), exterior_cw=False)
+            geoms = shapely.orient_polygons(_one_kind(shapely.make_valid(geoms)), exterior_cw=False)
             props = gdf.drop(columns=gdf.geometry.name).to_dict("records")
             for geom, row in zip(geoms, props, strict=True):
                 if geom is None or geom.is_empty:

@@ -97,7 +97,7 @@ def test_ranger_reviews_the_queue_confirms_opens_a_case_and_dismisses(server, sh
         case.get_by_label("Loại vi phạm").select_option("illegal_logging")
         case.get_by_label("Gỗ thiệt hại (m³)").fill("3.5")
         case.get_by_role("button", name="Lập hồ sơ vụ việc").click()
-        expect(page.locator("#facts")).to_contain_text("Hồ sơ")
+        expect(page.locator("#case-fact")).to_have_text("01/2024/LD · 2024-06-15 · Khai thác gỗ trái phép · 12.00 ha · 3.5 m³")
         expect(case).to_be_hidden()
         expect(page.locator("#history li")).to_have_count(4)  # the panel redraws its history after the case
         steps = history(page)
@@ -270,6 +270,30 @@ def test_with_public_reads_off_the_app_asks_for_a_login_and_tiles_carry_the_toke
         page.get_by_role("button", name="Đăng xuất").click()
         expect(page.locator("#login")).to_be_visible()
         assert page.evaluate("sessionStorage.getItem('forestmon.token')") is None
+
+
+def test_a_confirmed_alert_joins_an_existing_case(server):
+    with admin_client(server) as api:
+        for alert in (BIG, HIGH):
+            for version, body in ((2, {"to": "in_field"}), (3, {"to": "confirmed", "cause": "illegal_clearing"})):
+                assert api.post(f"/alerts/{alert}/transitions", json={**body, "version": version}).status_code == 200
+        assert api.post("/cases", json={"number": "02/2024/LD", "opened": "2024-06-16", "alert_ids": [BIG],
+                                        "violation_type": "illegal_clearing"}).status_code == 201
+    with chromium_pages(1) as ([page], log):
+        log_in(page, server.url, "an")
+        page.get_by_role("button", name="Tất cả cảnh báo").click()
+        open_alert(page, HIGH)
+        join = page.locator("#add-case-form")
+        expect(join.get_by_label("Hồ sơ")).to_contain_text("02/2024/LD · 2024-06-16 · Phá rừng trái phép")
+        join.get_by_label("Ghi chú").fill("cùng một đám rẫy")
+        join.get_by_role("button", name="Thêm vào hồ sơ đã có").click()
+        expect(page.locator("#case-fact")).to_contain_text("02/2024/LD")
+        expect(page.locator("#history li").last).to_contain_text("Thêm vào hồ sơ đã có: 02/2024/LD · cùng một đám rẫy")
+        expect(join).to_be_hidden()
+    with admin_client(server) as api:
+        case = api.get("/cases").json()[0]
+        assert sorted(case["alert_ids"]) == sorted([BIG, HIGH]) and case["area_ha"] == 14.5
+    assert not real_errors(log.errors), log.errors
 
 
 def test_admin_dismisses_then_reopens_and_assigns(server):

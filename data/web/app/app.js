@@ -418,7 +418,17 @@ function renderAlert(feature) {
   if (p.assigned_to) fact(facts, t("assigned_to"), p.assigned_to);
   if (p.cause) fact(facts, t("cause"), t(`cause.${p.cause}`));
   if (p.dismiss_reason) fact(facts, t("reason"), t(`reason.${p.dismiss_reason}`));
-  if (p.case_id) fact(facts, t("case"), String(p.case_id));
+  if (p.case_id) {
+    const text = document.createElement("span");
+    text.id = "case-fact";
+    text.textContent = String(p.case_id);
+    fact(facts, t("case"), text);
+    api(`/cases/${p.case_id}`).then((c) => {  // its number, date, violation and damage, as on the file
+      text.textContent = [c.number, c.opened, t(`violation.${c.violation_type}`),
+        c.area_ha != null ? `${Number(c.area_ha).toFixed(2)} ha` : null,
+        c.timber_m3 != null ? `${c.timber_m3} m³` : null].filter(Boolean).join(" · ");
+    }).catch(() => { /* the id stays */ });
+  }
   if (p.review_note) fact(facts, t("note"), p.review_note);
   $("navigate").href = `geo:${lat.toFixed(6)},${lon.toFixed(6)}`;
   renderActions(p);
