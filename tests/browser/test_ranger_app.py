@@ -291,7 +291,7 @@ def test_a_confirmed_alert_joins_an_existing_case(server):
         expect(page.locator("#history li").last).to_contain_text("Thêm vào hồ sơ đã có: 02/2024/LD · cùng một đám rẫy")
         expect(join).to_be_hidden()
     with admin_client(server) as api:
-        case = api.get("/cases").json()[0]
+        case = api.get(f"/cases/{api.get('/cases').json()[0]['id']}").json()
         assert sorted(case["alert_ids"]) == sorted([BIG, HIGH]) and case["area_ha"] == 14.5
     assert not real_errors(log.errors), log.errors
 
