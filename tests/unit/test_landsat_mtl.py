@@ -38,7 +38,7 @@ def test_real_layout_scene_gets_the_level2_surface_reflectance_scaling(tmp_path)
 
 def test_the_xml_form_is_read_by_group_too(tmp_path):
     text = landsat_c2_l2_mtl(PRODUCT, DAY, "LANDSAT_8", 859995.0, 1340005.0, (8, 8))
-    xml, open_groups = ["<LANDSAT_METADATA_FILE>"], []
+    xml = ["<LANDSAT_METADATA_FILE>"]
     for line in text.splitlines()[1:-2]:
         key, _, value = (part.strip() for part in line.partition("="))
         if key == "GROUP":
