@@ -15,7 +15,6 @@ from api.settings import Settings
 from geo.detect.run import DetectResult, run_detection
 from geo.errors import ConfigError
 from geo.grid import Grid
-from geo.region import load_region
 from geo.store import Store, open_store
 from geo.workflow.review import auto_assign
 from geo.workflow.targets import progress as target_progress
@@ -46,7 +45,7 @@ def detect_and_assign(settings: Settings, store: Store, progress: ProgressBars, 
 
     ``detection`` goes to ``run_detection`` as it is (``params``, ``min_area_ha``, ``grid``, ``forest_layer``).
     """
-    result = run_detection(load_region(settings.region), store, settings.paths.state, progress=progress,
+    result = run_detection(settings.load_region(), store, settings.paths.state, progress=progress,
                            **detection)
     assigned = auto_assign(store)
     click.echo(f"processed {result.scenes_processed} new scene(s); {result.alerts} alert(s) "
@@ -66,7 +65,7 @@ def write_report(settings: Settings, week: str, out: Path | None = None, lang: s
     synthetic = any("SYNTHETIC" in (s["sensor"] or "").upper() for s in scenes)
     grid_file = settings.paths.state.grid
     area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
-    region = load_region(settings.region)
+    region = settings.load_region()
     try:  # the case and planting registers' figures up to the end of the week, when the profile has targets
         progress = target_progress(store, region, monday.isocalendar()[0], sunday)
     except ConfigError:
