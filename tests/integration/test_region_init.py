@@ -10,6 +10,7 @@ import geopandas as gpd
 import pytest
 from click.testing import CliRunner
 from conftest import write_scene
+from pyproj import Transformer
 from shapely.geometry import box
 
 from api.cli import cli
@@ -91,6 +92,10 @@ def test_region_outside_vietnam_ingests_and_detects_end_to_end(brazil, backend_u
     centre = gpd.GeoSeries(alerts.geometry, crs=4326).to_crs(UTM22S).centroid.iloc[0]
     assert (centre.x, centre.y) == pytest.approx((X0 + 300, Y0 - 200), abs=1)
     assert -52 < alert["centroid_lon"] < -51 and -4 < alert["centroid_lat"] < -3
+    # the centroid in the profile's official CRS (SIRGAS 2000 / UTM 22S), not a VN-2000 zone
+    expect = Transformer.from_crs(4326, 31982, always_xy=True).transform(alert["centroid_lon"], alert["centroid_lat"])
+    assert alert["vn2000_epsg"] == 31982
+    assert (alert["vn2000_x"], alert["vn2000_y"]) == pytest.approx(expect, abs=0.01)
 
 
 def test_ingest_of_nothing_usable_exits_non_zero_naming_why(brazil):
