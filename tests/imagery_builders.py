@@ -78,7 +78,8 @@ def write_safe(root: Path, day: date, dn: dict[str, int], scl: np.ndarray, *, ba
 
 
 def write_landsat(root: Path, day: date, dn: dict[int, np.ndarray | int], qa: np.ndarray, *,
-                  x0: float = 859995.0, y0: float = 1340005.0, spacecraft: str = "LANDSAT_9") -> Path:
+                  x0: float = 859995.0, y0: float = 1340005.0, spacecraft: str = "LANDSAT_9",
+                  crs: str = UTM48) -> Path:
     """A Landsat C2 L2 scene folder: SR_B2..SR_B7 and QA_PIXEL at 30 m (GeoTIFF), and the MTL text file."""
     product = f"LC09_L2SP_124052_{day:%Y%m%d}_{day:%Y%m%d}_02_T1"
     folder = root / product
@@ -87,8 +88,8 @@ def write_landsat(root: Path, day: date, dn: dict[int, np.ndarray | int], qa: np
     for band in range(2, 8):
         value = dn[band]
         data = value if isinstance(value, np.ndarray) else np.full(shape, value, np.uint16)
-        write_band(folder / f"{product}_SR_B{band}.TIF", data.astype(np.uint16), x0, y0, 30, nodata=0)
-    write_band(folder / f"{product}_QA_PIXEL.TIF", qa.astype(np.uint16), x0, y0, 30, nodata=1)
+        write_band(folder / f"{product}_SR_B{band}.TIF", data.astype(np.uint16), x0, y0, 30, crs, nodata=0)
+    write_band(folder / f"{product}_QA_PIXEL.TIF", qa.astype(np.uint16), x0, y0, 30, crs, nodata=1)
     (folder / f"{product}_MTL.txt").write_text(landsat_c2_l2_mtl(product, day, spacecraft, x0, y0, shape))
     return folder
 

@@ -7,6 +7,7 @@ import tomllib
 from datetime import date
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import write_scene
@@ -105,3 +106,39 @@ def test_ingest_of_nothing_usable_exits_non_zero_naming_why(brazil):
     result = invoke("ingest", brazil / "scenes", "--data-dir", data_dir)
     assert result.exit_code == 1, result.output
     assert "does not overlap the region" in result.output and "no input could be used" in result.output
+
+
+# Landsat C2 L2 digital numbers (reflectance = DN * 2.75e-5 - 0.2) of forest and of bare soil, bands 2-7
+FOREST_DN = {2: 8182, 3: 9091, 4: 8364, 5: 18545, 6: 12727, 7: 9818}    # NDVI 0.82, SWIR2 0.07
+SOIL_DN = {2: 10545, 3: 11636, 4: 12727, 5: 14909, 6: 17818, 7: 15636}  # NDVI 0.17, SWIR2 0.23
+L_X0, L_Y0 = 444420.0, 9613020.0   # multiples of 30 m
+
+
+def test_two_landsat_dates_on_a_30_m_grid_keep_a_clearing_beside_a_cloud_whole(tmp_path, backend_url):
+    """A 120 m wide clearing with a small cloud against its side on the second date: a buffer of one QA pixel
+    (30 m) leaves it one alert; a fixed 4-pixel (120 m) buffer cut it in two."""
+    from imagery_builders import write_landsat
+
+    from geo import cloudmask
+
+    outline = gpd.GeoDataFrame(geometry=[box(L_X0 - 600, L_Y0 - 1800, L_X0 + 1800, L_Y0 + 600)], crs=UTM22S)
+    outline.to_file(tmp_path / "boundary.gpkg", driver="GPKG")
+    clear = np.full((40, 40), 1 << cloudmask.QA_CLEAR, np.uint16)
+    cloudy = clear.copy()
+    cloudy[18:21, 12:15] = (1 << cloudmask.QA_CLOUD) | (3 << cloudmask.QA_CLOUD_CONFIDENCE_SHIFT)
+    cleared = {b: np.full((40, 40), v, np.uint16) for b, v in FOREST_DN.items()}
+    for b, v in SOIL_DN.items():
+        cleared[b][10:31, 15:19] = v                       # 21 x 4 pixels of 30 m
+    write_landsat(tmp_path / "scenes", date(2024, 1, 5), FOREST_DN, clear, x0=L_X0, y0=L_Y0, crs=UTM22S)
+    write_landsat(tmp_path / "scenes", date(2024, 2, 6), cleared, cloudy, x0=L_X0, y0=L_Y0, crs=UTM22S,
+                  spacecraft="LANDSAT_8")
+    data_dir, env = tmp_path / "d", {"FORESTMON_STORE_URL": backend_url}
+    made = invoke("region", "init", "para30", "--boundary", tmp_path / "boundary.gpkg", "--resolution", "30",
+                  "--data-dir", data_dir, env=env)
+    assert made.exit_code == 0, made.output
+    result = invoke("ingest", tmp_path / "scenes", "--region", "para30", "--data-dir", data_dir, env=env)
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "processed 2 new scene(s); 1 alert(s)" in result.output
+    (area,) = open_store(backend_url).query_alerts()["area_ha"]
+    # the clearing less the one column of pixels within 30 m of the cloud: (84 - 3) pixels of 0.09 ha
+    assert area == pytest.approx(81 * 0.09, rel=1e-3)
