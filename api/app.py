@@ -20,7 +20,6 @@ from api.routers import planting as planting_router
 from api.routers import review as review_router
 from api.settings import Settings
 from data import data_path
-from geo.region import load_region
 from geo.store import open_store
 
 
@@ -42,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = open_store(settings.store)
-    app.state.region = load_region(settings.region)
+    app.state.region = settings.load_region()
 
     add_error_handler(app)
     document_errors(app)

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.datadir import DataDir
+from geo.region import Region, load_region
 
 
 class Settings(BaseSettings):
@@ -23,7 +24,8 @@ class Settings(BaseSettings):
         description="a .gpkg path (default: forestmon.gpkg in the data directory) or a postgresql:// URL",
         repr=False,  # it may carry the database password
     )
-    region: str = Field(default="lamdong", description="bundled region name or a profile folder")
+    region: str = Field(default="lamdong", description="region name (bundled, or made by `forestmon region init` "
+                        "in the data directory) or a profile folder")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64,
@@ -58,6 +60,10 @@ class Settings(BaseSettings):
     def paths(self) -> DataDir:
         """Every file and folder of the data directory."""
         return DataDir(self.data_dir)
+
+    def load_region(self) -> Region:
+        """The region profile: a folder by path, one in the data directory's ``regions/``, or a bundled one."""
+        return load_region(self.region, self.paths.regions)
 
     @property
     def store(self) -> str:

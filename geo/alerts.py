@@ -45,9 +45,9 @@ ALERT_COLUMNS: dict[str, tuple[str, str, str]] = {
     "scene_after": ("text", "id of the scene of the first detection", "0001_initial"),
     "centroid_lon": ("real", "centroid longitude, WGS 84", "0001_initial"),
     "centroid_lat": ("real", "centroid latitude, WGS 84", "0001_initial"),
-    "vn2000_x": ("real", "centroid easting in the official VN-2000 CRS", "0001_initial"),
-    "vn2000_y": ("real", "centroid northing in the official VN-2000 CRS", "0001_initial"),
-    "vn2000_epsg": ("integer", "EPSG code of that VN-2000 CRS (5899 or 9218 by location)", "0001_initial"),
+    "vn2000_x": ("real", "centroid easting in the region's official CRS (VN-2000 in Lâm Đồng)", "0001_initial"),
+    "vn2000_y": ("real", "centroid northing in the region's official CRS (VN-2000 in Lâm Đồng)", "0001_initial"),
+    "vn2000_epsg": ("integer", "EPSG code of that CRS (Lâm Đồng: 5899 or 9218 by location)", "0001_initial"),
     "forest_category": ("text", "special_use, protection, production or forest, from the user's forest layer",
                         "0007_alert_forest_category"),
 }

@@ -29,6 +29,28 @@ def scl_clear_mask(scl: np.ndarray, buffer_px: int = DEFAULT_BUFFER_PX) -> np.nd
 
 _CLOUDY_LUT = np.isin(np.arange(256), SCL_CLOUDY)
 _UNUSABLE_LUT = np.isin(np.arange(256), SCL_UNUSABLE)
+_NOTHING_LUT = np.zeros(256, dtype=bool)
+
+# Pixel size of each sensor's own cloud mask: Sentinel-2's SCL is made at 20 m, Landsat's QA_PIXEL at 30 m.
+MASK_RESOLUTION_M = {"Sentinel-2": 20.0, "Landsat": 30.0}
+
+
+def mask_resolution_m(sensor: str, fallback: float) -> float:
+    """The pixel size (m) of the cloud mask a ``sensor`` ships ("Landsat-9", "Sentinel-2 (SYNTHETIC)"...);
+    ``fallback`` (the grid's) for a sensor not known here, whose mask was made on the grid."""
+    return next((m for name, m in MASK_RESOLUTION_M.items() if sensor.startswith(name)), fallback)
+
+
+def buffer_px(buffer_m: float, resolution: float) -> int:
+    """A buffer in metres as whole grid pixels of ``resolution`` m, at least the distance asked for."""
+    return max(int(np.ceil(buffer_m / resolution - 1e-9)), 0)
+
+
+def near_cloud(scl: np.ndarray, within_px: int) -> np.ndarray:
+    """True where a cloud, cirrus or shadow pixel lies within ``within_px`` city-block steps (itself included)."""
+    scl = np.asarray(scl, dtype=np.uint8)
+    plane = np.ascontiguousarray(scl.reshape(1, -1) if scl.ndim < 2 else scl)
+    return ~_clear_mask(plane, max(int(within_px), 0), _CLOUDY_LUT, _NOTHING_LUT).reshape(scl.shape)
 
 
 @numba.njit(cache=True, nogil=True)

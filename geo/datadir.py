@@ -9,6 +9,7 @@ joining names of its own, so the layout below is the whole truth:
     cache/sentinelhub/            Sentinel Hub downloads, so a re-run fetches nothing twice
     cache/tiles/KEY/LAYER/Z/X/Y.FMT   rendered imagery tiles, KEY naming the scenes drawn (safe to delete)
     reports/WEEK.html             weekly reports
+    regions/NAME/profile.toml     region profiles made with ``forestmon region init`` (with their admin units)
     demo/scenes/, demo/truth.gpkg, demo/landcover.tif   the synthetic demo's scenes and ground truth
 """
 
@@ -118,6 +119,11 @@ class DataDir:
 
     def report(self, week: str) -> Path:
         return self.reports / f"{week}.html"
+
+    @property
+    def regions(self) -> Path:
+        """Region profiles made by the user, one folder per region, found by ``--region NAME``."""
+        return self.root / "regions"
 
     @property
     def demo(self) -> Path:

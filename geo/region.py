@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
@@ -9,7 +11,9 @@ from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
+from pyogrio.errors import DataSourceError
 from pyproj import CRS
+from pyproj.exceptions import CRSError
 
 from data import data_path
 from geo.errors import ConfigError
@@ -114,9 +118,12 @@ def _date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def load_region(name_or_path: str | Path = "lamdong") -> Region:
-    """Load a bundled region by name, or a profile folder by path."""
+def load_region(name_or_path: str | Path = "lamdong", user_regions: Path | None = None) -> Region:
+    """Load a region: a profile folder by path, else one the user made (``user_regions/NAME``, see
+    ``forestmon region init``), else a bundled one by name."""
     folder = Path(name_or_path)
+    if not (folder / "profile.toml").exists() and user_regions is not None:
+        folder = user_regions / str(name_or_path)
     if not (folder / "profile.toml").exists():
         folder = data_path("regions", str(name_or_path))
     profile = folder / "profile.toml"
@@ -161,3 +168,98 @@ def load_region(name_or_path: str | Path = "lamdong") -> Region:
         )
     except (KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"region profile {profile} is malformed: {exc}") from exc
+
+
+PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ADMIN_FILE = "admin.geojson"
+
+
+def _read_vector(path: Path, what: str) -> gpd.GeoDataFrame:
+    """Polygons of a vector file GDAL reads, in EPSG:4326, made valid; a ConfigError naming the file otherwise."""
+    try:
+        frame = gpd.read_file(path)
+    except (DataSourceError, ValueError, OSError) as exc:
+        raise ConfigError(f"{what} {path}: not a vector file GDAL can read ({exc})") from exc
+    if frame.crs is None:
+        raise ConfigError(f"{what} {path}: has no CRS")
+    frame = frame[frame.geometry.notna()].to_crs(4326)
+    frame = frame.set_geometry(frame.geometry.make_valid())
+    frame = frame[frame.geometry.geom_type.isin(["Polygon", "MultiPolygon"]) & ~frame.geometry.is_empty]
+    if frame.empty:
+        raise ConfigError(f"{what} {path}: no polygons")
+    return frame.reset_index(drop=True)
+
+
+def _column(frame: gpd.GeoDataFrame, preferred: tuple[str, ...]) -> str | None:
+    lower = {c.lower(): c for c in frame.columns if c != frame.geometry.name}
+    return next((lower[c] for c in preferred if c in lower), None)
+
+
+def init_region(name: str, boundary: Path, regions_dir: Path, admin: Path | None = None,
+                official_crs: str | None = None, title: str | None = None, resolution: float = 10.0,
+                valid_from: date = date(2000, 1, 1)) -> Region:
+    """Write a region profile for any area into ``regions_dir/name`` and return it loaded.
+
+    The analysis grid is the WGS 84 UTM zone of the boundary's centre (north or south by its latitude); the
+    official CRS is the one given, else that zone. The boundary is kept as the region (level 1) and the admin
+    units, when given, as its units (level 2, ``id`` and ``name`` from the file's columns of those names, else
+    its row number and first text column); without them the whole region is the one unit.
+    """
+    if not PROFILE_NAME.match(name):
+        raise ConfigError(f"region name {name!r}: use lower-case letters, digits, '-' and '_' (up to 63)")
+    if data_path("regions", name).exists():
+        raise ConfigError(f"region name {name!r} is a bundled region; choose another name")
+    folder = regions_dir / name
+    if (folder / "profile.toml").exists():
+        raise ConfigError(f"region {name!r} already exists ({folder / 'profile.toml'})")
+    area = _read_vector(boundary, "--boundary")
+    grid_crs = area.estimate_utm_crs(datum_name="WGS 84")
+    try:
+        official = CRS.from_user_input(official_crs) if official_crs else grid_crs
+    except CRSError as exc:
+        raise ConfigError(f"--crs {official_crs}: not a CRS pyproj knows ({exc})") from exc
+    if not official.is_projected:
+        raise ConfigError(f"--crs {official_crs}: {official.name} is not projected; give a projected CRS")
+    title = title or name
+    outline = area.geometry.union_all()
+    rows = [{"level": 1, "id": name, "name": title, "geometry": outline}]
+    if admin is not None:
+        units = _read_vector(admin, "--admin")
+        id_col = _column(units, ("id", "code", "codigo", "ma", "gid"))
+        name_col = _column(units, ("name", "ten", "nom", "nome", "nombre")) or next(
+            (c for c in units.columns if c != units.geometry.name and units[c].dtype == object), None)
+        for i, unit in units.iterrows():
+            rows.append({"level": 2, "id": str(unit[id_col]) if id_col else str(i + 1),
+                         "name": str(unit[name_col]) if name_col else f"{title} {i + 1}",
+                         "geometry": unit.geometry})
+    else:
+        rows.append({"level": 2, "id": name, "name": title, "geometry": outline})
+    folder.mkdir(parents=True, exist_ok=True)
+    gpd.GeoDataFrame(rows, geometry="geometry", crs=4326).to_file(folder / ADMIN_FILE, driver="GeoJSON")
+    (folder / "targets").mkdir(exist_ok=True)
+    source = f"boundary {boundary.name}" + (f", admin units {admin.name}" if admin is not None else "")
+    (folder / "profile.toml").write_text(
+        f"# Region profile written by `forestmon region init` on {date.today().isoformat()}.\n"
+        f"name = {json.dumps(name)}\n"
+        f"title = {json.dumps(title, ensure_ascii=False)}\n\n"
+        "[grid]\n"
+        f"crs = \"EPSG:{grid_crs.to_epsg()}\"    # {grid_crs.name}, the zone of the area's centre\n"
+        f"resolution = {resolution}\n"
+        "tile_size = 2000\n\n"
+        "[official]\n"
+        f"crs = {json.dumps(_crs_text(official), ensure_ascii=False)}    # {official.name}\n\n"
+        "[[admin]]\n"
+        f"file = \"{ADMIN_FILE}\"\n"
+        f"valid_from = \"{valid_from.isoformat()}\"\n"
+        f"source = {json.dumps(source, ensure_ascii=False)}\n"
+        "province_level = 1\n"
+        "unit_level = 2\n"
+        f"unit_kind = \"{'unit' if admin is not None else 'region'}\"\n",
+        encoding="utf-8")
+    return load_region(folder)
+
+
+def _crs_text(crs: CRS) -> str:
+    """``EPSG:n`` when the CRS has an EPSG code, else its WKT."""
+    code = crs.to_epsg()
+    return f"EPSG:{code}" if code else crs.to_wkt()

@@ -28,7 +28,7 @@ BANDS = ("B02", "B03", "B04", "B08", "B11", "B12", "SCL")
 
 def write_scene(path: Path, day: date, *, size: int = 64, x0: float = 860000.0, y0: float = 1340000.0,
                 forest: bool = True, cloud: bool = False, names: tuple[str, ...] | None = BANDS,
-                bare: tuple[slice, slice] | None = None) -> Path:
+                bare: tuple[slice, slice] | None = None, crs: str = GRID_CRS) -> Path:
     """A small 7-band scene COG on the analysis grid: forest (or bare soil) reflectance x 10000, SCL.
 
     ``bare`` cuts a clearing (bare soil) into the forest at those rows and columns.
@@ -42,7 +42,7 @@ def write_scene(path: Path, day: date, *, size: int = 64, x0: float = 860000.0, 
     if cloud:
         data[6] = 9
     with rasterio.open(path, "w", driver="COG", width=size, height=size, count=7, dtype="uint16", nodata=0,
-                       crs=GRID_CRS, transform=from_origin(x0, y0, 10, 10), compress="deflate") as dst:
+                       crs=crs, transform=from_origin(x0, y0, 10, 10), compress="deflate") as dst:
         dst.write(data)
         if names:
             for i, name in enumerate(names, start=1):

@@ -11,7 +11,22 @@ import sys
 
 import click
 
-from api.cli import assign, cases, db, demo, detect, export, ingest, layers, planting, report, serve, targets, users
+from api.cli import (
+    assign,
+    cases,
+    db,
+    demo,
+    detect,
+    export,
+    ingest,
+    layers,
+    planting,
+    region,
+    report,
+    serve,
+    targets,
+    users,
+)
 from geo.errors import ForestmonError
 from geo.store.sql import redact
 
@@ -19,13 +34,14 @@ from geo.store.sql import redact
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress and decisions.")
 def cli(verbose: bool) -> None:
-    """forestmon: forest-loss monitoring for Lâm Đồng from satellite imagery."""
+    """forestmon: forest-loss monitoring from satellite imagery (Lâm Đồng bundled; any region via `region init`)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 for command in (demo.demo, ingest.ingest, detect.detect, report.report, serve.serve, db.db, users.users,
-                targets.targets, cases.cases, planting.planting, assign.assign, export.export, layers.layers):
+                targets.targets, cases.cases, planting.planting, assign.assign, export.export, layers.layers,
+                region.region):
     cli.add_command(command)
 
 

@@ -12,7 +12,6 @@ from api.cli.options import data_dir_option, host_option, port_option, settings_
 from api.cli.steps import ProgressBars, detect_and_assign, run_server, write_report
 from geo.evaluate import accuracy
 from geo.grid import Grid
-from geo.region import load_region
 from geo.store import open_store
 from ingest import synthetic
 from ingest.catalogue import ingest_local
@@ -31,7 +30,7 @@ def demo(data_dir: Path | None, serve: bool, host: str | None, port: int | None)
     precision against the truth, then serves the map. Re-running reuses what is already there.
     """
     settings = settings_from(data_dir=data_dir, host=host, port=port)
-    region = load_region(settings.region)
+    region = settings.load_region()
     if region.demo is None:
         raise click.ClickException(f"region {region.name!r} has no demo area in its profile")
     bars = ProgressBars()

@@ -28,7 +28,6 @@ from api.cli.options import (
 )
 from api.cli.steps import ProgressBars, detect_and_assign
 from geo.errors import InvalidInputError
-from geo.region import load_region
 from geo.store import open_store
 from ingest.catalogue import ingest_local, ingest_sentinelhub
 from ingest.sentinelhub_source import SentinelHubSettings
@@ -150,7 +149,8 @@ def ingest(ctx: click.Context, inputs: tuple[str, ...], band_map: str | None, st
 
     PATH...: local files and folders of GeoTIFF/COG scenes (one multi-band file, or one file per band),
     Sentinel-2 L2A SAFE folders and Landsat 8/9 Collection 2 Level-2 scenes. Files that cannot be used are named,
-    recorded as failed, and skipped; the others go on. (A folder named sentinelhub: give it as ./sentinelhub.)
+    recorded as failed, and skipped; the others go on. When none could be used the command fails (exit 1).
+    (A folder named sentinelhub: give it as ./sentinelhub.)
 
     sentinelhub: Sentinel-2 L2A from Sentinel Hub or CDSE for the region (or --area), from --start to --end.
     Credentials from the environment: FORESTMON_SH_CLIENT_ID and FORESTMON_SH_CLIENT_SECRET. Downloads are cached
@@ -166,15 +166,18 @@ def ingest(ctx: click.Context, inputs: tuple[str, ...], band_map: str | None, st
     bars = ProgressBars()
     if source == SENTINELHUB:
         sh_settings = SentinelHubSettings(**({"endpoint": endpoint} if endpoint else {}))
-        result = ingest_sentinelhub(sh_settings, store, load_region(settings.region), settings.paths.ard,
+        result = ingest_sentinelhub(sh_settings, store, settings.load_region(), settings.paths.ard,
                                     settings.paths.sentinelhub_cache, start, end, max_cloud=max_cloud,
                                     area=_read_area(area), progress=bars, scheduler=scheduler, forest_mask=forest)
     else:
-        result = ingest_local(paths, store, load_region(settings.region), settings.paths.ard,
+        result = ingest_local(paths, store, settings.load_region(), settings.paths.ard,
                               band_map=_band_map(band_map), progress=bars, scheduler=scheduler, forest_mask=forest)
     for record in result.failed:
         click.echo(f"skipped: {record['reason']}", err=True)
     click.echo(f"catalogued {len(result.ok)} scene(s), {len(result.failed)} failed "
                f"({result.tiles_written} tile(s) written, {result.tiles_skipped} already done)")
+    if not result.ok and (source == LOCAL or result.failed):
+        raise click.ClickException(
+            f"no input could be used ({len(result.failed)} failed, reasons above); nothing was ingested")
     if detect and result.ok:
         detect_and_assign(settings, store, bars, forest_layer=forest)

@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 
 from api.cli.options import DATE, data_dir_option, region_option, settings_from
-from geo.region import load_region
 from geo.store import open_store
 from geo.workflow.planning import KINDS, import_layer
 
@@ -34,7 +33,7 @@ def import_(file: Path, name: str, kind: str, valid_from: date, source_layer: st
             data_dir: Path | None, region: str | None) -> None:
     """Import FILE (GeoJSON, zipped Shapefile, GeoPackage, KML; any CRS incl. VN-2000) as a layer version."""
     settings = settings_from(data_dir=data_dir, region=region)
-    area_crs = load_region(settings.region).grid_crs
+    area_crs = settings.load_region().grid_crs
     record = import_layer(open_store(settings.store), file, name=name, kind=kind, valid_from=valid_from,
                           layer=source_layer, zone_field=zone_field, area_crs=area_crs)
     for repair in record["repairs"]:
@@ -67,7 +66,7 @@ def overlay(on: date | None, names: tuple[str, ...], start: date | None, end: da
     from geo.workflow.overlay import overlay_report, report_records
 
     settings = settings_from(data_dir=data_dir, region=region)
-    area_crs = load_region(settings.region).grid_crs
+    area_crs = settings.load_region().grid_crs
     report = overlay_report(open_store(settings.store), on=on, names=list(names) or None, start=start, end=end,
                             area_crs=area_crs)
     if fmt == "json":

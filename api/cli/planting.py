@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from api.cli.options import data_dir_option, region_option, settings_from
-from geo.region import load_region
 from geo.store import open_store
 from geo.workflow.planting import import_lots as import_planting_lots
 
@@ -26,5 +25,5 @@ def import_lots(path: Path, data_dir: Path | None, region: str | None) -> None:
     trees, programme; areas computed in hectares in the region's grid CRS."""
     settings = settings_from(data_dir=data_dir, region=region)
     with open_store(settings.store) as store:
-        counts = import_planting_lots(store, path, load_region(settings.region).grid_crs)
+        counts = import_planting_lots(store, path, settings.load_region().grid_crs)
     click.echo(f"{path.name}: {counts['inserted']} lots added, {counts['updated']} updated")

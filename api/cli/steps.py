@@ -14,7 +14,6 @@ import click
 from api.settings import Settings
 from geo.detect.run import DetectResult, run_detection
 from geo.grid import Grid
-from geo.region import load_region
 from geo.store import Store, open_store
 from geo.workflow.review import auto_assign
 from maps.report import parse_week
@@ -45,7 +44,7 @@ def detect_and_assign(settings: Settings, store: Store, progress: ProgressBars, 
 
     ``detection`` goes to ``run_detection`` as it is (``params``, ``min_area_ha``, ``grid``, ``forest_layer``).
     """
-    result = run_detection(load_region(settings.region), store, settings.paths.state, progress=progress,
+    result = run_detection(settings.load_region(), store, settings.paths.state, progress=progress,
                            **detection)
     assigned = auto_assign(store)
     click.echo(f"processed {result.scenes_processed} new scene(s); {result.alerts} alert(s) "
@@ -62,7 +61,7 @@ def write_report(settings: Settings, week: str, out: Path | None = None, lang: s
     and PDF, in the data directory's reports folder; return the province report's HTML path (with ``out``, only
     the province's HTML, written there)."""
     parse_week(week)  # fail on a bad week before any work
-    region = load_region(settings.region)
+    region = settings.load_region()
     grid_file = settings.paths.state.grid
     area = Grid.from_json(grid_file.read_text()).bounds_lonlat() if grid_file.exists() else None
     with open_store(settings.store) as store:

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from api.cli.options import DATE, data_dir_option, lang_option, region_option, settings_from
-from geo.region import load_region
 from geo.store import open_store
 from geo.workflow.targets import progress
 
@@ -49,7 +48,7 @@ def targets(year: int | None, as_of: date | None, as_json: bool, data_dir: Path 
     settings = settings_from(data_dir=data_dir, region=region)
     day = as_of or date.today()
     with open_store(settings.store) as store:
-        result = progress(store, load_region(settings.region), year or day.year, day)
+        result = progress(store, settings.load_region(), year or day.year, day)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return

@@ -22,12 +22,14 @@ from geo.detect.model import (
     STATE_BANDS,
     SUMS_DTYPE,
     DetectorParams,
+    TwoDateParams,
     day_number,
     from_day_number,
 )
 from geo.detect.window import (
     Observation,
     State,
+    TwoDateView,
     WindowFlags,
     baseline,
     before_after,
@@ -40,6 +42,7 @@ from geo.detect.window import (
 )
 
 __all__ = ["CONFIDENCE_NAMES", "FLAG_DTYPE", "HIGH", "HIGHEST", "LOW", "MODEL_DTYPE", "NONE",
-           "SECOND_DTYPE", "STATE_BANDS", "SUMS_DTYPE", "DetectorParams", "Observation", "State", "WindowFlags",
+           "SECOND_DTYPE", "STATE_BANDS", "SUMS_DTYPE", "DetectorParams", "Observation", "State", "TwoDateParams",
+           "TwoDateView", "WindowFlags",
            "baseline", "before_after", "day_number", "fold", "from_day_number", "judge", "learn", "new_state",
            "refit", "update"]

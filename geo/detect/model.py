@@ -99,6 +99,21 @@ class DetectorParams(NamedTuple):
     refit_days: int = 28          # a run learns judged scenes (refits the baseline) when it is this old
 
 
+class TwoDateParams(NamedTuple):
+    """Thresholds of the two-date mode (two scenes, no history), on top of ``DetectorParams``' drops.
+
+    Without a baseline a fall in NDVI alone also catches harvests, wet soil and haze: a loss must also brighten
+    SWIR2 (bare soil, mud). Cloud masks miss the rims of clouds and shadows, so pixels near them on either date
+    must fall further; the mask itself is widened by one pixel of the sensor's mask, in metres, so a wide
+    fixed buffer does not cut a large clearing next to a cloud into pieces.
+    """
+
+    swir_rise: float = 0.03          # SWIR2 (B12) reflectance must rise at least this much
+    near_cloud_m: float = 300.0      # a cloud or shadow this close on either date...
+    near_cloud_factor: float = 1.5   # ...asks this many times the NDVI drop (absolute and relative) and SWIR rise
+    mask_buffer_pixels: float = 1.0  # the clear mask's buffer, in pixels of the sensor's own mask
+
+
 def day_number(day: date) -> int:
     return (day - EPOCH).days
 

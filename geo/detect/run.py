@@ -29,10 +29,18 @@ from geo import cloudmask, indices
 from geo.datadir import StateDir
 from geo.detect import state as statefile
 from geo.detect.coverage import CoverageCache, WindowCount, coverage_rows, grid_units, units_raster
-from geo.detect.model import MODEL_DTYPE, SECOND_DTYPE, SUMS_DTYPE, DetectorParams, day_number
+from geo.detect.model import MODEL_DTYPE, SECOND_DTYPE, SUMS_DTYPE, DetectorParams, TwoDateParams, day_number
 from geo.detect.plan import plan, record_day
 from geo.detect.polygons import MIN_AREA_HA, alert_polygons, attach_admin, concat_pixels, flag_pixels
-from geo.detect.window import Observation, WindowFlags, before_after, coverage_counts, fold, new_state
+from geo.detect.window import (
+    Observation,
+    TwoDateView,
+    WindowFlags,
+    before_after,
+    coverage_counts,
+    fold,
+    new_state,
+)
 from geo.errors import InvalidInputError
 from geo.forest import CATEGORY_NAMES, ForestLayer
 from geo.grid import Grid
@@ -57,7 +65,8 @@ class DetectResult:
 def run_detection(region: Region, store: Store, state_dir: Path | StateDir, *,
                   params: DetectorParams = DetectorParams(), min_area_ha: float = MIN_AREA_HA,
                   grid: Grid | None = None, forest_layer: Path | None = None,
-                  progress: Progress = log_progress, threads: int | None = None) -> DetectResult:
+                  progress: Progress = log_progress, threads: int | None = None,
+                  two_date_params: TwoDateParams = TwoDateParams()) -> DetectResult:
     """Fold every catalogued scene not yet processed into the per-pixel state, then store the alerts.
 
     Works window by window, ``threads`` windows at a time (default: one per core; memory follows the windows
@@ -72,11 +81,12 @@ def run_detection(region: Region, store: Store, state_dir: Path | StateDir, *,
     # costs the fresh memory it fills (a third of the time of reading a tile's bands).
     with statefile.locked(state), rasterio.Env(GDAL_CACHEMAX=64):
         return _detect(region, store, state, params=params, min_area_ha=min_area_ha, grid=grid,
-                       forest_layer=forest_layer, progress=progress, threads=threads)
+                       forest_layer=forest_layer, progress=progress, threads=threads, two_date_params=two_date_params)
 
 
 def _detect(region: Region, store: Store, state: StateDir, *, params: DetectorParams, min_area_ha: float,
-            grid: Grid | None, forest_layer: Path | None, progress: Progress, threads: int | None) -> DetectResult:
+            grid: Grid | None, forest_layer: Path | None, progress: Progress, threads: int | None,
+            two_date_params: TwoDateParams) -> DetectResult:
     grid = grid or grid_for(region, store, state)
     grid.save(state.grid)
     if forest_layer is not None:
@@ -108,7 +118,7 @@ def _detect(region: Region, store: Store, state: StateDir, *, params: DetectorPa
         files = statefile.create(state, grid) if refit else None  # else the model and sums stay as they are
         units_raster(units, grid, state, WINDOW)
         cache = CoverageCache.load(state, old is not None)
-        window_pass = _WindowPass(scene_plan, grid, old, files, state, len(units), params, cache)
+        window_pass = _WindowPass(scene_plan, grid, old, files, state, len(units), params, cache, two_date_params)
         windows = list(grid.windows(WINDOW, region.tile_px))
         parts = []
         try:
@@ -210,8 +220,9 @@ class _WindowPass:
 
     def __init__(self, plan: list[tuple[str, list[_Scene]]], grid: Grid, old: statefile.State | None,
                  files: tuple[statefile.RecordFile, ...] | None, state: StateDir, n_units: int,
-                 params: DetectorParams, cache: CoverageCache):
+                 params: DetectorParams, cache: CoverageCache, two_date: TwoDateParams = TwoDateParams()):
         self.plan, self.grid, self.old, self.files, self.params = plan, grid, old, files, params
+        self.two_date = two_date
         self.second_map = old.second.mapped() if old is not None and files is None else None
         self.cache = cache
         self.judged = [s for kind, scenes in plan if kind != "learn" for s in scenes]
@@ -334,11 +345,11 @@ class _WindowPass:
                  forest: np.ndarray | None) -> tuple[WindowFlags, dict[int, np.ndarray], np.ndarray]:
         """Two-date mode on one window: the earlier scene is the baseline for the later one."""
         shape = (int(window.height), int(window.width))
-        (nd0, _, _, clear0), (nd1, _, _, clear1) = (_indices(s.file, self.grid, window) for s in scenes)
+        first, second = (_two_date_view(s.file, self.grid, window, self.two_date) for s in scenes)
         s = new_state(shape)
-        before_after(s, scenes[0].day, scenes[1].day, nd0, nd1, clear0, clear1, self.params, forest)
+        before_after(s, scenes[0].day, scenes[1].day, first, second, self.params, forest, self.two_date)
         flags = WindowFlags.from_dense(s.flags)
-        return flags, {day_number(scenes[1].day): flags.pix.copy()}, clear1
+        return flags, {day_number(scenes[1].day): flags.pix.copy()}, second.clear
 
 
 def _gather_pixels(flags: statefile.FlagTable, forest_path: Path, grid: Grid, tile_px: int) -> dict[str, np.ndarray]:
@@ -357,6 +368,25 @@ def _gather_pixels(flags: statefile.FlagTable, forest_path: Path, grid: Grid, ti
         if forest_src is not None:
             forest_src.close()
     return concat_pixels(parts)
+
+
+def _two_date_view(scene: SceneFile, grid: Grid, window: Window, two: TwoDateParams) -> TwoDateView:
+    """One scene of the two-date mode on a window. Read with a margin of ``two.near_cloud_m`` around the window
+    (within the grid), so a cloud just outside the window still counts as near; the clear mask's buffer is one
+    pixel of the sensor's own mask (Sentinel-2 SCL 20 m, Landsat QA 30 m), in grid pixels."""
+    res = grid.resolution
+    near_px = cloudmask.buffer_px(two.near_cloud_m, res)
+    r0, c0 = max(int(window.row_off) - near_px, 0), max(int(window.col_off) - near_px, 0)
+    r1 = min(int(window.row_off + window.height) + near_px, grid.height)
+    c1 = min(int(window.col_off + window.width) + near_px, grid.width)
+    bands = read_window(scene, grid, Window(c0, r0, c1 - c0, r1 - r0), ("B04", "B08", "B12", "SCL"))
+    inner = (slice(int(window.row_off) - r0, int(window.row_off) - r0 + int(window.height)),
+             slice(int(window.col_off) - c0, int(window.col_off) - c0 + int(window.width)))
+    buffer = cloudmask.buffer_px(two.mask_buffer_pixels * cloudmask.mask_resolution_m(scene.sensor, res), res)
+    scl = bands["SCL"]
+    red, nir, swir2 = (bands[b][inner] for b in ("B04", "B08", "B12"))
+    clear = cloudmask.scl_clear_mask(scl, buffer)[inner] & np.isfinite(red) & np.isfinite(nir) & np.isfinite(swir2)
+    return TwoDateView(indices.ndvi(red, nir), swir2, clear, cloudmask.near_cloud(scl, near_px)[inner])
 
 
 def _indices(scene: SceneFile, grid: Grid, window) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:

@@ -33,6 +33,7 @@ from geo.detect.model import (
     SECOND_DTYPE,
     SUMS_DTYPE,
     DetectorParams,
+    TwoDateParams,
     day_number,
 )
 
@@ -307,22 +308,38 @@ def coverage_counts(model: np.ndarray, alert: np.ndarray, seen: np.ndarray, unit
     return monitored, observed, int(next_day)
 
 
-def before_after(s: State, before: date, after: date, ndvi_before: np.ndarray,
-                 ndvi_after: np.ndarray, clear_before: np.ndarray, clear_after: np.ndarray,
-                 params: DetectorParams = DetectorParams(), forest: np.ndarray | None = None) -> int:
-    """Two-date mode: flag pixels that were vegetated forest before and dropped after (low confidence at most).
+@dataclass
+class TwoDateView:
+    """One date of the two-date mode on a window: NDVI, SWIR2 reflectance, the clear mask and the pixels near a
+    cloud or shadow."""
+
+    ndvi: np.ndarray
+    swir2: np.ndarray
+    clear: np.ndarray
+    near_cloud: np.ndarray
+
+
+def before_after(s: State, before: date, after: date, first: TwoDateView, second: TwoDateView,
+                 params: DetectorParams = DetectorParams(), forest: np.ndarray | None = None,
+                 two: TwoDateParams = TwoDateParams()) -> int:
+    """Two-date mode: flag pixels vegetated before whose NDVI fell and SWIR2 rose after (low confidence at most).
 
     With no history there is no seasonal baseline: the before image stands in for it, so the thresholds
-    are the absolute and relative ones, and nothing is confirmed. Later scenes fold in as usual.
+    are the absolute and relative ones, and nothing is confirmed. A pixel near a cloud or shadow on either date
+    needs ``two.near_cloud_factor`` times the drops and the rise. Later scenes fold in as usual.
     """
     p = params
-    vegetated = ndvi_before >= p.forest_min_ndvi
+    vegetated = first.ndvi >= p.forest_min_ndvi
     if forest is not None:
         vegetated &= forest.astype(bool)
-    drop = ndvi_before - ndvi_after
+    strict = np.where(first.near_cloud | second.near_cloud, np.float32(two.near_cloud_factor), np.float32(1))
+    drop = first.ndvi - second.ndvi
+    with np.errstate(invalid="ignore"):
+        flagged = (first.clear & second.clear & vegetated & (drop >= p.abs_drop * strict)
+                   & (second.ndvi <= first.ndvi * (1 - p.rel_drop * strict))
+                   & (second.swir2 - first.swir2 >= two.swir_rise * strict))
     flags = s.flags
-    flagged = (clear_before & clear_after & vegetated & (drop >= p.abs_drop)
-               & (ndvi_after <= ndvi_before * (1 - p.rel_drop)) & (flags["status"] == NONE))
+    flagged &= flags["status"] == NONE
     flags["status"][flagged] = LOW
     flags["flag_day"][flagged] = day_number(after)
     flags["judged_day"][flagged] = day_number(after)

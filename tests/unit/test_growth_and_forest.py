@@ -1,4 +1,4 @@
-"""Alert growth within 30 days, forest layers and their categories, VN-2000 zone by location, two-date mode."""
+"""Alert growth within 30 days, forest layers and their categories, VN-2000 zone by location."""
 
 from __future__ import annotations
 
@@ -137,18 +137,6 @@ def test_vn2000_zone_goes_by_location():
                                                                          out.iloc[1]["centroid_lat"])
     assert (out.iloc[1]["vn2000_x"], out.iloc[1]["vn2000_y"]) == pytest.approx(expect, abs=1e-6)
     assert out.iloc[1]["district"] is None or out.iloc[1]["district"] != out.iloc[1]["district"]
-
-
-def test_two_date_mode_flags_forest_that_dropped_at_low_confidence_only():
-    s = state((1, 4))
-    before = np.array([[0.8, 0.8, 0.3, 0.8]])
-    after = np.array([[0.2, 0.75, 0.1, 0.2]])
-    clear = np.array([[True, True, True, True]])
-    clear_after = np.array([[True, True, True, False]])
-    flagged = detect.before_after(s, date(2024, 1, 5), date(2024, 3, 5), before, after, clear, clear_after)
-    # dropped forest; stable forest; bare land getting barer; forest hidden by cloud in the after image
-    assert flagged == 1 and list(s["status"][0]) == [LOW, 0, 0, 0]
-    assert s["flag_day"][0, 0] == dn(date(2024, 3, 5)) and s["before_day"][0, 0] == dn(date(2024, 1, 5))
 
 
 def _year_of_forest(s, ndmi_value=0.3):

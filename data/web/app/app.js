@@ -407,7 +407,9 @@ function renderAlert(feature) {
     : p.district);
   fact(facts, t("coordinates"), copy);
   if (p.vn2000_x != null && p.vn2000_y != null) {
-    fact(facts, t("vn2000"), `X ${Number(p.vn2000_x).toFixed(1)}, Y ${Number(p.vn2000_y).toFixed(1)} (EPSG:${p.vn2000_epsg})`);
+    // The region's official projected CRS: VN-2000 TM-3 zones in Vietnam, another CRS for another region.
+    const label = [5899, 9218].includes(Number(p.vn2000_epsg)) ? t("vn2000") : t("projected");
+    fact(facts, label, `X ${Number(p.vn2000_x).toFixed(1)}, Y ${Number(p.vn2000_y).toFixed(1)} (EPSG:${p.vn2000_epsg})`);
   }
   if (p.forest_category) fact(facts, t("forest_category"), t(`forest.${p.forest_category}`));
   const zones = feature.places?.zones || [];
