@@ -97,7 +97,8 @@ def test_ranger_reviews_the_queue_confirms_opens_a_case_and_dismisses(server, sh
         case.get_by_label("Loại vi phạm").select_option("illegal_logging")
         case.get_by_label("Gỗ thiệt hại (m³)").fill("3.5")
         case.get_by_role("button", name="Lập hồ sơ vụ việc").click()
-        expect(page.locator("#case-fact")).to_have_text("01/2024/LD · 2024-06-15 · Khai thác gỗ trái phép · 12.00 ha · 3.5 m³")
+        expect(page.locator("#case-fact")).to_have_text(
+            "01/2024/LD · 2024-06-15 · Khai thác gỗ trái phép · 12.00 ha · 3.5 m³")
         expect(case).to_be_hidden()
         expect(page.locator("#history li")).to_have_count(4)  # the panel redraws its history after the case
         steps = history(page)
@@ -221,7 +222,8 @@ def test_phone_list_and_panel_leave_the_map_controls_free(server, shots):
         page.get_by_text("Lớp bản đồ").click()  # the layers box opens over the map, beside the zoom buttons
         expect(page.locator("#layers-body")).to_contain_text("Cảnh báo mất rừng")
         page.screenshot(path=str(shots / "phone-layers.png"))
-        assert not any(overlap(box(page, "#layers"), box(page, other)) for other in ("#sheet", ".maplibregl-ctrl-group"))
+        assert not any(overlap(box(page, "#layers"), box(page, other))
+                       for other in ("#sheet", ".maplibregl-ctrl-group"))
     assert not real_errors(log.errors), log.errors
 
 

@@ -69,7 +69,8 @@ def test_the_map_shows_our_imagery_and_the_alerts(server, tmp_path):
 
 def test_the_alert_panel_shows_its_own_before_and_after_scenes(server, tmp_path):
     """A demo alert's scene_before/scene_after (acquisition ids) resolve: its panel draws both scenes side by side,
-    true colour, false colour and NDVI, then the NDVI drop after, on the tile around the alert, each image a whole 256-px tile from our imagery routes."""
+    true colour, false colour and NDVI, then the NDVI drop after, on the tile around the alert, each image a whole
+    256-px tile from our imagery routes."""
     with chromium_pages(1) as ([page], log):
         log_in_app(page, server.url, "viewer", PASSWORD)
         page.locator(".alert-item").first.click()

@@ -1,10 +1,10 @@
 """Stored XSS: script-breaking text stored in every text field we keep and show is rendered as text, never run.
 
 The payloads go into alert district names and review notes, planning layer names, zone types, property names
-and values; then the OGC HTML pages (collections, collection, items, item), the app at ``/`` (its list, layers box
-and alert panel, all filled from the API) and the weekly report are checked twice, on both backends: a fast check that no payload
-appears unescaped in the HTML, and real headless Chromium asserting that no script ran (``window.__xss``
-stays undefined) and that the text is shown literally.
+and values; then the OGC HTML pages (collections, collection, items, item), the app at ``/`` (its list, layers
+box and alert panel, all filled from the API) and the weekly report are checked twice, on both backends: a fast
+check that no payload appears unescaped in the HTML, and real headless Chromium asserting that no script ran
+(``window.__xss`` stays undefined) and that the text is shown literally.
 """
 
 from __future__ import annotations
