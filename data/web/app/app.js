@@ -360,7 +360,8 @@ async function openAlert(id) {
   setHash({ ...hashState(), alert: id });
   renderAlert(current);
   select(map, current);
-  await Promise.all([loadHistory(id), loadPhotos(id), loadImagery(current)]);
+  $("photos-box").hidden = !me;  // field photos are evidence: never shown to anonymous readers
+  await Promise.all([loadHistory(id), me ? loadPhotos(id) : null, loadImagery(current)]);
 }
 
 function centroid(feature) {
@@ -557,7 +558,7 @@ async function afterChange() {
   const id = current.properties.id;
   current = await api(`/alerts/${encodeURIComponent(id)}`);
   renderAlert(current);
-  await Promise.all([loadHistory(id), loadPhotos(id)]);
+  await Promise.all([loadHistory(id), me ? loadPhotos(id) : null]);
   refreshAlerts(map);
 }
 
