@@ -3,6 +3,7 @@
 import { ApiError, api, authHeaders, login, setToken, token } from "./api.js";
 import { currentLang, savedLang, setLang, t } from "./i18n.js";
 import { bbox, createMap, legend, refreshAlerts, select } from "./map.js";
+import { initPlanner } from "./planner.js";
 
 const $ = (id) => document.getElementById(id);
 const STATUSES = ["new", "assigned", "in_field", "confirmed", "dismissed"];
@@ -86,6 +87,7 @@ async function start() {
     $("legend").hidden = false;
     $("legend").open = window.matchMedia("(min-width: 701px)").matches;  // folded on a phone: the map comes first
   }
+  initPlanner(map, me);  // the planners' workspace (planner and admin roles only)
   await Promise.all([loadDistricts(), loadRangers()]);
   const state = hashState();
   for (const name of FILTERS) $("filters")[name].value = state[name] || "";
