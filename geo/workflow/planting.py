@@ -19,9 +19,21 @@ from shapely.geometry import MultiPolygon, Polygon
 from geo.errors import InvalidInputError, without_dir
 from geo.store import Store
 from geo.store.sql import now_iso
+from geo.workflow.planning import _key
 
 REQUIRED = ("lot_id", "planted")
+# Programmes whose lots are scattered trees (trồng cây phân tán: along roads, in gardens, around houses): their
+# trees count towards the trees target, their polygons are not new plantation forest. Every other lot is a
+# plantation (trồng rừng tập trung) whose area counts towards the plantation hectares. Matched on the programme's
+# name ignoring case, accents and punctuation.
+SCATTERED_PROGRAMMES = ("PHANTAN", "SCATTERED")
 OPTIONAL = ("species", "trees", "programme", "district_id")
+
+
+def programme_kind(programme: str | None) -> str:
+    """``scattered`` for a scattered-trees programme, else ``plantation`` (see SCATTERED_PROGRAMMES)."""
+    key = _key(programme or "")
+    return "scattered" if any(k in key for k in SCATTERED_PROGRAMMES) else "plantation"
 
 
 def read_lots(path: Path) -> gpd.GeoDataFrame:

@@ -8,6 +8,7 @@ from datetime import date
 
 from geo.region import Region
 from geo.store import Store
+from geo.workflow.planting import programme_kind
 
 # Indicator -> (target key in the profile, SQL aggregate over the year's cases, unit).
 VIOLATION_INDICATORS = {
@@ -15,10 +16,9 @@ VIOLATION_INDICATORS = {
     "damaged_area_ha": ("damaged_area_change", "coalesce(sum(area_ha), 0)", "ha"),
     "damaged_timber_m3": ("damaged_timber_change", "coalesce(sum(timber_m3), 0)", "m³"),
 }
-AFFORESTATION_INDICATORS = {
-    "new_plantation_ha": ("coalesce(sum(area_ha), 0)", "ha"),
-    "trees_planted": ("coalesce(sum(trees), 0)", "trees"),
-}
+# Indicator -> unit. Plantation hectares count the lots of plantation programmes only (a scattered-trees lot's
+# polygon is not forest); trees count every lot's trees, shown by programme kind.
+AFFORESTATION_INDICATORS = {"new_plantation_ha": "ha", "trees_planted": "trees"}
 REPLANTING_CAUSES = ("illegal_clearing", "illegal_logging", "farming_encroachment", "fire")
 
 
@@ -59,16 +59,26 @@ def progress(store: Store, region: Region, year: int, as_of: date | None = None)
                 "change_projected": round(projected / baseline - 1, 4) if baseline else None,
                 "on_track": projected <= target,
             }
-        for name, (aggregate, unit) in AFFORESTATION_INDICATORS.items():
+        lots = tx.fetch("SELECT programme, area_ha, trees FROM planting_lots WHERE planted >= ? AND planted <= ?",
+                        _year_range(year))
+        by_kind = {kind: {"lots": 0, "ha": 0.0, "trees": 0} for kind in ("plantation", "scattered")}
+        for lot in lots:
+            kind = by_kind[programme_kind(lot["programme"])]
+            kind["lots"] += 1
+            kind["ha"] += float(lot["area_ha"] or 0)
+            kind["trees"] += int(lot["trees"] or 0)
+        totals = {"new_plantation_ha": by_kind["plantation"]["ha"],
+                  "trees_planted": float(sum(k["trees"] for k in by_kind.values()))}
+        for name, unit in AFFORESTATION_INDICATORS.items():
             target = targets.get("afforestation", {}).get(name)
             if target is None:
                 continue
-            current = float(tx.scalar(f"SELECT {aggregate} AS v FROM planting_lots WHERE planted >= ? "
-                                      "AND planted <= ?", _year_range(year)) or 0)
+            current = totals[name]
             out["afforestation"][name] = {
                 "unit": unit, "target": target, "current": round(current, 4),
                 "fraction_done": round(current / target, 4) if target else None,
                 "projected": round(current / fraction, 4), "on_track": current / fraction >= target,
+                "by_programme": {k: round(v["ha"] if unit == "ha" else v["trees"], 4) for k, v in by_kind.items()},
             }
         marks = ", ".join("?" for _ in REPLANTING_CAUSES)
         out["replanting_candidates"] = tx.fetch(
