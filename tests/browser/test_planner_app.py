@@ -59,6 +59,13 @@ def server(store, tmp_path):
             r = api.post(f"/alerts/{A1}/transitions", json={"to": to, "version": version, **extra},
                          headers=login(api, who))
             assert r.status_code == 200, r.text
+        lots = tmp_path / "lots.geojson"
+        gpd.GeoDataFrame({"lot_id": ["LD-01"], "planted": ["2024-05-02"], "trees": [1600],
+                          "programme": ["Trồng rừng tập trung"]}, geometry=[box(108.36, 12.02, 108.37, 12.03)],
+                         crs=4326).to_file(lots)
+        r = api.post("/planting-lots/import", files={"file": (lots.name, lots.read_bytes())},
+                     headers=login(api, "planner"))
+        assert r.status_code == 200, r.text
         yield srv
 
 
@@ -142,6 +149,14 @@ def test_planner_uploads_compares_overlays_and_exports(server, store, tmp_path):
         with page.expect_download() as download:
             page.locator("#plan-csv").click()
         rows = list(csv.DictReader(io.StringIO(download.value.path().read_text(encoding="utf-8-sig"))))
+        # The planting lots checked from the imagery (this store catalogues no scene: no imagery yet).
+        page.get_by_role("button", name="Kiểm tra các lô trồng rừng").click()
+        lots = page.locator("#plan-lots")
+        expect(lots.locator("tbody tr")).to_have_count(1)
+        expect(lots).to_contain_text("LD-01")
+        expect(lots).to_contain_text("Chưa có ảnh")
+        expect(lots).to_contain_text("xác nhận từ ảnh 0 ha")
+        assert page.evaluate("window.forestmonMap.getSource('plan-lots').serialize().data.features.length") == 1
         assert real_errors(log.errors) == [] and log.blocked == []
 
     # The CSV's hectares per zone class equal an independent overlay of the not-dismissed alerts on the file.

@@ -9,6 +9,8 @@ import { currentLang, t } from "./i18n.js";
 const DAY = 86400000;
 const KINDS = ["zoning", "landuse_plan", "forest_category", "protected_area"];
 const CHANGE_COLOURS = { changed: "#ff6f00", added: "#00c853", removed: "#6d4c41" };
+const LOT_COLOURS = { established: "#1b5e20", establishing: "#8bc34a", not_yet_visible: "#fdd835", failed: "#d84315",
+                      cleared: "#6a1b9a", no_data: "#9e9e9e" };
 const ZONE_KEYS = new Set(["feature_index", "zone_name", "zone_type", "zone_class", "area_ha", "colour", "layer",
                            "valid_from"]);
 
@@ -18,6 +20,7 @@ let styles = [];     // zone types: code, vi, en, class, colour
 let shown = [];      // the versions drawn now (one per plan name: the one in force on the chosen day)
 let lastDiff = null; // the last diff answer, redrawn on a language switch
 let lastOverlay = null;
+let lastLots = null;  // GET /planting-lots/growth
 
 const el = (tag, attrs = {}, ...children) => {
   const node = document.createElement(tag);
@@ -73,6 +76,9 @@ function build(openByDefault) {
     el("p", { class: "downloads" }, el("span", { i18n: "download" }), ": ",
        el("a", { id: "plan-csv", href: "#", i18n: "plan.csv" }), " ",
        el("a", { id: "plan-gpkg", href: "#", i18n: "plan.gpkg" })),
+    el("h3", { i18n: "plan.lots" }),
+    el("button", { id: "plan-lots-go", type: "button", i18n: "plan.lots_go" }),
+    el("div", { id: "plan-lots", class: "plan-table" }),
     el("h3", { i18n: "plan.upload" }),
     el("form", { id: "plan-upload", class: "plan-form" },
       labelled("plan.file", el("input", { type: "file", name: "file", required: "",
@@ -306,6 +312,43 @@ async function download(e, f) {
   }
 }
 
+// --- planting lots checked from the imagery --------------------------------------------------------------------
+function showLots(body) {
+  const box = $p("plan-lots");
+  box.replaceChildren(el("p", { class: "plan-caption", text: t("plan.lots_summary", {
+    registered: fmtHa(body.registered_ha), confirmed: fmtHa(body.confirmed_ha), day: body.as_of }) }));
+  box.append(body.lots.length ? table([
+    [t("plan.lot"), (r) => r.lot_id], [t("plan.planted"), (r) => r.planted],
+    [t("plan.lot_status"), (r) => t(`plan.lot.${r.status}`)], [t("area_ha"), (r) => fmtHa(r.area_ha), true],
+    [t("plan.green_share"), (r) => `${Math.round(r.green_share * 100)}%`, true],
+  ], body.lots) : el("p", { text: t("plan.no_lots") }));
+}
+
+async function checkLots() {
+  quiet();
+  $p("plan-lots").replaceChildren(el("p", { text: t("plan.lots_reading") }));
+  try {
+    const [growth, lots] = await Promise.all([api("/planting-lots/growth"), api("/planting-lots")]);
+    lastLots = growth;
+    showLots(growth);
+    const status = Object.fromEntries(growth.lots.map((l) => [l.lot_id, l.status]));
+    const data = { type: "FeatureCollection", features: lots.features.map((f) => (
+      { ...f, properties: { ...f.properties, status: status[f.properties.lot_id] || "no_data" } })) };
+    if (map.getSource("plan-lots")) map.getSource("plan-lots").setData(data);
+    else {
+      map.addSource("plan-lots", { type: "geojson", data });
+      const colour = ["match", ["get", "status"], ...Object.entries(LOT_COLOURS).flat(), "#9e9e9e"];
+      map.addLayer({ id: "plan-lots-fill", type: "fill", source: "plan-lots",
+                     paint: { "fill-color": colour, "fill-opacity": 0.5 } }, beforeAlerts());
+      map.addLayer({ id: "plan-lots-line", type: "line", source: "plan-lots",
+                     paint: { "line-color": colour, "line-width": 2 } }, beforeAlerts());
+    }
+  } catch (err) {
+    $p("plan-lots").replaceChildren();
+    say(err);
+  }
+}
+
 // --- upload a version -----------------------------------------------------------------------------------------
 async function upload(e) {
   e.preventDefault();
@@ -350,12 +393,14 @@ export async function initPlanner(theMap, me) {
   $p("plan-csv").addEventListener("click", (e) => download(e, "csv"));
   $p("plan-gpkg").addEventListener("click", (e) => download(e, "gpkg"));
   $p("plan-upload").addEventListener("submit", upload);
+  $p("plan-lots-go").addEventListener("click", checkLots);
   map.on("click", zonePopup);
   // The language switch relabels [data-i18n]; tables and the legend are redrawn here.
   new MutationObserver(() => {
     legend();
     if (lastDiff) showDiff(lastDiff);
     if (lastOverlay) showOverlay(lastOverlay);
+    if (lastLots) showLots(lastLots);
     $p("plan-slider").setAttribute("aria-label", t("plan.slider"));
   }).observe(document.documentElement, { attributes: true, attributeFilter: ["lang"] });
   try {
