@@ -266,8 +266,13 @@ function showOverlay(body) {
   const box = $p("plan-overlay");
   box.replaceChildren();
   const versionName = (id) => versionLabel(versions.find((v) => v.id === id) || { name: id, valid_from: "" });
-  box.append(el("h4", { i18n: "plan.by_class" }), table([
-    [t("plan.version"), (r) => versionName(r.layer_id)], [t("plan.zone_class"), (r) => t(`plan.class.${r.zone_class}`)],
+  const ids = [...new Set(body.summary.map((r) => r.layer_id))];
+  const many = ids.length > 1;  // one plan: named once above the table, not on every row
+  box.append(el("h4", { i18n: "plan.by_class" }));
+  if (!many && ids.length) box.append(el("p", { class: "plan-caption", text: versionName(ids[0]) }));
+  box.append(table([
+    ...(many ? [[t("plan.version"), (r) => versionName(r.layer_id)]] : []),
+    [t("plan.zone_class"), (r) => t(`plan.class.${r.zone_class}`)],
     [t("plan.alerts"), (r) => r.alerts, true], [t("plan.confirmed"), (r) => r.confirmed, true],
     [t("plan.unreviewed"), (r) => r.unreviewed, true], [t("area_ha"), (r) => fmtHa(r.ha), true],
   ], body.summary));
