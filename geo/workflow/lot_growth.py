@@ -26,12 +26,13 @@ import pandas as pd
 import rasterio
 from rasterio.features import geometry_mask
 from rasterio.warp import transform_geom
-from rasterio.windows import from_bounds
+from rasterio.windows import Window, from_bounds
 
 from geo.cloudmask import scl_clear_mask
-from geo.errors import InvalidInputError
+from geo.errors import InvalidInputError, NotFoundError
 from geo.indices import ndvi
 from geo.scenes import open_scene
+from geo.workflow.planting import list_lots
 
 GREEN_NDVI = 0.6          # a 10 m pixel under closed tree canopy
 BARE_NDVI = 0.35          # bare soil or sparse grass
@@ -51,8 +52,8 @@ def lot_pixels(path: Path, lot_wgs84) -> tuple[np.ndarray, int] | None:
         geom = transform_geom("EPSG:4326", src.crs, lot_wgs84.__geo_interface__)
         xs = [c[0] for ring in _rings(geom) for c in ring]
         ys = [c[1] for ring in _rings(geom) for c in ring]
-        window = from_bounds(min(xs), min(ys), max(xs), max(ys), src.transform).round_offsets().round_lengths()
-        window = window.__class__(window.col_off, window.row_off, window.width + 1, window.height + 1)
+        near = from_bounds(min(xs), min(ys), max(xs), max(ys), src.transform).round_offsets().round_lengths()
+        window = Window(near.col_off - 1, near.row_off - 1, near.width + 2, near.height + 2)  # a pixel of margin
         data = src.read([scene.bands[b] for b in ("B04", "B08", "SCL")], window=window, boundless=True, fill_value=0)
         inside = geometry_mask([geom], out_shape=data.shape[1:], transform=src.window_transform(window), invert=True)
     red, nir, scl = data[0], data[1], data[2].astype(np.uint8)
@@ -131,9 +132,6 @@ def lots_growth(store, as_of: date, lot_id: str | None = None) -> dict:
     """Every registered lot (or the one ``lot_id``) with its status from the imagery, and the registered area
     beside the area confirmed from imagery (``established``), by status. Raises NotFoundError for an unknown
     lot."""
-    from geo.errors import NotFoundError
-    from geo.workflow.planting import list_lots
-
     lots = list_lots(store)
     if lot_id is not None:
         lots = lots[lots["lot_id"] == lot_id]
