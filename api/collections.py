@@ -192,7 +192,7 @@ class PlanningSource(_LayerSource):
 
     def _frame(self, zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         attrs = pd.DataFrame([json.loads(p) if p else {} for p in zones["properties"]], index=zones.index)
-        ours = zones[["feature_index", "zone_type", "zone_class", "area_ha"]].assign(
+        ours = zones[["feature_index", "zone_name", "zone_type", "zone_class", "area_ha"]].assign(
             colour=[zone_colour(t, self.record["kind"]) for t in zones["zone_type"]],
             layer=self.record["name"], valid_from=self.record["valid_from"])
         attrs = attrs.drop(columns=[c for c in ours.columns if c in attrs.columns])

@@ -27,19 +27,22 @@ def layers() -> None:
 @click.option("--valid-from", required=True, type=DATE, help="Date the plan takes effect (YYYY-MM-DD).")
 @click.option("--layer", "source_layer", default=None, help="Layer inside a GeoPackage or Shapefile zip.")
 @click.option("--zone-field", default=None, help="Attribute holding the zone type (default: guessed).")
+@click.option("--name-field", default=None, help="Attribute holding each zone's name (default: guessed, e.g. ten_khu).")
 @data_dir_option
 @region_option
 def import_(file: Path, name: str, kind: str, valid_from: date, source_layer: str | None, zone_field: str | None,
-            data_dir: Path | None, region: str | None) -> None:
+            name_field: str | None, data_dir: Path | None, region: str | None) -> None:
     """Import FILE (GeoJSON, zipped Shapefile, GeoPackage, KML; any CRS incl. VN-2000) as a layer version."""
     settings = settings_from(data_dir=data_dir, region=region)
     area_crs = settings.load_region().grid_crs
     record = import_layer(open_store(settings.store), file, name=name, kind=kind, valid_from=valid_from,
-                          layer=source_layer, zone_field=zone_field, area_crs=area_crs)
+                          layer=source_layer, zone_field=zone_field, name_field=name_field,
+                          area_crs=area_crs)
     for repair in record["repairs"]:
         click.echo(f"repaired: {repair}", err=True)
     click.echo(f"imported {record['feature_count']} zone(s) as {record['id']} (from {record['source_crs']}, "
-               f"zone type from {record['zone_field'] or 'the layer kind'}; {len(record['repairs'])} repaired)")
+               f"zone type from {record['zone_field'] or 'the layer kind'}, names from "
+               f"{record['name_field'] or 'nowhere'}; {len(record['repairs'])} repaired)")
 
 
 @layers.command("list")
@@ -54,13 +57,14 @@ def list_(data_dir: Path | None) -> None:
 
 @layers.command("overlay")
 @click.option("--on", type=DATE, default=None, help="Use the layer versions valid on this date (default: newest).")
-@click.option("--name", "names", multiple=True, help="Only these layers (by name; repeatable).")
+@click.option("--name", "names", multiple=True, help="Only these layers (by id or name; repeatable).")
 @click.option("--start", type=DATE, default=None, help="Alerts first detected on or after (YYYY-MM-DD).")
 @click.option("--end", type=DATE, default=None, help="Alerts first detected on or before (YYYY-MM-DD).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output format.")
+@click.option("--lang", type=click.Choice(["vi", "en"]), default="vi", help="Language of zone type names.")
 @data_dir_option
 @region_option
-def overlay(on: date | None, names: tuple[str, ...], start: date | None, end: date | None, fmt: str,
+def overlay(on: date | None, names: tuple[str, ...], start: date | None, end: date | None, fmt: str, lang: str,
             data_dir: Path | None, region: str | None) -> None:
     """Forest loss inside keep-forest zones vs conversion zones, per alert and per zone and month."""
     from geo.workflow.overlay import overlay_report, report_records
@@ -68,7 +72,7 @@ def overlay(on: date | None, names: tuple[str, ...], start: date | None, end: da
     settings = settings_from(data_dir=data_dir, region=region)
     area_crs = settings.load_region().grid_crs
     report = overlay_report(open_store(settings.store), on=on, names=list(names) or None, start=start, end=end,
-                            area_crs=area_crs)
+                            area_crs=area_crs, lang=lang)
     if fmt == "json":
         json.dump(report_records(report), sys.stdout, ensure_ascii=False, indent=1, default=str)
         click.echo()
@@ -79,7 +83,7 @@ def overlay(on: date | None, names: tuple[str, ...], start: date | None, end: da
     click.echo("Loss by zone class (ha, alerts):")
     click.echo(report["summary"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     click.echo("\nAlerts in zones:")
-    click.echo(report["alerts"].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    click.echo(report["alerts"].drop(columns="geometry").to_string(index=False, float_format=lambda v: f"{v:.3f}")
                if len(report["alerts"]) else "(none)")
     click.echo("\nPer zone and month:")
     click.echo(report["zones"].to_string(index=False, float_format=lambda v: f"{v:.3f}")

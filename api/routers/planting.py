@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from api.deps import RegionDep, SettingsDep, StoreDep
 from api.routers.ogc import GEOJSON
 from api.uploads import saved_upload
 from geo.errors import InvalidInputError
-from geo.workflow import planting
+from geo.workflow import lot_growth, planting
 
 router = APIRouter(tags=["planting lots"])
 SUFFIXES = (".gpkg", ".geojson", ".json", ".csv", ".zip")
@@ -38,3 +39,19 @@ def list_lots(_: Reader, store: StoreDep,
     body = json.loads(lots.to_json(na="null", drop_id=True)) if len(lots) else {"type": "FeatureCollection",
                                                                                 "features": []}
     return Response(json.dumps(body, ensure_ascii=False), media_type=GEOJSON)
+
+
+@router.get("/planting-lots/growth", summary="Each lot's status from the imagery (established, establishing, not "
+            "yet visible, failed, cleared) and the registered area beside the area confirmed from imagery")
+def lots_growth(_: Reader, store: StoreDep,
+                as_of: Annotated[date | None, Query(description="judge the lots on this day (default today)")] = None
+                ) -> dict:
+    return lot_growth.lots_growth(store, as_of or date.today())
+
+
+@router.get("/planting-lots/{lot_id}/growth", summary="One lot's NDVI trajectory since planting (median, quartiles, "
+            "green share per clear observation) and its status", responses={404: {"description": "unknown lot"}})
+def lot_growth_one(lot_id: str, _: Reader, store: StoreDep,
+                   as_of: Annotated[date | None, Query(description="judge the lot on this day (default today)")]
+                   = None) -> dict:
+    return lot_growth.lots_growth(store, as_of or date.today(), lot_id)["lots"][0]

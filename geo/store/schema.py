@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 
 MIGRATIONS = ("0001_initial", "0002_users", "0003_review", "0004_cases_planting", "0005_catalogue_tiles",
-              "0006_runs", "0007_alert_forest_category", "0008_planning", "0009_login_attempts")
+              "0006_runs", "0007_alert_forest_category", "0008_planning", "0009_login_attempts",
+              "0012_planning_columns")
 
 # Portable column types: their PostGIS and GeoPackage (SQLite) spellings are in each dialect.
 TYPES = ("text", "date", "timestamp", "real", "integer", "bigint", "blob", "serial", "bigserial", "geometry")
@@ -167,13 +168,14 @@ PLANNING_LAYERS = _table(
     _c("id", "text", "PRIMARY KEY"), _c("name", "text", "NOT NULL"), _c("kind", "text", "NOT NULL"),
     _c("valid_from", "text", "NOT NULL"), _c("source", "text"), _c("source_crs", "text"), _c("zone_field", "text"),
     _c("feature_count", "integer"), _c("repairs", "text"), _c("imported", "text"),
+    _c("name_field", "text", since="0012_planning_columns"),
     listed=True)
 
 PLANNING_ZONES = _table(
     "planning_zones", "0008_planning",
     _c("layer_id", "text", "NOT NULL REFERENCES planning_layers(id) ON DELETE CASCADE"),
     _c("feature_index", "integer", "NOT NULL"), _c("zone_type", "text"), _c("zone_class", "text"),
-    _c("area_ha", "real"), _c("properties", "text"),
+    _c("area_ha", "real"), _c("properties", "text"), _c("zone_name", "text", since="0012_planning_columns"),
     constraints=("PRIMARY KEY (layer_id, feature_index)",),
     indexes=(Index("planning_zones_layer", "layer_id, feature_index", "0008_planning", only="geopackage"),),
     layer=True)

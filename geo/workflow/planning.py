@@ -30,7 +30,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon
 
 from data import data_path
-from geo.errors import InvalidInputError, without_dir
+from geo.errors import InvalidInputError, NotFoundError, without_dir
 from geo.query import Filter, Layer, Query
 from geo.store import Store
 from geo.store.store import ZONE_COLUMNS
@@ -63,6 +63,10 @@ ZONE_FIELD_GUESSES = ("ZONETYPE", "ZONE", "ZONECLASS", "LANDUSE", "CATEGORY", "C
                       "MALOAIDAT", "MALOAI", "LOAI", "KYHIEU", "MADAT", "PHANKHU", "CHUCNANG", "LDLR", "MALDLR",
                       "NAME")
 
+# Attribute names that usually hold a zone's own name (Vietnamese first), normalised (see _key); the first wins.
+NAME_FIELD_GUESSES = ("TENKHU", "TENPHANKHU", "TENKHUVUC", "TENVUNG", "TENLO", "TENTIEUKHU", "TEN", "TENGOI",
+                      "ZONENAME", "NAME", "LABEL")
+
 # VN-2000 → WGS 84, Decision 05/2007/QĐ-BTNMT = EPSG:6960 (coordinate-frame rotations; +towgs84 wants the
 # position-vector signs). Used only for VN-2000 projections that match no EPSG code.
 VN2000_TOWGS84 = "-191.90441429,-39.30318279,-111.45032835,0.00928836,-0.01975479,0.00427372,0.252906278"
@@ -89,9 +93,10 @@ class PlanningFile:
     source_crs: str
     zone_field: str | None
     repairs: list[str] = field(default_factory=list)
+    name_field: str | None = None
 
 
-def _key(text: object) -> str:
+def normalised_name(text: object) -> str:
     """Upper case, no accents, letters and digits only: 'Rừng phòng hộ' → 'RUNGPHONGHO'."""
     text = unicodedata.normalize("NFKD", str(text).replace("đ", "d").replace("Đ", "D"))
     return re.sub(r"[^A-Z0-9]", "", "".join(c for c in text if not unicodedata.combining(c)).upper())
@@ -111,14 +116,35 @@ def _lookup() -> dict[str, ZoneType]:
     out = {}
     for t in zone_types().values():
         for name in (t.code, t.vi, t.en, *t.aliases):
-            out.setdefault(_key(name), t)
+            out.setdefault(normalised_name(name), t)
     return out
+
+
+@cache
+def _names() -> dict[str, dict[str, str]]:
+    with open(data_path("planning", "names.toml"), "rb") as f:
+        return tomllib.load(f)
+
+
+def label(key: str, lang: str = "vi") -> str:
+    """A zone class's or a plan change's name in ``lang`` (vi or en): keep_forest, conversion, added, …"""
+    names = _names()
+    return names.get(lang, names["vi"]).get(key, key)
+
+
+def zone_type_name(zone_type: str | None, lang: str = "vi") -> str:
+    """A zone type's name in ``lang`` from the zone-type table; the file's own spelling when the table does not
+    know it."""
+    known = find_zone_type(zone_type)
+    if known is not None:
+        return known.en if lang == "en" else known.vi
+    return zone_type if zone_type else label("no_type", lang)
 
 
 def find_zone_type(zone_type: str | None) -> ZoneType | None:
     """The table's entry for a zone type as a file writes it (code, Vietnamese or English name, or alias,
     ignoring case, accents and punctuation); None when the table does not know it."""
-    return _lookup().get(_key(zone_type)) if zone_type else None
+    return _lookup().get(normalised_name(zone_type)) if zone_type else None
 
 
 def zone_class(zone_type: str | None, kind: str) -> str:
@@ -142,7 +168,7 @@ def layer_id(name: str, valid_from: date) -> str:
 # -- CRS ---------------------------------------------------------------------------------------------------
 def is_vn2000(crs: CRS) -> bool:
     datum = crs.geodetic_crs.datum.name if crs.geodetic_crs else ""
-    return any(k in _key(datum) for k in ("VN2000", "VIETNAM2000"))
+    return any(k in normalised_name(datum) for k in ("VN2000", "VIETNAM2000"))
 
 
 def _tm_params(crs: CRS) -> tuple | None:
@@ -221,11 +247,12 @@ def _source(path: Path, layer: str | None) -> tuple[str, str | None]:
 
 
 def read_planning_file(path: str | Path, *, kind: str, layer: str | None = None, zone_field: str | None = None,
-                       area_crs: CRS | str = "EPSG:32648") -> PlanningFile:
+                       name_field: str | None = None, area_crs: CRS | str = "EPSG:32648") -> PlanningFile:
     """Read a planning file whole into zones (EPSG:4326, MultiPolygon) or raise InvalidInputError.
 
     Invalid geometries are repaired (``make_valid``, polygonal parts kept) and each repair reported by its
     0-based feature index; features without geometry or with non-polygonal geometry refuse the whole file.
+    Each zone's own name comes from ``name_field``, or the first of ``NAME_FIELD_GUESSES`` the file has.
     """
     path = Path(path)
     if kind not in KINDS:
@@ -256,17 +283,20 @@ def read_planning_file(path: str | Path, *, kind: str, layer: str | None = None,
     gdf = gdf.set_crs(source_crs, allow_override=True)
     geoms, repairs = _polygons(path.name, gdf.geometry.values)
     field_name = _zone_field(gdf, zone_field, path.name)
+    name_col = _name_field(gdf, name_field, path.name)
     attrs = gdf.drop(columns=gdf.geometry.name)
     zone_type = attrs[field_name].astype(object).where(attrs[field_name].notna(), None) if field_name else None
     zones = gpd.GeoDataFrame({
         "feature_index": np.arange(len(gdf), dtype="int64"),
         "zone_type": [None if v is None else str(v) for v in zone_type] if field_name else [None] * len(gdf),
         "properties": [json.dumps(_jsonable(r), ensure_ascii=False) for r in attrs.to_dict("records")],
+        "zone_name": [None if v is None or v != v or str(v).strip() == "" else str(v).strip()
+                      for v in attrs[name_col].astype(object)] if name_col else [None] * len(gdf),
     }, geometry=gpd.GeoSeries(geoms, crs=source_crs)).to_crs(4326)
     _check_lonlat(zones, path.name, label)
     zones["zone_class"] = [zone_class(t, kind) for t in zones["zone_type"]]
     zones["area_ha"] = zones.geometry.to_crs(area_crs).area / 10000.0
-    return PlanningFile(zones=zones, source_crs=label, zone_field=field_name, repairs=repairs)
+    return PlanningFile(zones=zones, source_crs=label, zone_field=field_name, repairs=repairs, name_field=name_col)
 
 
 def _check_lonlat(zones: gpd.GeoDataFrame, name: str, crs_label: str) -> None:
@@ -318,8 +348,20 @@ def _zone_field(gdf: gpd.GeoDataFrame, zone_field: str | None, name: str) -> str
             raise InvalidInputError(f"{name}: no attribute {zone_field!r} for the zone type; it has "
                                     f"{', '.join(columns) or 'no attributes'}")
         return zone_field
-    by_key = {_key(c): c for c in columns}
+    by_key = {normalised_name(c): c for c in columns}
     return next((by_key[k] for k in ZONE_FIELD_GUESSES if k in by_key), None)
+
+
+def _name_field(gdf: gpd.GeoDataFrame, name_field: str | None, name: str) -> str | None:
+    """The attribute holding each zone's own name: the one asked for (refused when missing), else a guess."""
+    columns = [c for c in gdf.columns if c != gdf.geometry.name]
+    if name_field:
+        if name_field not in columns:
+            raise InvalidInputError(f"{name}: no attribute {name_field!r} for the zone name; it has "
+                                    f"{', '.join(columns) or 'no attributes'}")
+        return name_field
+    by_key = {normalised_name(c): c for c in columns}
+    return next((by_key[k] for k in NAME_FIELD_GUESSES if k in by_key), None)
 
 
 def _jsonable(record: dict) -> dict:
@@ -338,7 +380,7 @@ def _jsonable(record: dict) -> dict:
 
 
 def import_layer(store, path: str | Path, *, name: str, kind: str, valid_from: date, layer: str | None = None,
-                 zone_field: str | None = None, area_crs: CRS | str = "EPSG:32648",
+                 zone_field: str | None = None, name_field: str | None = None, area_crs: CRS | str = "EPSG:32648",
                  source_name: str | None = None) -> dict:
     """Read a planning file whole and store it as the layer version ``name`` valid from ``valid_from``.
 
@@ -347,11 +389,13 @@ def import_layer(store, path: str | Path, *, name: str, kind: str, valid_from: d
     """
     if not name or not name.strip():
         raise InvalidInputError("name: a planning layer needs a name")
-    read = read_planning_file(path, kind=kind, layer=layer, zone_field=zone_field, area_crs=area_crs)
+    read = read_planning_file(path, kind=kind, layer=layer, zone_field=zone_field, name_field=name_field,
+                              area_crs=area_crs)
     record = {
         "id": layer_id(name, valid_from), "name": name.strip(), "kind": kind, "valid_from": valid_from.isoformat(),
         "source": source_name or Path(path).name, "source_crs": read.source_crs, "zone_field": read.zone_field,
-        "feature_count": len(read.zones), "repairs": json.dumps(read.repairs, ensure_ascii=False),
+        "name_field": read.name_field, "feature_count": len(read.zones),
+        "repairs": json.dumps(read.repairs, ensure_ascii=False),
         "imported": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
     zones = read.zones.assign(layer_id=record["id"])
@@ -366,6 +410,26 @@ def layers_valid_on(layers: list[dict], day: date | None = None) -> list[dict]:
         if day is None or rec["valid_from"] <= day.isoformat():
             out[rec["name"]] = rec
     return list(out.values())
+
+
+def find_layers(store: Store, refs: list[str], day: date | None = None) -> list[dict]:
+    """The layer versions named by ``refs``: each a version's id (that version), or a layer's name (its version
+    valid on ``day``, default the newest). Raises NotFoundError naming the refs that match nothing."""
+    every = store.planning_layers()
+    by_id = {rec["id"]: rec for rec in every}
+    by_name = {rec["name"]: rec for rec in layers_valid_on(every, day)}
+    out, unknown = [], []
+    for ref in refs:
+        rec = by_id.get(ref) or by_name.get(ref)
+        if rec is None:
+            unknown.append(ref)
+        elif rec not in out:
+            out.append(rec)
+    if unknown:
+        known = ", ".join(sorted({rec["name"] for rec in every})) or "none"
+        raise NotFoundError(f"no planning layer with the id or name {', '.join(unknown)}"
+                            + (f" valid on {day}" if day else "") + f"; the layers are: {known}")
+    return out
 
 
 def _one_version(layer_id: str, query: Query | None) -> Query:

@@ -7,7 +7,6 @@ projected grid CRS (UTM 48N), never from degrees. Lots are keyed by ``lot_id``: 
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date
 from pathlib import Path
 
@@ -20,19 +19,20 @@ from shapely.geometry import MultiPolygon, Polygon
 from geo.errors import InvalidInputError, without_dir
 from geo.store import Store
 from geo.store.sql import now_iso
+from geo.workflow.planning import normalised_name
 
 REQUIRED = ("lot_id", "planted")
+OPTIONAL = ("species", "trees", "programme", "district_id")
 # A lot whose programme names one of these is scattered-tree planting (trồng cây phân tán: trees along roads, in
-# gardens and fields), counted in trees; every other lot is plantation forest, counted in hectares.
-SCATTERED_WORDS = ("phân tán", "scattered")
+# gardens and fields), counted in trees; every other lot is plantation forest (trồng rừng tập trung), counted in
+# hectares. Matched on the programme's name ignoring case, accents and punctuation.
+SCATTERED_WORDS = ("PHANTAN", "SCATTERED")
 
 
 def is_scattered(programme: str | None) -> bool:
     """Whether a lot of this programme is scattered-tree planting rather than plantation forest."""
-    text = unicodedata.normalize("NFC", programme or "").casefold()
-    return any(word in text for word in SCATTERED_WORDS)
-
-OPTIONAL = ("species", "trees", "programme", "district_id")
+    key = normalised_name(programme or "")
+    return any(word in key for word in SCATTERED_WORDS)
 
 
 def read_lots(path: Path) -> gpd.GeoDataFrame:

@@ -68,6 +68,9 @@ def progress(store: Store, region: Region, year: int, as_of: date | None = None)
         plantation = [lot for lot in lots if not is_scattered(lot["programme"])]
         current_of = {"new_plantation_ha": sum(float(lot["area_ha"] or 0) for lot in plantation),
                       "trees_planted": float(sum(int(lot["trees"] or 0) for lot in scattered))}
+        by_kind = {kind: {"lots": len(group), "ha": sum(float(lot["area_ha"] or 0) for lot in group),
+                          "trees": sum(int(lot["trees"] or 0) for lot in group)}
+                   for kind, group in (("plantation", plantation), ("scattered", scattered))}
         for name, unit in AFFORESTATION_INDICATORS.items():
             target = targets.get("afforestation", {}).get(name)
             if target is None:
@@ -77,6 +80,7 @@ def progress(store: Store, region: Region, year: int, as_of: date | None = None)
                 "unit": unit, "target": target, "current": round(current, 4),
                 "fraction_done": round(current / target, 4) if target else None,
                 "projected": round(current / fraction, 4), "on_track": current / fraction >= target,
+                "by_programme": {k: round(v["ha"] if unit == "ha" else v["trees"], 4) for k, v in by_kind.items()},
             }
         if "trees_planted" in out["afforestation"]:  # trees of plantation lots: told, not counted as scattered
             out["afforestation"]["trees_planted"]["in_plantation_lots"] = sum(int(lot["trees"] or 0)

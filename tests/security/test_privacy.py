@@ -56,7 +56,11 @@ def _reads(case_id: int, photo_id: int) -> dict[str, list[str]]:
         "/ogc/collections/{collection_id}/tiles/WebMercatorQuad/{z}/{x}/{y}": [
             f"/ogc/collections/alerts/tiles/WebMercatorQuad/{tile}"],
         "/planning/layers": ["/planning/layers"], "/planning/styles": ["/planning/styles"],
-        "/planning/overlay": ["/planning/overlay"], "/imagery/scenes": ["/imagery/scenes"],
+        "/planning/overlay": ["/planning/overlay", "/planning/overlay?f=csv", "/planning/overlay?f=gpkg"],
+        "/planning/diff": ["/planning/diff?from=a-20230101&to=a-20240101"],
+        "/planting-lots/growth": ["/planting-lots/growth"],
+        "/planting-lots/{lot_id}/growth": ["/planting-lots/L1/growth"],
+        "/imagery/scenes": ["/imagery/scenes"],
         "/imagery/{scene_id}/{layer}/tilejson.json": ["/imagery/latest/truecolor/tilejson.json"],
         "/imagery/{scene_id}/{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}.{fmt}": [
             f"/imagery/latest/truecolor/tiles/WebMercatorQuad/{tile}.png"],

@@ -3,6 +3,7 @@
 import { ApiError, api, authHeaders, login, setToken, token } from "./api.js";
 import { currentLang, savedLang, setLang, t } from "./i18n.js";
 import { bbox, createMap, layerControl, legend, refreshAlerts, select } from "./map.js";
+import { initPlanner } from "./planner.js";
 
 const $ = (id) => document.getElementById(id);
 const STATUSES = ["new", "assigned", "in_field", "confirmed", "dismissed"];
@@ -129,6 +130,7 @@ async function start() {
     $("legend").open = wide;
     layerControl($("layers-body"), map);
   }
+  initPlanner(map, me);  // the planners' workspace (planner and admin roles only)
   await Promise.all([loadUnits(), loadRangers(), loadReports()]);
   const state = hashState();
   for (const name of FILTERS) $("filters")[name].value = state[name] || "";

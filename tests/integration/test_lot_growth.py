@@ -1,0 +1,145 @@
+"""Afforestation checked from space, through the API on both stores: lots' NDVI trajectories from catalogued
+scenes equal a direct computation on the pixels written; a greening lot comes out established, a lot on land
+that stays bare not yet visible and then failed after the documented time, a lot cleared later cleared; the
+registered area stands beside the area confirmed from imagery."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from fastapi.testclient import TestClient
+from rasterio.transform import from_origin
+from reviewkit import PASSWORD, USERS, login
+from shapely.geometry import box
+
+from api.app import create_app
+from api.settings import Settings
+from api.users import add_user
+from geo.workflow.lot_growth import VISIBLE_AFTER_DAYS
+from geo.workflow.planting import import_lots
+
+X0, Y0, RES, SIZE = 860000.0, 1335400.0, 10.0, 40  # a 400 m square in UTM 48N near Đà Lạt
+RED = 0.05
+# Lots: 10 x 10 pixels each, aligned to the pixels (rows, cols of the upper-left pixel).
+LOTS = {"GREEN": (2, 2), "BARE": (2, 20), "CLEARED": (20, 2)}
+DAYS = [date(2023, m, 15) for m in (2, 4, 6, 8, 10, 12)] + [date(2024, m, 15) for m in (2, 4, 6, 8, 10, 12)]
+
+
+def ndvi_of(lot: str, i: int) -> float:
+    """What each lot's pixels show in observation i: greening, bare, and green then cleared in mid-2024."""
+    t = i / (len(DAYS) - 1)
+    if lot == "GREEN":
+        return 0.2 + 0.65 * t
+    if lot == "BARE":
+        return 0.15
+    return 0.8 if DAYS[i] < date(2024, 6, 1) else 0.12
+
+
+def write_scenes(folder) -> list[dict]:
+    """One 4-band scene (B04, B08, B12, SCL) per day with a pixel-to-pixel texture and, on the third day, a cloud
+    over half the GREEN lot (SCL 9) and the lot's pixels there made bright (as a cloud is)."""
+    rng = np.random.default_rng(7)
+    records = []
+    for i, day in enumerate(DAYS):
+        red = np.full((SIZE, SIZE), RED * 10000, np.float32)
+        nir = np.full((SIZE, SIZE), 0.25 * 10000, np.float32)
+        scl = np.full((SIZE, SIZE), 4, np.uint8)
+        for lot, (r, c) in LOTS.items():
+            v = ndvi_of(lot, i) + rng.normal(0, 0.02, (10, 10))
+            nir[r:r + 10, c:c + 10] = RED * (1 + v) / (1 - v) * 10000
+        if i == 2:
+            r, c = LOTS["GREEN"]
+            scl[r:r + 5, c:c + 10] = 9
+            red[r:r + 5, c:c + 10] = nir[r:r + 5, c:c + 10] = 6000
+        path = folder / f"scene-{day:%Y%m%d}.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=SIZE, height=SIZE, count=4, dtype="uint16",
+                           crs="EPSG:32648", transform=from_origin(X0, Y0, RES, RES)) as dst:
+            for b, (name, arr) in enumerate((("B04", red), ("B08", nir), ("B12", red), ("SCL", scl)), start=1):
+                dst.write(np.round(arr).astype("uint16"), b)
+                dst.set_band_description(b, name)
+            dst.update_tags(ACQUISITION_DATE=day.isoformat())
+        records.append({"id": f"{day:%Y%m%d}-T", "acquisition": f"{day:%Y%m%d}", "tile": "T",
+                        "acquired": day.isoformat(), "sensor": "Sentinel-2", "source": "local",
+                        "path": str(path.resolve()), "status": "ok"})
+    return records
+
+
+def lot_box(lot: str):
+    r, c = LOTS[lot]
+    return box(X0 + c * RES, Y0 - (r + 10) * RES, X0 + (c + 10) * RES, Y0 - r * RES)
+
+
+def direct_medians(path_records, lot: str) -> list[float]:
+    """The lot's clear-pixel NDVI median per scene, computed straight from the files."""
+    r, c = LOTS[lot]
+    out = []
+    for rec in path_records:
+        with rasterio.open(rec["path"]) as src:
+            red, nir, _, scl = (src.read(b, window=((r, r + 10), (c, c + 10))).astype(float) for b in (1, 2, 3, 4))
+        values = ((nir - red) / (nir + red))[scl == 4]  # vegetation class only: the clouded scene is left out
+        out.append(float(np.median(values)))
+    return out
+
+
+@pytest.fixture
+def client(store, tmp_path):
+    for name, (role, units) in USERS.items():
+        add_user(store, name, PASSWORD, role, units)
+    scenes = write_scenes(tmp_path)
+    store.upsert_scenes(scenes)
+    lots = gpd.GeoDataFrame({"lot_id": list(LOTS), "planted": ["2023-01-10"] * 3, "trees": [1600, 1600, 1600],
+                             "programme": ["trồng rừng tập trung"] * 3},
+                            geometry=[lot_box(k) for k in LOTS], crs=32648)
+    path = tmp_path / "lots.geojson"
+    lots.to_crs(4326).to_file(path)
+    import_lots(store, path, "EPSG:32648")
+    with TestClient(create_app(Settings(data_dir=tmp_path, store_url=store.url))) as c:
+        c.headers.update(login(c, "planner"))
+        c.scenes = scenes
+        yield c
+
+
+def test_statuses_by_the_rules(client):
+    body = client.get("/planting-lots/growth", params={"as_of": "2024-12-31"}).json()
+    status = {lot["lot_id"]: lot["status"] for lot in body["lots"]}
+    assert status == {"GREEN": "established", "BARE": "failed", "CLEARED": "cleared"}
+    one_ha = body["lots"][0]["area_ha"]
+    assert one_ha == pytest.approx(1.0, rel=1e-3)  # 10 x 10 pixels of 10 m
+    assert body["registered_ha"] == pytest.approx(3.0, rel=1e-3)
+    assert body["confirmed_ha"] == pytest.approx(1.0, rel=1e-3)
+    assert body["area_by_status"]["failed"] == pytest.approx(1.0, rel=1e-3)
+    early = client.get("/planting-lots/growth", params={"as_of": "2023-08-31"}).json()
+    bare = next(lot for lot in early["lots"] if lot["lot_id"] == "BARE")
+    assert (date(2023, 8, 31) - date(2023, 1, 10)).days < VISIBLE_AFTER_DAYS
+    assert bare["status"] == "not_yet_visible"
+
+
+def test_trajectory_equals_a_direct_computation(client):
+    body = client.get("/planting-lots/GREEN/growth", params={"as_of": "2024-12-31"}).json()
+    traj = body["trajectory"]
+    # The clouded scene: half the lot is cloud plus its buffer, under half clear: left out.
+    assert [t["acquired"] for t in traj] == [d.isoformat() for i, d in enumerate(DAYS) if i != 2]
+    want = [m for i, m in enumerate(direct_medians(client.scenes, "GREEN")) if i != 2]
+    assert [t["median"] for t in traj] == pytest.approx(want, abs=1e-4)
+    assert all(t["pixels"] == 100 and t["clear_pixels"] == 100 for t in traj)
+    assert all(t["p25"] <= t["median"] <= t["p75"] for t in traj)
+    assert traj[-1]["green_share"] == 1.0 and traj[0]["green_share"] == 0.0
+    assert client.get("/planting-lots/NOPE/growth").status_code == 404
+
+
+def test_targets_count_plantation_area_and_every_tree_by_programme(client, store, tmp_path):
+    lots = gpd.GeoDataFrame({"lot_id": ["P24", "S24"], "planted": ["2024-05-02", "2024-06-01"],
+                             "trees": [1600, 300], "programme": ["Trồng rừng tập trung", "Trồng cây phân tán"]},
+                            geometry=[lot_box("GREEN"), lot_box("BARE")], crs=32648)
+    path = tmp_path / "lots-2024.geojson"
+    lots.to_crs(4326).to_file(path)
+    import_lots(store, path, "EPSG:32648")
+    t = client.get("/targets/2024", params={"as_of": "2024-12-31"}).json()["afforestation"]
+    assert t["new_plantation_ha"]["current"] == pytest.approx(1.0, rel=1e-3)  # the scattered trees' lot is not forest
+    assert t["new_plantation_ha"]["by_programme"]["scattered"] == pytest.approx(1.0, rel=1e-3)
+    assert t["trees_planted"]["current"] == 1900
+    assert t["trees_planted"]["by_programme"] == {"plantation": 1600, "scattered": 300}
