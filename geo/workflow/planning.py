@@ -58,12 +58,12 @@ ZONES = Layer(
     ),
 )
 
-# Attribute names that usually hold the zone type, normalised (see _key); the first present wins.
+# Attribute names that usually hold the zone type, normalised (see normalised_name); the first present wins.
 ZONE_FIELD_GUESSES = ("ZONETYPE", "ZONE", "ZONECLASS", "LANDUSE", "CATEGORY", "CLASS", "TYPE", "KIND", "LOAIDAT",
                       "MALOAIDAT", "MALOAI", "LOAI", "KYHIEU", "MADAT", "PHANKHU", "CHUCNANG", "LDLR", "MALDLR",
                       "NAME")
 
-# Attribute names that usually hold a zone's own name (Vietnamese first), normalised (see _key); the first wins.
+# Attribute names that usually hold a zone's own name (Vietnamese first), normalised; the first present wins.
 NAME_FIELD_GUESSES = ("TENKHU", "TENPHANKHU", "TENKHUVUC", "TENVUNG", "TENLO", "TENTIEUKHU", "TEN", "TENGOI",
                       "ZONENAME", "NAME", "LABEL")
 

@@ -131,7 +131,7 @@ def test_trajectory_equals_a_direct_computation(client):
     assert client.get("/planting-lots/NOPE/growth").status_code == 404
 
 
-def test_targets_count_plantation_area_and_every_tree_by_programme(client, store, tmp_path):
+def test_targets_count_plantation_hectares_and_scattered_trees_by_programme(client, store, tmp_path):
     lots = gpd.GeoDataFrame({"lot_id": ["P24", "S24"], "planted": ["2024-05-02", "2024-06-01"],
                              "trees": [1600, 300], "programme": ["Trồng rừng tập trung", "Trồng cây phân tán"]},
                             geometry=[lot_box("GREEN"), lot_box("BARE")], crs=32648)
@@ -141,5 +141,6 @@ def test_targets_count_plantation_area_and_every_tree_by_programme(client, store
     t = client.get("/targets/2024", params={"as_of": "2024-12-31"}).json()["afforestation"]
     assert t["new_plantation_ha"]["current"] == pytest.approx(1.0, rel=1e-3)  # the scattered trees' lot is not forest
     assert t["new_plantation_ha"]["by_programme"]["scattered"] == pytest.approx(1.0, rel=1e-3)
-    assert t["trees_planted"]["current"] == 1900
+    assert t["trees_planted"]["current"] == 300  # the trees target is scattered trees (cây phân tán)
+    assert t["trees_planted"]["in_plantation_lots"] == 1600  # told, not counted
     assert t["trees_planted"]["by_programme"] == {"plantation": 1600, "scattered": 300}

@@ -288,16 +288,14 @@ def test_cli_imports_lists_and_overlays(store, tmp_path, monkeypatch):
 
 
 
-def test_web_map_offers_the_newest_version_of_each_layer_styled_per_zone_type(client, store, tmp_path):
+def test_the_app_is_offered_each_version_as_a_planning_layer_styled_per_zone_type(client, store, tmp_path):
     import_layer(store, _zoning(tmp_path), name="Phân khu", kind="zoning", valid_from=date(2023, 1, 1))
     import_layer(store, _zoning(tmp_path), name="Phân khu", kind="zoning", valid_from=date(2024, 1, 1))
-    page = client.get("/").text
-    names = [json.dumps(f"Phân khu ({day})") for day in ("2024-01-01", "2023-01-01")]  # as the layer control has them
-    assert names[0] in page and names[1] not in page
-    assert "https://" not in page and "http://" not in page
-    # The zones are not in the page: it names the newest version's items, which carry each zone's colour.
+    offered = [c for c in client.get("/ogc/collections").json()["collections"] if c["forestmon:kind"] == "planning"]
+    spans = sorted(c["extent"]["temporal"]["interval"][0] for c in offered)
+    assert spans == [["2023-01-01", "2023-12-31"], ["2024-01-01", None]]  # the newest open-ended
+    assert all({z["code"] for z in c["style"]["legend"]} >= {"RPH", "ONT"} for c in offered)
     newest = next(r for r in store.planning_layers() if r["valid_from"] == "2024-01-01")
-    url = f"ogc/collections/plan-{newest['id']}/items"
-    assert json.dumps(url) in page
-    colours = {f["properties"]["colour"] for f in client.get("/" + url, params={"limit": 100}).json()["features"]}
+    url = f"/ogc/collections/plan-{newest['id']}/items"
+    colours = {f["properties"]["colour"] for f in client.get(url, params={"limit": 100}).json()["features"]}
     assert {"#2e7d32", "#e57373"} <= colours  # RPH green, ONT red
