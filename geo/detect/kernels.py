@@ -110,10 +110,13 @@ def _model_sigma(sigma):
 
 
 @_jit
-def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, p):
+def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, suspect, p):
     """Judge one clear observation (NDVI ``y``; NBR and NDMI when present) of one pixel against its fitted
     baseline ``m`` (``m2``: NBR's and NDMI's, read only when the pixel is flagged); ``f`` is its flag record
-    (``has``: it had one; else a zeroed scratch record).
+    (``has``: it had one; else a zeroed scratch record). A ``suspect`` observation (near a masked cloud on its
+    date, or hazy or snow-like itself: ``geo.cloudmask.observation_quality``) is flagged only by the stricter
+    drop (``suspect_drop``, ``suspect_z``) with the second index agreeing where it is measured: leaked cloud
+    rims and haze lower NDVI but barely NBR, a clearing lowers both.
 
     Returns (how many times its alert status changed: started, confirmed or expired, and whether the
     observation is held out of learning because the pixel was flagged, pending or just flagged).
@@ -127,6 +130,8 @@ def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, fore
     drop = pred - y
     sig = max(_model_sigma(m.ndvi_sigma), p.sigma_floor)
     flagged = drop >= max(p.abs_drop, p.z_drop * sig) and y <= pred * (1 - p.rel_drop)
+    if flagged and suspect:
+        flagged = drop >= max(p.suspect_drop, p.suspect_z * sig)
     if not (flagged or has):  # the common case: an idle pixel that fits its baseline
         return 0, False
     second = False  # the second, independent index agrees (NBR; or NDMI where SWIR-1 was always seen)
@@ -135,6 +140,10 @@ def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, fore
     if flagged and has_ndmi and not math.isnan(y_ndmi) and m.ndmi_ok:
         second = second or _flags_drop(_predict(m2.ndmi_b0, m2.ndmi_b1, m2.ndmi_b2, c, sn),
                                        _model_sigma(m2.ndmi_sigma), y_ndmi, p)
+    if flagged and suspect and has_nbr and not second:
+        flagged = False
+    if not (flagged or has):
+        return 0, False
     ready = m.ready_day != 0 and d >= m.ready_day
     watched = (forest != 0 and ready) if has_forest else (ready and m.stable != 0)
     if not has:  # a flagged idle pixel: its record starts from the zeroed scratch one
@@ -152,8 +161,8 @@ def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, fore
             f.flag_drop += drop
             if second:
                 f.flag_nbr_hits += 1
-        if f.flag_hits >= p.confirm_hits:
-            f.status = HIGHEST if f.flag_nbr_hits >= p.confirm_hits else HIGH
+        if f.flag_hits > p.confirm_hits:  # the first flag plus confirm_hits of the next observations
+            f.status = HIGHEST if f.flag_nbr_hits > p.confirm_hits else HIGH
             f.confirm_day = d
             changed = 1
         elif f.flag_after >= p.confirm_window:
@@ -306,7 +315,7 @@ def judge_indices(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d
             has = k < n_rows and pix[k] == q
             f = rec[k] if has else scratch[0]
             ch, held = _judge_px(model[i, j], second[i, j], f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi,
-                                 forest[i, j] if has_forest else 0, has_forest, p)
+                                 forest[i, j] if has_forest else 0, has_forest, clear[i, j] >= 2, p)
             changed += ch
             if held:
                 blocked[n_blocked] = q
@@ -337,7 +346,7 @@ def judge_dn(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c, 
             has = k < n_rows and pix[k] == q
             f = rec[k] if has else scratch[0]
             ch, held = _judge_px(model[i, j], second[i, j], f, has, d, c, sn, y, y_nbr, True, y_ndmi, has_swir1,
-                                 forest[i, j] if has_forest else 0, has_forest, p)
+                                 forest[i, j] if has_forest else 0, has_forest, clear[i, j] >= 2, p)
             changed += ch
             if held:
                 blocked[n_blocked] = q
@@ -353,7 +362,7 @@ def judge_dn(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c, 
 def learn_indices(sums, d, c, sn, ndvi, clear, nbr, has_nbr, ndmi, has_ndmi, held, p):
     for i in range(sums.shape[0]):
         for j in range(sums.shape[1]):
-            if not clear[i, j] or sums[i, j].last_day >= d:
+            if not clear[i, j] or clear[i, j] == 3 or sums[i, j].last_day >= d:  # 3: hazy or snow-like
                 continue
             y, y_nbr, y_ndmi = _index_obs(i, j, ndvi, nbr, has_nbr, ndmi, has_ndmi)
             if math.isnan(y) or math.isnan(y_nbr):
@@ -367,7 +376,7 @@ def learn_indices(sums, d, c, sn, ndvi, clear, nbr, has_nbr, ndmi, has_ndmi, hel
 def learn_dn(sums, d, c, sn, red, nir, swir2, swir1, has_swir1, clear, scale, offset, held, p):
     for i in range(sums.shape[0]):
         for j in range(sums.shape[1]):
-            if not clear[i, j] or sums[i, j].last_day >= d:
+            if not clear[i, j] or clear[i, j] == 3 or sums[i, j].last_day >= d:  # 3: hazy or snow-like
                 continue
             y, y_nbr, y_ndmi = _dn_obs(i, j, red, nir, swir2, swir1, has_swir1, scale, offset)
             if math.isnan(y) or math.isnan(y_nbr):

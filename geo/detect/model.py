@@ -85,8 +85,10 @@ class DetectorParams(NamedTuple):
     sigma_floor: float = 0.025    # smallest spread assumed for a pixel
     min_obs: int = 12             # learned observations before a pixel is monitored
     min_span_days: int = 300      # ...spanning most of a year, so the seasonal cycle is known
-    confirm_hits: int = 2         # flags among the next `confirm_window` valid observations for "high"
+    confirm_hits: int = 2         # flags among the next `confirm_window` valid observations after the first, for "high"
     confirm_window: int = 4
+    suspect_drop: float = 0.25    # a suspect observation (near a masked cloud, hazy, snow-like) must drop this far,
+    suspect_z: float = 6.0        # ...this many residual standard deviations, and the second index must agree
     expire_days: int = 180
     forest_min_ndvi: float = 0.6  # stable forest: mean NDVI at least this,
     forest_min_season: float = 0.45  # seasonal low at least this,
