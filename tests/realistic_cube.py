@@ -141,15 +141,19 @@ def make_cube(size: int = 1000, n_dates: int = 66, n_clearings: int = 300, seed:
     f = _field(rng, size, 64)
     g = _field(rng, size, 48)
     cover = np.full((size, size), GRASS, np.uint8)
-    forest = f > 0.3
+    forest = f > 0.45
     cover[forest & (g > 0.5)] = EVERGREEN
     cover[forest & (g <= 0.5)] = DECIDUOUS
     # Crop fields along the forest edge: 20x30 px plots just outside it.
     edge = ndimage.binary_dilation(forest, iterations=25) & ~forest
     crop_phase = np.zeros((size, size), np.int32)
-    for _ in range(size * size // 8000):
+    placed = 0
+    for _ in range(size * size // 200):
+        if placed >= size * size // 4000:
+            break
         i, j = rng.integers(0, size - 30, 2)
         if edge[i + 10, j + 15]:
+            placed += 1
             plot = (slice(i, i + 20), slice(j, j + 30))
             cover[plot] = np.where(forest[plot], cover[plot], CROP)
             crop_phase[plot] = rng.integers(0, 182)

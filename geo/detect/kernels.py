@@ -255,8 +255,12 @@ def refit(sums, model, second, p):
             m.ndmi_ok = 1 if r.ndmi_n == r.n else 0
             m.ready_day = min(r.first_day + p.min_span_days, 65535) if n >= p.min_obs and r.first_day > 0 else 0
             amplitude = math.sqrt(b1 * b1 + b2 * b2)  # (math.hypot is a slow libm call)
-            m.stable = 1 if (b0 >= p.forest_min_ndvi and b0 - amplitude >= p.forest_min_season
-                             and _sigma(r.ndvi_sd, n) <= p.forest_max_sigma
+            # Evergreen forest is high all year; deciduous (and seasonally snowy) forest swings with the
+            # seasons but keeps a leafy peak, a leaf-off floor above bare soil, and errors small for its swing.
+            m.stable = 1 if (b0 >= p.forest_min_mean and b0 + amplitude >= p.forest_min_peak
+                             and b0 - amplitude >= p.forest_min_season
+                             and _sigma(r.ndvi_sd, n)
+                             <= p.forest_max_sigma + p.forest_sigma_per_amplitude * amplitude
                              and r.n_outlier / max(float(r.n_valid), 1.0) <= p.forest_max_outliers) else 0
             m.learned_day = r.last_learned
             m.baseline_day = r.last_day
