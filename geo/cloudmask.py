@@ -75,23 +75,27 @@ HOT_HAZY = -0.045
 
 def observation_quality(scl: np.ndarray, blue: np.ndarray | None = None, red: np.ndarray | None = None,
                         swir1: np.ndarray | None = None, buffer_px: int = DEFAULT_BUFFER_PX,
-                        near_px: int = NEAR_CLOUD_PX) -> np.ndarray:
+                        near_px: int = NEAR_CLOUD_PX, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
     """Per pixel: UNUSABLE (no data, masked, or within ``buffer_px`` of a masked cloud or shadow), SUSPECT (within
     ``near_px`` of one), SPECTRAL_SUSPECT (hazy by the HOT test when blue and red are given; red at least as
     bright as SWIR-1, as in snow and cloud but not in vegetation or soil, when both are given) or CLEAR.
     Suspect observations are judged with a stricter test; spectrally suspect ones are not learned either. Reflectances 0-1 (NaN or
-    0 = no data). The detector judges a suspect observation with a stricter test (``geo.detect.kernels``)."""
+    0 = no data), or digital numbers with reflectance = DN × ``scale`` + ``offset``. The detector judges a suspect observation with a stricter test (``geo.detect.kernels``)."""
     scl = np.asarray(scl, dtype=np.uint8)
     if scl.ndim != 2:
         raise ValueError(f"an SCL band is a 2-D array, not {scl.ndim}-D")
     q = _quality(np.ascontiguousarray(scl), max(int(buffer_px), 0), max(int(near_px), int(buffer_px), 0),
                  _CLOUDY_LUT, _UNUSABLE_LUT)
+    def refl(band: np.ndarray) -> np.ndarray:
+        band = np.asarray(band)
+        return band * np.float32(scale) + np.float32(offset) if (scale, offset) != (1.0, 0.0) else band
+
     with np.errstate(invalid="ignore"):
-        if blue is not None and red is not None:
-            hazy = np.asarray(blue, np.float32) - 0.5 * np.asarray(red, np.float32) - HOT_OFFSET > HOT_HAZY
+        if blue is not None and red is not None:  # HOT = blue - 0.5 red - offset, in reflectance
+            hazy = refl(blue) - 0.5 * refl(red) - np.float32(HOT_OFFSET) > np.float32(HOT_HAZY)
             q[hazy & (q != UNUSABLE)] = SPECTRAL_SUSPECT
         if red is not None and swir1 is not None:
-            bright = np.asarray(red, np.float32) >= np.asarray(swir1, np.float32)
+            bright = (refl(red) >= refl(swir1)) & (np.asarray(swir1) != 0)
             q[bright & (q != UNUSABLE)] = SPECTRAL_SUSPECT
     return q
 
