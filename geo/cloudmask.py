@@ -79,8 +79,9 @@ def observation_quality(scl: np.ndarray, blue: np.ndarray | None = None, red: np
     """Per pixel: UNUSABLE (no data, masked, or within ``buffer_px`` of a masked cloud or shadow), SUSPECT (within
     ``near_px`` of one), SPECTRAL_SUSPECT (hazy by the HOT test when blue and red are given; red at least as
     bright as SWIR-1, as in snow and cloud but not in vegetation or soil, when both are given) or CLEAR.
-    Suspect observations are judged with a stricter test; spectrally suspect ones are not learned either. Reflectances 0-1 (NaN or
-    0 = no data), or digital numbers with reflectance = DN × ``scale`` + ``offset``. The detector judges a suspect observation with a stricter test (``geo.detect.kernels``)."""
+    The detector judges suspect observations with a stricter test (``geo.detect.kernels``) and does not learn
+    spectrally suspect ones. Bands: reflectance 0-1, or digital numbers with reflectance = DN × ``scale`` +
+    ``offset`` (0 = no data)."""
     scl = np.asarray(scl, dtype=np.uint8)
     if scl.ndim != 2:
         raise ValueError(f"an SCL band is a 2-D array, not {scl.ndim}-D")

@@ -263,9 +263,9 @@ def run_forestmon(cube: Cube, quality, params=None, forest: np.ndarray | None = 
 
 
 def run_nrt(cube: Cube, forest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The JRC ``nrt`` package's CCDC (trend=False, its defaults otherwise) on the same cube: fitted on the
-    first year's clear observations (SCL classes 4, 5, 7 as in its documentation), then monitoring each later
-    date. Returns confirmed breaks, their delay in valid observations and in days."""
+    """The JRC ``nrt`` package's CCDC (trend=False, so fitted by OLS after its RIRLS outlier screen) on the same
+    cube: fitted on the first year's clear observations (SCL classes 4, 5, 7 as in its documentation), then
+    monitoring each later date. Returns confirmed breaks, their delay in valid observations and in days."""
     import pandas as pd
     import xarray as xr
     from nrt.monitor.ccdc import CCDC
@@ -284,7 +284,7 @@ def run_nrt(cube: Cube, forest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
               "x": np.arange(n) * 10.0 + 5}
     da = lambda a: xr.DataArray(a, coords=coords, dims=("time", "y", "x"))  # noqa: E731
     monitor = CCDC(trend=False, mask=forest.astype(np.uint8))
-    monitor.fit(da(ndvi_h), green=da(green_h), swir=da(swir_h))
+    monitor.fit(da(ndvi_h), method="OLS", green=da(green_h), swir=da(swir_h))  # CCDC-stable needs a trend
     del ndvi_h, green_h, swir_h
     n_valid = np.zeros((n, n), np.int16)
     at_cut = np.full((n, n), -1, np.int16)
