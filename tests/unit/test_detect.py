@@ -1,4 +1,5 @@
-"""The per-pixel detector: seasonal baseline, thresholds, confirmation by 2 of the next 4 after the first flag, expiry, clouds, idempotency.
+"""The per-pixel detector: seasonal baseline, thresholds, confirmation (2 of the next 4 after the first flag),
+expiry, clouds, idempotency.
 
 Expected baselines and residual spreads come from an independent least-squares fit (numpy ``lstsq`` of the
 observations on 1, cos, sin of the annual cycle), never from the detector's own statistics.
