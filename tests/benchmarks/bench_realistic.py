@@ -44,6 +44,10 @@ def main() -> None:
             "no-distance": (lambda b, scl: cloudmask.observation_quality(scl, b["B02"], b["B04"], b["B11"],
                                                                           near_px=0), DetectorParams(), cube.forest),
             "no-spectral": (lambda b, scl: cloudmask.observation_quality(scl), DetectorParams(), cube.forest),
+            "no-haze-test": (lambda b, scl: cloudmask.observation_quality(scl, None, b["B04"], b["B11"]),
+                             DetectorParams(), cube.forest),
+            "no-snow-test": (lambda b, scl: cloudmask.observation_quality(scl, b["B02"], b["B04"], None),
+                             DetectorParams(), cube.forest),
             "old-rule": (lambda b, scl: cloudmask.scl_clear_mask(scl), DetectorParams(confirm_hits=1), cube.forest),
         }
     for name, (q, params, forest) in runs.items():
