@@ -61,7 +61,8 @@ def test_a_forest_layer_limits_monitoring_and_names_the_category(tmp_path):
     assert coverage and all(c["area_ha"] > 0 and 0 < c["watched_share"] <= 1 for c in coverage)
     for c in coverage:
         assert c["watched_share"] == pytest.approx(c["forest_ha"] / c["area_ha"], abs=1e-4)
-        assert f"{c['forest_ha']:,.0f} ha watched ({100 * c['watched_share']:.0f}% of its {c['area_ha']:,.0f} ha)" in out
+        share = f"{100 * c['watched_share']:.0f}%"
+        assert f"{c['forest_ha']:,.0f} ha watched ({share} of its {c['area_ha']:,.0f} ha)" in out
 
 
 def store_runs(data_dir):
