@@ -21,8 +21,9 @@ CONFIDENCE_LEVELS = ("low", "high", "highest")
 CONFIDENCE_RULES = {
     "low": "one clear observation flagged: NDVI below the pixel's seasonal baseline by the absolute, robust (z) "
            "and relative thresholds",
-    "high": "one more of the next 4 clear observations flagged too (else the flag expires after 4 observations "
-            "or 180 days)",
+    "high": "2 of the next 4 clear observations after the first flagged too (else the flag expires after 4 "
+            "observations or 180 days); near a masked cloud, or in haze or snow, a flag needs a larger drop and "
+            "NBR agreeing",
     "highest": "high, and the second index agreed on both flags: NBR, or NDMI where SWIR-1 (B11) was seen with "
                "every learned observation",
 }

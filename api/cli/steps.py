@@ -50,8 +50,8 @@ def detect_and_assign(settings: Settings, store: Store, progress: ProgressBars, 
     click.echo(f"processed {result.scenes_processed} new scene(s); {result.alerts} alert(s) "
                f"({json.dumps(result.counts)}); assigned {sum(assigned.values())}")
     for unit in result.coverage:
-        click.echo(f"  {unit['unit']}: {100 * unit['observed_share']:.0f}% of {unit['forest_ha']:,.0f} ha "
-                   "monitored forest seen cloud-free")
+        click.echo(f"  {unit['unit']}: {unit['forest_ha']:,.0f} ha watched ({100 * (unit['watched_share'] or 0):.0f}% "
+                   f"of its {unit['area_ha']:,.0f} ha), {100 * unit['observed_share']:.0f}% of it seen cloud-free")
     return result
 
 

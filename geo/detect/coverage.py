@@ -62,14 +62,18 @@ def units_raster(units: gpd.GeoDataFrame, grid: Grid, state: StateDir, window: i
 
 def coverage_rows(units: gpd.GeoDataFrame, unit_forest: np.ndarray, unit_seen: np.ndarray,
                   pixel_ha: float) -> list[dict]:
-    """Per admin unit with monitored forest: its hectares, those seen cloud-free, and the share (run records)."""
+    """Per admin unit with monitored forest: its hectares, those seen cloud-free, and the share; the unit's area
+    on the grid (``units`` in the grid's projected CRS, cut to it) and the share of it watched (run records)."""
     rows = []
     for k, unit in enumerate(units.itertuples(), start=1):
         if unit_forest[k] > 0:
+            area_ha = unit.geometry.area / 10000
             rows.append({"unit_id": unit.id, "unit": unit.name,
                          "forest_ha": round(unit_forest[k] * pixel_ha, 2),
                          "observed_ha": round(unit_seen[k] * pixel_ha, 2),
-                         "observed_share": round(unit_seen[k] / unit_forest[k], 4)})
+                         "observed_share": round(unit_seen[k] / unit_forest[k], 4),
+                         "area_ha": round(area_ha, 2),
+                         "watched_share": round(min(unit_forest[k] * pixel_ha / area_ha, 1.0), 4) if area_ha else None})
     return rows
 
 

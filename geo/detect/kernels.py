@@ -110,10 +110,13 @@ def _model_sigma(sigma):
 
 
 @_jit
-def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, p):
+def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, suspect, p):
     """Judge one clear observation (NDVI ``y``; NBR and NDMI when present) of one pixel against its fitted
     baseline ``m`` (``m2``: NBR's and NDMI's, read only when the pixel is flagged); ``f`` is its flag record
-    (``has``: it had one; else a zeroed scratch record).
+    (``has``: it had one; else a zeroed scratch record). A ``suspect`` observation (near a masked cloud on its
+    date, or hazy or snow-like itself: ``geo.cloudmask.observation_quality``) is flagged only by the stricter
+    drop (``suspect_drop``, ``suspect_z``) with the second index agreeing where it is measured: leaked cloud
+    rims and haze lower NDVI but barely NBR, a clearing lowers both.
 
     Returns (how many times its alert status changed: started, confirmed or expired, and whether the
     observation is held out of learning because the pixel was flagged, pending or just flagged).
@@ -127,6 +130,8 @@ def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, fore
     drop = pred - y
     sig = max(_model_sigma(m.ndvi_sigma), p.sigma_floor)
     flagged = drop >= max(p.abs_drop, p.z_drop * sig) and y <= pred * (1 - p.rel_drop)
+    if flagged and suspect:
+        flagged = drop >= max(p.suspect_drop, p.suspect_z * sig)
     if not (flagged or has):  # the common case: an idle pixel that fits its baseline
         return 0, False
     second = False  # the second, independent index agrees (NBR; or NDMI where SWIR-1 was always seen)
@@ -135,6 +140,10 @@ def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, fore
     if flagged and has_ndmi and not math.isnan(y_ndmi) and m.ndmi_ok:
         second = second or _flags_drop(_predict(m2.ndmi_b0, m2.ndmi_b1, m2.ndmi_b2, c, sn),
                                        _model_sigma(m2.ndmi_sigma), y_ndmi, p)
+    if flagged and suspect and has_nbr and not second:
+        flagged = False
+    if not (flagged or has):
+        return 0, False
     ready = m.ready_day != 0 and d >= m.ready_day
     watched = (forest != 0 and ready) if has_forest else (ready and m.stable != 0)
     if not has:  # a flagged idle pixel: its record starts from the zeroed scratch one
@@ -152,8 +161,8 @@ def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, fore
             f.flag_drop += drop
             if second:
                 f.flag_nbr_hits += 1
-        if f.flag_hits >= p.confirm_hits:
-            f.status = HIGHEST if f.flag_nbr_hits >= p.confirm_hits else HIGH
+        if f.flag_hits > p.confirm_hits:  # the first flag plus confirm_hits of the next observations
+            f.status = HIGHEST if f.flag_nbr_hits > p.confirm_hits else HIGH
             f.confirm_day = d
             changed = 1
         elif f.flag_after >= p.confirm_window:
@@ -246,8 +255,12 @@ def refit(sums, model, second, p):
             m.ndmi_ok = 1 if r.ndmi_n == r.n else 0
             m.ready_day = min(r.first_day + p.min_span_days, 65535) if n >= p.min_obs and r.first_day > 0 else 0
             amplitude = math.sqrt(b1 * b1 + b2 * b2)  # (math.hypot is a slow libm call)
-            m.stable = 1 if (b0 >= p.forest_min_ndvi and b0 - amplitude >= p.forest_min_season
-                             and _sigma(r.ndvi_sd, n) <= p.forest_max_sigma
+            # Evergreen forest is high all year; deciduous (and seasonally snowy) forest swings with the
+            # seasons but keeps a leafy peak, a leaf-off floor above bare soil, and errors small for its swing.
+            m.stable = 1 if (b0 >= p.forest_min_mean and b0 + amplitude >= p.forest_min_peak
+                             and b0 - amplitude >= p.forest_min_season
+                             and _sigma(r.ndvi_sd, n)
+                             <= p.forest_max_sigma + p.forest_sigma_per_amplitude * amplitude
                              and r.n_outlier / max(float(r.n_valid), 1.0) <= p.forest_max_outliers) else 0
             m.learned_day = r.last_learned
             m.baseline_day = r.last_day
@@ -306,7 +319,7 @@ def judge_indices(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d
             has = k < n_rows and pix[k] == q
             f = rec[k] if has else scratch[0]
             ch, held = _judge_px(model[i, j], second[i, j], f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi,
-                                 forest[i, j] if has_forest else 0, has_forest, p)
+                                 forest[i, j] if has_forest else 0, has_forest, clear[i, j] >= 2, p)
             changed += ch
             if held:
                 blocked[n_blocked] = q
@@ -337,7 +350,7 @@ def judge_dn(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c, 
             has = k < n_rows and pix[k] == q
             f = rec[k] if has else scratch[0]
             ch, held = _judge_px(model[i, j], second[i, j], f, has, d, c, sn, y, y_nbr, True, y_ndmi, has_swir1,
-                                 forest[i, j] if has_forest else 0, has_forest, p)
+                                 forest[i, j] if has_forest else 0, has_forest, clear[i, j] >= 2, p)
             changed += ch
             if held:
                 blocked[n_blocked] = q
@@ -353,7 +366,7 @@ def judge_dn(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c, 
 def learn_indices(sums, d, c, sn, ndvi, clear, nbr, has_nbr, ndmi, has_ndmi, held, p):
     for i in range(sums.shape[0]):
         for j in range(sums.shape[1]):
-            if not clear[i, j] or sums[i, j].last_day >= d:
+            if not clear[i, j] or clear[i, j] == 3 or sums[i, j].last_day >= d:  # 3: hazy or snow-like
                 continue
             y, y_nbr, y_ndmi = _index_obs(i, j, ndvi, nbr, has_nbr, ndmi, has_ndmi)
             if math.isnan(y) or math.isnan(y_nbr):
@@ -367,7 +380,7 @@ def learn_indices(sums, d, c, sn, ndvi, clear, nbr, has_nbr, ndmi, has_ndmi, hel
 def learn_dn(sums, d, c, sn, red, nir, swir2, swir1, has_swir1, clear, scale, offset, held, p):
     for i in range(sums.shape[0]):
         for j in range(sums.shape[1]):
-            if not clear[i, j] or sums[i, j].last_day >= d:
+            if not clear[i, j] or clear[i, j] == 3 or sums[i, j].last_day >= d:  # 3: hazy or snow-like
                 continue
             y, y_nbr, y_ndmi = _dn_obs(i, j, red, nir, swir2, swir1, has_swir1, scale, offset)
             if math.isnan(y) or math.isnan(y_nbr):

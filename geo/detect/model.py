@@ -85,12 +85,18 @@ class DetectorParams(NamedTuple):
     sigma_floor: float = 0.025    # smallest spread assumed for a pixel
     min_obs: int = 12             # learned observations before a pixel is monitored
     min_span_days: int = 300      # ...spanning most of a year, so the seasonal cycle is known
-    confirm_hits: int = 2         # flags among the next `confirm_window` valid observations for "high"
+    confirm_hits: int = 2         # flags among the next `confirm_window` valid observations after the first, for "high"
     confirm_window: int = 4
+    suspect_drop: float = 0.25    # a suspect observation (near a masked cloud, hazy, snow-like) must drop this far,
+    suspect_z: float = 6.0        # ...this many residual standard deviations, and the second index must agree
     expire_days: int = 180
-    forest_min_ndvi: float = 0.6  # stable forest: mean NDVI at least this,
-    forest_min_season: float = 0.45  # seasonal low at least this,
-    forest_max_sigma: float = 0.08   # residual spread at most this,
+    forest_min_ndvi: float = 0.6  # two-date mode: vegetated forest before has NDVI at least this
+    forest_min_mean: float = 0.45  # stable forest: mean NDVI at least this,
+    forest_min_peak: float = 0.65    # seasonal peak at least this (leafy canopy),
+    forest_min_season: float = 0.25  # seasonal low at least this (leaf-off canopy, not bare soil),
+    forest_max_sigma: float = 0.08   # residual spread at most this plus
+    forest_sigma_per_amplitude: float = 0.4  # this share of the seasonal amplitude (deciduous forest fits a
+                                             # single harmonic less tightly than evergreen),
     forest_max_outliers: float = 0.2  # and at most this share of observations not fitting the baseline
     outlier_z: float = 4.0        # observations further than this from the baseline are not learned
     warmup_obs: int = 6           # every clear observation is learned until the pixel has this many

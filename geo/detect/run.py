@@ -325,11 +325,11 @@ class _WindowPass:
         c1 = min(int(window.col_off + window.width), fp.col_off + fp.width)
         if r1 <= r0 or c1 <= c0:
             return None
-        names = ("B04", "B08", "B12", "SCL", "B11") if "B11" in scene.file.bands else ("B04", "B08", "B12", "SCL")
+        names = ("B04", "B08", "B12", "SCL", *(b for b in ("B11", "B02") if b in scene.file.bands))
         part = Window(c0 - fp.col_off, r0 - fp.row_off, c1 - c0, r1 - r0)
         src = self._open(scene.file.path)
         reuse = not kept and src.dtypes[0] == "uint16"
-        dn = read_dn(src, scene.file, part, names, self._buffer("dn", np.uint16, 5) if reuse else None)
+        dn = read_dn(src, scene.file, part, names, self._buffer("dn", np.uint16, 6) if reuse else None)
         shape = (int(window.height), int(window.width))
         if (r1 - r0, c1 - c0) != shape:  # the scene covers part of the window
             wr = slice(r0 - int(window.row_off), r1 - int(window.row_off))
@@ -338,8 +338,9 @@ class _WindowPass:
                 whole = np.zeros(shape, band.dtype)
                 whole[wr, wc] = band
                 dn[name] = whole
-        return Observation(scene.day, cloudmask.scl_clear_mask(dn["SCL"]), dn=dn, scale=scene.file.scale,
-                           offset=scene.file.offset)
+        quality = cloudmask.observation_quality(dn["SCL"], dn.get("B02"), dn["B04"], dn.get("B11"),
+                                                scale=scene.file.scale, offset=scene.file.offset)
+        return Observation(scene.day, quality, dn=dn, scale=scene.file.scale, offset=scene.file.offset)
 
     def _compare(self, scenes: list[_Scene], window: Window,
                  forest: np.ndarray | None) -> tuple[WindowFlags, dict[int, np.ndarray], np.ndarray]:
@@ -390,9 +391,11 @@ def _two_date_view(scene: SceneFile, grid: Grid, window: Window, two: TwoDatePar
 
 
 def _indices(scene: SceneFile, grid: Grid, window) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-    """NDVI, NBR, NDMI (None without B11) and the clear-land mask of one scene's window, warped onto the grid."""
-    names = ("B04", "B08", "B12", "SCL", "B11") if "B11" in scene.bands else ("B04", "B08", "B12", "SCL")
+    """NDVI, NBR, NDMI (None without B11) and the observation quality (``cloudmask.observation_quality``) of one
+    scene's window, warped onto the grid."""
+    names = ("B04", "B08", "B12", "SCL", *(b for b in ("B11", "B02") if b in scene.bands))
     bands = read_window(scene, grid, window, names)
-    clear = cloudmask.scl_clear_mask(bands["SCL"]) & np.isfinite(bands["B04"]) & np.isfinite(bands["B08"])
+    clear = cloudmask.observation_quality(bands["SCL"], bands.get("B02"), bands["B04"], bands.get("B11"))
+    clear[~(np.isfinite(bands["B04"]) & np.isfinite(bands["B08"]))] = cloudmask.UNUSABLE
     ndmi = indices.ndmi(bands["B08"], bands["B11"]) if "B11" in bands else None
     return indices.ndvi(bands["B04"], bands["B08"]), indices.nbr(bands["B08"], bands["B12"]), ndmi, clear

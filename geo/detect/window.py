@@ -133,6 +133,13 @@ _NO_UNITS = np.zeros((1, 1), dtype=np.int32)
 _NO_PIXELS = np.zeros(0, np.int32)
 
 
+def _quality(clear: np.ndarray) -> np.ndarray:
+    """An observation's quality per pixel as the kernels read it: 0 unusable, 1 clear, 2 suspect (a boolean
+    clear mask is 0/1)."""
+    clear = np.asarray(clear)
+    return clear.view(np.uint8) if clear.dtype == np.bool_ else np.asarray(clear, np.uint8)
+
+
 def _f64(a: np.ndarray | None) -> np.ndarray:
     return _NO_FLOAT if a is None else np.asarray(a, dtype=np.float64)
 
@@ -167,7 +174,7 @@ def judge(model: np.ndarray, second: np.ndarray, flags: WindowFlags, obs: Observ
     c, sn = harmonics(d)
     forest_arr, has_forest = _forest_arg(forest)
     seen = seen if seen is not None else np.zeros(model.shape, dtype=bool)
-    clear = np.asarray(obs.clear, np.bool_)
+    clear = _quality(obs.clear)
     if obs.dn is not None:
         swir1 = obs.dn.get("B11")
         pixels = (obs.dn["B04"], obs.dn["B08"], obs.dn["B12"], _NO_DN if swir1 is None else swir1,
@@ -190,7 +197,7 @@ def learn(sums: np.ndarray, obs: Observation, held: np.ndarray, params: Detector
     Observations not newer than a pixel's last one are ignored."""
     d = day_number(obs.day)
     c, sn = harmonics(d)
-    clear = np.asarray(obs.clear, np.bool_)
+    clear = _quality(obs.clear)
     if obs.dn is not None:
         swir1 = obs.dn.get("B11")
         kernels.learn_dn(sums, d, c, sn, obs.dn["B04"], obs.dn["B08"], obs.dn["B12"],

@@ -17,7 +17,7 @@ from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 
 MIGRATIONS = ("0001_initial", "0002_users", "0003_review", "0004_cases_planting", "0005_catalogue_tiles",
               "0006_runs", "0007_alert_forest_category", "0008_planning", "0009_login_attempts",
-              "0012_planning_columns")
+              "0010_run_watched_share", "0012_planning_columns")
 
 # Portable column types: their PostGIS and GeoPackage (SQLite) spellings are in each dialect.
 TYPES = ("text", "date", "timestamp", "real", "integer", "bigint", "blob", "serial", "bigserial", "geometry")
@@ -160,6 +160,7 @@ RUN_COVERAGE = _table(
     "run_coverage", "0006_runs",
     _c("run_id", "integer", "NOT NULL REFERENCES runs(id)"), _c("unit_id", "text", "NOT NULL"), _c("unit", "text"),
     _c("forest_ha", "real"), _c("observed_ha", "real"), _c("observed_share", "real"),
+    _c("area_ha", "real", since="0010_run_watched_share"), _c("watched_share", "real", since="0010_run_watched_share"),
     constraints=("PRIMARY KEY (run_id, unit_id)",),
     listed=True)
 

@@ -265,7 +265,8 @@ class Store:
     def record_run(self, run: dict, coverage: list[dict], scenes: list[dict] | None = None) -> int:
         """Record a detection run (first/last scene date, scene count, mode) and, per admin unit, the monitored
         forest and the part of it seen cloud-free (``unit_id``, ``unit``, ``forest_ha``, ``observed_ha``,
-        ``observed_share``); returns the run's id.
+        ``observed_share``), the unit's area on the grid and the share of it watched (``area_ha``,
+        ``watched_share``); returns the run's id.
 
         The catalogue records of the ``scenes`` the run folded are marked processed in the same transaction, so
         a run killed before this commit leaves them to do again (re-feeding a scene changes no state), and the
@@ -275,7 +276,8 @@ class Store:
             run_id = tx.scalar("SELECT coalesce(max(id), 0) + 1 AS next FROM runs")
             tx.execute(f"INSERT INTO runs ({_names(RUN_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
                        [run_id, now_iso(), *(run.get(k) for k in ("first_scene", "last_scene", "scenes", "mode"))])
-            tx.executemany(f"INSERT INTO run_coverage (run_id, {_names(COVERAGE_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
+            tx.executemany(f"INSERT INTO run_coverage (run_id, {_names(COVERAGE_COLUMNS)}) "
+                           f"VALUES ({', '.join('?' * (len(COVERAGE_COLUMNS) + 1))})",
                            [[run_id, *(c.get(k) for k in COVERAGE_COLUMNS)] for c in coverage])
         return int(run_id)
 

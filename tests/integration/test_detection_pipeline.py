@@ -56,7 +56,17 @@ def test_a_forest_layer_limits_monitoring_and_names_the_category(tmp_path):
     alerts = pyogrio.read_dataframe(tmp_path / "d" / "forestmon.gpkg", layer="alerts")
     assert alerts.iloc[0]["area_ha"] == 2.0
     assert alerts.iloc[0]["forest_category"] == "protection"
-    assert "monitored forest seen cloud-free" in out
+    # The output and the run record say how much of each unit is watched.
+    coverage = store_runs(tmp_path / "d")[0]["coverage"]
+    assert coverage and all(c["area_ha"] > 0 and 0 < c["watched_share"] <= 1 for c in coverage)
+    for c in coverage:
+        assert c["watched_share"] == pytest.approx(c["forest_ha"] / c["area_ha"], abs=1e-4)
+        share = f"{100 * c['watched_share']:.0f}%"
+        assert f"{c['forest_ha']:,.0f} ha watched ({share} of its {c['area_ha']:,.0f} ha)" in out
+
+
+def store_runs(data_dir):
+    return open_store(data_dir / "forestmon.gpkg").runs()
 
 
 def state_bytes(state_dir) -> bytes:

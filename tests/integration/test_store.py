@@ -207,7 +207,7 @@ def test_a_geopackage_left_with_a_hot_journal_by_a_crash_opens_rolled_back(tmp_p
 def test_detection_runs_and_their_coverage_round_trip(store):
     first = store.record_run({"first_scene": "2024-03-04", "last_scene": "2024-03-04", "scenes": 1, "mode": "series"},
                              [{"unit_id": "675", "unit": "Huyện Lạc Dương", "forest_ha": 812.5, "observed_ha": 406.25,
-                               "observed_share": 0.5}])
+                               "observed_share": 0.5, "area_ha": 13100.0, "watched_share": 0.062}])
     second = store.record_run({"first_scene": "2024-03-11", "last_scene": "2024-03-11", "scenes": 2,
                                "mode": "series"}, [])
     assert second == first + 1
@@ -215,5 +215,6 @@ def test_detection_runs_and_their_coverage_round_trip(store):
     assert [r["id"] for r in runs] == [second, first]
     assert runs[0]["coverage"] == []
     assert runs[1]["coverage"] == [{"unit_id": "675", "unit": "Huyện Lạc Dương", "forest_ha": 812.5,
-                                    "observed_ha": 406.25, "observed_share": 0.5}]
+                                    "observed_ha": 406.25, "observed_share": 0.5, "area_ha": 13100.0,
+                                    "watched_share": 0.062}]
     assert runs[1]["first_scene"] == "2024-03-04" and runs[1]["mode"] == "series"

@@ -1,4 +1,5 @@
-"""The per-pixel detector: seasonal baseline, thresholds, 2-of-4 confirmation, expiry, clouds, idempotency.
+"""The per-pixel detector: seasonal baseline, thresholds, confirmation (2 of the next 4 after the first flag),
+expiry, clouds, idempotency.
 
 Expected baselines and residual spreads come from an independent least-squares fit (numpy ``lstsq`` of the
 observations on 1, cos, sin of the annual cycle), never from the detector's own statistics.
@@ -252,9 +253,9 @@ def test_a_field_added_in_the_middle_of_the_parameters_shifts_no_threshold():
     runs = []
     for params in (DetectorParams(), extended):
         px = make_forest(params=params)
-        changes = [px.drop(AFTER, 0.3, 0.3, params=params), px.drop(later(AFTER, 1), 0.3, 0.3, params=params)]
+        changes = [px.drop(later(AFTER, k), 0.3, 0.3, params=params) for k in range(3)]
         runs.append((changes, px.state.sums.tobytes(), px.state.model.tobytes(), px.state.flags.tobytes()))
-    assert runs[0][0] == [1, 1]  # flagged, then confirmed
+    assert runs[0][0] == [1, 0, 1]  # flagged, pending, then confirmed
     assert runs[1] == runs[0]
 
 
@@ -334,40 +335,52 @@ def test_no_flag_without_history():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 2-of-4 confirmation.
+# Confirmation: the first flag, then 2 of the next 4 valid observations flagged.
 
 
-def test_second_flag_confirms_high_without_nbr(flagged):
+def test_one_more_flag_is_not_enough(flagged):
+    # A single bad observation after the first flag (a leaked cloud rim, haze) does not confirm an alert.
     px, first = flagged
-    second = later(first, 1)
-    assert px.drop(second, 0.3, 0.0) == 1
-    assert px.v("status") == HIGH
-    assert px.v("confirm_day") == dn(second)
-    assert px.v("flag_day") == dn(first)
+    assert px.drop(later(first, 1), 0.3, 0.3) == 0
+    assert px.v("status") == LOW
     assert px.v("flag_hits") == 2
-    assert px.v("flag_drop") == pytest.approx(0.6, abs=2e-3)
 
 
-def test_second_flag_with_nbr_drop_confirms_highest(flagged):
+def test_third_flag_confirms_high_without_nbr(flagged):
     px, first = flagged
-    second = later(first, 1)
-    px.drop(second, 0.3, 0.3)
+    px.drop(later(first, 1), 0.3, 0.0)
+    third = later(first, 2)
+    assert px.drop(third, 0.3, 0.0) == 1
+    assert px.v("status") == HIGH
+    assert px.v("confirm_day") == dn(third)
+    assert px.v("flag_day") == dn(first)
+    assert px.v("flag_hits") == 3
+    assert px.v("flag_drop") == pytest.approx(0.9, abs=3e-3)
+
+
+def test_third_flag_with_nbr_drop_confirms_highest(flagged):
+    px, first = flagged
+    px.drop(later(first, 1), 0.3, 0.3)
+    third = later(first, 2)
+    px.drop(third, 0.3, 0.3)
     assert px.v("status") == HIGHEST
-    assert px.v("confirm_day") == dn(second)
+    assert px.v("confirm_day") == dn(third)
 
 
-def test_nbr_dropped_only_on_second_flag_is_high(forest):
+def test_nbr_dropped_only_on_later_flags_is_high(forest):
     forest.drop(AFTER, 0.3, 0.0)
     forest.drop(later(AFTER, 1), 0.3, 0.3)
+    forest.drop(later(AFTER, 2), 0.3, 0.3)
     assert forest.v("status") == HIGH
 
 
 def test_nbr_drop_on_unflagged_observation_does_not_count(flagged):
-    # NBR drops on the first flag and on an observation whose NDVI is normal: only one of the flagged ones
+    # NBR drops on the first flag and on an observation whose NDVI is normal: only the flagged ones count
     px, first = flagged
     px.drop(later(first, 1), 0.0, 0.3)
-    assert px.v("status") == LOW
     px.drop(later(first, 2), 0.3, 0.0)
+    assert px.v("status") == LOW
+    px.drop(later(first, 3), 0.3, 0.0)
     assert px.v("status") == HIGH
 
 
@@ -381,7 +394,8 @@ def test_pending_between_flags_stays_low(flagged):
 
 def test_second_flag_on_fourth_following_observation_confirms(flagged):
     px, first = flagged
-    for k in (1, 2, 3):
+    px.drop(later(first, 1), 0.3, 0.3)
+    for k in (2, 3):
         px.drop(later(first, k), 0.0)
     fourth = later(first, 4)
     assert px.drop(fourth, 0.3, 0.3) == 1
@@ -435,8 +449,9 @@ def test_flag_180_days_old_still_counts(flagged):
     assert px.v("flag_after") == 1
 
 
-def test_second_flag_180_days_later_confirms(flagged):
+def test_third_flag_180_days_later_confirms(flagged):
     px, first = flagged
+    px.drop(later(first, 1), 0.3)
     day = first + timedelta(days=180)
     px.drop(day, 0.3)
     assert px.v("status") in (HIGH, HIGHEST)
@@ -479,7 +494,8 @@ def test_cloudy_observations_do_not_count_towards_the_four(flagged):
     px, first = flagged
     px.drop(later(first, 1), 0.3, clear=False)
     px.drop(later(first, 2), 0.0, clear=False)
-    for k in (3, 4, 5):
+    px.drop(later(first, 3), 0.3, 0.3)
+    for k in (4, 5):
         px.drop(later(first, k), 0.0)
     assert px.v("status") == LOW
     assert px.v("flag_after") == 3
@@ -493,7 +509,8 @@ def test_cloudy_observations_do_not_count_towards_the_four(flagged):
 
 def test_confirmed_pixel_is_not_alerted_again(flagged):
     px, first = flagged
-    confirm = later(first, 1)
+    px.drop(later(first, 1), 0.3, 0.3)
+    confirm = later(first, 2)
     px.drop(confirm, 0.3, 0.3)
     assert px.v("status") == HIGHEST
     for k in (2, 3, 4, 5, 6, 30):
@@ -584,17 +601,17 @@ def test_window_flags_exactly_the_cleared_block():
         assert detect.update(s, day, ndvi, clear, nbr) == 0
     block = np.zeros(shape, dtype=bool)
     block[20:25, 30:35] = True
-    for k, expected_status in ((0, LOW), (1, HIGHEST)):
+    for k, expected_status, changed in ((0, LOW, 25), (1, LOW, 0), (2, HIGHEST, 25)):
         day = later(AFTER, k)
         ndvi = np.full(shape, seasonal(day), dtype=np.float32)
         nbr = np.full(shape, seasonal(day, 0.45, 0.04), dtype=np.float32)
         ndvi[block] -= 0.4
         nbr[block] -= 0.4
-        assert detect.update(s, day, ndvi, clear, nbr) == 25
+        assert detect.update(s, day, ndvi, clear, nbr) == changed
         np.testing.assert_array_equal(s["status"] > 0, block)
         assert (s["status"][block] == expected_status).all()
         assert (s["flag_day"][block] == dn(AFTER)).all()
-    assert (s["confirm_day"][block] == dn(later(AFTER, 1))).all()
+    assert (s["confirm_day"][block] == dn(later(AFTER, 2))).all()
     assert not s["flag_day"][~block].any() and not s["confirm_day"][~block].any()
 
 

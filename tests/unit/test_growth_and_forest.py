@@ -148,10 +148,10 @@ def _year_of_forest(s, ndmi_value=0.3):
 
 
 def test_ndmi_raises_a_confirmed_alert_to_highest_when_nbr_is_absent():
-    """With NDVI and NDMI (SWIR-1) but no NBR, two flags that NDMI agrees with make the alert highest."""
+    """With NDVI and NDMI (SWIR-1) but no NBR, three flags that NDMI agrees with make the alert highest."""
     s = state((1, 1))
     _year_of_forest(s)
-    for day in (date(2024, 3, 1), date(2024, 3, 11)):
+    for day in (date(2024, 3, 1), date(2024, 3, 11), date(2024, 3, 21)):
         detect.update(s, day, np.array([[0.2]]), np.ones((1, 1), bool), None, ndmi=np.array([[-0.2]]))
     assert s["status"][0, 0] == detect.HIGHEST
 
@@ -159,7 +159,7 @@ def test_ndmi_raises_a_confirmed_alert_to_highest_when_nbr_is_absent():
 def test_without_a_second_index_a_confirmed_alert_stays_high():
     s = state((1, 1))
     _year_of_forest(s)
-    for day in (date(2024, 3, 1), date(2024, 3, 11)):  # NDMI did not drop: it does not confirm
+    for day in (date(2024, 3, 1), date(2024, 3, 11), date(2024, 3, 21)):  # NDMI did not drop: it does not confirm
         detect.update(s, day, np.array([[0.2]]), np.ones((1, 1), bool), None, ndmi=np.array([[0.3]]))
     assert s["status"][0, 0] == detect.HIGH
 
@@ -169,6 +169,6 @@ def test_ndmi_missing_from_one_scene_is_not_used_for_that_pixel_again():
     _year_of_forest(s)
     detect.update(s, date(2024, 2, 20), np.array([[0.8]]), np.ones((1, 1), bool), None, ndmi=np.array([[np.nan]]))
     assert s["ndmi_n"][0, 0] == s["n"][0, 0] - 1
-    for day in (date(2024, 3, 1), date(2024, 3, 11)):
+    for day in (date(2024, 3, 1), date(2024, 3, 11), date(2024, 3, 21)):
         detect.update(s, day, np.array([[0.2]]), np.ones((1, 1), bool), None, ndmi=np.array([[-0.2]]))
     assert s["status"][0, 0] == detect.HIGH  # NDMI's baseline is incomplete: it cannot vouch

@@ -123,7 +123,7 @@ def _learned_history(shape) -> detect.State:
     for k in range(40):
         day = date(2023, 1, 1) + timedelta(days=10 * k)
         detect.update(s, day, np.full(shape, 0.8, np.float32), np.ones(shape, bool), np.full(shape, 0.5, np.float32))
-    for k in (40, 41):
+    for k in (40, 41, 42):  # the first flag and 2 more
         day = date(2023, 1, 1) + timedelta(days=10 * k)
         ndvi = np.full(shape, 0.8, np.float32)
         ndvi[4, 7] = 0.2
