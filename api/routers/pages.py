@@ -28,6 +28,7 @@ router = APIRouter()
 # is served without the read rule: with public reads off an anonymous browser still gets the log-in form.
 shell_router = APIRouter()
 APP_SHELL = data_path("web") / "app" / "index.html"
+SERVICE_WORKER = data_path("web") / "app" / "sw.js"
 REPORT_NAME = r"^[\w.-]+\.html$"  # a plain file name: no separators, no NUL (which Path.resolve refuses)
 REPORT_WEEK = re.compile(r"(\d{4})-W(\d{2})")  # the file name ``forestmon report`` gives a week's report
 
@@ -52,6 +53,13 @@ def app_shell() -> FileResponse:
     """The rangers' app (log in, queue, review, layers): a static shell whose ES modules and strings are under
     /static/app/; every figure it shows comes from the API."""
     return FileResponse(APP_SHELL, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+
+@shell_router.get("/sw.js", include_in_schema=False)
+def service_worker() -> FileResponse:
+    """The app's service worker (offline shell, offline packages), served at the root so its scope is the app."""
+    return FileResponse(SERVICE_WORKER, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
 
 
 @shell_router.get("/app/", include_in_schema=False)
