@@ -46,6 +46,9 @@ def _properties(row: dict) -> dict:
     return out
 
 
+POLYGONAL = ("Polygon", "MultiPolygon")
+
+
 def encode_tile(layers: dict[str, gpd.GeoDataFrame], z: int, x: int, y: int,
                 max_features: int = MAX_FEATURES) -> bytes:
     """One MVT tile holding each named layer (frames in any CRS, with a ``fid`` column)."""
@@ -68,7 +71,14 @@ def encode_tile(layers: dict[str, gpd.GeoDataFrame], z: int, x: int, y: int,
                 [(xy[:, 0] - merc[0]) / size * EXTENT, (merc[3] - xy[:, 1]) / size * EXTENT]).round())
             # MVT wants exterior rings of positive (shoelace) area in tile coordinates: orient them here,
             # vectorised, instead of ring by ring in the encoder.
-            geoms = shapely.orient_polygons(shapely.make_valid(geoms), exterior_cw=False)
+            geoms = shapely.make_valid(geoms)
+            # Repairing a clipped, quantised ring may leave a collection of a polygon and a stray line: keep the
+            # polygonal parts (the encoder refuses collections).
+            mixed = shapely.get_type_id(geoms) == 7
+            if mixed.any():
+                geoms[mixed] = [shapely.union_all([p for p in shapely.get_parts(g) if p.geom_type in POLYGONAL])
+                                for g in geoms[mixed]]
+            geoms = shapely.orient_polygons(geoms, exterior_cw=False)
             props = gdf.drop(columns=gdf.geometry.name).to_dict("records")
             for geom, row in zip(geoms, props, strict=True):
                 if geom is None or geom.is_empty:

@@ -128,6 +128,8 @@ def package(body: PackageRequest, request: Request, ctx: Context, user: CurrentU
                 data = encode_tile({source.id: gdf}, z, x, y)
             resources[f"{base}/{z}/{x}/{y}"] = len(data)
     total = sum(resources.values())
+    if total > cap:
+        _too_large(total, cap)
     for scene_id, layer, z, x, y in planned:
         _, tile_bytes = tile_source(store, settings, scene_id, layer, z, x, y)
         size = len(tile_bytes())
