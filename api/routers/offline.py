@@ -112,7 +112,7 @@ def package(body: PackageRequest, request: Request, ctx: Context, user: CurrentU
     alerts_tiles = _tiles(boxes, range(VECTOR_MIN_ZOOM, MAX_ZOOM + 1))
     admin_tiles = _tiles(boxes, range(VECTOR_MIN_ZOOM, ADMIN_MAX_ZOOM + 1))
     if len(planned) * 1024 > cap:  # even at 1 KB a tile it is too big: refuse before rendering anything
-        _too_large(len(planned) * 1024, cap)
+        _too_large(len(planned) * 1024, cap_mb)
 
     # Vector tiles as the map asks for them (no filters), built as the tile route builds them.
     admin = collection(ctx, "admin_2024")
@@ -129,19 +129,19 @@ def package(body: PackageRequest, request: Request, ctx: Context, user: CurrentU
             resources[f"{base}/{z}/{x}/{y}"] = len(data)
     total = sum(resources.values())
     if total > cap:
-        _too_large(total, cap)
+        _too_large(total, cap_mb)
     for scene_id, layer, z, x, y in planned:
         _, tile_bytes = tile_source(store, settings, scene_id, layer, z, x, y)
         size = len(tile_bytes())
         resources[f"/imagery/{scene_id}/{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}.png"] = size
         total += size
         if total > cap:
-            _too_large(total, cap)
+            _too_large(total, cap_mb)
     return {"alerts": ids, "buffer_m": buffer_m, "cap_bytes": cap, "bytes": total,
             "resources": [{"url": url, "bytes": size} for url, size in resources.items()]}
 
 
-def _too_large(size: int, cap: int):
-    raise InvalidInputError(f"the offline package is at least {size / 2**20:.1f} MB, over the cap of "
-                            f"{cap / 2**20:.1f} MB", code="offline_too_large",
-                            size_mb=f"{size / 2**20:.1f}", cap_mb=f"{cap / 2**20:.1f}")
+def _too_large(size: int, cap_mb: float):
+    size_mb, cap_text = f"{size / 2**20:.3g}", f"{cap_mb:g}"
+    raise InvalidInputError(f"the offline package is about {size_mb} MB, over the {cap_text} MB limit: choose a "
+                            "smaller area", code="offline_too_large", size_mb=size_mb, cap_mb=cap_text)

@@ -86,5 +86,7 @@ def test_an_offline_package_lists_what_the_app_reads_and_its_cap_refuses(ranger)
     tiny = client.post("/offline/package", json={"ids": [HIGH, LOW], "cap_mb": 0.001},
                        headers={**headers, "Accept-Language": "en"})
     assert tiny.status_code == 422 and tiny.json()["code"] == "offline_too_large"
-    assert "limit" in tiny.json()["detail"]
+    assert "0.001 MB limit" in tiny.json()["detail"]
+    vi = client.post("/offline/package", json={"ids": [HIGH, LOW], "cap_mb": 0.001}, headers=headers)
+    assert "vượt giới hạn 0.001 MB" in vi.json()["detail"]
     assert client.post("/offline/package", json={"ids": [HIGH]}).status_code == 401
