@@ -7,6 +7,9 @@ import { t } from "./i18n.js";
 
 const DATA = "forestmon-data";  // the service worker's data cache (sw.js)
 const AREAS = "forestmon.areas";
+// What the app reads on opening (who is logged in, the queue, the district list), kept with every area so the app
+// opens offline even if the service worker was not yet in control when they were first read.
+const APP_READS = ["/me", "/me/queue", "/ogc/collections/admin_2024/items?limit=100"];
 
 /** Register the service worker (scope "/"); the app works without it, online. */
 export async function registerWorker() {
@@ -43,8 +46,8 @@ export async function download(pkg, progress = () => {}) {
   keepToken();  // the area is read offline after the tab closes: the login stays on this device
   let done = 0;
   let stored = 0;
-  for (const { url } of pkg.resources) {
-    const have = await cache.match(url, { ignoreVary: true });
+  for (const { url } of [...pkg.resources, ...APP_READS.map((u) => ({ url: u }))]) {
+    const have = APP_READS.includes(url) ? null : await cache.match(url, { ignoreVary: true });
     if (have) {
       stored += (await have.clone().blob()).size;
     } else {
@@ -56,11 +59,11 @@ export async function download(pkg, progress = () => {}) {
       }
       if (!r.ok) throw new ApiError(r.status, null, url);
       const body = await r.blob();
-      stored += body.size;
+      if (!APP_READS.includes(url)) stored += body.size;  // the package's own files, as announced
       await cache.put(url, new Response(body, { headers: { "Content-Type": r.headers.get("Content-Type") || "" } }));
     }
     done += 1;
-    progress(done, pkg.resources.length);
+    progress(Math.min(done, pkg.resources.length), pkg.resources.length);
   }
   list = areas();
   area = list.find((a) => a.id === id);
