@@ -23,8 +23,8 @@ from fastapi import APIRouter, Path, Request, Response
 
 from api.caching import cached
 from api.deps import SettingsDep, StoreDep
-from api.settings import Settings
 from api.limits import client_gone
+from api.settings import Settings
 from geo.datadir import write_atomically
 from geo.errors import NotFoundError
 from geo.scenes import open_scene

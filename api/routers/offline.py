@@ -3,9 +3,10 @@
 The answer lists every URL the app reads for those alerts (each alert, its history, its photos and their images,
 the TileJSONs, the alert and admin vector tiles, the imagery tiles of each alert's before/after scenes and of the
 latest mosaic within a buffer of the alert, at the zooms each layer serves up to 16) with its size in bytes. The
-sizes are the bodies themselves (TileJSONs at a nominal few hundred bytes): vector tiles and JSON are built, imagery tiles rendered (and kept in the tile
-cache, so the download that follows is read from disk). The app fetches the list through its service worker,
-which keeps each answer; a package above the cap is refused before anything is downloaded.
+sizes are the bodies themselves (TileJSONs at a nominal few hundred bytes): vector tiles and JSON are built,
+imagery tiles rendered (and kept in the tile cache, so the download that follows is read from disk). The app
+stores each file in the Cache Storage its service worker answers from; a package above the cap is refused before
+anything is downloaded.
 """
 
 from __future__ import annotations

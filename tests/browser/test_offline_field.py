@@ -135,7 +135,8 @@ def test_a_ranger_reviews_offline_and_everything_arrives_once(server, tmp_path):
         expect(page.locator("#alert-title")).to_contain_text(a)
         scenes = page.locator("#imagery img")
         expect(scenes).to_have_count(4, timeout=20000)  # before and after, true colour and NDVI
-        page.wait_for_function("() => [...document.querySelectorAll('#imagery img')].every(i => i.naturalWidth === 256)")
+        page.wait_for_function("() => [...document.querySelectorAll('#imagery img')]"
+                               ".every(i => i.naturalWidth === 256)")
         page.screenshot(path=str(tmp_path / "offline-alert.png"), full_page=True)
 
         # Confirm A with a photo (field check first), offline.
