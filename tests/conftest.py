@@ -156,9 +156,6 @@ class ServerThread:
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
     """`forestmon demo --no-serve` run once, as a user would, through the installed console script."""
-    if os.environ.get("H13DEMO"):  # LOCAL ONLY
-        from types import SimpleNamespace
-        return {"data_dir": Path(os.environ["H13DEMO"]), "proc": SimpleNamespace(returncode=0, stderr=""), "seconds": 0}
     data_dir = tmp_path_factory.mktemp("demo")
     exe = Path(sys.executable).with_name("forestmon")
     started = time.time()
