@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # again (0: always revalidate with the ETag); the largest uploaded file.
     cors_origins: list[str] = Field(default=[], description="origins allowed to call the API from a browser")
     cache_max_age: int = Field(default=0, ge=0, description="Cache-Control max-age (s) of items and tiles")
+    offline_cap_mb: float = Field(default=300.0, gt=0, description="largest offline package a phone may take, MB")
+    offline_buffer_m: float = Field(default=500.0, ge=0, le=5000, description="imagery kept offline around each "
+                                    "alert, m")
     upload_max_mb: float = Field(default=50.0, gt=0, description="largest uploaded file (planning layer, planting "
                                  "lots, case register), MB")
 

@@ -14,6 +14,7 @@ and a catalogue change (other scenes) moves on to new keys; its ETag is that key
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path as FilePath
 from typing import Annotated, Literal
@@ -23,6 +24,7 @@ from fastapi import APIRouter, Path, Request, Response
 from api.caching import cached
 from api.deps import SettingsDep, StoreDep
 from api.limits import client_gone
+from api.settings import Settings
 from geo.datadir import write_atomically
 from geo.errors import NotFoundError
 from geo.scenes import open_scene
@@ -114,6 +116,21 @@ def imagery_tilejson(request: Request, store: StoreDep, scene_id: SceneId, layer
 def imagery_tile(request: Request, store: StoreDep, settings: SettingsDep, scene_id: SceneId, layer: LayerName,
                  z: Annotated[int, Path(ge=0, le=22)], x: Annotated[int, Path(ge=0)], y: Annotated[int, Path(ge=0)],
                  fmt: Literal["png", "webp"]) -> Response:
+    key, build_bytes = tile_source(store, settings, scene_id, layer, z, x, y, fmt)
+
+    def build() -> Response:
+        if client_gone(request) and not settings.paths.cached_tile(key, layer, z, x, y, fmt).is_file():
+            return Response(status_code=499)  # left while this waited for a thread: the answer goes nowhere
+        return Response(build_bytes(), media_type=FORMATS[fmt][1])
+    # A scene's pixels never change: the tile and its ETag follow only the scenes drawn.
+    return cached(request, key, build, max_age=settings.cache_max_age)
+
+
+def tile_source(store: Store, settings: Settings, scene_id: str, layer: str, z: int, x: int, y: int,
+                fmt: str = "png") -> tuple[str, Callable[[], bytes]]:
+    """(the key naming the scenes a tile draws, a function giving its bytes): 404 for an unknown scene, a tile off
+    the grid or outside the layer's zooms, before any pixel is read. The bytes are read from the disk cache, or
+    rendered and kept there (a tile outside the scenes is transparent and not kept)."""
     tile_bounds(z, x, y)  # 404 outside the grid
     shown, reference = pick_scenes(store, scene_id)
     minzoom, maxzoom = zoom_range([s["path"] for s in shown])
@@ -124,17 +141,14 @@ def imagery_tile(request: Request, store: StoreDep, settings: SettingsDep, scene
     key = hashlib.sha256("|".join(s["id"] for s in drawn).encode()).hexdigest()[:24]
     path = settings.paths.cached_tile(key, layer, z, x, y, fmt)
 
-    def build() -> Response:
+    def tile_bytes() -> bytes:
         if path.is_file():
-            return Response(path.read_bytes(), media_type=FORMATS[fmt][1])
-        if client_gone(request):  # left while this waited for a thread: render nothing (the answer goes nowhere)
-            return Response(status_code=499)
+            return path.read_bytes()
         try:
             data = render_tile(layer, [_tile_scene(s["path"]) for s in shown], x, y, z, fmt,
                                reference=[_tile_scene(s["path"]) for s in reference])
         except NoImagery:  # on the grid, outside the scenes: transparent, as an empty MVT tile is empty
-            return Response(empty_tile(fmt), media_type=FORMATS[fmt][1])  # not kept: the world is large
+            return empty_tile(fmt)  # not kept: the world is large
         write_atomically(path, data)
-        return Response(data, media_type=FORMATS[fmt][1])
-    # A scene's pixels never change: the tile and its ETag follow only the scenes drawn.
-    return cached(request, key, build, max_age=settings.cache_max_age)
+        return data
+    return key, tile_bytes

@@ -29,6 +29,7 @@ router = APIRouter()
 # is served without the read rule: with public reads off an anonymous browser still gets the log-in form.
 shell_router = APIRouter()
 APP_SHELL = data_path("web") / "app" / "index.html"
+SERVICE_WORKER = data_path("web") / "app" / "sw.js"
 REPORT_NAME = r"^[\w.-]+\.(html|pdf)$"  # a plain file name: no separators, no NUL (which Path.resolve refuses)
 REPORT_TYPES = {".html": "text/html; charset=utf-8", ".pdf": "application/pdf"}
 REPORT_WEEK = re.compile(r"(\d{4})-W(\d{2})")  # the file name ``forestmon report`` gives a week's report
@@ -63,6 +64,13 @@ def app_config(settings: SettingsDep) -> dict:
     basemap = ({"tiles": [settings.basemap_url], "attribution": settings.basemap_attribution}
                if settings.basemap_url else None)
     return {"public_reads": settings.public_reads, "lang": settings.lang, "basemap": basemap}
+
+
+@shell_router.get("/sw.js", include_in_schema=False)
+def service_worker() -> FileResponse:
+    """The app's service worker (offline shell, offline packages), served at the root so its scope is the app."""
+    return FileResponse(SERVICE_WORKER, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
 
 
 @shell_router.get("/app/", include_in_schema=False)

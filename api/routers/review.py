@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Annotated, Literal
 
@@ -14,10 +15,13 @@ from api.deps import SettingsDep, StoreDep
 from api.routers.ogc import GEOJSON
 from api.uploads import read_upload
 from geo.errors import InvalidInputError
-from geo.workflow import photos, privacy, review
+from geo.workflow import idempotency, photos, privacy, review
 
 router = APIRouter(tags=["review"])
 AlertId = Annotated[str, Path(min_length=1, max_length=100)]
+IdempotencyKey = Annotated[str | None, Header(max_length=100, description=(
+    "a key the client makes for this write (a UUID): a retry with the same key gets the first answer and "
+    "changes nothing again"))]
 
 
 class Transition(BaseModel):
@@ -85,9 +89,13 @@ def _version(body_version: int | None, if_match: str | None) -> int:
                         404: {"description": "unknown alert"},
                         409: {"description": "not allowed from the current status, or a stale version"}})
 def transition(alert_id: AlertId, body: Transition, user: Reviewer, store: StoreDep, response: Response,
-               if_match: Annotated[str | None, Header(max_length=40)] = None) -> dict:
-    state = review.transition(store, alert_id, body.to, actor=user, version=_version(body.version, if_match),
-                              cause=body.cause, reason=body.reason, note=body.note, assignee=body.assignee)
+               if_match: Annotated[str | None, Header(max_length=40)] = None,
+               idempotency_key: IdempotencyKey = None) -> dict:
+    version = _version(body.version, if_match)
+    request = {"alert": alert_id, **body.model_dump(), "version": version}
+    state = idempotency.once(store, user.username, idempotency_key, request, lambda tx: review.apply_transition(
+        tx, alert_id, body.to, actor=user, version=version, cause=body.cause, reason=body.reason, note=body.note,
+        assignee=body.assignee))
     response.headers["ETag"] = f'"{state["version"]}"'
     return state
 
@@ -118,9 +126,30 @@ def run_assignment(_: Admin, store: StoreDep) -> dict:
              summary="Attach a field photo (JPEG or PNG; EXIF GPS read when present)",
              responses={413: {"description": "larger than the limit"}, 422: {"description": "not a JPEG or PNG"}})
 async def upload_photo(alert_id: AlertId, file: UploadFile, user: Reviewer, store: StoreDep,
-                       settings: SettingsDep) -> dict:
+                       settings: SettingsDep, idempotency_key: IdempotencyKey = None) -> dict:
     data = await read_upload(file, settings.max_photo_mb)
-    return photos.add_photo(store, alert_id, file.filename or "photo", data, user)
+    request = {"alert": alert_id, "photo": hashlib.sha256(data).hexdigest()}
+    return idempotency.once(store, user.username, idempotency_key, request,
+                            lambda tx: photos.insert_photo(tx, alert_id, file.filename or "photo", data, user))
+
+
+class StatusQuery(BaseModel):
+    ids: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1, max_length=1000)
+
+
+class AlertStatus(BaseModel):
+    id: str
+    status: str
+    version: int
+    assigned_to: str | None
+    last_change: str | None = Field(description="when its review last changed (UTC), null if never reviewed")
+
+
+@router.post("/alerts/status", response_model=list[AlertStatus],
+             summary="The review status and version of many alerts at once (what a phone checks before syncing)",
+             responses={404: {"description": "an id that is not an alert"}})
+def alerts_status(body: StatusQuery, _: Reader, store: StoreDep) -> list[dict]:
+    return review.statuses(store, body.ids)
 
 
 @router.get("/alerts/{alert_id}/photos", response_model=list[Photo], summary="The photos of an alert (logged in)",

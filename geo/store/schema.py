@@ -17,7 +17,7 @@ from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 
 MIGRATIONS = ("0001_initial", "0002_users", "0003_review", "0004_cases_planting", "0005_catalogue_tiles",
               "0006_runs", "0007_alert_forest_category", "0008_planning", "0009_login_attempts",
-              "0010_run_watched_share", "0012_planning_columns")
+              "0010_run_watched_share", "0011_idempotency", "0012_planning_columns")
 
 # Portable column types: their PostGIS and GeoPackage (SQLite) spellings are in each dialect.
 TYPES = ("text", "date", "timestamp", "real", "integer", "bigint", "blob", "serial", "bigserial", "geometry")
@@ -188,9 +188,17 @@ LOGIN_ATTEMPTS = _table(
     _c("key", "text", "PRIMARY KEY"), _c("failures", "integer", "NOT NULL"),
     _c("window_start", "real", "NOT NULL"))
 
+# A write sent with an ``Idempotency-Key`` (a review step, a photo) and its first answer: the primary key makes the
+# store refuse a second write under the same key, so a retried request is answered again and never applied twice.
+IDEMPOTENCY_KEYS = _table(
+    "idempotency_keys", "0011_idempotency",
+    _c("username", "text", "NOT NULL"), _c("key", "text", "NOT NULL"), _c("request", "text", "NOT NULL"),
+    _c("response", "text", "NOT NULL"), _c("created_at", "timestamp", "NOT NULL"),
+    constraints=("PRIMARY KEY (username, key)",))
+
 TABLES: dict[str, Table] = {t.name: t for t in (
     ALERTS, SCENES, META, USERS, CREDENTIALS, ALERT_HISTORY, CASES, PLANTING_LOTS, PHOTOS, RUNS, RUN_COVERAGE,
-    PLANNING_LAYERS, PLANNING_ZONES, LOGIN_ATTEMPTS)}
+    PLANNING_LAYERS, PLANNING_ZONES, LOGIN_ATTEMPTS, IDEMPOTENCY_KEYS)}
 
 # Kept by the migration runner itself, before any migration.
 SCHEMA_MIGRATIONS = _table("schema_migrations", "", _c("name", "text", "PRIMARY KEY"),

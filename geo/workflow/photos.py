@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from geo.errors import InvalidInputError, NotFoundError
 from geo.store import Store
-from geo.store.sql import now_iso
+from geo.store.sql import Tx, now_iso
 from geo.workflow.rights import Actor, alert_to_write
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
@@ -75,15 +75,20 @@ def read_photo(data: bytes) -> dict:
 
 def add_photo(store: Store, alert_id: str, filename: str, data: bytes, actor: Actor) -> dict:
     """Attach a photo to an alert ``actor`` may review; returns its record (without the bytes)."""
-    info = read_photo(data)
     with store.transaction() as tx:
-        alert_to_write(tx, actor, alert_id, "add photos")
-        photo_id = tx.scalar(
-            "INSERT INTO photos (alert_id, filename, content_type, size_bytes, sha256, lon, lat, taken_at, "
-            "uploaded_by, uploaded_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [alert_id, (filename or "photo")[:200], info["content_type"], len(data), hashlib.sha256(data).hexdigest(),
-             info["lon"], info["lat"], info["taken_at"], actor.username, now_iso(), data])
-        return tx.fetchone(f"SELECT {_META} FROM photos WHERE id = ?", [photo_id])
+        return insert_photo(tx, alert_id, filename, data, actor)
+
+
+def insert_photo(tx: Tx, alert_id: str, filename: str, data: bytes, actor: Actor) -> dict:
+    """``add_photo`` inside an open transaction."""
+    info = read_photo(data)
+    alert_to_write(tx, actor, alert_id, "add photos")
+    photo_id = tx.scalar(
+        "INSERT INTO photos (alert_id, filename, content_type, size_bytes, sha256, lon, lat, taken_at, "
+        "uploaded_by, uploaded_at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [alert_id, (filename or "photo")[:200], info["content_type"], len(data), hashlib.sha256(data).hexdigest(),
+         info["lon"], info["lat"], info["taken_at"], actor.username, now_iso(), data])
+    return tx.fetchone(f"SELECT {_META} FROM photos WHERE id = ?", [photo_id])
 
 
 def list_photos(store: Store, alert_id: str) -> list[dict]:

@@ -140,6 +140,21 @@ def transition(store: Store, alert_id: str, to: str, *, actor: Actor, version: i
                                 note=note, assignee=assignee)
 
 
+def statuses(store: Store, alert_ids: list[str]) -> list[dict]:
+    """Review status, version, assignee and last change of each alert, in the order asked (404 naming the first
+    unknown id)."""
+    wanted = list(dict.fromkeys(alert_ids))
+    with store.reading() as tx:
+        marks = ", ".join("?" for _ in wanted)
+        rows = {r["id"]: r for r in tx.fetch(
+            f"SELECT id, status, version, assigned_to, reviewed_at AS last_change FROM alerts WHERE id IN ({marks})",
+            wanted)}
+    missing = [i for i in wanted if i not in rows]
+    if missing:
+        raise NotFoundError(f"no alert with id {missing[0]!r}")
+    return [rows[i] for i in wanted]
+
+
 def history(store: Store, alert_id: str) -> list[dict]:
     """Every transition of the alert, oldest first (404 for an unknown alert)."""
     with store.reading() as tx:

@@ -3,8 +3,14 @@ import { currentLang, t } from "./i18n.js";
 
 const TOKEN = "forestmon.token";
 
-export function token() { return sessionStorage.getItem(TOKEN); }
-export function setToken(value) { value ? sessionStorage.setItem(TOKEN, value) : sessionStorage.removeItem(TOKEN); }
+// The token lives in the tab's session; once the ranger takes an area offline it is kept on the device too
+// (localStorage), so the app reopens offline after the tab or the browser was closed. Logging out forgets both.
+export function token() { return sessionStorage.getItem(TOKEN) || localStorage.getItem(TOKEN); }
+export function setToken(value) {
+  if (value) sessionStorage.setItem(TOKEN, value);
+  else { sessionStorage.removeItem(TOKEN); localStorage.removeItem(TOKEN); }
+}
+export function keepToken() { if (token()) localStorage.setItem(TOKEN, token()); }
 export function authHeaders() { return token() ? { Authorization: `Bearer ${token()}` } : {}; }
 
 /** An API refusal: ``status`` and, when the server gave one, its stable ``code``; ``message()`` is localized. */

@@ -4,6 +4,9 @@ import { ApiError, api, authHeaders, login, setToken, token } from "./api.js";
 import { currentLang, savedLang, setLang, t } from "./i18n.js";
 import { bbox, createMap, layerControl, legend, refreshAlerts, select } from "./map.js";
 import { initPlanner } from "./planner.js";
+import { offlineSection, registerWorker } from "./offline.js";
+import { dropMine, flush, items as outboxItems, keepMine, queuePhoto, queueTransition, withPending } from "./outbox.js";
+import { follow } from "./position.js";
 
 const $ = (id) => document.getElementById(id);
 const STATUSES = ["new", "assigned", "in_field", "confirmed", "dismissed"];
@@ -103,8 +106,8 @@ async function start() {
     try {
       me = await api("/me");
     } catch (err) {
+      if (err.status !== 401) return showError(err);  // offline with nothing cached: keep the login for later
       setToken(null);
-      if (err.status !== 401) showError(err);
       return start();
     }
   }
@@ -131,6 +134,7 @@ async function start() {
     layerControl($("layers-body"), map);
   }
   initPlanner(map, me);  // the planners' workspace (planner and admin roles only)
+  startOffline();
   await Promise.all([loadUnits(), loadRangers(), loadReports()]);
   const state = hashState();
   for (const name of FILTERS) $("filters")[name].value = state[name] || "";
@@ -165,6 +169,7 @@ $("login").addEventListener("submit", async (e) => {
 
 $("logout").addEventListener("click", () => {
   setToken(null);
+  navigator.serviceWorker?.controller?.postMessage("logout");
   me = current = null;
   setHash({});
   location.reload();  // nothing of the last user stays in the page
@@ -353,7 +358,7 @@ async function openAt(lngLat) {
 async function openAlert(id) {
   clearError();
   try {
-    current = await api(`/alerts/${encodeURIComponent(id)}`);
+    current = await withPending(await api(`/alerts/${encodeURIComponent(id)}`));
   } catch (err) {
     return showError(err);
   }
@@ -436,6 +441,8 @@ function renderAlert(feature) {
   }
   if (p.review_note) fact(facts, t("note"), p.review_note);
   $("navigate").href = `geo:${lat.toFixed(6)},${lon.toFixed(6)}`;
+  $("pending").textContent = feature.pending ? t("outbox.pending", { n: feature.pending }) : "";
+  showPosition?.();
   renderActions(p);
 }
 
@@ -552,13 +559,97 @@ async function loadPhotos(id) {
 /** POST a review step with the version the panel shows; a 409 leaves the forms as typed. */
 async function transition(to, extra = {}) {
   const p = current.properties;
-  return api(`/alerts/${encodeURIComponent(p.id)}/transitions`,
-             { method: "POST", json: { to, version: p.version, ...extra } });
+  const body = { to, version: p.version, ...extra };
+  return write((key) => api(`/alerts/${encodeURIComponent(p.id)}/transitions`,
+                            { method: "POST", json: body, headers: { "Idempotency-Key": key } }),
+               () => queueTransition(p.id, body));
+}
+
+function uploadPhoto(file) {
+  const id = current.properties.id;
+  const body = new FormData();
+  body.append("file", file);
+  return write((key) => api(`/alerts/${encodeURIComponent(id)}/photos`,
+                            { method: "POST", body, headers: { "Idempotency-Key": key } }),
+               () => queuePhoto(id, file));
+}
+
+// --- offline: the service worker, offline areas, the outbox and the position (offline.js, outbox.js, position.js)
+registerWorker();
+let showPosition = null;
+
+/** A write sent now when the network answers, else kept in the outbox (IndexedDB) to be sent on reconnection. */
+async function write(online, queue) {
+  if (navigator.onLine && !(await outboxItems()).length) {  // behind queued items it waits its turn
+    try {
+      return await online(crypto.randomUUID());
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 0) throw err;
+    }
+  }
+  await queue();
+  await renderOutbox();
+  return null;
+}
+
+function netState() { $("net").textContent = t(navigator.onLine ? "offline.online" : "offline.offline"); }
+
+async function renderOutbox() {
+  const list = $("outbox");
+  list.replaceChildren();
+  for (const item of await outboxItems()) {
+    const li = document.createElement("li");
+    li.className = `outbox-item outbox-${item.state}`;
+    li.dataset.alertId = item.alertId;
+    const what = item.kind === "photo" ? t("photo") : t(`status.${item.body.to}`);
+    li.append(t(`outbox.${item.state}`, { id: item.alertId, what }));
+    if (item.state === "conflict" && item.server) {
+      const s = item.server;
+      const theirs = document.createElement("p");
+      theirs.className = "conflict-server";
+      theirs.textContent = t("outbox.theirs", { status: t(`status.${s.status}`), who: s.reviewed_by || "", version: s.version });
+      const mine = document.createElement("p");
+      mine.className = "conflict-mine";
+      mine.textContent = t("outbox.mine", { status: what, version: item.body.version });
+      const keep = document.createElement("button");
+      keep.type = "button";
+      keep.textContent = t("outbox.keep_mine");
+      keep.addEventListener("click", async () => { await keepMine(item.seq, s.version); await sync(); });
+      const drop = document.createElement("button");
+      drop.type = "button";
+      drop.textContent = t("outbox.take_theirs");
+      drop.addEventListener("click", async () => { await dropMine(item.seq); await sync(); });
+      li.append(theirs, mine, keep, " ", drop);
+    }
+    list.append(li);
+  }
+}
+
+async function sync() {
+  netState();
+  if (navigator.onLine) await flush();
+  await renderOutbox();
+  if (current && navigator.onLine) await afterChange().catch(() => {});
+}
+
+let offlineStarted = false;
+function startOffline() {
+  const reviewer = me && (me.role === "ranger" || me.role === "admin");
+  $("offline").hidden = !reviewer;
+  if (!reviewer || offlineStarted) return;
+  offlineStarted = true;
+  offlineSection(() => [...document.querySelectorAll("#alerts .alert-item")].map((b) => b.dataset.alertId), showError);
+  $("outbox-send").addEventListener("click", sync);
+  window.addEventListener("online", sync);
+  window.addEventListener("offline", netState);
+  setInterval(async () => { if (navigator.onLine && (await outboxItems()).some((i) => i.state === "waiting")) sync(); }, 5000);
+  showPosition = follow(() => (current ? centroid(current) : null), $("position"));
+  sync();
 }
 
 async function afterChange() {
   const id = current.properties.id;
-  current = await api(`/alerts/${encodeURIComponent(id)}`);
+  current = await withPending(await api(`/alerts/${encodeURIComponent(id)}`));
   renderAlert(current);
   await Promise.all([loadHistory(id), me ? loadPhotos(id) : null]);
   refreshAlerts(map);
@@ -584,20 +675,14 @@ $("confirm-form").addEventListener("submit", (e) => {
   act(async () => {
     await transition("confirmed", { cause: form.cause.value, note: form.note.value || null });
     const file = form.photo.files[0];
-    if (file) {
-      const body = new FormData();
-      body.append("file", file);
-      await api(`/alerts/${encodeURIComponent(current.properties.id)}/photos`, { method: "POST", body });
-    }
+    if (file) await uploadPhoto(file);
   }, form);
 });
 
 $("photo-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const form = e.target;
-  const body = new FormData();
-  body.append("file", form.photo.files[0]);
-  act(() => api(`/alerts/${encodeURIComponent(current.properties.id)}/photos`, { method: "POST", body }), form);
+  act(() => uploadPhoto(form.photo.files[0]), form);
 });
 
 $("assign-form").addEventListener("submit", (e) => {

@@ -1,0 +1,153 @@
+"""``POST /offline/package``: what a phone needs to work on some alerts with no signal, and how big it is.
+
+The answer lists every URL the app reads for those alerts (each alert, its history, its photos and their images,
+the TileJSONs, the alert and admin vector tiles, the imagery tiles of each alert's before/after scenes and of the
+latest mosaic within a buffer of the alert, at the zooms each layer serves up to 16) with its size in bytes. The
+sizes of the JSON, photos and vector tiles are those of the bodies themselves (TileJSONs at a nominal few hundred
+bytes); imagery tiles are counted at the mean size of a spread sample of them, rendered for the purpose. The app
+stores each file in the Cache Storage its service worker answers from; a package above the cap is refused before
+anything is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated
+
+import geopandas as gpd
+import morecantile
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from api.auth import CurrentUser
+from api.collections import CollectionContext, alerts_source, collection
+from api.deps import SettingsDep, StoreDep
+from api.params import collection_context
+from api.routers.alerts import get_alert
+from api.routers.imagery_tiles import pick_scenes, tile_source
+from geo.errors import InvalidInputError, NotFoundError
+from geo.query import Query
+from geo.workflow import photos, privacy, review
+from maps.rastertiles import zoom_range
+from maps.vectortiles import MAX_FEATURES, encode_tile, tile_bounds
+
+router = APIRouter(prefix="/offline", tags=["offline"])
+TMS = morecantile.tms.get("WebMercatorQuad")
+MAX_ZOOM = 16            # imagery and alert tiles are taken up to this zoom
+VECTOR_MIN_ZOOM = 8      # a province-wide view
+ADMIN_MAX_ZOOM = 14      # the app's admin source stops there (MapLibre overzooms it)
+IMAGERY_LAYERS = ("truecolor", "ndvi")  # what the alert panel shows of each scene
+IMAGERY_SAMPLE = 40      # imagery tiles rendered to measure a package
+PROJECTED = 32648        # UTM 48N: the buffer is in metres
+Context = Annotated[CollectionContext, Depends(collection_context)]
+
+
+class PackageRequest(BaseModel):
+    ids: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1, max_length=500,
+                                                                          description="the alerts to take")
+    buffer_m: float | None = Field(default=None, ge=0, le=5000, description="imagery around each alert (m)")
+    cap_mb: float | None = Field(default=None, gt=0, description="refuse a package larger than this (MB); at most "
+                                 "the server's cap")
+
+
+class Resource(BaseModel):
+    url: str
+    bytes: int
+
+
+class Package(BaseModel):
+    alerts: list[str]
+    buffer_m: float
+    cap_bytes: int
+    bytes: int = Field(description="the sum of the resources' sizes")
+    resources: list[Resource]
+
+
+def _tiles(bounds: list[tuple[float, float, float, float]], zooms: range) -> list[tuple[int, int, int]]:
+    found = {(t.z, t.x, t.y) for w, s, e, n in bounds for t in TMS.tiles(w, s, e, n, list(zooms))}
+    return sorted(found)
+
+
+@router.post("/package", response_model=Package, summary="The URLs and size of an offline package for some alerts",
+             responses={404: {"description": "an unknown alert"},
+                        422: {"description": "larger than the cap (code offline_too_large)"}})
+def package(body: PackageRequest, request: Request, ctx: Context, user: CurrentUser, store: StoreDep,
+            settings: SettingsDep) -> dict:
+    buffer_m = settings.offline_buffer_m if body.buffer_m is None else body.buffer_m
+    cap_mb = min(body.cap_mb or settings.offline_cap_mb, settings.offline_cap_mb)
+    cap = int(cap_mb * 1024 * 1024)
+    ids = list(dict.fromkeys(body.ids))
+    resources: dict[str, int] = {}
+    features = []
+    for alert_id in ids:
+        answer = get_alert(request, ctx, store, alert_id)
+        resources[f"/alerts/{alert_id}"] = len(answer.body)
+        features.append(json.loads(answer.body))
+        shown = privacy.shown(review.history(store, alert_id), "alert_history", public=False)
+        resources[f"/alerts/{alert_id}/history"] = len(json.dumps(shown, ensure_ascii=False).encode())
+        listed = photos.list_photos(store, alert_id)
+        resources[f"/alerts/{alert_id}/photos"] = len(json.dumps(listed, ensure_ascii=False).encode())
+        for photo in listed:
+            resources[f"/photos/{photo['id']}"] = photo["size_bytes"]
+    frame = gpd.GeoDataFrame.from_features(features, crs=4326)
+    buffered = frame.to_crs(PROJECTED).buffer(buffer_m).to_crs(4326)
+    boxes = [tuple(b) for b in buffered.bounds.to_numpy()]
+
+    # Imagery: each alert's own scenes around it, and the latest mosaic around every alert.
+    layers: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
+    for feature, box in zip(features, boxes, strict=True):
+        for scene in (feature.get("imagery") or {}).values():
+            for layer in IMAGERY_LAYERS:
+                if scene:
+                    layers.setdefault((scene["id"], layer), []).append(box)
+    try:
+        pick_scenes(store, "latest")
+        layers[("latest", "truecolor")] = boxes
+    except NotFoundError:  # no imagery at all: the package holds the alerts only
+        pass
+    planned: list[tuple[str, str, int, int, int]] = []
+    for (scene_id, layer), scene_boxes in layers.items():
+        resources[f"/imagery/{scene_id}/{layer}/tilejson.json"] = 400
+        shown, _ = pick_scenes(store, scene_id)
+        low, high = zoom_range([s["path"] for s in shown])
+        planned += [(scene_id, layer, z, x, y) for z, x, y in _tiles(scene_boxes, range(low, min(high, MAX_ZOOM) + 1))]
+    alerts_tiles = _tiles(boxes, range(VECTOR_MIN_ZOOM, MAX_ZOOM + 1))
+    admin_tiles = _tiles(boxes, range(VECTOR_MIN_ZOOM, ADMIN_MAX_ZOOM + 1))
+    if len(planned) * 1024 > cap:  # even at 1 KB a tile it is too big: refuse before rendering anything
+        _too_large(len(planned) * 1024, cap_mb)
+
+    # Vector tiles as the map asks for them (no filters), built as the tile route builds them.
+    admin = collection(ctx, "admin_2024")
+    for source, tiles in ((alerts_source(ctx), alerts_tiles), (admin, admin_tiles)):
+        base = f"/ogc/collections/{source.id}/tiles/WebMercatorQuad"
+        resources[f"{base}/tilejson.json"] = 600
+        for z, x, y in tiles:
+            _, lonlat = tile_bounds(z, x, y)
+            query = Query(bbox=lonlat, limit=MAX_FEATURES)
+            data = source.mvt(z, x, y, query)
+            if data is None:
+                gdf, _ = source.items(query)
+                data = encode_tile({source.id: gdf}, z, x, y)
+            resources[f"{base}/{z}/{x}/{y}"] = len(data)
+    total = sum(resources.values())
+    if total > cap:
+        _too_large(total, cap_mb)
+    # Imagery tiles: a spread sample of them is rendered (and kept in the tile cache) and the rest counted at the
+    # sample's mean size, so the plan answers in seconds; the download renders the others.
+    step = max(1, math.ceil(len(planned) / IMAGERY_SAMPLE))
+    sample = [len(tile_source(store, settings, *tile)[1]()) for tile in planned[::step]]
+    mean = sum(sample) / len(sample) if sample else 0
+    for scene_id, layer, z, x, y in planned:
+        resources[f"/imagery/{scene_id}/{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}.png"] = round(mean)
+    total = sum(resources.values())
+    if total > cap:
+        _too_large(total, cap_mb)
+    return {"alerts": ids, "buffer_m": buffer_m, "cap_bytes": cap, "bytes": total,
+            "resources": [{"url": url, "bytes": size} for url, size in resources.items()]}
+
+
+def _too_large(size: int, cap_mb: float):
+    size_mb, cap_text = f"{size / 2**20:.3g}", f"{cap_mb:g}"
+    raise InvalidInputError(f"the offline package is about {size_mb} MB, over the {cap_text} MB limit: choose a "
+                            "smaller area", code="offline_too_large", size_mb=size_mb, cap_mb=cap_text)
