@@ -11,8 +11,6 @@ orientation, and the MVT geometry commands themselves (move-to, line-to, close-p
 
 from __future__ import annotations
 
-import math
-
 import geopandas as gpd
 import morecantile
 import numpy as np
