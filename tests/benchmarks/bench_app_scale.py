@@ -176,13 +176,6 @@ FIRST_ALERT = """() => {
   if (!map || !map.getLayer || !map.getLayer("alerts-fill")) return false;
   return map.queryRenderedFeatures({ layers: ["alerts-fill"] }).length > 0 ? performance.now() : false;
 }"""
-# The alert tiles the page fetched so far: when the first arrived, the longest one took, how many (ms).
-ALERT_TILES = """() => {
-  const tiles = performance.getEntriesByType("resource").filter((r) => r.name.includes("/collections/alerts/tiles/")
-                                                                       && !r.name.includes("tilejson"));
-  return { first: Math.min(...tiles.map((r) => r.responseEnd)), longest: Math.max(...tiles.map((r) => r.duration)),
-           count: tiles.length };
-}"""
 # Where the drawn alerts lie: their count and the lon/lat extent of their outlines.
 DRAWN = """() => {
   const found = window.forestmonMap.queryRenderedFeatures({ layers: ["alerts-fill"] });
@@ -196,14 +189,22 @@ IDLE = """() => new Promise((done) => { const map = window.forestmonMap;
   map.loaded() && map.areTilesLoaded() ? done(true) : map.once("idle", () => done(true)); })"""
 
 
-def logged_in_page(browser, base: str, log: list[str]):
-    """A fresh context whose session holds a ranger's token (as after the log-in form), requests logged."""
+def logged_in_page(browser, base: str, log: list[str], tiles: list[tuple[float, float]] | None = None):
+    """A fresh context whose session holds a ranger's token (as after the log-in form), requests logged, and
+    each alert tile's (start, end) in epoch ms in ``tiles`` (MapLibre fetches tiles in a worker, out of the
+    page's resource timing: Playwright's request timing sees them)."""
     token = httpx.post(f"{base}/auth/token", data={"username": RANGER, "password": PASSWORD}).json()["access_token"]
     context = browser.new_context(viewport={"width": 1280, "height": 800}, service_workers="block")
     context.add_init_script(f"sessionStorage.setItem('forestmon.token', {token!r});")
     page = context.new_page()
     page.route("**/*", lambda route: route.continue_() if chromium._is_local(route.request.url) else route.abort())
     page.on("request", lambda request: log.append(request.url))
+
+    def finished(request) -> None:
+        if tiles is not None and "/collections/alerts/tiles/" in request.url and "tilejson" not in request.url:
+            timing = request.timing
+            tiles.append((timing["startTime"], timing["startTime"] + timing["responseEnd"]))
+    page.on("requestfinished", finished)
     return context, page
 
 
@@ -219,11 +220,16 @@ def measure(base: str, loads: int, views: dict[str, tuple[int, float, float]]) -
                 out["seconds"][name], out["tiles"][name] = [], []
                 for _ in range(loads):
                     log: list[str] = []
-                    context, page = logged_in_page(browser, base, log)
+                    tiles: list[tuple[float, float]] = []
+                    context, page = logged_in_page(browser, base, log, tiles)
                     page.goto(f"{base}/#map={z}/{lat}/{lon}")
                     ms = page.wait_for_function(FIRST_ALERT, polling="raf", timeout=60_000).json_value()
                     out["seconds"][name].append(ms / 1000)
-                    out["tiles"][name].append(page.evaluate(ALERT_TILES))
+                    origin = page.evaluate("performance.timeOrigin")
+                    done = [t for t in tiles if t[1] - origin <= ms]  # the alert tiles in hand when one was drawn
+                    out["tiles"][name].append({"first": min((e - origin for _, e in done), default=float("nan")),
+                                               "longest": max((e - b for b, e in done), default=float("nan")),
+                                               "count": len(done)})
                     page.evaluate(IDLE)
                     out["drawn"][name] = page.evaluate(DRAWN)
                     context.close()
