@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
+
 Bbox = tuple[float, float, float, float]  # west, south, east, north in WGS 84 degrees
 
 
@@ -61,3 +63,14 @@ class Query:
     filters: dict[str, object] = field(default_factory=dict)
     limit: int | None = None
     offset: int = 0
+
+
+@dataclass(frozen=True)
+class FeatureRows:
+    """Features as plain rows, for paths where a GeoDataFrame costs more than the work (vector tiles):
+    ``values`` one tuple per feature in the order of ``columns``, ``geometry`` the shapely geometries (EPSG:4326)
+    in the same order."""
+
+    columns: tuple[str, ...]
+    values: list[tuple]
+    geometry: np.ndarray

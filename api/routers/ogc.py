@@ -262,7 +262,6 @@ def vector_tile(request: Request, source: Source, store: StoreDep, settings: Set
     def build() -> Response:
         data = source.mvt(z, x, y, query)
         if data is None:
-            gdf, _ = source.items(query)
-            data = encode_tile({source.id: gdf}, z, x, y)
+            data = encode_tile({source.id: source.tile_features(query)}, z, x, y)
         return Response(data, media_type=MVT)
     return cached(request, store.data_version(), build, max_age=settings.cache_max_age)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -94,6 +95,18 @@ class SqliteTx(Tx):
         if value is None:
             return None
         return decode_geometry(value) if table in LAYERS else shapely.from_wkb(bytes(value))
+
+    def tuples(self, sql: str, params=()) -> list[tuple]:
+        cursor = self.con.cursor()
+        cursor.row_factory = None
+        return cursor.execute(sql, check_params(params)).fetchall()
+
+    def geom_values(self, table: str, values) -> np.ndarray:
+        if table not in LAYERS:
+            return super().geom_values(table, values)
+        # GeoPackage blobs: skip each header (8 bytes and the envelope its flags announce), then WKB at once
+        wkb = [None if b is None else b[8 + _ENVELOPE_BYTES[(b[3] >> 1) & 0b111]:] for b in values]
+        return shapely.from_wkb(np.asarray(wkb, dtype=object))
 
     def bbox_where(self, table: str, bbox: Bbox) -> tuple[str, list]:
         west, south, east, north = bbox

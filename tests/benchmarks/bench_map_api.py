@@ -3,14 +3,15 @@ table, the embedded store against PostGIS for items, and an imagery tile from ou
 serving the same COG. Medians of interleaved requests, and ratios.
 
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python tests/benchmarks/bench_map_api.py [--n 100000] [--repeat 50] [--pg-url URL]
+    .venv/bin/python tests/benchmarks/bench_map_api.py [--n 100000] [--repeat 50] [--pg-url URL] [--only mvt]
 
 The alerts go into a GeoPackage and into the schema ``bench`` of the PostGIS database ``--pg-url`` (default
 ``postgresql://postgres@127.0.0.1:5432/forestmon_bench``, created with the postgis extension when missing; the
 schema is dropped and made again each run). Each server is a separate uvicorn process on 127.0.0.1.
 
 Targets: our/tipg ≤ 1.0 for items (limit 100, bbox of one district) and MVT tiles (zoom 12);
-embedded store within 2× of PostGIS for items; our/titiler ≤ 1.2 for imagery tiles.
+embedded store within 2× of PostGIS for items and for MVT tiles (zooms 9, 12, 14 over Đà Lạt); our/titiler ≤ 1.2
+for imagery tiles. ``--only mvt`` times the vector tiles alone (no titiler, no imagery, no items).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ ensure_postgis_database = _load_pgdb().ensure_postgis_database
 
 
 TMS = morecantile.tms.get("WebMercatorQuad")
+# Our vector tiles are built afresh on every request: an area bound every alert meets, new to each request.
+FRESH = "?min_area_ha=-{n}"
 BANDS = ("B02", "B03", "B04", "B08", "B11", "B12", "SCL")
 
 
@@ -148,14 +151,16 @@ def timed(client: httpx.Client, url: str) -> float:
 
 
 def compare(client: httpx.Client, cases: dict[str, str], repeat: int) -> dict[str, float]:
-    """Median seconds per case, requests interleaved so machine noise hits every case alike."""
+    """Median seconds per case, requests interleaved so machine noise hits every case alike. A ``{n}`` in a URL
+    becomes a number new to each request, so the server's memo of answers (keyed by the URL) answers none."""
+    count = iter(range(1, 10**9))
     for url in cases.values():
         for _ in range(3):
-            timed(client, url)
+            timed(client, url.format(n=next(count)))
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeat):
         for name, url in cases.items():
-            times[name].append(timed(client, url))
+            times[name].append(timed(client, url.format(n=next(count))))
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -171,6 +176,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", "--alerts", dest="alerts", type=int, default=100_000, help="alert polygons stored")
     parser.add_argument("--repeat", type=int, default=50, help="requests per case")
+    parser.add_argument("--only", choices=["mvt"], default=None, help="time only the vector tiles")
+    parser.add_argument("--schema", default="bench", help="PostGIS schema made afresh for the run")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/forestmon_bench",
                         help="PostGIS database for our API and tipg (the schema 'bench' is made afresh)")
     args = parser.parse_args()
@@ -180,7 +187,7 @@ def main() -> None:
     started = time.perf_counter()
     store.sync_alerts(alerts)
     print(f"stored {store.count_alerts()} alerts in the GeoPackage in {time.perf_counter() - started:.1f} s")
-    pg_url = pg_bench_url(args.pg_url)
+    pg_url = pg_bench_url(args.pg_url, args.schema)
     pg = open_store(pg_url)
     started = time.perf_counter()
     pg.sync_alerts(alerts)
@@ -211,23 +218,32 @@ def main() -> None:
                                                     "FORESTMON_STORE_URL": store.url}, ports["ours"]),
         serve(["--factory", "api.app:create_app"], {"FORESTMON_DATA_DIR": str(work / "pg"),
                                                     "FORESTMON_STORE_URL": pg_url}, ports["ours_pg"]),
-        serve(["tipg.main:app"], {"DATABASE_URL": args.pg_url, "TIPG_DB_SCHEMAS": '["bench"]',
-                                  "TIPG_DB_TABLES": '["bench.alerts"]'}, ports["tipg"], probe="/api.html"),
-        serve(["--factory", "bench_map_api:titiler_app"], {}, ports["titiler"], cwd=str(Path(__file__).parent)),
+        serve(["tipg.main:app"], {"DATABASE_URL": args.pg_url, "TIPG_DB_SCHEMAS": f'["{args.schema}"]',
+                                  "TIPG_DB_TABLES": f'["{args.schema}.alerts"]'}, ports["tipg"], probe="/api.html"),
     ]
+    if args.only is None:
+        servers.append(serve(["--factory", "bench_map_api:titiler_app"], {}, ports["titiler"],
+                             cwd=str(Path(__file__).parent)))
     tile = f"tiles/WebMercatorQuad/12/{vt.x}/{vt.y}"
     cases = {
         "items, embedded store": f"{url['ours']}/ogc/collections/alerts/items?limit=100&bbox={bbox}",
         "items, ours on PostGIS": f"{url['ours_pg']}/ogc/collections/alerts/items?limit=100&bbox={bbox}",
         "items, tipg": f"{url['tipg']}/collections/bench.alerts/items?limit=100&bbox={bbox}",
-        "MVT z12, embedded store": f"{url['ours']}/ogc/collections/alerts/{tile}",
-        "MVT z12, ours on PostGIS": f"{url['ours_pg']}/ogc/collections/alerts/{tile}",
-        "MVT z12, tipg": f"{url['tipg']}/collections/bench.alerts/{tile}",
+        "MVT z12, embedded store": f"{url['ours']}/ogc/collections/alerts/{tile}{FRESH}",
+        "MVT z12, ours on PostGIS": f"{url['ours_pg']}/ogc/collections/alerts/{tile}{FRESH}",
+        "MVT z12, tipg": f"{url['tipg']}/collections/{args.schema}.alerts/{tile}",
         "imagery tile z14, ours": f"{url['ours']}/imagery/20240501-bench/truecolor/tiles/WebMercatorQuad/"
                                   f"14/{rt.x}/{rt.y}.png",
         "imagery tile z14, titiler": f"{url['titiler']}/cog/tiles/WebMercatorQuad/14/{rt.x}/{rt.y}.png?"
                                      f"url={scene}&bidx=3&bidx=2&bidx=1&rescale=0,2500",
     }
+    for z in (9, 14):
+        t = TMS.tile(centre.x, centre.y, z)
+        path = f"/ogc/collections/alerts/tiles/WebMercatorQuad/{z}/{t.x}/{t.y}"
+        cases[f"MVT z{z}, embedded store"] = url["ours"] + path + FRESH
+        cases[f"MVT z{z}, ours on PostGIS"] = url["ours_pg"] + path + FRESH
+    if args.only == "mvt":
+        cases = {name: u for name, u in cases.items() if name.startswith("MVT")}
     try:
         with httpx.Client(timeout=60) as client:
             counts = {name: len(client.get(u).json()["features"]) for name, u in cases.items()
@@ -246,10 +262,14 @@ def main() -> None:
         ("items our (PostGIS)/tipg", "items, ours on PostGIS", "items, tipg", "≤ 1.0"),
         ("MVT z12 our (PostGIS)/tipg", "MVT z12, ours on PostGIS", "MVT z12, tipg", "≤ 1.0"),
         ("items embedded/PostGIS", "items, embedded store", "items, ours on PostGIS", "≤ 2.0"),
+        *((f"MVT z{z} embedded/PostGIS", f"MVT z{z}, embedded store", f"MVT z{z}, ours on PostGIS", "≤ 2.0")
+          for z in (9, 12, 14)),
         ("imagery tile our/titiler", "imagery tile z14, ours", "imagery tile z14, titiler", "≤ 1.2"),
     ]
     print()
     for label, ours_case, ref_case, target in ratios:
+        if ours_case not in medians or ref_case not in medians:
+            continue
         print(f"  {label:32s} = {medians[ours_case] / medians[ref_case]:5.2f}  (target {target})")
 
 
