@@ -205,6 +205,8 @@ def encode_tile(layers: dict[str, gpd.GeoDataFrame | FeatureRows], z: int, x: in
             continue
         geoms = tile_geometries(rows.geometry, z, x, y)
         shown = np.flatnonzero(geoms != None)  # noqa: E711 - elementwise over an object array
+        if not len(shown):  # every feature clipped or simplified away
+            continue
         rows = FeatureRows(rows.columns, [rows.values[i] for i in shown], geoms[shown])
         commands, bounds = polygon_commands(rows.geometry)
         commands, bounds = commands.tolist(), bounds.tolist()
