@@ -11,7 +11,24 @@ import sys
 
 import click
 
-from api.cli import assign, cases, db, demo, detect, export, ingest, layers, planting, report, serve, targets, users
+from api.cli import (
+    assign,
+    cases,
+    db,
+    demo,
+    detect,
+    export,
+    ingest,
+    layers,
+    planting,
+    report,
+    runs,
+    serve,
+    subscriptions,
+    targets,
+    users,
+    weekly,
+)
 from geo.errors import ForestmonError
 from geo.store.sql import redact
 
@@ -25,7 +42,8 @@ def cli(verbose: bool) -> None:
 
 
 for command in (demo.demo, ingest.ingest, detect.detect, report.report, serve.serve, db.db, users.users,
-                targets.targets, cases.cases, planting.planting, assign.assign, export.export, layers.layers):
+                targets.targets, cases.cases, planting.planting, assign.assign, export.export, layers.layers,
+                weekly.weekly, runs.runs, subscriptions.subscriptions):
     cli.add_command(command)
 
 
