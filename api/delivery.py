@@ -8,6 +8,7 @@ read from the settings and never written anywhere.
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import hmac
 import json
@@ -30,6 +31,9 @@ from maps.strings import mail_strings
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Forestmon-Signature"
 REPORT_SUFFIXES = (".html", ".pdf")
+# Python's header folding drops the space between two RFC 2047 encoded words ("– Huyện" arrives as "–Huyện"):
+# headers are written unfolded (lines up to RFC 5322's 998 characters), so a Vietnamese subject arrives intact.
+HEADERS_UNFOLDED = email.policy.default.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def compose_email(settings: Settings, summary: Summary, to: str, lang: str) -> E
     words = mail_strings(lang)
     values = {"week": summary.week, "start": summary.start, "end": summary.end, "unit": summary.unit,
               "alerts": summary.alerts, "area_ha": _number(summary.area_ha, lang)}
-    msg = EmailMessage()
+    msg = EmailMessage(policy=HEADERS_UNFOLDED)
     msg["Subject"] = words["subject"].format(**values)
     msg["From"] = settings.smtp_from
     msg["To"] = to

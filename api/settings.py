@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.datadir import DataDir
@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     webhook_attempts: int = Field(default=4, ge=1, description="tries per webhook on 5xx and connection errors")
     webhook_backoff_s: float = Field(default=2.0, ge=0, description="first wait between webhook tries, doubled "
                                      "each time")
+
+    @field_validator("watch_dir", "smtp_host", "public_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        """An empty variable (``FORESTMON_WATCH_DIR=``) means not set."""
+        return None if value == "" else value
 
     @property
     def paths(self) -> DataDir:
