@@ -16,7 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from api.settings import Settings
 from api.weekly import TIMEZONE, run_weekly
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("uvicorn.error")  # the server's own log, where its operator looks
 
 
 def weekly_trigger(settings: Settings) -> CronTrigger:

@@ -11,7 +11,7 @@ import hmac
 import json
 import threading
 import time
-from datetime import date
+from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,11 +24,13 @@ UNIT = "674"
 
 
 def watched_folder(folder: Path, extra: int = 0) -> Path:
-    """Two small scenes (forest in January, a 4 ha clearing on 5 March 2024) and ``extra`` clear scenes before."""
+    """Two small scenes (forest in January, a 4 ha clearing on 5 March 2024) and ``extra`` (at most 60) clear scenes
+    before."""
     folder.mkdir(parents=True, exist_ok=True)
     write_scene(folder / "a_20240105.tif", date(2024, 1, 5))
-    for i in range(extra):
-        write_scene(folder / f"x{i:02d}_202312{i % 28 + 1:02d}.tif", date(2023, 12, i % 28 + 1), x0=860000.0 + 640 * (i // 28 + 1))
+    for i in range(extra):  # every other day from 1 September 2023
+        day = date(2023, 9, 1) + timedelta(days=2 * i)
+        write_scene(folder / f"x_{day:%Y%m%d}.tif", day)
     write_scene(folder / "b_20240305.tif", date(2024, 3, 5), bare=CLEARING)
     return folder
 
