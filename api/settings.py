@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.datadir import DataDir
+
+TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")  # the province's clock: weeks and the schedule follow it
 
 
 class Settings(BaseSettings):

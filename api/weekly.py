@@ -16,10 +16,9 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from api.delivery import Summary, compose_email, post_webhook, report_files, send_email, webhook_body
-from api.settings import Settings
+from api.settings import TIMEZONE, Settings
 from geo.detect.run import run_detection
 from geo.errors import ForestmonError, InvalidInputError
 from geo.progress import log_progress
@@ -36,7 +35,6 @@ from maps.report import parse_week
 
 log = logging.getLogger(__name__)
 JOB = "weekly"
-TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 STEPS = ("ingest", "detect", "assign", "report", "deliver")
 
 # Exit statuses of ``forestmon weekly``.

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from api.cli.options import data_dir_option, region_option, settings_from
-from api.weekly import run_weekly
 
 
 @click.command()
@@ -27,6 +26,8 @@ def weekly(week: str | None, force: bool, data_dir: Path | None, region: str | N
     Exit status: 0 done (or the week was already done), 1 a step failed (run again to resume),
     3 another run is in progress, 4 done but some deliveries failed (the next run tries them again).
     """
+    from api.weekly import run_weekly  # the whole chain's modules, loaded when the job runs, not with the CLI
+
     settings = settings_from(data_dir=data_dir, region=region)
     result = run_weekly(settings, week, trigger="cli", force=force, echo=click.echo)
     click.echo(result.message, err=result.status != 0)
