@@ -157,7 +157,9 @@ def post_webhook(settings: Settings, url: str, secret: str, body: bytes, deliver
             "X-Forestmon-Delivery": delivery_id, "User-Agent": "forestmon"})
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
-                return Outcome(True, attempt) if answer.status < 300 else Outcome(False, attempt, f"HTTP {answer.status}")
+                if answer.status < 300:
+                    return Outcome(True, attempt)
+                return Outcome(False, attempt, f"HTTP {answer.status} from {url}")
         except urllib.error.HTTPError as exc:
             error = f"HTTP {exc.code} from {url}"
             if exc.code < 500:

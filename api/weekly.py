@@ -24,8 +24,7 @@ from geo.errors import ForestmonError, InvalidInputError
 from geo.progress import log_progress
 from geo.query import Query
 from geo.region import Region, load_region
-from geo.store import Store, open_store
-from geo.store import jobs
+from geo.store import Store, jobs, open_store
 from geo.store.sql import redact
 from geo.workflow import subscriptions as subs
 from geo.workflow.review import auto_assign
