@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from api.settings import TIMEZONE, Settings
 
 log = logging.getLogger("uvicorn.error")  # the server's own log, where its operator looks
-WEEKLY_COMMAND = (sys.executable, "-c", "from api.cli import main; main()", "weekly")
+WEEKLY_COMMAND = (sys.executable, "-c", "from api.cli import main; main()", "weekly", "--trigger", "schedule")
 
 
 def weekly_trigger(settings: Settings) -> CronTrigger:

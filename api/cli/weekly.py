@@ -16,9 +16,11 @@ from api.cli.options import data_dir_option, region_option, settings_from
               "Asia/Ho_Chi_Minh).")
 @click.option("--force", is_flag=True, help="Run again a week already done (deliveries already made are not "
               "repeated: see `forestmon subscriptions resend`).")
+@click.option("--trigger", type=click.Choice(["cli", "schedule"]), default="cli", hidden=True,
+              help="What started the run, for its record (the server's scheduler says so).")
 @data_dir_option
 @region_option
-def weekly(week: str | None, force: bool, data_dir: Path | None, region: str | None) -> None:
+def weekly(week: str | None, force: bool, trigger: str, data_dir: Path | None, region: str | None) -> None:
     """Run the weekly job: new imagery (Sentinel Hub if configured, else the watched folder FORESTMON_WATCH_DIR),
     ingest, detect, assign, the report, e-mails and webhooks.
 
@@ -29,6 +31,6 @@ def weekly(week: str | None, force: bool, data_dir: Path | None, region: str | N
     from api.weekly import run_weekly  # the whole chain's modules, loaded when the job runs, not with the CLI
 
     settings = settings_from(data_dir=data_dir, region=region)
-    result = run_weekly(settings, week, trigger="cli", force=force, echo=click.echo)
+    result = run_weekly(settings, week, trigger=trigger, force=force, echo=click.echo)
     click.echo(result.message, err=result.status != 0)
     sys.exit(result.status)
