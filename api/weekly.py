@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from api.delivery import Summary, compose_email, post_webhook, report_files, send_email, webhook_body
 from api.settings import TIMEZONE, Settings
 from geo.detect.run import run_detection
-from geo.errors import ForestmonError, InvalidInputError
+from geo.errors import ConfigError, ForestmonError, InvalidInputError
 from geo.progress import log_progress
 from geo.query import Query
 from geo.region import Region, load_region
@@ -129,7 +129,7 @@ class WeeklyJob:
     def deliver(self, store: Store, run_id: int) -> tuple[dict, str]:
         counts = {"sent": 0, "failed": 0, "already": 0}
         errors = []
-        units = {str(u.id): str(u.name) for u in self.region.units(self.monday).itertuples()}
+        units = self._unit_names()
         for sub in subs.list_subscriptions(store, active_only=True):
             if not subs.claim_delivery(store, sub["id"], self.week, run_id):
                 counts["already"] += 1
@@ -149,6 +149,14 @@ class WeeklyJob:
                 log.warning("delivery failed: %s", errors[-1])
         message = f"{counts['sent']} sent, {counts['failed']} failed, {counts['already']} already delivered"
         return counts, message + ("; " + "; ".join(errors) if errors else "")
+
+    def _unit_names(self) -> dict[str, str]:
+        """Unit id -> name of the units in force in the week, else of the newest boundaries the profile holds."""
+        try:
+            frame = self.region.units(self.monday)
+        except ConfigError:
+            frame = self.region.units()
+        return {str(u.id): str(u.name) for u in frame.itertuples()}
 
     def _summary(self, store: Store, unit_id: str | None, units: dict[str, str]) -> Summary:
         filters = {"district_id": (unit_id,)} if unit_id else {}

@@ -69,7 +69,7 @@ def test_two_workers_run_the_scheduled_job_once(backend_url, tmp_path):
                 time.sleep(3)  # the other worker's scheduler had its chance
                 runs = jobs.list_runs(store)
                 assert len(runs) == 1, runs
-                assert runs[0]["trigger"] == "schedule" and runs[0]["status"] == "ok"
+                assert (runs[0]["trigger"], runs[0]["status"]) == ("schedule", "ok"), runs
                 assert runs[0]["week"] == last_complete_week(fire)
                 assert datetime.fromisoformat(runs[0]["started"]) >= fire.astimezone(UTC) - timedelta(seconds=1)
             assert len(smtp.mailbox.messages) == 1
