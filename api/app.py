@@ -12,12 +12,13 @@ from api.auth import read_access
 from api.errors import add_error_handler, document_errors
 from api.headers import SecurityHeaders
 from api.limits import BodyLimits
-from api.routers import alerts, docs, health, imagery_tiles, offline, ogc, pages, planning
+from api.routers import alerts, docs, health, imagery_tiles, offline, ogc, pages, planning, runs
 from api.routers import auth as auth_router
 from api.routers import cases as cases_router
 from api.routers import exports as exports_router
 from api.routers import planting as planting_router
 from api.routers import review as review_router
+from api.schedule import start_scheduler
 from api.settings import Settings
 from data import data_path
 from geo.store import open_store
@@ -28,7 +29,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        scheduler = start_scheduler(settings)
         yield
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         app.state.store.close()  # release the PostGIS pool
 
     app = FastAPI(
@@ -53,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(pages.shell_router)  # the app's shell holds no data; its API calls follow the read rule
     for router in (pages.router, alerts.router, review_router.router, cases_router.router, exports_router.router,
-                   planting_router.router, ogc.router, planning.router, imagery_tiles.router, offline.router):
+                   planting_router.router, ogc.router, planning.router, imagery_tiles.router, offline.router,
+                   runs.router):
         app.include_router(router, dependencies=[Depends(read_access)])
     app.add_middleware(BodyLimits, upload_max_mb=settings.upload_max_mb, max_photo_mb=settings.max_photo_mb)
     if settings.cors_origins:  # outside the body limits, so refusals carry the CORS headers too

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.datadir import DataDir
 from geo.region import Region, load_region
+
+TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")  # the province's clock: weeks and the schedule follow it
 
 
 class Settings(BaseSettings):
@@ -58,6 +61,37 @@ class Settings(BaseSettings):
             return None
         scheme, rest = self.basemap_url.split("://", 1)
         return f"{scheme}://{rest.split('/', 1)[0]}"
+
+    # The weekly job (``forestmon weekly``; ``api.weekly``): a folder of delivered scene files to ingest when no
+    # Sentinel Hub credentials are set, how long a silent lock holder is taken for dead, how far back a first fetch
+    # reaches, and whether and when the server runs the job itself (Asia/Ho_Chi_Minh time).
+    watch_dir: Path | None = Field(default=None, description="folder of scene files the office receives, ingested "
+                                   "by the weekly job")
+    weekly_lock_stale_s: float = Field(default=6 * 3600, gt=0, description="a weekly-job lock silent this long is "
+                                       "taken over")
+    weekly_history_days: int = Field(default=365, ge=1, description="first fetch: days of imagery before the week")
+    weekly_schedule: bool = Field(default=False, description="the server runs the weekly job itself")
+    weekly_at: str = Field(default="mon 06:00", pattern=r"^(mon|tue|wed|thu|fri|sat|sun) \d{1,2}:\d{2}(:\d{2})?$",
+                           description="weekday and time (Asia/Ho_Chi_Minh) of the scheduled weekly job")
+    public_url: str | None = Field(default=None, description="the app's address, for links in e-mails")
+    # E-mail delivery through SMTP; the password only from the environment or .env, never shown.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = Field(default=None, repr=False)
+    smtp_starttls: bool = Field(default=True, description="STARTTLS after connecting (port 587)")
+    smtp_ssl: bool = Field(default=False, description="TLS from the start (port 465)")
+    smtp_from: str = Field(default="forestmon@localhost", description="the From address of report e-mails")
+    smtp_timeout_s: float = Field(default=60.0, gt=0)
+    webhook_attempts: int = Field(default=4, ge=1, description="tries per webhook on 5xx and connection errors")
+    webhook_backoff_s: float = Field(default=2.0, ge=0, description="first wait between webhook tries, doubled "
+                                     "each time")
+
+    @field_validator("watch_dir", "smtp_host", "public_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        """An empty variable (``FORESTMON_WATCH_DIR=``) means not set."""
+        return None if value == "" else value
 
     @property
     def paths(self) -> DataDir:

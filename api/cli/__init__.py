@@ -23,9 +23,12 @@ from api.cli import (
     planting,
     region,
     report,
+    runs,
     serve,
+    subscriptions,
     targets,
     users,
+    weekly,
 )
 from geo.errors import ForestmonError
 from geo.store.sql import redact
@@ -41,7 +44,7 @@ def cli(verbose: bool) -> None:
 
 for command in (demo.demo, ingest.ingest, detect.detect, report.report, serve.serve, db.db, users.users,
                 targets.targets, cases.cases, planting.planting, assign.assign, export.export, layers.layers,
-                region.region):
+                region.region, weekly.weekly, runs.runs, subscriptions.subscriptions):
     cli.add_command(command)
 
 

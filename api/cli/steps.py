@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import click
+from pydantic import SecretStr
 
 from api.settings import Settings
 from geo.detect.run import DetectResult, run_detection
@@ -88,16 +89,23 @@ def run_server(settings: Settings) -> None:
     import uvicorn
 
     for name, value in settings.model_dump(mode="json").items():
+        secret = getattr(settings, name)
+        if isinstance(secret, SecretStr):  # dumped as asterisks: the workers need the value itself
+            value = secret.get_secret_value()
         if value is not None:
             os.environ[f"FORESTMON_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     click.echo(f"serving the map on http://{settings.host}:{settings.port}/ with {settings.workers} worker(s)  "
                "(API docs at /docs; Ctrl+C stops)")
     factory = "api.cli.steps:worker_app" if settings.workers > 1 else "api.app:create_app"
     uvicorn.run(factory, factory=True, workers=settings.workers, host=settings.host, port=settings.port,
-                log_level="info", timeout_graceful_shutdown=30)
+                log_level="info", timeout_graceful_shutdown=30, timeout_worker_healthcheck=WORKER_STARTUP_S)
 
 
 PR_SET_PDEATHSIG = 1
+# How long uvicorn's supervisor waits for a worker to answer its health check. A worker started from the console
+# script re-imports the whole CLI before it can answer, which takes more than uvicorn's default 5 s on a busy
+# machine: the supervisor then takes it for dead and restarts it, over and over.
+WORKER_STARTUP_S = 120
 
 
 def worker_app():

@@ -17,7 +17,8 @@ from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 
 MIGRATIONS = ("0001_initial", "0002_users", "0003_review", "0004_cases_planting", "0005_catalogue_tiles",
               "0006_runs", "0007_alert_forest_category", "0008_planning", "0009_login_attempts",
-              "0010_run_watched_share", "0011_idempotency", "0012_planning_columns")
+              "0010_run_watched_share", "0011_idempotency", "0012_planning_columns",
+              "0013_weekly_job")
 
 # Portable column types: their PostGIS and GeoPackage (SQLite) spellings are in each dialect.
 TYPES = ("text", "date", "timestamp", "real", "integer", "bigint", "blob", "serial", "bigserial", "geometry")
@@ -196,9 +197,56 @@ IDEMPOTENCY_KEYS = _table(
     _c("response", "text", "NOT NULL"), _c("created_at", "timestamp", "NOT NULL"),
     constraints=("PRIMARY KEY (username, key)",))
 
+# The weekly job (``api.weekly``): one row per run of the job and per step of it, with timings and counts; the
+# lock that keeps it to one run at a time (the primary key decides between racing processes; ``holder`` and
+# ``heartbeat`` tell a crashed holder's stale lock); report subscriptions and the delivery outbox (one row per
+# subscription and week, written before sending, so nothing is sent twice).
+JOB_RUNS = _table(
+    "job_runs", "0013_weekly_job",
+    _c("id", "serial"), _c("job", "text", "NOT NULL"), _c("week", "text", "NOT NULL"),
+    _c("started", "timestamp", "NOT NULL"), _c("finished", "timestamp"),
+    _c("status", "text", "NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'partial'))"),
+    _c("trigger", "text"), _c("holder", "text"), _c("error", "text"),
+    indexes=(Index("job_runs_week", "job, week", "0013_weekly_job"),),
+    listed=True)
+
+JOB_STEPS = _table(
+    "job_steps", "0013_weekly_job",
+    _c("run_id", "integer", "NOT NULL REFERENCES job_runs(id) ON DELETE CASCADE"), _c("step", "text", "NOT NULL"),
+    _c("position", "integer", "NOT NULL"), _c("started", "timestamp", "NOT NULL"), _c("finished", "timestamp"),
+    _c("seconds", "real"), _c("status", "text", "NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'skipped'))"),
+    _c("counts", "text"), _c("message", "text"),
+    constraints=("PRIMARY KEY (run_id, step)",),
+    listed=True)
+
+JOB_LOCKS = _table(
+    "job_locks", "0013_weekly_job",
+    _c("job", "text", "PRIMARY KEY"), _c("run_id", "integer"), _c("holder", "text", "NOT NULL"),
+    _c("host", "text", "NOT NULL"), _c("pid", "integer", "NOT NULL"), _c("acquired", "timestamp", "NOT NULL"),
+    _c("heartbeat", "timestamp", "NOT NULL"))
+
+SUBSCRIPTIONS = _table(
+    "subscriptions", "0013_weekly_job",
+    _c("id", "serial"), _c("email", "text"), _c("webhook_url", "text"), _c("unit_id", "text"),
+    _c("lang", "text", "NOT NULL DEFAULT 'vi' CHECK (lang IN ('vi', 'en'))"), _c("secret", "text"),
+    _c("active", "integer", "NOT NULL DEFAULT 1"), _c("created_at", "timestamp", "NOT NULL"),
+    constraints=("CHECK ((email IS NULL) <> (webhook_url IS NULL))",),
+    listed=True)
+
+DELIVERIES = _table(
+    "deliveries", "0013_weekly_job",
+    _c("id", "serial"), _c("subscription_id", "integer", "NOT NULL REFERENCES subscriptions(id) ON DELETE CASCADE"),
+    _c("week", "text", "NOT NULL"), _c("run_id", "integer"),
+    _c("status", "text", "NOT NULL CHECK (status IN ('sending', 'sent', 'failed'))"),
+    _c("attempts", "integer", "NOT NULL DEFAULT 0"), _c("created_at", "timestamp", "NOT NULL"),
+    _c("sent_at", "timestamp"), _c("error", "text"),
+    constraints=("UNIQUE (subscription_id, week)",),
+    listed=True)
+
 TABLES: dict[str, Table] = {t.name: t for t in (
     ALERTS, SCENES, META, USERS, CREDENTIALS, ALERT_HISTORY, CASES, PLANTING_LOTS, PHOTOS, RUNS, RUN_COVERAGE,
-    PLANNING_LAYERS, PLANNING_ZONES, LOGIN_ATTEMPTS, IDEMPOTENCY_KEYS)}
+    PLANNING_LAYERS, PLANNING_ZONES, LOGIN_ATTEMPTS, IDEMPOTENCY_KEYS, JOB_RUNS, JOB_STEPS, JOB_LOCKS, SUBSCRIPTIONS,
+    DELIVERIES)}
 
 # Kept by the migration runner itself, before any migration.
 SCHEMA_MIGRATIONS = _table("schema_migrations", "", _c("name", "text", "PRIMARY KEY"),

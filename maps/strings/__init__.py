@@ -14,7 +14,7 @@ from typing import Any
 
 LANGUAGES = ("vi", "en")  # each has a <lang>.toml here
 PAGES = ("map", "report")
-NOT_SHARED = (*PAGES, "errors")
+NOT_SHARED = (*PAGES, "errors", "mail")
 
 
 @cache
@@ -40,6 +40,11 @@ def error_message(code: str, lang: str, detail: str, params: dict[str, Any]) -> 
         return template.format(**named, detail=detail)
     except (KeyError, IndexError):
         return detail or strings["errors"]["error"]
+
+
+def mail_strings(lang: str) -> dict[str, str]:
+    """The texts of the weekly report's e-mail in ``lang`` (``[mail]``: subject, body, link, footer)."""
+    return dict(_language(lang)["mail"])
 
 
 def page_strings(page: str) -> dict[str, dict[str, Any]]:
