@@ -26,6 +26,7 @@ from pathlib import Path
 
 from api.settings import Settings
 from geo.store.sql import redact
+from maps.report.weekly import reports_for_week
 from maps.strings import mail_strings
 
 log = logging.getLogger(__name__)
@@ -57,20 +58,16 @@ class Outcome:
     error: str | None = None
 
 
-def report_files(reports_dir: Path, week: str, unit_id: str | None) -> tuple[Path, ...]:
-    """The week's report files for a unit: those whose name starts with the week and carries the unit id (e.g.
-    ``2025-W28-xa-26734.pdf``, or in a ``2025-W28/`` folder), else the province's ``WEEK.html``/``WEEK.pdf``."""
-    if not reports_dir.exists():
-        return ()
-    found = sorted(p for p in reports_dir.rglob(f"{week}*") if p.is_file() and p.suffix in REPORT_SUFFIXES)
-    found += sorted(p for p in (reports_dir / week).rglob("*") if p.is_file() and p.suffix in REPORT_SUFFIXES) \
-        if (reports_dir / week).is_dir() else []
-    if unit_id:
-        mine = tuple(p for p in found if unit_id in p.stem.removeprefix(week).split("-") or
-                     (p.parent.name == week and unit_id in p.stem.split("-")))
-        if mine:
-            return mine
-    return tuple(p for p in found if p.stem == week and p.parent == reports_dir)
+def report_files(reports_dir: Path, week: str, unit_id: str | None, lang: str | None = None) -> tuple[Path, ...]:
+    """The week's report of a unit (None: the province) as ``forestmon report`` wrote it (HTML and PDF), in
+    ``lang`` when written in it, else in the language it was written in; the province's when the unit has none."""
+    written = reports_for_week(reports_dir, week)
+    for wanted in (unit_id, None):
+        mine = [r for r in written if r.unit_id == wanted]
+        pick = next((r for r in mine if r.lang == lang), mine[0] if mine else None)
+        if pick is not None:
+            return tuple(p for p in (pick.html, pick.pdf) if p.is_file())
+    return ()
 
 
 def _number(value: float, lang: str, decimals: int = 1) -> str:

@@ -31,6 +31,8 @@ from geo.workflow.review import auto_assign
 from ingest.catalogue import ingest_local, ingest_sentinelhub
 from ingest.sentinelhub_source import SentinelHubSettings
 from maps.report import parse_week
+from maps.report.tables import assign_units
+from maps.report.weekly import reports_for_week
 
 log = logging.getLogger(__name__)
 JOB = "weekly"
@@ -122,9 +124,14 @@ class WeeklyJob:
     def report(self, store: Store) -> tuple[dict, str]:
         from api.cli.steps import write_report  # the one way reports are written (``forestmon report``)
 
-        path = write_report(self.settings, self.week)
-        files = report_files(self.settings.paths.reports, self.week, None)
-        return {"files": len(files)}, f"report {path.name}"
+        # the default language, and every other one a subscription reads
+        langs = dict.fromkeys([self.settings.lang, *(sub["lang"] for sub in subs.list_subscriptions(
+            store, active_only=True))])
+        for lang in langs:
+            path = write_report(self.settings, self.week, lang=lang)
+        written = reports_for_week(self.settings.paths.reports, self.week)
+        return {"files": 2 * len(written), "languages": len(langs)}, \
+            f"{len(written)} report(s) in {', '.join(langs)}, province {path.name}"
 
     def deliver(self, store: Store, run_id: int) -> tuple[dict, str]:
         counts = {"sent": 0, "failed": 0, "already": 0}
@@ -134,7 +141,7 @@ class WeeklyJob:
             if not subs.claim_delivery(store, sub["id"], self.week, run_id):
                 counts["already"] += 1
                 continue
-            summary = self._summary(store, sub["unit_id"], units)
+            summary = self._summary(store, sub["unit_id"], units, sub["lang"])
             if sub["email"]:
                 outcome = send_email(self.settings, compose_email(self.settings, summary, sub["email"], sub["lang"]))
                 target = sub["email"]
@@ -150,21 +157,28 @@ class WeeklyJob:
         message = f"{counts['sent']} sent, {counts['failed']} failed, {counts['already']} already delivered"
         return counts, message + ("; " + "; ".join(errors) if errors else "")
 
-    def _unit_names(self) -> dict[str, str]:
-        """Unit id -> name of the units in force in the week, else of the newest boundaries the profile holds."""
+    def _units_frame(self):
+        """The units in force in the week, else the newest boundaries the profile holds."""
         try:
-            frame = self.region.units(self.monday)
+            return self.region.units(self.monday)
         except ConfigError:
-            frame = self.region.units()
-        return {str(u.id): str(u.name) for u in frame.itertuples()}
+            return self.region.units()
 
-    def _summary(self, store: Store, unit_id: str | None, units: dict[str, str]) -> Summary:
-        filters = {"district_id": (unit_id,)} if unit_id else {}
-        alerts = store.query_alerts(Query(start=self.monday, end=self.sunday, filters=filters))
+    def _unit_names(self) -> dict[str, str]:
+        """Unit id -> name of the units in force in the week."""
+        return {str(u.id): str(u.name) for u in self._units_frame().itertuples()}
+
+    def _summary(self, store: Store, unit_id: str | None, units: dict[str, str], lang: str) -> Summary:
+        """The week's new alerts of a unit (None: the province), placed in the units in force that week as the
+        report places them (a 2025 commune holds the alerts whose centroid it holds)."""
+        alerts = store.query_alerts(Query(start=self.monday, end=self.sunday))
+        if unit_id:
+            ids, _ = assign_units(alerts, self._units_frame())
+            alerts = alerts[ids == unit_id]
         name = units.get(unit_id, unit_id) if unit_id else self.region.title
         return Summary(self.week, self.monday.isoformat(), self.sunday.isoformat(), unit_id, name, len(alerts),
                        float(alerts["area_ha"].sum()) if len(alerts) else 0.0,
-                       report_files(self.settings.paths.reports, self.week, unit_id))
+                       report_files(self.settings.paths.reports, self.week, unit_id, lang))
 
     # -- the run ---------------------------------------------------------------------------------------------
     def run(self, store: Store, force: bool = False) -> WeeklyResult:

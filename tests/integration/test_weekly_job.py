@@ -3,11 +3,13 @@ real SMTP server and signed webhooks, the run record (CLI and API), idempotency 
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import date
 
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 from weeklykit import UNIT, WEEK, SmtpServer, WebhookReceiver, job_env, watched_folder
 
 from api.app import create_app
@@ -44,15 +46,24 @@ def test_the_week_arrives_by_email_and_webhook_once(backend_url, tmp_path):
         vi_text = vi.get_body(("plain",)).get_content()
         assert "(2024-03-04 đến 2024-03-10) cho Lâm Đồng: 1 cảnh báo mới, 4,0 ha" in vi_text
         assert "1 new alert(s), 4.0 ha" in en.get_body(("plain",)).get_content()
+        assert [a.get_filename() for a in vi.iter_attachments()] == [f"{WEEK}.html", f"{WEEK}.pdf"]
+        assert [a.get_filename() for a in en.iter_attachments()] == [f"{WEEK}_{UNIT}.en.html", f"{WEEK}_{UNIT}.en.pdf"]
         for mail in (vi, en):
-            assert [a.get_filename() for a in mail.iter_attachments()] == [f"{WEEK}.html"]
             assert "<html" in mail.get_body(("html",)).get_content()
+        # the PDFs open, and their text holds the place names with their diacritics and the week's figures
+        pdf = {m["To"]: next(a for a in m.iter_attachments() if a.get_filename().endswith(".pdf")) for m in (vi, en)}
+        vi_pdf = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf["tinh@example.vn"].get_content()))
+                          .pages)
+        en_pdf = " ".join(page.extract_text() for page in
+                          PdfReader(io.BytesIO(pdf["ranger@example.org"].get_content())).pages)
+        assert "Lâm Đồng" in vi_pdf and "Huyện Đam Rông" in vi_pdf and "4,00" in vi_pdf, vi_pdf[:600]
+        assert "Huyện Đam Rông" in en_pdf and "4.00" in en_pdf, en_pdf[:600]
 
         # the webhook's body, signed (the receiver refuses a bad signature with 401)
         assert [r["valid"] for r in hook.requests] == [True]
         payload = hook.accepted[0]
         assert payload["week"] == WEEK and payload["alerts"] == 1 and payload["area_ha"] == 4.0
-        assert payload["files"] == [{"name": f"{WEEK}.html", "url": None}]
+        assert payload["files"] == [{"name": f"{WEEK}.en.html", "url": None}, {"name": f"{WEEK}.en.pdf", "url": None}]
 
         # the figures are the store's: the week's alerts in the unit
         with open_store(backend_url) as store:
