@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
-from chromium import CHROMIUM, CHROMIUM_ARGS, PageLog, _is_local
+from chromium import CHROMIUM, CHROMIUM_ARGS, PageLog, _is_local, log_in_app
 from conftest import ServerThread
 from playwright.sync_api import BrowserContext, Page, Route, expect, sync_playwright
 from reviewkit import PASSWORD, jpeg_with_gps, login
@@ -75,10 +75,7 @@ def watch(page: Page, log: PageLog) -> Page:
 
 
 def log_in(page: Page, url: str, username: str) -> None:
-    page.goto(f"{url}/", wait_until="networkidle")
-    page.get_by_label("Tên đăng nhập").fill(username)
-    page.get_by_label("Mật khẩu").fill(PASSWORD)
-    page.get_by_role("button", name="Đăng nhập").click()
+    log_in_app(page, url, username, PASSWORD)
     expect(page.locator("#list")).to_be_visible(timeout=60000)
     page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=20000)
 

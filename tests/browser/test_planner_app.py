@@ -12,7 +12,7 @@ import io
 import geopandas as gpd
 import httpx
 import pytest
-from chromium import chromium_pages
+from chromium import chromium_pages, log_in_app
 from conftest import ServerThread
 from playwright.sync_api import Page, expect
 from reviewkit import PASSWORD, USERS, login
@@ -70,10 +70,7 @@ def server(store, tmp_path):
 
 
 def log_in(page: Page, url: str, username: str) -> None:
-    page.goto(f"{url}/", wait_until="networkidle")
-    page.get_by_label("Tên đăng nhập").fill(username)
-    page.get_by_label("Mật khẩu").fill(PASSWORD)
-    page.get_by_role("button", name="Đăng nhập").click()
+    log_in_app(page, url, username, PASSWORD)
     expect(page.locator("#planner")).to_be_visible()
     page.wait_for_function("() => window.forestmonMap && window.forestmonMap.loaded()")
 
@@ -193,10 +190,7 @@ def test_planner_workspace_on_a_phone(server, tmp_path):
 
 def test_rangers_and_viewers_get_no_planner_workspace(server):
     with chromium_pages(1) as ([page], _):
-        page.goto(f"{server.url}/", wait_until="networkidle")
-        page.get_by_label("Tên đăng nhập").fill("an")
-        page.get_by_label("Mật khẩu").fill(PASSWORD)
-        page.get_by_role("button", name="Đăng nhập").click()
+        log_in_app(page, server.url, "an", PASSWORD)
         expect(page.locator("#list")).to_be_visible()
         page.wait_for_timeout(300)
         expect(page.locator("#planner")).to_have_count(0)
