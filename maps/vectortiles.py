@@ -29,6 +29,7 @@ MAX_ZOOM = 22
 MAX_FEATURES = 5000    # per layer and tile
 _TO_MERCATOR = Transformer.from_crs(4326, 3857, always_xy=True)
 _MOVE_TO, _LINE_TO, _CLOSE_PATH = 1, 2, 7
+_POINT = vector_tile_pb2.tile.Point
 _POLYGON = vector_tile_pb2.tile.Polygon
 
 
@@ -50,6 +51,16 @@ def _rows(layer: gpd.GeoDataFrame | FeatureRows) -> FeatureRows:
     columns = [c for c in layer.columns if c != layer.geometry.name]
     values = list(layer[columns].astype(object).itertuples(index=False, name=None))
     return FeatureRows(tuple(columns), values, np.asarray(layer.geometry.values, dtype=object))
+
+
+def tile_points(lonlat: np.ndarray, z: int, x: int, y: int) -> np.ndarray:
+    """A point inside each geometry (EPSG:4326), in integer tile units (y down): where a feature too small to draw
+    as a polygon at this zoom is drawn."""
+    merc, _ = tile_bounds(z, x, y)
+    size = merc[2] - merc[0]
+    inner = shapely.get_coordinates(shapely.point_on_surface(lonlat))
+    mx, my = _TO_MERCATOR.transform(inner[:, 0], inner[:, 1])
+    return np.column_stack([(mx - merc[0]) / size * EXTENT, (merc[3] - my) / size * EXTENT]).round().astype(np.int64)
 
 
 def tile_geometries(lonlat: np.ndarray, z: int, x: int, y: int) -> np.ndarray:
@@ -204,18 +215,32 @@ def encode_tile(layers: dict[str, gpd.GeoDataFrame | FeatureRows], z: int, x: in
         if not len(rows.values):
             continue
         geoms = tile_geometries(rows.geometry, z, x, y)
-        shown = np.flatnonzero(geoms != None)  # noqa: E711 - elementwise over an object array
-        if not len(shown):  # every feature clipped or simplified away
+        polygonal = geoms != None  # noqa: E711 - elementwise over an object array
+        # A polygon too small to draw at this zoom stays on the map as a point inside it (as PostGIS's tiles do).
+        points = tile_points(rows.geometry, z, x, y)
+        inside = ((points >= -BUFFER) & (points <= EXTENT + BUFFER)).all(axis=1)
+        shown = np.flatnonzero(polygonal | inside)
+        if not len(shown):  # every feature clipped away
             continue
-        rows = FeatureRows(rows.columns, [rows.values[i] for i in shown], geoms[shown])
-        commands, bounds = polygon_commands(rows.geometry)
+        drawn = FeatureRows(rows.columns, [rows.values[i] for i in shown], rows.geometry[shown])
+        as_polygon = polygonal[shown]
+        commands, bounds = polygon_commands(geoms[shown][as_polygon])
         commands, bounds = commands.tolist(), bounds.tolist()
-        tags, tag_bounds = _property_tags(rows, layer)
-        for i in range(len(rows.values)):
-            if bounds[i] == bounds[i + 1]:
-                continue
+        tags, tag_bounds = _property_tags(drawn, layer)
+        k = 0  # the feature's place among the polygons
+        for i, row in enumerate(shown):
+            geometry = None
+            if as_polygon[i]:
+                if bounds[k] != bounds[k + 1]:
+                    geometry = (_POLYGON, commands[bounds[k]:bounds[k + 1]])
+                k += 1
+            if geometry is None:
+                if not inside[row]:
+                    continue
+                px, py = (int(v) for v in points[row])
+                geometry = (_POINT, [9, (px << 1) ^ (px >> 63), (py << 1) ^ (py >> 63)])  # MoveTo, one point
             feature = layer.features.add()
-            feature.type = _POLYGON
+            feature.type = geometry[0]
             feature.tags.extend(tags[tag_bounds[i]:tag_bounds[i + 1]])
-            feature.geometry.extend(commands[bounds[i]:bounds[i + 1]])
+            feature.geometry.extend(geometry[1])
     return tile.SerializeToString()

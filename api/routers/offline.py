@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import CurrentUser
 from api.collections import CollectionContext, alerts_source, collection
-from api.deps import SettingsDep, StoreDep
+from api.deps import RegionDep, SettingsDep, StoreDep
 from api.params import collection_context
 from api.routers.alerts import get_alert
 from api.routers.imagery_tiles import pick_scenes, tile_source
@@ -73,7 +73,7 @@ def _tiles(bounds: list[tuple[float, float, float, float]], zooms: range) -> lis
              responses={404: {"description": "an unknown alert"},
                         422: {"description": "larger than the cap (code offline_too_large)"}})
 def package(body: PackageRequest, request: Request, ctx: Context, user: CurrentUser, store: StoreDep,
-            settings: SettingsDep) -> dict:
+            settings: SettingsDep, region: RegionDep) -> dict:
     buffer_m = settings.offline_buffer_m if body.buffer_m is None else body.buffer_m
     cap_mb = min(body.cap_mb or settings.offline_cap_mb, settings.offline_cap_mb)
     cap = int(cap_mb * 1024 * 1024)
@@ -81,7 +81,7 @@ def package(body: PackageRequest, request: Request, ctx: Context, user: CurrentU
     resources: dict[str, int] = {}
     features = []
     for alert_id in ids:
-        answer = get_alert(request, ctx, store, alert_id)
+        answer = get_alert(request, ctx, store, region, alert_id)
         resources[f"/alerts/{alert_id}"] = len(answer.body)
         features.append(json.loads(answer.body))
         shown = privacy.shown(review.history(store, alert_id), "alert_history", public=False)

@@ -148,7 +148,8 @@ class AlertStatus(BaseModel):
 @router.post("/alerts/status", response_model=list[AlertStatus],
              summary="The review status and version of many alerts at once (what a phone checks before syncing)",
              responses={404: {"description": "an id that is not an alert"}})
-def alerts_status(body: StatusQuery, _: Reader, store: StoreDep) -> list[dict]:
+def alerts_status(body: StatusQuery, _: CurrentUser, store: StoreDep) -> list[dict]:
+    # a logged-in user's: the answer names each alert's assignee, which anonymous readers never see
     return review.statuses(store, body.ids)
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Admin
 from api.deps import RegionDep, StoreDep
-from api.params import reject_unknown_parameters
+from api.params import MAX_LIMIT, reject_unknown_parameters
 from geo.errors import NotFoundError
 from geo.store import jobs
 from geo.workflow import subscriptions as subs
@@ -48,7 +48,7 @@ class Runs(BaseModel):
 
 
 @router.get("/runs", summary="The weekly job's runs, newest first, with their steps")
-def list_runs(store: StoreDep, limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+def list_runs(store: StoreDep, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
               offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> Runs:
     return Runs(runs=jobs.list_runs(store, limit=limit, offset=offset))
 

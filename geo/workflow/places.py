@@ -10,6 +10,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geo.alerts import ALERTS
+from geo.errors import InvalidInputError
 from geo.query import Filter, Query
 from geo.region import Region
 from geo.store import Store
@@ -62,6 +63,8 @@ ZONE_TYPE_FILTER = Filter("zone_type", "text", "code of a planning zone type (da
 def zone_area(store: Store, codes: tuple[str, ...], day: date | None = None) -> BaseGeometry | None:
     """The union of the zones in force on ``day`` whose type is one of ``codes`` (the zone-type table's codes, or
     the type as the file wrote it); None when there is none."""
+    if any("\x00" in c for c in codes):
+        raise InvalidInputError("zone_type: a zone type holds no NUL character")
     wanted = {c.upper() for c in codes}
     parts = []
     for layer in layers_valid_on(store.planning_layers(), day):

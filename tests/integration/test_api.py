@@ -117,15 +117,14 @@ def test_openapi_documents_the_alert_endpoints_and_has_no_outside_references(cli
     assert client.get("/docs").status_code == 200
 
 
-def test_map_page_is_served_with_local_assets_only(client):
+def test_the_app_page_is_served_with_local_assets_only(client):
     r = client.get("/")
-    assert r.status_code == 200
-    assert "3 cảnh báo" in r.text
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-cache"
+    assert '<script type="module" src="/static/app/app.js">' in r.text
     assert "https://" not in r.text and "http://" not in r.text
+    for module in ("app", "api", "map", "i18n", "planner", "offline", "outbox", "position"):
+        assert client.get(f"/static/app/{module}.js").status_code == 200, module
     assert client.get("/static/vendor/leaflet/leaflet.js").status_code == 200
-    english = client.get("/?lang=en")
-    assert "3 alerts" in english.text
-    assert client.get("/?lang=fr").status_code == 422
 
 
 def test_report_route_serves_only_report_files(client, tmp_path):

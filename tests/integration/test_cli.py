@@ -17,7 +17,7 @@ from geo.store import open_store
 from geo.workflow.review import queue
 
 COMMANDS = ("demo", "ingest", "detect", "report", "serve", "db", "users", "targets", "cases", "planting", "assign",
-            "export", "layers", "region")
+            "export", "layers", "region", "weekly", "runs", "subscriptions")
 CLEARING = (slice(10, 30), slice(20, 40))  # rows and columns of the scene at x0 = 860000, y0 = 1340000, 10 m
 
 

@@ -102,7 +102,7 @@ def test_one_item_and_html(client):
     ("/ogc/collections/alerts/items?limit=100001", 422, "limit"),
     ("/ogc/collections/alerts/items?offset=-1", 422, "offset"),
     ("/ogc/collections/alerts/items?confidence=medium", 422, "confidence"),
-    ("/ogc/collections/alerts/items?zone_type=RPH", 400, "zone_type"),  # a filter alerts do not have
+    ("/ogc/collections/alerts/items?zone_class=conversion", 400, "zone_class"),  # a filter alerts do not have
     ("/ogc/collections/alerts/items?min_area_ha=5&max_area_ha=1", 400, "min_area_ha"),
     ("/ogc/collections/nothing/items", 404, "nothing"),
     ("/ogc/collections/alerts/items/nothing", 404, "nothing"),

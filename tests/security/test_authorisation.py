@@ -42,6 +42,12 @@ def _case(client, admin) -> int:
     return r.json()["id"]
 
 
+def _subscription(client, admin) -> int:
+    r = client.post("/subscriptions", headers=admin, json={"email": "x@example.vn"})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
 def _lots(tmp_path) -> bytes:
     path = tmp_path / "lots.gpkg"
     gpd.GeoDataFrame({"lot_id": ["P1"], "planted": ["2024-03-01"], "trees": [2000]},
@@ -76,6 +82,15 @@ SPECS = {
     ("post", "/cases/{case_id}/alerts"): (
         lambda c, a, t: (_confirmed(c, a, OTHER), {"url": f"/cases/{_case(c, a)}/alerts",
                                                    "json": {"alert_ids": [OTHER], "version": 1}})[1], set()),
+    ("post", "/alerts/status"): (lambda c, a, t: {"url": "/alerts/status", "json": {"ids": [ALERT]}},
+                                 {"viewer", "ranger_other", "planner"}),  # a read, for anyone logged in
+    ("post", "/offline/package"): (lambda c, a, t: {"url": "/offline/package", "json": {"ids": [ALERT],
+                                                                                      "buffer_m": 0}},
+                                   {"viewer", "ranger_other", "planner"}),
+    ("post", "/subscriptions"): (lambda c, a, t: {"url": "/subscriptions", "json": {"email": "tinh@example.vn"}},
+                                 set()),
+    ("delete", "/subscriptions/{subscription_id}"): (
+        lambda c, a, t: {"url": f"/subscriptions/{_subscription(c, a)}"}, set()),
     ("post", "/cases/import"): (
         lambda c, a, t: {"url": "/cases/import", "files": {"file": (
             "cases.csv", b"number,opened,violation_type,district_id\nH-1,2023-02-01,fire,675\n", "text/csv")}},

@@ -11,7 +11,7 @@ PRIVATE = "assigned_to"  # a field the privacy rule hides from anonymous readers
 
 def test_answers_to_logged_in_callers_are_private_and_vary_with_the_credentials(app_client):
     admin = login(app_client, "admin")
-    for url in ("/alerts", "/ogc/collections/alerts/items", "/"):
+    for url in ("/alerts", "/ogc/collections/alerts/items", "/ogc/collections/alerts/tiles/WebMercatorQuad/0/0/0"):
         anonymous, logged_in = app_client.get(url), app_client.get(url, headers=admin)
         assert anonymous.status_code == logged_in.status_code == 200, url
         assert anonymous.headers["cache-control"].startswith("public")

@@ -35,7 +35,8 @@ def _tile(lon: float, lat: float, z: int) -> str:
 def _reads(case_id: int, photo_id: int) -> dict[str, list[str]]:
     tile = _tile(108.31, 11.96, 12)
     return {
-        "/health": ["/health"], "/": ["/"], "/imagery/latest.png": ["/imagery/latest.png"],
+        "/health": ["/health"], "/imagery/latest.png": ["/imagery/latest.png"],
+        "/runs": ["/runs"], "/runs/{run_id}": ["/runs/1"], "/subscriptions": ["/subscriptions"],
         "/reports/{name}": ["/reports/week.html"], "/reports/": ["/reports/", "/reports/?f=html"],
         "/alerts": ["/alerts"], "/alerts/{alert_id}": [f"/alerts/{ALERT}"],
         "/alerts/{alert_id}/history": [f"/alerts/{ALERT}/history"], "/me/queue": ["/me/queue"],
