@@ -52,7 +52,7 @@ def test_planning_zones_and_ndvi_tiles_switch_on(server, tmp_path):
         layers.get_by_label("Phân khu thử nghiệm", exact=False).check()
         with page.expect_response(lambda r: "/imagery/latest/ndvi/tiles/WebMercatorQuad/" in r.url,
                                   timeout=120_000):  # rendered on demand: give it time
-            layers.get_by_label("NDVI").check()
+            layers.get_by_label("NDVI", exact=True).check()
         page.wait_for_function("() => window.forestmonMap.loaded()", timeout=120_000)
         zones = page.evaluate("window.forestmonMap.queryRenderedFeatures({layers: window.forestmonMap.getStyle()"
                               ".layers.filter(l => l.id.startsWith('plan:')).map(l => l.id)})"

@@ -75,7 +75,7 @@ def test_the_alert_panel_shows_its_own_before_and_after_scenes(server, tmp_path)
         log_in_app(page, server.url, "viewer", PASSWORD)
         page.locator(".alert-item").first.click()
         images = page.locator("#imagery .scene-tile img")
-        expect(images).to_have_count(7, timeout=20000)
+        expect(images).to_have_count(7, timeout=60000)
         page.wait_for_function("() => [...document.querySelectorAll('#imagery img')].every(i => i.complete "
                                "&& i.naturalWidth === 256)", timeout=20000)
         captions = page.locator("#imagery figcaption").all_inner_texts()

@@ -35,9 +35,11 @@ def test_demo_leaves_a_geopackage_store_a_report_and_the_truth(demo_run):
     assert len(alerts) >= 10
     assert set(alerts["confidence"]) <= {"low", "high", "highest"}
     assert alerts["district"].notna().all()
-    reports = list((data_dir / "reports").glob("*.html"))
-    assert len(reports) == 1
-    html = reports[0].read_text(encoding="utf-8")
+    province = [p for p in (data_dir / "reports").glob("*.html") if "_" not in p.stem]  # W_UNIT: a unit's
+    units = [p for p in (data_dir / "reports").glob("*_*.html")]
+    assert len(province) == 1 and len(units) >= 1
+    assert province[0].with_suffix(".pdf").is_file() and all(u.with_suffix(".pdf").is_file() for u in units)
+    html = province[0].read_text(encoding="utf-8")
     assert "mô phỏng" in html and "617,7" in html
     assert (data_dir / "demo" / "truth.gpkg").exists()
     assert len(list((data_dir / "demo" / "scenes").glob("*.tif"))) >= 70

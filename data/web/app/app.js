@@ -501,13 +501,15 @@ async function loadImagery(feature) {
   const [lat, lon] = centroid(feature);
   const pairs = ["truecolor", "falsecolor", "ndvi", "change"].flatMap((layer) => ["before", "after"]
     .filter((when) => scenes[when] && IMAGERY_LAYERS[when].includes(layer)).map((when) => [when, layer]));
-  for (const [when, layer] of pairs) {  // before beside after, layer by layer
+  await Promise.all(pairs.map(async ([when, layer]) => {  // before beside after, layer by layer, fetched at once
     const scene = scenes[when];
     {
       const figure = document.createElement("figure");
       figure.className = `scene scene-${when}`;
       const caption = document.createElement("figcaption");
       caption.textContent = `${t(`imagery.${when}`)} ${scene.acquired} · ${t(`imagery.${layer}`)}`;
+      figure.append(caption);
+      box.append(figure);  // in order, filled as each tile arrives
       try {
         const range = await api(new URL(scene.tilejson[layer]).pathname);
         const z = Math.max(range.minzoom, Math.min(IMAGERY_ZOOM, range.maxzoom));
@@ -528,14 +530,12 @@ async function loadImagery(feature) {
         const tile = document.createElement("div");
         tile.className = "scene-tile";
         tile.append(img, mark);
-        figure.append(tile);
+        figure.prepend(tile);
       } catch (err) {
-        figure.append(err instanceof ApiError ? err.message_() : t("error.other"));
+        figure.prepend(err instanceof ApiError ? err.message_() : t("error.other"));
       }
-      figure.append(caption);
-      box.append(figure);
     }
-  }
+  }));
 }
 
 async function loadPhotos(id) {

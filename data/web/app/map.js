@@ -50,15 +50,15 @@ export async function createMap(container, { collections, basemap }, onClick) {
   const admins = collections.filter((c) => c["forestmon:kind"] === "admin");
   const current = adminInForce(admins);
   for (const c of admins) {
-    style.sources[c.id] = { type: "vector", tiles: [vectorTiles(c.id)], maxzoom: 14 };
-    style.layers.push({ id: `admin:${c.id}`, type: "line", source: c.id, "source-layer": c.id,
+    style.sources[`admin:${c.id}`] = { type: "vector", tiles: [vectorTiles(c.id)], maxzoom: 14 };
+    style.layers.push({ id: `admin:${c.id}`, type: "line", source: `admin:${c.id}`, "source-layer": c.id,
                         layout: { visibility: c === current ? "visible" : "none" },
                         paint: { "line-color": "#1f4e79", "line-width": 1.2, "line-dasharray": [3, 2] } });
   }
   const plans = collections.filter((c) => c["forestmon:kind"] === "planning");
   for (const c of plans) {
-    style.sources[c.id] = { type: "vector", tiles: [vectorTiles(c.id)], maxzoom: 16 };
-    style.layers.push({ id: `plan:${c.id}`, type: "fill", source: c.id, "source-layer": c.id,
+    style.sources[`plan:${c.id}`] = { type: "vector", tiles: [vectorTiles(c.id)], maxzoom: 16 };
+    style.layers.push({ id: `plan:${c.id}`, type: "fill", source: `plan:${c.id}`, "source-layer": c.id,
                         layout: { visibility: "none" },
                         paint: { "fill-color": ["coalesce", ["get", "colour"], "#888888"], "fill-opacity": 0.35,
                                  "fill-outline-color": "#333333" } });
@@ -93,7 +93,10 @@ export async function createMap(container, { collections, basemap }, onClick) {
   map.on("mouseleave", "alerts-fill", () => { map.getCanvas().style.cursor = ""; });
   // what each switchable layer shows now (the layers control reads and changes it, before the style has loaded too)
   const visible = Object.fromEntries(style.layers.map((l) => [l.id, l.layout?.visibility !== "none"]));
-  map.forestmon = { imagery: Boolean(imagery), basemap: Boolean(basemap), admins, current, plans, visible };
+  let ready = false;  // "load" fires once: later changes apply at once
+  map.once("load", () => { ready = true; });
+  const whenReady = (apply) => (ready ? apply() : map.once("load", apply));
+  map.forestmon = { imagery: Boolean(imagery), basemap: Boolean(basemap), admins, current, plans, visible, whenReady };
   return map;
 }
 
@@ -147,8 +150,7 @@ export function layerControl(element, map) {
   const show = (id, on) => {
     if (!(id in info.visible)) return;
     info.visible[id] = on;
-    const apply = () => map.setLayoutProperty(id, "visibility", on ? "visible" : "none");
-    map.isStyleLoaded() ? apply() : map.once("load", apply);
+    info.whenReady(() => map.setLayoutProperty(id, "visibility", on ? "visible" : "none"));
   };
 
   const base = group(t("layers.base"));
@@ -162,8 +164,7 @@ export function layerControl(element, map) {
       show("external", key === "external");
       show("imagery", IMAGERY_LAYERS.includes(key));
       if (IMAGERY_LAYERS.includes(key)) {
-        const apply = () => map.getSource("imagery").setTiles([imageryTiles(key)]);
-        map.isStyleLoaded() ? apply() : map.once("load", apply);
+        info.whenReady(() => map.getSource("imagery").setTiles([imageryTiles(key)]));
       }
     });
   }
@@ -184,8 +185,7 @@ export function layerControl(element, map) {
 /** Highlight one alert (a GeoJSON feature, or null to clear) and bring it into view. */
 export function select(map, feature) {
   const data = { type: "FeatureCollection", features: feature ? [feature] : [] };
-  const apply = () => map.getSource("selected").setData(data);
-  map.isStyleLoaded() ? apply() : map.once("load", apply);
+  map.forestmon.whenReady(() => map.getSource("selected").setData(data));
   if (feature) map.fitBounds(bbox(feature.geometry), { padding: 60, maxZoom: 15, duration: 0 });
 }
 
