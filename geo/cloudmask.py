@@ -57,11 +57,11 @@ def near_cloud(scl: np.ndarray, within_px: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _clear_mask(scl: np.ndarray, k: int, cloudy: np.ndarray, unusable: np.ndarray) -> np.ndarray:
-    """Clear pixels: not unusable and further than ``k`` city-block steps from a cloudy one. The distance is a
-    two-pass city-block distance transform, so the cost is linear whatever ``k``."""
+def _cloud_distance(scl: np.ndarray, cloudy: np.ndarray, cap: int) -> np.ndarray:
+    """City-block steps from each pixel to the nearest cloudy one (at most ``cap``): a two-pass distance
+    transform, so the cost is linear in pixels whatever the distance asked about."""
     h, w = scl.shape
-    far = h + w + k + 1
+    far = h + w + cap + 1
     dist = np.empty((h, w), dtype=np.int32)
     for i in range(h):
         for j in range(w):
@@ -71,7 +71,6 @@ def _clear_mask(scl: np.ndarray, k: int, cloudy: np.ndarray, unusable: np.ndarra
             if j > 0:
                 d = min(d, dist[i, j - 1] + 1)
             dist[i, j] = d
-    out = np.empty((h, w), dtype=np.bool_)
     for i in range(h - 1, -1, -1):
         for j in range(w - 1, -1, -1):
             d = dist[i, j]
@@ -80,7 +79,18 @@ def _clear_mask(scl: np.ndarray, k: int, cloudy: np.ndarray, unusable: np.ndarra
             if j < w - 1:
                 d = min(d, dist[i, j + 1] + 1)
             dist[i, j] = d
-            out[i, j] = d > k and not unusable[scl[i, j]]
+    return dist
+
+
+@numba.njit(cache=True, nogil=True)
+def _clear_mask(scl: np.ndarray, k: int, cloudy: np.ndarray, unusable: np.ndarray) -> np.ndarray:
+    """Clear pixels: not unusable and further than ``k`` city-block steps from a cloudy one."""
+    dist = _cloud_distance(scl, cloudy, k)
+    h, w = scl.shape
+    out = np.empty((h, w), dtype=np.bool_)
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = dist[i, j] > k and not unusable[scl[i, j]]
     return out
 
 
@@ -125,27 +135,14 @@ def observation_quality(scl: np.ndarray, blue: np.ndarray | None = None, red: np
 
 @numba.njit(cache=True, nogil=True)
 def _quality(scl: np.ndarray, k: int, near: int, cloudy: np.ndarray, unusable: np.ndarray) -> np.ndarray:
-    """Quality codes from the city-block distance to the nearest cloudy pixel (two passes, linear in pixels)."""
+    """Quality codes from the city-block distance to the nearest cloudy pixel: 0 within ``k`` or unusable, 2
+    within ``near``, else 1."""
+    dist = _cloud_distance(scl, cloudy, near)
     h, w = scl.shape
-    far = h + w + near + 1
-    dist = np.empty((h, w), dtype=np.int32)
+    out = np.empty((h, w), dtype=np.uint8)
     for i in range(h):
         for j in range(w):
-            d = 0 if cloudy[scl[i, j]] else far
-            if i > 0:
-                d = min(d, dist[i - 1, j] + 1)
-            if j > 0:
-                d = min(d, dist[i, j - 1] + 1)
-            dist[i, j] = d
-    out = np.empty((h, w), dtype=np.uint8)
-    for i in range(h - 1, -1, -1):
-        for j in range(w - 1, -1, -1):
             d = dist[i, j]
-            if i < h - 1:
-                d = min(d, dist[i + 1, j] + 1)
-            if j < w - 1:
-                d = min(d, dist[i, j + 1] + 1)
-            dist[i, j] = d
             if d <= k or unusable[scl[i, j]]:
                 out[i, j] = 0
             elif d <= near:
