@@ -164,6 +164,14 @@ def demo_run(tmp_path_factory):
     return {"data_dir": data_dir, "proc": proc, "seconds": time.time() - started}
 
 
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (``--dist loadgroup``, as scripts/test runs) the tests that use the demo's data share one
+    worker, so the demo runs once per suite, not once per worker."""
+    for item in items:
+        if "demo_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("demo"))
+
+
 # --- the review workflow through the API (users of each role: tests/reviewkit.py) ---------------------------
 @pytest.fixture
 def app_client(store, tmp_path):

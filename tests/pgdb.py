@@ -14,6 +14,14 @@ def ensure_postgis_database(url: str) -> None:
         if "does not exist" not in str(exc):
             raise
         with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{conninfo_to_dict(url)["dbname"]}"')
+            try:
+                admin.execute(f'CREATE DATABASE "{conninfo_to_dict(url)["dbname"]}"')
+            except psycopg.errors.DuplicateDatabase:
+                pass  # a parallel test worker created it first
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        # One worker at a time: two concurrent CREATE EXTENSION IF NOT EXISTS can both try to create it.
+        conn.execute("SELECT pg_advisory_lock(7301)")
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(7301)")
