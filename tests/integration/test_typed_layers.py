@@ -1,0 +1,76 @@
+"""QGIS-side: the store's planning zones keep each source attribute as a typed column (integer, real, text, date)
+and the planting lots are a typed GDAL layer, read back with pyogrio (GeoPackage) and GDAL's ogrinfo (PostGIS)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import date
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+from psycopg.conninfo import conninfo_to_dict
+from shapely.geometry import box
+
+from geo.store import open_store
+from geo.store.attributes import column_name, kind_of
+from geo.workflow.planning import import_layer
+
+
+def _plan(tmp_path, name="plan.gpkg", **extra) -> str:
+    frame = gpd.GeoDataFrame({
+        "loai_dat": ["RPH", "ONT"], "Tên khu": ["Khu Bidoup", "Khu dân cư"], "dien_tich": [12.5, 3.25],
+        "so_thua": pd.Series([7, 11], dtype="int64"), "ngay_duyet": pd.to_datetime(["2024-03-01", "2024-05-20"]),
+        "zone_type": ["x", "y"], **extra,
+    }, geometry=[box(108.40, 11.90, 108.41, 11.91), box(108.42, 11.90, 108.43, 11.91)], crs=4326)
+    path = tmp_path / name
+    pyogrio.write_dataframe(frame, path, layer="zones")
+    return path
+
+
+def _ogr_fields(url: str, layer: str) -> dict[str, str]:
+    """Field name → OGR type of a PostGIS table, as Debian's GDAL (what QGIS uses) reads it."""
+    info = conninfo_to_dict(url.split("?")[0])
+    schema = re.search(r"search_path%3D([^,&]+)", url).group(1)
+    pg = (f"PG:dbname={info['dbname']} host={info.get('host', '127.0.0.1')} user={info.get('user', 'postgres')} "
+          f"port={info.get('port', 5432)} schemas={schema}")
+    out = subprocess.run(["ogrinfo", "-ro", "-so", pg, layer], capture_output=True, text=True, check=True).stdout
+    return dict(re.findall(r"^(\w+): (\w+)", out, flags=re.MULTILINE))
+
+
+def test_column_names_and_kinds():
+    assert column_name("Tên khu", set()) == "ten_khu"
+    assert column_name("2024", set()) == "a_2024"
+    assert column_name("zone_type", {"zone_type"}) == "src_zone_type"
+    assert len(column_name("x" * 200, set())) == 48
+    assert kind_of(pd.Series([1, 2])) == "bigint"
+    assert kind_of(pd.Series([1.5, None])) == "real"
+    assert kind_of(pd.Series(["2024-01-02", None], dtype=object)) == "date"
+    assert kind_of(pd.Series(["a", 1], dtype=object)) == "text"
+
+
+def test_planning_zone_attributes_are_typed_columns(backend_url, tmp_path):
+    with open_store(backend_url) as store:
+        record = import_layer(store, _plan(tmp_path), name="QH", kind="zoning", valid_from=date(2024, 1, 1))
+        assert record["columns"] == {"loai_dat": "loai_dat", "Tên khu": "ten_khu", "dien_tich": "dien_tich",
+                                     "so_thua": "so_thua", "ngay_duyet": "ngay_duyet", "zone_type": "src_zone_type"}
+        # a second version whose so_thua is text gets its own column; the integer column keeps its type
+        import_layer(store, _plan(tmp_path, "plan2.gpkg", so_thua=["7a", "11b"]), name="QH", kind="zoning",
+                     valid_from=date(2025, 1, 1))
+    if backend_url.startswith("postgresql"):
+        fields = _ogr_fields(backend_url, "planning_zones")
+        assert fields["ten_khu"] == "String" and fields["dien_tich"] == "Real"
+        assert fields["so_thua"] == "Integer64" and fields["ngay_duyet"] == "Date"
+        assert fields["so_thua_text"] == "String"
+        return
+    info = pyogrio.read_info(backend_url, layer="planning_zones")
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert types["ten_khu"] == "object" and types["dien_tich"] == "float64" and types["so_thua"] == "int64"
+    assert types["ngay_duyet"].startswith("datetime64") and types["so_thua_text"] == "object"
+    zones = pyogrio.read_dataframe(backend_url, layer="planning_zones").sort_values(["layer_id", "feature_index"])
+    first = zones[zones["layer_id"] == "qh-20240101"]
+    assert list(first["ten_khu"]) == ["Khu Bidoup", "Khu dân cư"]
+    assert list(first["so_thua"]) == [7, 11] and list(first["dien_tich"]) == [12.5, 3.25]
+    assert [str(d)[:10] for d in first["ngay_duyet"]] == ["2024-03-01", "2024-05-20"]
+    assert list(zones[zones["layer_id"] == "qh-20250101"]["so_thua_text"]) == ["7a", "11b"]
