@@ -27,6 +27,12 @@ _FITS = {"bigint": ("bigint", "real", "text"), "real": ("real", "text"), "date":
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+def fixed_names(table) -> set[str]:
+    """The names an attribute column may not take in ``table`` (a ``geo.store.schema.Table``): its declared
+    columns and what GDAL and the backends reserve."""
+    return {c.name for c in table.columns} | {"geom", "fid"}
+
+
 def column_name(source: str, fixed: set[str]) -> str:
     """A safe SQL column name for a source attribute: 'Tên khu' → 'ten_khu', '2024' → 'a_2024'; a name of the
     table's fixed columns (``fixed``) gets the prefix ``src_``."""

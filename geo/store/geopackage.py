@@ -36,6 +36,9 @@ _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 _ATTRIBUTE_TYPES = {"bigint": "INTEGER", "real": "REAL", "text": "TEXT", "date": "DATE", "timestamp": "DATETIME"}
 _KIND_OF = {"INTEGER": "bigint", "REAL": "real", "DATE": "date", "DATETIME": "timestamp"}
 LAYERS = {name for name, table in TABLES.items() if table.layer}
+# Tables whose geometries are GeoPackage blobs: the layers GDAL made, and the planting lots (a feature layer since
+# migration 0015, ``geo.store.steps.lots_layer``).
+GPKG_GEOMETRY = LAYERS | {"planting_lots"}
 
 
 def encode_geometry(geom) -> bytes:
@@ -89,7 +92,7 @@ class SqliteTx(Tx):
         return "?"
 
     def geom_param(self, table: str, geom) -> bytes:
-        return encode_geometry(geom) if table in LAYERS else shapely.to_wkb(geom)
+        return encode_geometry(geom) if table in GPKG_GEOMETRY else shapely.to_wkb(geom)
 
     def geom_select(self, table: str) -> str:
         return "geom"
@@ -97,7 +100,7 @@ class SqliteTx(Tx):
     def geom_value(self, table: str, value):
         if value is None:
             return None
-        return decode_geometry(value) if table in LAYERS else shapely.from_wkb(bytes(value))
+        return decode_geometry(value) if table in GPKG_GEOMETRY else shapely.from_wkb(bytes(value))
 
     def tuples(self, sql: str, params=()) -> list[tuple]:
         cursor = self.con.cursor()

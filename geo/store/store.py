@@ -22,10 +22,12 @@ from pyproj import CRS
 from geo.alerts import ALERT_COLUMNS, ALERTS
 from geo.errors import InvalidInputError, NotFoundError
 from geo.query import FeatureRows, Layer, Query
+from geo.store.attributes import fixed_names
 from geo.store.attributes import plan as attributes_plan
 from geo.store.attributes import rows as attribute_rows
 from geo.store.schema import PLANNING_LAYERS, PLANNING_ZONES, RUN_COVERAGE, RUNS, SCENES, SCHEMA_MIGRATIONS, migrations
 from geo.store.sql import Dialect, Tx, now_iso
+from geo.store.steps import run_step
 
 WGS84 = CRS.from_epsg(4326)  # parsed once: building it per frame cost ~8% of a page of features
 SCENE_STATUSES = ("ok", "failed", "empty")  # empty: the acquisition saw nothing of that tile
@@ -34,7 +36,7 @@ RUN_COLUMNS = tuple(c.name for c in RUNS.columns)
 COVERAGE_COLUMNS = tuple(c.name for c in RUN_COVERAGE.columns if c.name != "run_id")
 LAYER_FIELDS = tuple(c.name for c in PLANNING_LAYERS.columns)
 ZONE_COLUMNS = tuple(c.name for c in PLANNING_ZONES.columns)
-ZONE_FIXED = {*ZONE_COLUMNS, "geom", "fid"}  # a source attribute of one of these names is stored as src_<name>
+ZONE_FIXED = fixed_names(PLANNING_ZONES)  # a source attribute of one of these names is stored as src_<name>
 
 
 def _names(columns) -> str:
@@ -109,6 +111,8 @@ class Store:
                     continue  # another process applied it meanwhile
                 for statement in self.dialect.statements(migration):
                     tx.execute(statement)
+                for step in migration.steps:
+                    run_step(step, self.dialect, tx)
                 tx.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
                            [migration.name, now_iso()])
                 tx.execute("UPDATE forestmon_meta SET value = (SELECT count(*) FROM schema_migrations) "

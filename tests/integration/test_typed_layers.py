@@ -16,6 +16,7 @@ from shapely.geometry import box
 from geo.store import open_store
 from geo.store.attributes import column_name, kind_of
 from geo.workflow.planning import import_layer
+from geo.workflow.planting import import_lots
 
 
 def _plan(tmp_path, name="plan.gpkg", **extra) -> str:
@@ -74,3 +75,72 @@ def test_planning_zone_attributes_are_typed_columns(backend_url, tmp_path):
     assert list(first["so_thua"]) == [7, 11] and list(first["dien_tich"]) == [12.5, 3.25]
     assert [str(d)[:10] for d in first["ngay_duyet"]] == ["2024-03-01", "2024-05-20"]
     assert list(zones[zones["layer_id"] == "qh-20250101"]["so_thua_text"]) == ["7a", "11b"]
+
+
+def _lots(tmp_path) -> str:
+    frame = gpd.GeoDataFrame({
+        "lot_id": ["L1", "L2"], "planted": ["2024-03-15", "2024-06-01"], "species": ["Keo lai", "Thông"],
+        "trees": [1600, 2500], "programme": ["Trồng rừng tập trung", "Trồng cây phân tán"],
+    }, geometry=[box(108.40, 11.90, 108.401, 11.901), box(108.41, 11.90, 108.411, 11.901)], crs=4326)
+    path = tmp_path / "lots.geojson"
+    frame.to_file(path)
+    return path
+
+
+def test_planting_lots_are_a_typed_gis_layer(backend_url, tmp_path):
+    with open_store(backend_url) as store:
+        import_lots(store, _lots(tmp_path), "EPSG:32648")
+        import_lots(store, _lots(tmp_path), "EPSG:32648")  # re-import updates, geometry still a GIS geometry
+    if backend_url.startswith("postgresql"):
+        fields = _ogr_fields(backend_url, "planting_lots")
+        assert (fields["planted"], fields["trees"], fields["area_ha"], fields["programme"]) == \
+            ("Date", "Integer64", "Real", "String")
+        return
+    assert ("planting_lots", "MultiPolygon") in [tuple(x) for x in pyogrio.list_layers(backend_url)]
+    info = pyogrio.read_info(backend_url, layer="planting_lots")
+    types = dict(zip(info["fields"], info["dtypes"], strict=True))
+    assert types["planted"].startswith("datetime64") and types["trees"] == "int64"
+    assert types["area_ha"] == "float64" and types["programme"] == "object"
+    lots = pyogrio.read_dataframe(backend_url, layer="planting_lots")
+    assert list(lots["trees"]) == [1600, 2500] and str(lots.crs) == "EPSG:4326"
+    assert lots.geometry.iloc[0].equals(box(108.40, 11.90, 108.401, 11.901))
+
+
+def test_a_store_from_before_0014_gains_typed_zone_columns_and_a_lots_layer(backend_url, tmp_path, monkeypatch):
+    """Zones stored with their attributes as JSON only, and lots as WKB, come out typed after the migrations."""
+    import geo.store.store as store_module
+    from geo.store.schema import MIGRATIONS, migrations
+    from geo.workflow.planning import read_planning_file
+
+    every = migrations()
+    monkeypatch.setattr(store_module, "migrations", lambda: [m for m in every if m.name < "0014"])
+    with open_store(backend_url) as old:
+        read = read_planning_file(_plan(tmp_path), kind="zoning")
+        old.replace_planning_layer({"id": "qh-20240101", "name": "QH", "kind": "zoning", "valid_from": "2024-01-01"},
+                                   read.zones.assign(layer_id="qh-20240101"))  # JSON only, as before 0014
+        if backend_url.endswith(".gpkg"):  # lots as the old GeoPackage table held them: plain WKB
+            with old.transaction() as tx:
+                tx.execute("INSERT INTO planting_lots (lot_id, planted, trees, programme, area_ha, geom, imported_at) "
+                           "VALUES ('L1', '2024-03-15', 1600, 'Keo', 1.2, ?, '2024-04-01T00:00:00+00:00')",
+                           [box(108.40, 11.90, 108.401, 11.901).wkb])
+    monkeypatch.undo()
+    with open_store(backend_url) as store:
+        assert store.applied_migrations() == list(MIGRATIONS)
+        if backend_url.endswith(".gpkg"):
+            assert planting_lots_of(store) == [("L1", 1600)]
+    if backend_url.startswith("postgresql"):
+        fields = _ogr_fields(backend_url, "planning_zones")
+        assert (fields["so_thua"], fields["dien_tich"], fields["ten_khu"]) == ("Integer64", "Real", "String")
+        return
+    zones = pyogrio.read_dataframe(backend_url, layer="planning_zones")
+    assert list(zones["so_thua"]) == [7, 11] and list(zones["ten_khu"]) == ["Khu Bidoup", "Khu dân cư"]
+    assert zones["dien_tich"].dtype == "float64" and zones["so_thua"].dtype == "int64"
+    lots = pyogrio.read_dataframe(backend_url, layer="planting_lots")
+    assert list(lots["trees"]) == [1600] and lots.geometry.iloc[0].equals(box(108.40, 11.90, 108.401, 11.901))
+
+
+def planting_lots_of(store) -> list[tuple]:
+    from geo.workflow.planting import list_lots
+
+    lots = list_lots(store)
+    return list(zip(lots["lot_id"], lots["trees"], strict=True))
