@@ -21,6 +21,7 @@ from api.settings import Settings
 from api.users import add_user
 from geo.workflow.lot_growth import VISIBLE_AFTER_DAYS
 from geo.workflow.planting import import_lots
+from geo.workflow.targets import afforestation_status
 
 X0, Y0, RES, SIZE = 860000.0, 1335400.0, 10.0, 40  # a 400 m square in UTM 48N near Đà Lạt
 RED = 0.05
@@ -144,3 +145,45 @@ def test_targets_count_plantation_hectares_and_scattered_trees_by_programme(clie
     assert t["trees_planted"]["current"] == 300  # the trees target is scattered trees (cây phân tán)
     assert t["trees_planted"]["in_plantation_lots"] == 1600  # told, not counted
     assert t["trees_planted"]["by_programme"] == {"plantation": 1600, "scattered": 300}
+
+
+def test_targets_count_registered_against_confirmed_from_space_by_status(client, store, tmp_path):
+    """The three 2023 lots (1 ha each) and a scattered-trees lot: on 2024-12-31 the 2023 target's 3 ha registered
+    are 1 ha confirmed (GREEN established), 1 ha failed (BARE), 1 ha cleared; the scattered lot's trees stand apart."""
+    scattered = gpd.GeoDataFrame({"lot_id": ["S23"], "planted": ["2023-03-01"], "trees": [450],
+                                  "programme": ["Trồng cây phân tán"]}, geometry=[lot_box("BARE")], crs=32648)
+    path = tmp_path / "scattered.geojson"
+    scattered.to_crs(4326).to_file(path)
+    import_lots(store, path, "EPSG:32648")
+    got = afforestation_status(store, 2023, date(2024, 12, 31), 617.7)
+    assert got["registered_ha"] == pytest.approx(3.0, rel=1e-3)
+    assert got["confirmed_ha"] == pytest.approx(1.0, rel=1e-3)
+    assert got["fraction_confirmed"] == pytest.approx(1.0 / 617.7, rel=1e-3)
+    assert got["area_by_status"]["established"] == pytest.approx(1.0, rel=1e-3)
+    assert got["area_by_status"]["failed"] == pytest.approx(1.0, rel=1e-3)
+    assert got["area_by_status"]["cleared"] == pytest.approx(1.0, rel=1e-3)
+    assert got["area_by_status"]["establishing"] == got["area_by_status"]["not_yet_visible"] == 0
+    assert got["lots_by_status"]["established"] == 1 and got["lots"] == {"plantation": 3, "scattered": 1}
+    assert got["trees_by_programme"] == {"plantation": 4800, "scattered": 450}
+    early = afforestation_status(store, 2023, date(2023, 8, 31), 617.7)
+    # judged on the scenes up to that day: CLEARED still green, GREEN and BARE not yet visible
+    assert early["confirmed_ha"] == pytest.approx(1.0, rel=1e-3)
+    assert early["area_by_status"]["not_yet_visible"] == pytest.approx(2.0, rel=1e-3)
+
+
+def test_targets_endpoint_reports_the_year_registered_and_confirmed(client, store, tmp_path):
+    lots = gpd.GeoDataFrame({"lot_id": ["P24", "S24"], "planted": ["2024-05-02", "2024-06-01"],
+                             "trees": [1600, 300], "programme": ["Trồng rừng tập trung", "Trồng cây phân tán"]},
+                            geometry=[lot_box("GREEN"), lot_box("BARE")], crs=32648)
+    path = tmp_path / "lots-2024.geojson"
+    lots.to_crs(4326).to_file(path)
+    import_lots(store, path, "EPSG:32648")
+    body = client.get("/targets/2024", params={"as_of": "2024-12-31"}).json()
+    space = body["afforestation_status"]
+    # P24 sits on the GREEN lot's pixels, green since autumn 2024: established, 1 ha confirmed of 617.7
+    assert space["target_ha"] == 617.7
+    assert space["registered_ha"] == pytest.approx(1.0, rel=1e-3)
+    assert space["confirmed_ha"] == pytest.approx(1.0, rel=1e-3)
+    assert space["trees_by_programme"] == {"plantation": 1600, "scattered": 300}
+    row = body["afforestation"]["new_plantation_ha"]
+    assert row["registered"] == space["registered_ha"] and row["confirmed"] == space["confirmed_ha"]
