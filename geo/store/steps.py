@@ -5,7 +5,7 @@ transaction after its statements, on either backend.
   become typed columns of ``planning_zones`` (``geo.store.attributes``); the JSON stays for popups and tiles.
 - ``lots_layer`` (0015): on the GeoPackage, ``planting_lots`` is rebuilt as a feature layer GDAL and QGIS list:
   declared types GDAL reads typed (DATE, INTEGER, REAL), GeoPackage geometry blobs, registered in
-  ``gpkg_contents`` and ``gpkg_geometry_columns``. On PostGIS the table already is one (a typed geometry column).
+  ``gpkg_contents`` and ``gpkg_geometry_columns``, with an R-tree index kept by GDAL's triggers. On PostGIS the table already is one (a typed geometry column).
 """
 
 from __future__ import annotations
@@ -62,6 +62,22 @@ def lots_layer(dialect: Dialect, tx: Tx) -> None:
                "VALUES ('planting_lots', 'geom', 'MULTIPOLYGON', ?, 0, 0)", [SRS_ID])
     tx.execute("UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?",
                [*_extent([r["geom"] for r in old]), "planting_lots"])
+    _rtree(tx, "planting_lots", "id")
+
+
+def _rtree(tx: Tx, table: str, key: str) -> None:
+    """The GeoPackage R-tree spatial index of ``table`` (key column ``key``), filled, with the triggers that keep
+    it: GDAL's own for the alerts layer, renamed (the GeoPackage standard's text, so GDAL and QGIS use it)."""
+    tx.execute(f"CREATE VIRTUAL TABLE rtree_{table}_geom USING rtree(id, minx, maxx, miny, maxy)")
+    tx.execute(f"INSERT INTO rtree_{table}_geom SELECT {key}, ST_MinX(geom), ST_MaxX(geom), ST_MinY(geom), "
+               f"ST_MaxY(geom) FROM {table} WHERE geom NOT NULL AND NOT ST_IsEmpty(geom)")
+    triggers = tx.fetch("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'rtree_alerts_geom_%'")
+    for trigger in triggers:
+        tx.execute(trigger["sql"].replace("rtree_alerts_geom", f"rtree_{table}_geom")
+                   .replace('"alerts"', f'"{table}"').replace('"fid"', f'"{key}"'))
+    tx.execute("INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, scope) "
+               "VALUES (?, 'geom', 'gpkg_rtree_index', 'http://www.geopackage.org/spec120/#extension_rtree', "
+               "'write-only')", [table])
 
 
 def _extent(blobs: list) -> list:

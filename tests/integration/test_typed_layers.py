@@ -104,6 +104,14 @@ def test_planting_lots_are_a_typed_gis_layer(backend_url, tmp_path):
     lots = pyogrio.read_dataframe(backend_url, layer="planting_lots")
     assert list(lots["trees"]) == [1600, 2500] and str(lots.crs) == "EPSG:4326"
     assert lots.geometry.iloc[0].equals(box(108.40, 11.90, 108.401, 11.901))
+    # the spatial index answers a bbox (GDAL uses the R-tree), as Debian's GDAL (QGIS's) reads the layer too
+    near = pyogrio.read_dataframe(backend_url, layer="planting_lots", bbox=(108.409, 11.899, 108.412, 11.902))
+    assert list(near["lot_id"]) == ["L2"]
+    out = subprocess.run(["ogrinfo", "-ro", "-so", backend_url, "planting_lots"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "Feature Count: 2" in out and "Geometry: Multi Polygon" in out
+    assert re.search(r"^planted: Date", out, flags=re.MULTILINE)
+    assert re.search(r"^trees: Integer64", out, flags=re.MULTILINE)
 
 
 def test_a_store_from_before_0014_gains_typed_zone_columns_and_a_lots_layer(backend_url, tmp_path, monkeypatch):
