@@ -5,7 +5,8 @@ transaction after its statements, on either backend.
   become typed columns of ``planning_zones`` (``geo.store.attributes``); the JSON stays for popups and tiles.
 - ``lots_layer`` (0015): on the GeoPackage, ``planting_lots`` is rebuilt as a feature layer GDAL and QGIS list:
   declared types GDAL reads typed (DATE, INTEGER, REAL), GeoPackage geometry blobs, registered in
-  ``gpkg_contents`` and ``gpkg_geometry_columns``, with an R-tree index kept by GDAL's triggers. On PostGIS the table already is one (a typed geometry column).
+  ``gpkg_contents`` and ``gpkg_geometry_columns``, with an R-tree index kept by GDAL's triggers. On PostGIS the
+  table already is one (a typed geometry column).
 """
 
 from __future__ import annotations
