@@ -152,3 +152,18 @@ def planting_lots_of(store) -> list[tuple]:
 
     lots = list_lots(store)
     return list(zip(lots["lot_id"], lots["trees"], strict=True))
+
+
+def test_the_upload_answers_the_columns_and_items_still_show_the_attributes(app_client, tmp_path):
+    from reviewkit import login
+
+    path = _plan(tmp_path)
+    with open(path, "rb") as f:
+        r = app_client.post("/planning/layers", files={"file": (path.name, f, "application/geopackage+sqlite3")},
+                            data={"name": "QH", "kind": "zoning", "valid_from": "2024-01-01"},
+                            headers=login(app_client, "planner"))
+    assert r.status_code == 201, r.text
+    assert r.json()["columns"]["Tên khu"] == "ten_khu" and r.json()["columns"]["so_thua"] == "so_thua"
+    items = app_client.get("/ogc/collections/plan-qh-20240101/items").json()["features"]
+    first = items[0]["properties"]
+    assert first["Tên khu"] == "Khu Bidoup" and first["so_thua"] == 7 and first["dien_tich"] == 12.5
