@@ -101,6 +101,7 @@ def value_of(value, kind: str):
 def plan(tx: Tx, dialect: Dialect, table: str, fixed: set[str], attrs: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """Per source attribute, the column that stores it and its type: an existing column whose type holds the
     values, else a new one (added here, in ``tx``)."""
+    dialect.lock_columns(tx, table)
     existing = dialect.table_columns(tx, table)
     out: dict[str, tuple[str, str]] = {}
     for source in attrs.columns:

@@ -238,6 +238,10 @@ class PostGISDialect(Dialect):
                         "WHERE table_schema = current_schema() AND table_name = ?", [table])
         return {r["name"]: kinds.get(r["type"], "text") for r in rows}
 
+    def lock_columns(self, tx: Tx, table: str) -> None:
+        """Two imports adding the same column at once: the second waits, then sees the first's columns."""
+        tx.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+
     def attribute_type(self, kind: str) -> str:
         return TYPES[kind]
 

@@ -167,3 +167,15 @@ def test_the_upload_answers_the_columns_and_items_still_show_the_attributes(app_
     items = app_client.get("/ogc/collections/plan-qh-20240101/items").json()["features"]
     first = items[0]["properties"]
     assert first["Tên khu"] == "Khu Bidoup" and first["so_thua"] == 7 and first["dien_tich"] == 12.5
+
+
+def test_two_imports_adding_the_same_columns_at_once_both_land(backend_url, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = [_plan(tmp_path, f"plan{i}.gpkg") for i in range(2)]
+    with open_store(backend_url) as store, ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(lambda i: import_layer(store, files[i], name=f"QH{i}", kind="zoning",
+                                                    valid_from=date(2024, 1, 1)), range(2)))
+        assert [d["columns"]["so_thua"] for d in done] == ["so_thua", "so_thua"]
+        with store.reading() as tx:
+            assert tx.scalar("SELECT count(*) AS n FROM planning_zones WHERE so_thua = 11") == 2
