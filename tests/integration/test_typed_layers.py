@@ -179,3 +179,42 @@ def test_two_imports_adding_the_same_columns_at_once_both_land(backend_url, tmp_
         assert [d["columns"]["so_thua"] for d in done] == ["so_thua", "so_thua"]
         with store.reading() as tx:
             assert tx.scalar("SELECT count(*) AS n FROM planning_zones WHERE so_thua = 11") == 2
+
+
+QGIS_FIELDS = """
+import os, sys
+from qgis.core import QgsApplication, QgsVectorLayer
+QgsApplication.setPrefixPath("/usr", True)
+app = QgsApplication([], False)
+app.initQgis()
+for name in sys.argv[2:]:
+    layer = QgsVectorLayer(f"{sys.argv[1]}|layername={name}", name, "ogr")
+    print(name, layer.isValid(), layer.featureCount(), layer.wkbType(),
+          ",".join(f"{f.name()}:{f.typeName()}" for f in layer.fields()), sep="|")
+sys.stdout.flush()
+os._exit(0)  # what was asked is printed; QGIS's own teardown of GDAL layers may crash a headless exit
+"""
+
+
+def test_qgis_opens_the_stores_zones_and_lots_with_typed_fields(tmp_path):
+    """QGIS (the Debian package, headless) adds the GeoPackage store's layers as a planner would (Layer → Add
+    Vector Layer): the zones' source attributes and the lots' columns come with their types."""
+    import os
+
+    store_path = tmp_path / "store.gpkg"
+    with open_store(str(store_path)) as store:
+        import_layer(store, _plan(tmp_path), name="QH", kind="zoning", valid_from=date(2024, 1, 1))
+        import_lots(store, _lots(tmp_path), "EPSG:32648")
+    run = subprocess.run(["/usr/bin/python3", "-c", QGIS_FIELDS, str(store_path), "planning_zones",
+                          "planting_lots"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = {line.split("|")[0]: line.split("|")[1:] for line in run.stdout.splitlines() if "|" in line}
+    for name, count in (("planning_zones", "2"), ("planting_lots", "2")):
+        assert rows[name][:2] == ["True", count], rows
+    zones = dict(f.split(":") for f in rows["planning_zones"][3].split(","))
+    assert zones["ten_khu"].lower().startswith("string") and zones["dien_tich"].lower() in ("real", "double")
+    assert zones["so_thua"].lower().startswith("integer") and zones["ngay_duyet"].lower() == "date"
+    lots = dict(f.split(":") for f in rows["planting_lots"][3].split(","))
+    assert lots["planted"].lower() == "date" and lots["trees"].lower().startswith("integer")
+    assert lots["area_ha"].lower() in ("real", "double") and lots["programme"].lower().startswith("string")
