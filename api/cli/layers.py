@@ -43,6 +43,9 @@ def import_(file: Path, name: str, kind: str, valid_from: date, source_layer: st
     click.echo(f"imported {record['feature_count']} zone(s) as {record['id']} (from {record['source_crs']}, "
                f"zone type from {record['zone_field'] or 'the layer kind'}, names from "
                f"{record['name_field'] or 'nowhere'}; {len(record['repairs'])} repaired)")
+    if record["columns"]:  # each source attribute's typed column in the store (what QGIS shows)
+        click.echo("columns: " + ", ".join(source if column == source else f"{source} → {column}"
+                                           for source, column in record["columns"].items()))
 
 
 @layers.command("list")

@@ -18,13 +18,27 @@ LABELS = {
            "trees_planted": "Cây trồng phân tán (cây)", "no_baseline": "chưa có số liệu năm gốc",
            "head": "Chỉ tiêu năm {year} (so với {base}), đến {as_of}",
            "cols": ("Chỉ tiêu", "Năm gốc", "Mục tiêu", "Hiện tại", "Dự báo", "Đạt"), "yes": "có", "no": "không",
-           "candidates": "Điểm đề xuất trồng lại (cảnh báo đã xác nhận): {n}"},
+           "candidates": "Điểm đề xuất trồng lại (cảnh báo đã xác nhận): {n}",
+           "space": "Trồng rừng mới theo ảnh vệ tinh (đến {as_of}): đăng ký {registered} ha, xác nhận {confirmed} ha "
+                    "trên chỉ tiêu {target} ha",
+           "by_status": "Diện tích theo trạng thái (ha)", "trees_by": "Số cây theo chương trình",
+           "statuses": {"established": "đã thành rừng", "establishing": "đang hình thành",
+                        "not_yet_visible": "chưa thấy trên ảnh", "failed": "không thành", "cleared": "đã bị phá",
+                        "no_data": "chưa có ảnh"},
+           "programmes": {"plantation": "trồng rừng tập trung", "scattered": "cây phân tán"}},
     "en": {"cases": "Violation cases", "damaged_area_ha": "Damaged area (ha)",
            "damaged_timber_m3": "Damaged timber (m³)", "new_plantation_ha": "New plantation (ha)",
            "trees_planted": "Scattered trees planted", "no_baseline": "no baseline data",
            "head": "{year} targets (against {base}), as of {as_of}",
            "cols": ("Indicator", "Baseline", "Target", "Current", "Projected", "On track"), "yes": "yes", "no": "no",
-           "candidates": "Candidate replanting sites (confirmed alerts): {n}"},
+           "candidates": "Candidate replanting sites (confirmed alerts): {n}",
+           "space": "New plantation checked from space (as of {as_of}): registered {registered} ha, confirmed "
+                    "{confirmed} ha against a target of {target} ha",
+           "by_status": "Area by status (ha)", "trees_by": "Trees by programme",
+           "statuses": {"established": "established", "establishing": "establishing",
+                        "not_yet_visible": "not yet visible", "failed": "failed", "cleared": "cleared",
+                        "no_data": "no imagery"},
+           "programmes": {"plantation": "plantation forest", "scattered": "scattered trees"}},
 }
 
 
@@ -60,4 +74,12 @@ def targets(year: int | None, as_of: date | None, as_json: bool, data_dir: Path 
         track = t["no_baseline"] if row.get("baseline_missing") else t["yes"] if row["on_track"] else t["no"]
         click.echo("\t".join([t.get(name, name), _fmt(row.get("baseline"), whole), _fmt(row["target"], whole),
                               _fmt(row["current"], whole), _fmt(row["projected"], whole), track]))
+    space = result.get("afforestation_status")
+    if space:
+        click.echo(t["space"].format(as_of=space["as_of"], registered=_fmt(space["registered_ha"]),
+                                     confirmed=_fmt(space["confirmed_ha"]), target=_fmt(space["target_ha"])))
+        click.echo(t["by_status"] + ": " + "; ".join(f"{t['statuses'][k]} {_fmt(v)}"
+                                                       for k, v in space["area_by_status"].items()))
+        click.echo(t["trees_by"] + ": " + "; ".join(f"{t['programmes'][k]} {_fmt(v, True)}"
+                                                     for k, v in space["trees_by_programme"].items()))
     click.echo(t["candidates"].format(n=len(result["replanting_candidates"])))

@@ -65,7 +65,8 @@ async def upload_layer(
         record = import_layer(store, path, name=name, kind=kind, valid_from=valid_from, layer=layer or None,
                               zone_field=zone_field or None, name_field=name_field or None, area_crs=region.grid_crs,
                               source_name=Path(file.filename or path.name).name)
-    return JSONResponse({**_layer_json(request, record), "repairs": record["repairs"]}, status_code=201)
+    return JSONResponse({**_layer_json(request, record), "repairs": record["repairs"],
+                         "columns": record["columns"]}, status_code=201)
 
 
 def _lang(request: Request, settings) -> str:

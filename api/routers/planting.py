@@ -14,7 +14,7 @@ from api.deps import RegionDep, SettingsDep, StoreDep
 from api.routers.ogc import GEOJSON
 from api.uploads import saved_upload
 from geo.errors import InvalidInputError
-from geo.workflow import lot_growth, planting
+from geo.workflow import lot_growth, planting, replanting
 
 router = APIRouter(tags=["planting lots"])
 SUFFIXES = (".gpkg", ".geojson", ".json", ".csv", ".zip")
@@ -31,14 +31,26 @@ async def import_lots(file: UploadFile, _: Planner, store: StoreDep, region: Reg
         return planting.import_lots(store, path, region.grid_crs)
 
 
-@router.get("/planting-lots", summary="Planting lots as GeoJSON", response_class=Response,
+@router.get("/planting-lots", summary="Planting lots as GeoJSON, each with its status from the imagery, green share "
+            "and the loss alerts overlapping it since its planting date", response_class=Response,
             responses={200: {"content": {GEOJSON: {}}}})
 def list_lots(_: Reader, store: StoreDep,
-              year: Annotated[int | None, Query(ge=1900, le=2200, description="planted that year")] = None) -> Response:
-    lots = planting.list_lots(store, year)
+              year: Annotated[int | None, Query(ge=1900, le=2200, description="planted that year")] = None,
+              as_of: Annotated[date | None, Query(description="judge the lots on this day (default today)")] = None
+              ) -> Response:
+    lots = replanting.lots_with_state(store, as_of or date.today(), year)
     body = json.loads(lots.to_json(na="null", drop_id=True)) if len(lots) else {"type": "FeatureCollection",
                                                                                 "features": []}
+    for feature in body["features"]:  # the alert ids as a list in JSON (a comma-separated text in file exports)
+        ids = feature["properties"]["loss_alerts"]
+        feature["properties"]["loss_alerts"] = ids.split(",") if ids else []
     return Response(json.dumps(body, ensure_ascii=False), media_type=GEOJSON)
+
+
+@router.get("/planting-lots/replanting-candidates", summary="Confirmed forest-loss alerts as candidate replanting "
+            "sites (id, area in ha, cause, commune, centroid, lots planted on it since), largest first")
+def replanting_candidates(_: Reader, store: StoreDep, region: RegionDep) -> dict:
+    return replanting.candidates(store, region)
 
 
 @router.get("/planting-lots/growth", summary="Each lot's status from the imagery (established, establishing, not "
@@ -46,7 +58,11 @@ def list_lots(_: Reader, store: StoreDep,
 def lots_growth(_: Reader, store: StoreDep,
                 as_of: Annotated[date | None, Query(description="judge the lots on this day (default today)")] = None
                 ) -> dict:
-    return lot_growth.lots_growth(store, as_of or date.today())
+    body = lot_growth.lots_growth(store, as_of or date.today())
+    losses = replanting.loss_alerts_by_lot(store, planting.list_lots(store))
+    for lot in body["lots"]:
+        lot["loss_alerts"] = losses.get(lot["lot_id"], [])
+    return body
 
 
 @router.get("/planting-lots/{lot_id}/growth", summary="One lot's NDVI trajectory since planting (median, quartiles, "
@@ -54,4 +70,7 @@ def lots_growth(_: Reader, store: StoreDep,
 def lot_growth_one(lot_id: str, _: Reader, store: StoreDep,
                    as_of: Annotated[date | None, Query(description="judge the lot on this day (default today)")]
                    = None) -> dict:
-    return lot_growth.lots_growth(store, as_of or date.today(), lot_id)["lots"][0]
+    lot = lot_growth.lots_growth(store, as_of or date.today(), lot_id)["lots"][0]
+    lots = planting.list_lots(store)
+    lot["loss_alerts"] = replanting.loss_alerts_by_lot(store, lots[lots["lot_id"] == lot_id])[lot_id]
+    return lot

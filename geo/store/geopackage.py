@@ -32,7 +32,13 @@ TYPES = {"text": "TEXT", "date": "TEXT", "timestamp": "TEXT", "real": "REAL", "i
          "geometry": "BLOB"}
 _FRAME_DTYPES = {"real": "float64", "integer": "int64", "bigint": "int64"}  # the rest: text (object)
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+# Declared types GDAL reads as typed fields (a GeoPackage DATE is an OGR Date, DATETIME a DateTime).
+_ATTRIBUTE_TYPES = {"bigint": "INTEGER", "real": "REAL", "text": "TEXT", "date": "DATE", "timestamp": "DATETIME"}
+_KIND_OF = {"INTEGER": "bigint", "REAL": "real", "DATE": "date", "DATETIME": "timestamp"}
 LAYERS = {name for name, table in TABLES.items() if table.layer}
+# Tables whose geometries are GeoPackage blobs: the layers GDAL made, and the planting lots (a feature layer since
+# migration 0015, ``geo.store.steps.lots_layer``).
+GPKG_GEOMETRY = LAYERS | {"planting_lots"}
 
 
 def encode_geometry(geom) -> bytes:
@@ -86,7 +92,7 @@ class SqliteTx(Tx):
         return "?"
 
     def geom_param(self, table: str, geom) -> bytes:
-        return encode_geometry(geom) if table in LAYERS else shapely.to_wkb(geom)
+        return encode_geometry(geom) if table in GPKG_GEOMETRY else shapely.to_wkb(geom)
 
     def geom_select(self, table: str) -> str:
         return "geom"
@@ -94,7 +100,7 @@ class SqliteTx(Tx):
     def geom_value(self, table: str, value):
         if value is None:
             return None
-        return decode_geometry(value) if table in LAYERS else shapely.from_wkb(bytes(value))
+        return decode_geometry(value) if table in GPKG_GEOMETRY else shapely.from_wkb(bytes(value))
 
     def tuples(self, sql: str, params=()) -> list[tuple]:
         cursor = self.con.cursor()
@@ -241,6 +247,13 @@ class GeoPackageDialect(Dialect):
     def _listed(self, table: str) -> bool:
         with self.reading() as tx:
             return tx.fetchone("SELECT 1 AS x FROM gpkg_contents WHERE table_name = ?", [table]) is not None
+
+    def table_columns(self, tx: Tx, table: str) -> dict[str, str]:
+        return {r["name"]: _KIND_OF.get(str(r["type"]).upper(), "text")
+                for r in tx.fetch(f"PRAGMA table_info({table})")}
+
+    def attribute_type(self, kind: str) -> str:
+        return _ATTRIBUTE_TYPES[kind]
 
     def column(self, column: Column) -> str:
         return f"{column.name} {TYPES[column.type]} {column.constraint}".rstrip()

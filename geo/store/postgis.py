@@ -230,6 +230,21 @@ class PostGISDialect(Dialect):
                     psycopg.sql.Identifier(wanted)))
             yield tx
 
+    def table_columns(self, tx: Tx, table: str) -> dict[str, str]:
+        kinds = {"bigint": "bigint", "integer": "bigint", "smallint": "bigint", "double precision": "real",
+                 "real": "real", "date": "date", "timestamp with time zone": "timestamp",
+                 "timestamp without time zone": "timestamp"}
+        rows = tx.fetch("SELECT column_name AS name, data_type AS type FROM information_schema.columns "
+                        "WHERE table_schema = current_schema() AND table_name = ?", [table])
+        return {r["name"]: kinds.get(r["type"], "text") for r in rows}
+
+    def lock_columns(self, tx: Tx, table: str) -> None:
+        """Two imports adding the same column at once: the second waits, then sees the first's columns."""
+        tx.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+
+    def attribute_type(self, kind: str) -> str:
+        return TYPES[kind]
+
     def column(self, column: Column) -> str:
         return f"{column.name} {TYPES[column.type]} {column.constraint}".rstrip()
 

@@ -6,7 +6,8 @@ A column names a portable type (``TYPES``: each backend's dialect renders it) an
 is applied once, in name order, in one transaction, and recorded by name in ``schema_migrations``.
 
 To change the schema: add a name to ``MIGRATIONS`` and give the new tables, columns or indexes that ``since``
-(alert columns are declared in ``geo.alerts``). Never change what a released migration made.
+(alert columns are declared in ``geo.alerts``); a data step goes in ``STEPS``. Never change what a released
+migration made.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 MIGRATIONS = ("0001_initial", "0002_users", "0003_review", "0004_cases_planting", "0005_catalogue_tiles",
               "0006_runs", "0007_alert_forest_category", "0008_planning", "0009_login_attempts",
               "0010_run_watched_share", "0011_idempotency", "0012_planning_columns",
-              "0013_weekly_job")
+              "0013_weekly_job", "0014_planning_typed_attributes", "0015_planting_lots_layer")
+
+# Data steps (``geo.store.steps``) a migration runs after its DDL, in its transaction: what SQL declarations
+# cannot say (moving JSON attributes into typed columns, rebuilding a table as a GIS layer).
+STEPS = {"0014_planning_typed_attributes": ("zone_attributes",), "0015_planting_lots_layer": ("lots_layer",)}
 
 # Portable column types: their PostGIS and GeoPackage (SQLite) spellings are in each dialect.
 TYPES = ("text", "date", "timestamp", "real", "integer", "bigint", "blob", "serial", "bigserial", "geometry")
@@ -142,6 +147,8 @@ PLANTING_LOTS = _table(
     _c("species", "text"), _c("trees", "bigint"), _c("programme", "text"), _c("area_ha", "real", "NOT NULL"),
     _c("district_id", "text"), _c("geom", "geometry"), _c("imported_at", "timestamp", "NOT NULL"),
     indexes=(Index("planting_lots_planted", "planted", "0004_cases_planting"),))
+# From 0015 the lots are a feature layer GIS lists (``geo.store.steps.lots_layer``): on the GeoPackage, a table with
+# typed declared types (DATE, INTEGER, REAL), GeoPackage geometry blobs, registered in gpkg_contents.
 
 PHOTOS = _table(
     "photos", "0004_cases_planting",
@@ -261,6 +268,7 @@ class Migration:
     tables: tuple[Table, ...]
     columns: tuple[tuple[Table, Column], ...]
     indexes: tuple[tuple[Table, Index], ...]
+    steps: tuple[str, ...] = ()
 
 
 def migrations() -> list[Migration]:
@@ -270,7 +278,7 @@ def migrations() -> list[Migration]:
         created = tuple(t for t in TABLES.values() if t.since == name)
         added = tuple((t, c) for t in TABLES.values() if t.since < name for c in t.columns_since(name))
         indexes = tuple((t, i) for t in TABLES.values() for i in t.indexes if i.since == name)
-        out.append(Migration(name, created, added, indexes))
+        out.append(Migration(name, created, added, indexes, STEPS.get(name, ())))
     return out
 
 

@@ -209,6 +209,17 @@ class Dialect(ABC):
     def create_table(self, table: Table, columns: list[Column]) -> list[str]:
         """CREATE TABLE (and what goes with it: spatial index, append-only rule, listing) for ``columns``."""
 
+    @abstractmethod
+    def table_columns(self, tx: Tx, table: str) -> dict[str, str]:
+        """The table's columns as they are now (columns added by imports too), name → portable type."""
+
+    def lock_columns(self, tx: Tx, table: str) -> None:  # noqa: B027 - a GeoPackage write already holds the file
+        """Keep other writers from adding columns to ``table`` until ``tx`` ends (read columns, then add)."""
+
+    @abstractmethod
+    def attribute_type(self, kind: str) -> str:
+        """The SQL type of an attribute column of portable type ``kind`` (as GDAL reads it back typed)."""
+
     def index(self, table: Table, index: Index) -> str:
         unique = "UNIQUE " if index.unique else ""
         return f"CREATE {unique}INDEX {index.name} ON {table.name} ({index.columns})"

@@ -16,13 +16,18 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import geopandas as gpd
+import pandas as pd
 from pyproj import CRS
 
 from geo.alerts import ALERT_COLUMNS, ALERTS
 from geo.errors import InvalidInputError, NotFoundError
 from geo.query import FeatureRows, Layer, Query
+from geo.store.attributes import fixed_names
+from geo.store.attributes import plan as attributes_plan
+from geo.store.attributes import rows as attribute_rows
 from geo.store.schema import PLANNING_LAYERS, PLANNING_ZONES, RUN_COVERAGE, RUNS, SCENES, SCHEMA_MIGRATIONS, migrations
 from geo.store.sql import Dialect, Tx, now_iso
+from geo.store.steps import run_step
 
 WGS84 = CRS.from_epsg(4326)  # parsed once: building it per frame cost ~8% of a page of features
 SCENE_STATUSES = ("ok", "failed", "empty")  # empty: the acquisition saw nothing of that tile
@@ -31,6 +36,7 @@ RUN_COLUMNS = tuple(c.name for c in RUNS.columns)
 COVERAGE_COLUMNS = tuple(c.name for c in RUN_COVERAGE.columns if c.name != "run_id")
 LAYER_FIELDS = tuple(c.name for c in PLANNING_LAYERS.columns)
 ZONE_COLUMNS = tuple(c.name for c in PLANNING_ZONES.columns)
+ZONE_FIXED = fixed_names(PLANNING_ZONES)  # a source attribute of one of these names is stored as src_<name>
 
 
 def _names(columns) -> str:
@@ -105,6 +111,8 @@ class Store:
                     continue  # another process applied it meanwhile
                 for statement in self.dialect.statements(migration):
                     tx.execute(statement)
+                for step in migration.steps:
+                    run_step(step, self.dialect, tx)
                 tx.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
                            [migration.name, now_iso()])
                 tx.execute("UPDATE forestmon_meta SET value = (SELECT count(*) FROM schema_migrations) "
@@ -305,20 +313,30 @@ class Store:
     # -- planning layers -------------------------------------------------------------------------------------
     # Zoning, land-use plan, forest-category and protected-area layers, versioned by validity date: a record per
     # version (``LAYER_FIELDS``) and its zones (``ZONE_COLUMNS``, ``properties`` the source attributes as JSON).
-    def replace_planning_layer(self, layer: dict, zones: gpd.GeoDataFrame) -> None:
-        """Store a layer version and its zones in one transaction, replacing the version with the same id."""
+    def replace_planning_layer(self, layer: dict, zones: gpd.GeoDataFrame,
+                               attributes: pd.DataFrame | None = None) -> dict[str, str]:
+        """Store a layer version and its zones in one transaction, replacing the version with the same id.
+
+        ``attributes`` (the source attributes, a row per zone in the same order) are also stored as typed columns
+        of ``planning_zones`` (``geo.store.attributes``), added as needed; returns source name → column name."""
         zones = zones.to_crs(4326)
         columns = [c for c in ZONE_COLUMNS if c != "layer_id"]
         with self.transaction() as tx:
+            typed = attributes_plan(tx, self.dialect, "planning_zones", ZONE_FIXED, attributes) \
+                if attributes is not None else {}
             tx.execute("DELETE FROM planning_zones WHERE layer_id = ?", [layer["id"]])
             tx.execute("DELETE FROM planning_layers WHERE id = ?", [layer["id"]])
             tx.execute(f"INSERT INTO planning_layers ({_names(LAYER_FIELDS)}) "
                        f"VALUES ({', '.join('?' for _ in LAYER_FIELDS)})", [layer.get(c) for c in LAYER_FIELDS])
             rows = [[tx.geom_param("planning_zones", r.geometry), layer["id"], *(getattr(r, c) for c in columns)]
                     for r in zones.itertuples(index=False)]
-            tx.executemany(f"INSERT INTO planning_zones (geom, layer_id, {_names(columns)}) "
-                           f"VALUES ({tx.geom_sql('planning_zones')}, ?, {', '.join('?' for _ in columns)})", rows)
+            if typed:
+                rows = [[*r, *v] for r, v in zip(rows, attribute_rows(attributes, typed), strict=True)]
+            names = [*columns, *(c for c, _ in typed.values())]
+            tx.executemany(f"INSERT INTO planning_zones (geom, layer_id, {_names(names)}) "
+                           f"VALUES ({tx.geom_sql('planning_zones')}, ?, {', '.join('?' for _ in names)})", rows)
             tx.layer_changed("planning_zones")
+        return {source: column for source, (column, _) in typed.items()}
 
     def planning_layers(self) -> list[dict]:
         """Layer version records, by name then validity date, with ``valid_to`` (the day before the next version

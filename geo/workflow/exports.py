@@ -5,6 +5,7 @@ in WGS 84 or in the official VN-2000 TM-3 zones (EPSG:5899, 9218) through the 7-
 from __future__ import annotations
 
 import tempfile
+from datetime import date
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,7 +19,7 @@ from geo.query import Query
 from geo.store import Store
 from geo.workflow import cases as case_register
 from geo.workflow.places import select_alerts
-from geo.workflow.planting import list_lots
+from geo.workflow.replanting import lots_with_state
 
 FORMATS = {  # name -> (GDAL driver, media type, file suffix)
     "gpkg": ("GPKG", "application/geopackage+sqlite3", ".gpkg"),
@@ -61,8 +62,8 @@ def layer(store: Store, name: str, year: int | None = None, selection: Query | N
         return select_alerts(store, selection or Query())[0]
     if selection is not None and selection != Query():
         raise InvalidInputError(f"layer: {name} takes no alert filters (bbox, datetime, status...); only year")
-    if name == "planting_lots":
-        return list_lots(store, year)
+    if name == "planting_lots":  # with each lot's status, green share and loss alerts today
+        return lots_with_state(store, date.today(), year)
     if name == "cases":
         rows = case_register.list_cases(store, year)
         alerts = store.query_alerts()

@@ -128,16 +128,16 @@ def lot_status(scenes: list[dict], lot_wgs84, planted: date, as_of: date, area_h
             "trajectory": traj.to_dict("records")}
 
 
-def lots_growth(store, as_of: date, lot_id: str | None = None) -> dict:
-    """Every registered lot (or the one ``lot_id``) with its status from the imagery, and the registered area
-    beside the area confirmed from imagery (``established``), by status. Raises NotFoundError for an unknown
-    lot."""
-    lots = list_lots(store)
+def lots_growth(store, as_of: date, lot_id: str | None = None, year: int | None = None) -> dict:
+    """Every registered lot (or the one ``lot_id``, or those planted in ``year``) with its status from the
+    imagery, and the registered area beside the area confirmed from imagery (``established``), by status. Raises
+    NotFoundError for an unknown lot."""
+    lots = list_lots(store, year)
     if lot_id is not None:
         lots = lots[lots["lot_id"] == lot_id]
         if not len(lots):
             raise NotFoundError(f"no planting lot {lot_id!r}")
-    scenes = store.scenes("ok")
+    scenes = [s for s in store.scenes("ok") if str(s["acquired"]) <= as_of.isoformat()]  # judged on what was seen
     out, by_status = [], dict.fromkeys(STATUSES, 0.0)
     for lot in lots.itertuples(index=False):
         planted = date.fromisoformat(str(lot.planted)[:10])
@@ -146,7 +146,7 @@ def lots_growth(store, as_of: date, lot_id: str | None = None) -> dict:
             grown.pop("trajectory")
         by_status[grown["status"]] += float(lot.area_ha or 0)
         out.append({"lot_id": lot.lot_id, "planted": str(lot.planted), "programme": lot.programme,
-                    "area_ha": lot.area_ha, **grown})
+                    "trees": None if pd.isna(lot.trees) else int(lot.trees), "area_ha": lot.area_ha, **grown})
     return {"as_of": as_of.isoformat(), "lots": out,
             "registered_ha": round(float(lots["area_ha"].fillna(0).sum()), 4) if len(lots) else 0.0,
             "confirmed_ha": round(by_status["established"], 4),

@@ -94,6 +94,7 @@ class PlanningFile:
     zone_field: str | None
     repairs: list[str] = field(default_factory=list)
     name_field: str | None = None
+    attributes: pd.DataFrame | None = None  # the source attributes, a row per zone, as read (typed)
 
 
 def normalised_name(text: object) -> str:
@@ -296,7 +297,8 @@ def read_planning_file(path: str | Path, *, kind: str, layer: str | None = None,
     _check_lonlat(zones, path.name, label)
     zones["zone_class"] = [zone_class(t, kind) for t in zones["zone_type"]]
     zones["area_ha"] = zones.geometry.to_crs(area_crs).area / 10000.0
-    return PlanningFile(zones=zones, source_crs=label, zone_field=field_name, repairs=repairs, name_field=name_col)
+    return PlanningFile(zones=zones, source_crs=label, zone_field=field_name, repairs=repairs, name_field=name_col,
+                        attributes=pd.DataFrame(attrs).reset_index(drop=True))
 
 
 def _check_lonlat(zones: gpd.GeoDataFrame, name: str, crs_label: str) -> None:
@@ -399,8 +401,8 @@ def import_layer(store, path: str | Path, *, name: str, kind: str, valid_from: d
         "imported": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
     zones = read.zones.assign(layer_id=record["id"])
-    store.replace_planning_layer(record, zones)
-    return {**record, "repairs": read.repairs}
+    columns = store.replace_planning_layer(record, zones, read.attributes)
+    return {**record, "repairs": read.repairs, "columns": columns}
 
 
 def layers_valid_on(layers: list[dict], day: date | None = None) -> list[dict]:

@@ -114,6 +114,7 @@ def import_lots(store: Store, path: Path, area_crs) -> dict[str, int]:
                            f"district_id, geom, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, {geom_sql}, ?)",
                            [*values, now_iso()])
                 counts["inserted"] += 1
+        tx.layer_changed("planting_lots")  # the layer's extent and last change, as GIS reads them
     return counts
 
 

@@ -8,6 +8,7 @@ from datetime import date
 
 from geo.region import Region
 from geo.store import Store
+from geo.workflow.lot_growth import STATUSES, lots_growth
 from geo.workflow.planting import is_scattered
 
 # Indicator -> (target key in the profile, SQL aggregate over the year's cases, unit).
@@ -90,4 +91,34 @@ def progress(store: Store, region: Region, year: int, as_of: date | None = None)
             f"SELECT id AS alert_id, area_ha, district_id, district, cause, centroid_lon, centroid_lat, case_id "
             f"FROM alerts WHERE status = 'confirmed' AND cause IN ({marks}) ORDER BY area_ha DESC, id",
             REPLANTING_CAUSES)
+    out["afforestation_status"] = afforestation_status(store, year, as_of or date.today(),
+                                                       targets.get("afforestation", {}).get("new_plantation_ha"))
+    if "new_plantation_ha" in out["afforestation"]:
+        row, status = out["afforestation"]["new_plantation_ha"], out["afforestation_status"]
+        row.update(registered=status["registered_ha"], confirmed=status["confirmed_ha"],
+                   fraction_confirmed=status["fraction_confirmed"])
     return out
+
+
+def afforestation_status(store: Store, year: int, as_of: date, target_ha: float | None) -> dict:
+    """The year's plantation lots checked from space on ``as_of``: the area registered beside the area confirmed
+    from imagery (status ``established``, ``geo.workflow.lot_growth``), plantation area by status, and trees
+    by programme (plantation lots vs scattered trees, ``planting.is_scattered``)."""
+    lots = lots_growth(store, as_of, year=year)["lots"]
+    plantation = [lot for lot in lots if not is_scattered(lot["programme"])]
+    scattered = [lot for lot in lots if is_scattered(lot["programme"])]
+    by_status = {s: round(sum(float(lot["area_ha"] or 0) for lot in plantation if lot["status"] == s), 4)
+                 for s in STATUSES}
+    registered = round(sum(float(lot["area_ha"] or 0) for lot in plantation), 4)
+    confirmed = by_status["established"]
+    return {
+        "as_of": as_of.isoformat(), "target_ha": target_ha, "registered_ha": registered, "confirmed_ha": confirmed,
+        "fraction_registered": round(registered / target_ha, 6) if target_ha else None,
+        "fraction_confirmed": round(confirmed / target_ha, 6) if target_ha else None,
+        "area_by_status": by_status,
+        "lots_by_status": {s: sum(1 for lot in plantation if lot["status"] == s) for s in STATUSES},
+        "trees_by_programme": {"plantation": sum(lot["trees"] or 0 for lot in plantation),
+                               "scattered": sum(lot["trees"] or 0 for lot in scattered)},
+        "lots": {"plantation": len(plantation), "scattered": len(scattered)},
+        "source": "planting_lots (register); status from the analysis-ready scenes' NDVI since planting",
+    }

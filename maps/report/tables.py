@@ -238,6 +238,13 @@ def _progress_text(key: str, progress: Mapping | None, base: int, t: dict, lang:
         text = t["progress_planting"].format(current=current, pct=number(100 * (row["fraction_done"] or 0), 1, lang))
         if key == "trees_planted" and row.get("in_plantation_lots"):
             text += t["trees_in_lots"].format(n=number(row["in_plantation_lots"], 0, lang))
+        space = progress.get("afforestation_status")
+        if key == "new_plantation_ha" and space:  # registered beside confirmed from imagery, area by status
+            statuses = ", ".join(f"{t['lot_' + k]} {number(v, 2, lang)} ha"
+                                 for k, v in space["area_by_status"].items() if v)
+            text += t["confirmed_from_space"].format(confirmed=number(space["confirmed_ha"], 2, lang),
+                                                     pct=number(100 * (space["fraction_confirmed"] or 0), 1, lang),
+                                                     statuses=statuses or "-")
         return text, ""
     return t["no_data"], ""
 

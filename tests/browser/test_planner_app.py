@@ -153,6 +153,10 @@ def test_planner_uploads_compares_overlays_and_exports(server, store, tmp_path):
         expect(lots).to_contain_text("LD-01")
         expect(lots).to_contain_text("Chưa có ảnh")
         expect(lots).to_contain_text("xác nhận từ ảnh 0 ha")
+        expect(lots.locator("thead")).to_contain_text("Cảnh báo mất rừng từ khi trồng")
+        # no alert of the sample store is confirmed: no candidate replanting site
+        expect(page.locator("#plan-candidates")).to_contain_text("trồng lại (cảnh báo mất rừng đã xác nhận): 0")
+        expect(page.locator("#plan-candidates")).to_contain_text("Không có cảnh báo mất rừng đã xác nhận")
         assert page.evaluate("window.forestmonMap.getSource('plan-lots').serialize().data.features.length") == 1
         assert real_errors(log.errors) == [] and log.blocked == []
 

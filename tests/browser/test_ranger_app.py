@@ -73,6 +73,13 @@ def test_ranger_reviews_the_queue_confirms_opens_a_case_and_dismisses(server, sh
         expect(page.locator("#count")).to_have_text("3 cảnh báo đang chờ (3 được giao, 0 đang kiểm tra)")
         timber = page.locator('#targets-body tr[data-target="damaged_timber_m3"] td').first
         expect(timber).to_have_text("0")  # the 2024 targets: no timber lost yet
+        # afforestation checked from space: nothing registered or confirmed yet, against 617.7 ha
+        registered = page.locator('#targets-body tr[data-target="registered_ha"]')
+        expect(registered.locator("th")).to_have_text("Trồng rừng mới: đăng ký (ha)")
+        expect(registered.locator("td").first).to_have_text("0")
+        expect(registered.locator("td").nth(2)).to_have_text("617.7")
+        expect(page.locator('#targets-body tr[data-target="confirmed_ha"] td').first).to_have_text("0")
+        expect(page.locator('#targets-body tr[data-target="trees.scattered"] td').first).to_have_text("0")
         items = page.locator(".alert-item")
         assert items.first.get_attribute("data-alert-id") == BIG  # highest priority first
         page.wait_for_function("document.querySelector('#map canvas') !== null")

@@ -89,6 +89,12 @@ def test_planting_lots_import_with_areas_in_hectares(store, tmp_path):
     # lots of no scattered-tree programme are plantation forest: their trees are told, not counted as scattered
     assert t["afforestation"]["trees_planted"]["current"] == 0
     assert t["afforestation"]["trees_planted"]["in_plantation_lots"] == 6900
+    # no scene in the catalogue: 5 ha registered, none confirmed from imagery, all of it without data
+    space = t["afforestation_status"]
+    assert (space["registered_ha"], space["confirmed_ha"], space["area_by_status"]["no_data"]) == (5.0, 0.0, 5.0)
+    text = run(store.url, "targets", "--year", "2024", "--as-of", "2024-12-31", "--lang", "vi").output
+    assert "đăng ký 5 ha, xác nhận 0 ha trên chỉ tiêu 617.70 ha" in text
+    assert "chưa có ảnh 5" in text and "trồng rừng tập trung 6,900" in text
     bad = tmp_path / "bad.csv"
     bad.write_text("lot_id,planted\nL9,2024-01-01\n", encoding="utf-8")
     r = run(store.url, "planting", "import", str(bad))

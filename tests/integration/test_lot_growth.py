@@ -9,6 +9,8 @@ from datetime import date
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import pyogrio
 import pytest
 import rasterio
 from fastapi.testclient import TestClient
@@ -21,6 +23,7 @@ from api.settings import Settings
 from api.users import add_user
 from geo.workflow.lot_growth import VISIBLE_AFTER_DAYS
 from geo.workflow.planting import import_lots
+from geo.workflow.targets import afforestation_status
 
 X0, Y0, RES, SIZE = 860000.0, 1335400.0, 10.0, 40  # a 400 m square in UTM 48N near Đà Lạt
 RED = 0.05
@@ -144,3 +147,107 @@ def test_targets_count_plantation_hectares_and_scattered_trees_by_programme(clie
     assert t["trees_planted"]["current"] == 300  # the trees target is scattered trees (cây phân tán)
     assert t["trees_planted"]["in_plantation_lots"] == 1600  # told, not counted
     assert t["trees_planted"]["by_programme"] == {"plantation": 1600, "scattered": 300}
+
+
+def test_targets_count_registered_against_confirmed_from_space_by_status(client, store, tmp_path):
+    """The three 2023 lots (1 ha each) and a scattered-trees lot: on 2024-12-31 the 2023 target's 3 ha registered
+    are 1 ha confirmed (GREEN established), 1 ha failed (BARE), 1 ha cleared; the scattered lot's trees stand apart."""
+    scattered = gpd.GeoDataFrame({"lot_id": ["S23"], "planted": ["2023-03-01"], "trees": [450],
+                                  "programme": ["Trồng cây phân tán"]}, geometry=[lot_box("BARE")], crs=32648)
+    path = tmp_path / "scattered.geojson"
+    scattered.to_crs(4326).to_file(path)
+    import_lots(store, path, "EPSG:32648")
+    got = afforestation_status(store, 2023, date(2024, 12, 31), 617.7)
+    assert got["registered_ha"] == pytest.approx(3.0, rel=1e-3)
+    assert got["confirmed_ha"] == pytest.approx(1.0, rel=1e-3)
+    assert got["fraction_confirmed"] == pytest.approx(1.0 / 617.7, rel=1e-3)
+    assert got["area_by_status"]["established"] == pytest.approx(1.0, rel=1e-3)
+    assert got["area_by_status"]["failed"] == pytest.approx(1.0, rel=1e-3)
+    assert got["area_by_status"]["cleared"] == pytest.approx(1.0, rel=1e-3)
+    assert got["area_by_status"]["establishing"] == got["area_by_status"]["not_yet_visible"] == 0
+    assert got["lots_by_status"]["established"] == 1 and got["lots"] == {"plantation": 3, "scattered": 1}
+    assert got["trees_by_programme"] == {"plantation": 4800, "scattered": 450}
+    early = afforestation_status(store, 2023, date(2023, 8, 31), 617.7)
+    # judged on the scenes up to that day: CLEARED still green, GREEN and BARE not yet visible
+    assert early["confirmed_ha"] == pytest.approx(1.0, rel=1e-3)
+    assert early["area_by_status"]["not_yet_visible"] == pytest.approx(2.0, rel=1e-3)
+
+
+def test_targets_endpoint_reports_the_year_registered_and_confirmed(client, store, tmp_path):
+    lots = gpd.GeoDataFrame({"lot_id": ["P24", "S24"], "planted": ["2024-05-02", "2024-06-01"],
+                             "trees": [1600, 300], "programme": ["Trồng rừng tập trung", "Trồng cây phân tán"]},
+                            geometry=[lot_box("GREEN"), lot_box("BARE")], crs=32648)
+    path = tmp_path / "lots-2024.geojson"
+    lots.to_crs(4326).to_file(path)
+    import_lots(store, path, "EPSG:32648")
+    body = client.get("/targets/2024", params={"as_of": "2024-12-31"}).json()
+    space = body["afforestation_status"]
+    # P24 sits on the GREEN lot's pixels, green since autumn 2024: established, 1 ha confirmed of 617.7
+    assert space["target_ha"] == 617.7
+    assert space["registered_ha"] == pytest.approx(1.0, rel=1e-3)
+    assert space["confirmed_ha"] == pytest.approx(1.0, rel=1e-3)
+    assert space["trees_by_programme"] == {"plantation": 1600, "scattered": 300}
+    row = body["afforestation"]["new_plantation_ha"]
+    assert row["registered"] == space["registered_ha"] and row["confirmed"] == space["confirmed_ha"]
+
+
+def _loss_alerts(store, tmp_path):
+    """The sample alerts, a confirmed clearing over the CLEARED lot after its planting, a dismissed one over GREEN
+    and an unreviewed one over BARE detected before the lots were planted; a lot replanted on the clearing."""
+    from conftest import sample_alerts
+    from shapely.geometry import MultiPolygon
+
+    def alert(alert_id, lot, day):
+        geom = gpd.GeoSeries([lot_box(lot)], crs=32648).to_crs(4326).iloc[0]
+        return {"id": alert_id, "confidence": "high", "first_detected": day, "confirmed": day, "last_update": day,
+                "area_ha": 1.0, "district_id": "672", "district": "Thành phố Đà Lạt", "mean_drop": 0.6,
+                "geometry": MultiPolygon([geom])}
+
+    ours = gpd.GeoDataFrame([alert("CLEAR-1", "CLEARED", "2024-07-01"), alert("DISM-1", "GREEN", "2024-03-01"),
+                             alert("OLD-1", "BARE", "2022-12-01")], geometry="geometry", crs=4326)
+    store.sync_alerts(gpd.GeoDataFrame(pd.concat([sample_alerts(), ours], ignore_index=True), crs=4326))
+    with store.transaction() as tx:
+        tx.execute("UPDATE alerts SET status = 'confirmed', cause = 'illegal_clearing' WHERE id = 'CLEAR-1'")
+        tx.execute("UPDATE alerts SET status = 'dismissed', dismiss_reason = 'cloud_shadow' WHERE id = 'DISM-1'")
+    again = gpd.GeoDataFrame({"lot_id": ["RE"], "planted": ["2024-09-01"], "trees": [1000],
+                              "programme": ["trồng lại rừng"]}, geometry=[lot_box("CLEARED")], crs=32648)
+    path = tmp_path / "replanted.geojson"
+    again.to_crs(4326).to_file(path)
+    import_lots(store, path, "EPSG:32648")
+
+
+def test_confirmed_loss_alerts_are_replanting_candidates(client, store, tmp_path):
+    _loss_alerts(store, tmp_path)
+    body = client.get("/planting-lots/replanting-candidates").json()
+    assert body["count"] == 1 and body["area_ha"] == 1.0  # the sample alerts are unreviewed, DISM-1 dismissed
+    site = body["candidates"][0]
+    assert (site["alert_id"], site["cause"], site["first_detected"]) == ("CLEAR-1", "illegal_clearing", "2024-07-01")
+    assert site["commune"]["kind"] == "commune" and site["commune"]["name"]  # the 2025 unit holding it
+    want = gpd.GeoSeries([lot_box("CLEARED")], crs=32648).to_crs(4326).iloc[0].centroid
+    assert site["centroid"] == pytest.approx([want.x, want.y], abs=1e-4)
+    assert site["replanted_by"] == ["RE"]  # planted on it after the loss
+
+
+def test_lots_carry_their_status_and_loss_alerts_since_planting(client, store, tmp_path):
+    _loss_alerts(store, tmp_path)
+    features = client.get("/planting-lots", params={"as_of": "2024-12-31"}).json()["features"]
+    lots = {f["properties"]["lot_id"]: f["properties"] for f in features}
+    assert lots["CLEARED"]["loss_alerts"] == ["CLEAR-1"] and lots["CLEARED"]["loss_alert_count"] == 1
+    assert lots["CLEARED"]["status"] == "cleared"
+    assert lots["GREEN"]["loss_alerts"] == [] and lots["GREEN"]["status"] == "established"  # dismissed: no loss
+    assert lots["GREEN"]["green_share"] == 1.0
+    assert lots["BARE"]["loss_alerts"] == []  # OLD-1 was detected before the lot was planted
+    assert lots["RE"]["loss_alerts"] == []  # CLEAR-1 came before RE was planted
+    growth = client.get("/planting-lots/growth", params={"as_of": "2024-12-31"}).json()["lots"]
+    assert {g["lot_id"]: g["loss_alerts"] for g in growth}["CLEARED"] == ["CLEAR-1"]
+    assert client.get("/planting-lots/CLEARED/growth").json()["loss_alerts"] == ["CLEAR-1"]
+    for fmt in ("gpkg", "geojson"):
+        r = client.get("/exports/planting_lots", params={"format": fmt})
+        assert r.status_code == 200, r.text
+        path = tmp_path / f"lots-export.{fmt}"
+        path.write_bytes(r.content)
+        exported = pyogrio.read_dataframe(path).set_index("lot_id")
+        assert exported.loc["CLEARED", "loss_alert_count"] == 1 and exported.loc["CLEARED", "status"] == "cleared"
+        assert exported.loc["GREEN", "green_share"] == 1.0
+        assert pd.api.types.is_integer_dtype(exported["loss_alert_count"])
+        assert exported["green_share"].dtype == "float64"

@@ -277,6 +277,7 @@ def test_cli_imports_lists_and_overlays(store, tmp_path, monkeypatch):
                             "--valid-from", "2024-01-01", "--data-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert "imported 3 zone(s) as phan-khu-20240101" in r.output
+    assert "columns: loai_dat, ten" in r.output  # the file's attributes, each a typed column of the store
     assert "phan-khu-20240101" in runner.invoke(cli, ["layers", "list", "--data-dir", str(tmp_path)]).output
     r = runner.invoke(cli, ["layers", "overlay", "--format", "json", "--data-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output

@@ -22,6 +22,7 @@ def test_report_targets_show_register_figures(store):
     # 1 case so far; 182 of 366 days gone -> 2.0 projected for the year; 2 cases in 2023.
     assert "1 (full-year projection 2.0; 2023: 2)" in html
     assert "0 (0.0% of target)" in html
+    assert "confirmed from imagery 0.00 ha (0.0% of target)" in html  # no lot: nothing confirmed
     vi = build_report(region, store.query_alerts(), "2024-W26", lang="vi", progress=figures)
     assert "1 (dự báo cả năm 2,0; năm 2023: 2)" in vi
     assert "no data yet" in build_report(region, store.query_alerts(), "2024-W26", lang="en")

@@ -60,6 +60,7 @@ def _reads(case_id: int, photo_id: int) -> dict[str, list[str]]:
         "/planning/overlay": ["/planning/overlay", "/planning/overlay?f=csv", "/planning/overlay?f=gpkg"],
         "/planning/diff": ["/planning/diff?from=a-20230101&to=a-20240101"],
         "/planting-lots/growth": ["/planting-lots/growth"],
+        "/planting-lots/replanting-candidates": ["/planting-lots/replanting-candidates"],
         "/planting-lots/{lot_id}/growth": ["/planting-lots/L1/growth"],
         "/imagery/scenes": ["/imagery/scenes"],
         "/imagery/{scene_id}/{layer}/tilejson.json": ["/imagery/latest/truecolor/tilejson.json"],

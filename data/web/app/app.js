@@ -267,7 +267,8 @@ async function showList(next) {
   for (const format of ["gpx", "kml", "gpkg"]) $(format).href = `/exports/alerts?format=${format}&${exportParams}`;
 }
 
-/** The year's violation targets (``GET /targets/{year}``), for the year of the newest alert in the list. */
+/** The year's targets (``GET /targets/{year}``): violations, and afforestation checked from space, for the year of
+ * the newest alert in the list. */
 async function loadTargets(features) {
   const newest = features.map((f) => f.properties.first_detected || "").sort().pop();
   const year = newest ? newest.slice(0, 4) : String(new Date().getFullYear());
@@ -285,6 +286,24 @@ async function loadTargets(features) {
         row.append(cell);
       }
       body.append(row);
+    }
+    // Afforestation: registered beside confirmed from imagery against the hectares target, area by lot status,
+    // trees by programme (plantation lots vs scattered trees).
+    const space = targets.afforestation_status;
+    if (space) {
+      const rows = [["registered_ha", space.registered_ha, space.target_ha], ["confirmed_ha", space.confirmed_ha, space.target_ha],
+        ...Object.entries(space.area_by_status).map(([k, v]) => [`lot.${k}`, v, null]),
+        ...Object.entries(space.trees_by_programme).map(([k, v]) => [`trees.${k}`, v, null])];
+      for (const [key, current, target] of rows) {
+        const row = document.createElement("tr");
+        row.dataset.target = key;
+        for (const value of [t(`target.${key}`), current, null, target]) {
+          const cell = document.createElement(row.children.length ? "td" : "th");
+          cell.textContent = value === null ? "" : typeof value === "number" ? String(Math.round(value * 100) / 100) : value;
+          row.append(cell);
+        }
+        body.append(row);
+      }
     }
     $("targets").hidden = false;
   } catch {

@@ -79,6 +79,7 @@ function build(openByDefault) {
     el("h3", { i18n: "plan.lots" }),
     el("button", { id: "plan-lots-go", type: "button", i18n: "plan.lots_go" }),
     el("div", { id: "plan-lots", class: "plan-table" }),
+    el("div", { id: "plan-candidates", class: "plan-table" }),
     el("h3", { i18n: "plan.upload" }),
     el("form", { id: "plan-upload", class: "plan-form" },
       labelled("plan.file", el("input", { type: "file", name: "file", required: "",
@@ -326,19 +327,34 @@ function showLots(body) {
     [t("plan.lot"), (r) => r.lot_id], [t("plan.planted"), (r) => r.planted],
     [t("plan.lot_status"), (r) => t(`plan.lot.${r.status}`)], [t("area_ha"), (r) => fmtHa(r.area_ha), true],
     [t("plan.green_share"), (r) => `${Math.round(r.green_share * 100)}%`, true],
+    [t("plan.loss_alerts"), (r) => (r.loss_alerts || []).join(", ") || "0"],
   ], body.lots) : el("p", { text: t("plan.no_lots") }));
+}
+
+/** Confirmed-loss alerts as candidate replanting sites (``GET /planting-lots/replanting-candidates``). */
+function showCandidates(body) {
+  const box = $p("plan-candidates");
+  box.replaceChildren(el("p", { class: "plan-caption", text: t("plan.candidates", {
+    n: body.count, area: fmtHa(body.area_ha) }) }));
+  box.append(body.candidates.length ? table([
+    [t("plan.alert"), (r) => r.alert_id], [t("area_ha"), (r) => fmtHa(r.area_ha), true],
+    [t("plan.commune"), (r) => (r.commune ? r.commune.name : "–")],
+    [t("plan.centroid"), (r) => `${r.centroid[1].toFixed(5)}, ${r.centroid[0].toFixed(5)}`],
+    [t("plan.replanted_by"), (r) => r.replanted_by.join(", ") || "–"],
+  ], body.candidates) : el("p", { text: t("plan.no_candidates") }));
 }
 
 async function checkLots() {
   quiet();
   $p("plan-lots").replaceChildren(el("p", { text: t("plan.lots_reading") }));
   try {
-    const [growth, lots] = await Promise.all([api("/planting-lots/growth"), api("/planting-lots")]);
+    const [growth, lots, sites] = await Promise.all([api("/planting-lots/growth"), api("/planting-lots"),
+      api("/planting-lots/replanting-candidates")]);
     lastLots = growth;
     showLots(growth);
-    const status = Object.fromEntries(growth.lots.map((l) => [l.lot_id, l.status]));
-    const data = { type: "FeatureCollection", features: lots.features.map((f) => (
-      { ...f, properties: { ...f.properties, status: status[f.properties.lot_id] || "no_data" } })) };
+    showCandidates(sites);
+    const data = { type: "FeatureCollection", features: lots.features.map((f) => (  // each lot with its status
+      { ...f, properties: { ...f.properties, status: f.properties.status || "no_data" } })) };
     if (map.getSource("plan-lots")) map.getSource("plan-lots").setData(data);
     else {
       map.addSource("plan-lots", { type: "geojson", data });
@@ -350,6 +366,7 @@ async function checkLots() {
     }
   } catch (err) {
     $p("plan-lots").replaceChildren();
+    $p("plan-candidates").replaceChildren();
     say(err);
   }
 }
