@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Page, Route, sync_playwright
+from playwright.sync_api import Page, Route, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 # As root in a container Chromium needs --no-sandbox; the rest keep it from reaching for the network.
@@ -95,4 +95,5 @@ def log_in_app(page: Page, url: str, username: str, password: str) -> None:
     page.get_by_label("Tên đăng nhập").fill(username)
     page.get_by_label("Mật khẩu").fill(password)
     page.locator("#login").get_by_role("button", name="Đăng nhập").click()
+    expect(page.locator("#who")).to_contain_text(username)  # logged in: the header names the user
     page.locator("#list").wait_for(state="visible")

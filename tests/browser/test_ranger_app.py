@@ -338,6 +338,7 @@ def test_every_control_is_labelled_and_the_review_works_by_keyboard(server):
         page.keyboard.press("Tab")
         page.keyboard.type(PASSWORD)
         page.keyboard.press("Enter")
+        expect(page.locator("#who")).to_contain_text("an (ranger)")  # logged in: the header names the user
         expect(page.locator("#list")).to_be_visible()
         page.wait_for_selector(".maplibregl-ctrl-zoom-in")
         assert page.evaluate(UNLABELLED) == []

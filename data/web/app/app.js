@@ -99,7 +99,10 @@ function fillUnits(select) {
 }
 
 // --- logging in and out -------------------------------------------------------------------------------------
-async function start() {
+let navigation = 0;  // counts list and alert openings: start-up never overrides one the user made meanwhile
+let starts = 0;  // a log-in or log-out restarts the app: only the latest start opens the first list
+async function start(before = navigation) {
+  const generation = ++starts;
   clearError();
   me = null;
   if (token()) {
@@ -108,7 +111,7 @@ async function start() {
     } catch (err) {
       if (err.status !== 401) return showError(err);  // offline with nothing cached: keep the login for later
       setToken(null);
-      return start();
+      return start(before);
     }
   }
   const anonymous = !me;
@@ -141,7 +144,14 @@ async function start() {
   $("show-queue").hidden = !(me && ["ranger", "admin"].includes(me.role));
   $("read-only").hidden = !anonymous;
   const view = me && me.role === "ranger" ? "queue" : "all";  // a ranger starts at their queue
-  await showList(state.view === "queue" && !$("show-queue").hidden ? "queue" : state.view === "all" ? "all" : view);
+  const first = state.view === "queue" && !$("show-queue").hidden ? "queue" : state.view === "all" ? "all" : view;
+  if (generation !== starts) return;
+  if (navigation !== before) {  // the user already opened a list or an alert while this loaded: keep it
+    mode = first;
+    if (current) await openAlert(current.properties.id);  // drawn again with what this user may do
+    return;
+  }
+  await showList(first);
   if (state.alert) await openAlert(state.alert);
 }
 
@@ -154,11 +164,12 @@ $("login").addEventListener("submit", async (e) => {
   e.preventDefault();
   clearError();
   const form = e.target;
+  const before = navigation;
   try {
     await login(form.username.value, form.password.value);
     form.password.value = "";
     setHash({ alert: hashState().alert });  // the user's own start view (a ranger's queue), still on the alert
-    await start();
+    await start(before);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       $("error").textContent = t("error.login");
@@ -246,7 +257,10 @@ async function openReport(e) {
 }
 
 let mode = "queue";  // "queue" (GET /me/queue) or "all" (GET /alerts with the filters)
+let listRequest = 0;  // only the latest list request draws the list
 async function showList(next) {
+  const request = ++listRequest;
+  navigation += 1;
   mode = next;
   clearError();
   $("list").hidden = false;
@@ -258,6 +272,7 @@ async function showList(next) {
   setHash({ view: mode, ...(mode === "all" ? Object.fromEntries(params) : {}) });
   try {
     const data = mode === "queue" ? await api("/me/queue") : await api(`/alerts?${params}&limit=500`);
+    if (request !== listRequest) return;  // a newer request (another filter, another view) is drawing it
     renderList(data.features, data.numberMatched);
     await loadTargets(data.features);
   } catch (err) {
@@ -320,6 +335,8 @@ function filterParams() {
 
 function renderList(features, total) {
   const list = $("alerts");
+  // A keyboard user keeps their place when the list is redrawn under them.
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.alertId : null;
   list.replaceChildren();
   if (mode === "queue") {
     const n = (s) => features.filter((f) => f.properties.status === s).length;
@@ -339,6 +356,7 @@ function renderList(features, total) {
     button.addEventListener("click", () => openAlert(p.id));
     item.append(button);
     list.append(item);
+    if (p.id === focused) button.focus();
   }
 }
 
@@ -375,6 +393,7 @@ async function openAt(lngLat) {
 }
 
 async function openAlert(id) {
+  navigation += 1;
   clearError();
   try {
     current = await withPending(await api(`/alerts/${encodeURIComponent(id)}`));
