@@ -139,5 +139,10 @@ class DataDir:
         return self.demo / "truth.gpkg"
 
     @property
+    def demo_lots(self) -> Path:
+        """The synthetic plantation lots, as a planting register (GeoJSON)."""
+        return self.demo / "plantation_lots.geojson"
+
+    @property
     def demo_landcover(self) -> Path:
         return self.demo / "landcover.tif"

@@ -20,7 +20,7 @@ import rasterio
 from rasterio.features import shapes
 from rasterio.transform import from_origin
 from scipy import ndimage
-from shapely.geometry import shape
+from shapely.geometry import box, shape
 from shapely.ops import unary_union
 
 from geo.progress import Progress
@@ -82,6 +82,13 @@ def _smooth_noise(rng: np.random.Generator, shape_: tuple[int, int], sigma: floa
     return (ranks / ranks.size).astype(np.float32)
 
 
+# The plantation lots: (lot id, pixel rows, pixel columns, days after PLANTED_AFTER_DAYS they were planted).
+PLANTATION_LOTS = (("DEMO-TR-01", slice(700, 740), slice(100, 160), 0),   # 24 ha
+                   ("DEMO-TR-02", slice(560, 590), slice(250, 300), 30))  # 15 ha
+PLANTED_AFTER_DAYS = 120  # planted this many days after the series starts: bare, then a canopy over ~14 months
+TREES_PER_HA = 1660       # acacia planted at 3 m x 2 m
+
+
 def _dates(area: DemoArea) -> list[date]:
     days = (area.end - area.start).days
     return [area.start + timedelta(days=d) for d in range(0, days + 1, area.interval_days)]
@@ -114,11 +121,11 @@ def _landcover(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray
     # Reservoir: an elongated lake in the north-east.
     lake = (((xx - 0.75) / 0.16) ** 2 + ((yy - 0.2) / 0.05) ** 2) < 1 + 0.5 * (_smooth_noise(rng, (n, n), 10) - 0.5)
     lc[lake] = WATER
-    # Two plantation lots on former bare land (planted in 2023, greening through the series).
-    lc[700:740, 100:160] = PLANTATION   # 24 ha
-    lc[560:590, 250:300] = PLANTATION   # 15 ha
+    # Two plantation lots on former bare land, planted in the series' first months and greening through it.
     plant_offset = np.zeros((n, n), dtype=np.int16)
-    plant_offset[560:590, 250:300] = 90
+    for _, rows, cols, offset in PLANTATION_LOTS:
+        lc[rows, cols] = PLANTATION
+        plant_offset[rows, cols] = offset
     return lc, phase, plant_offset
 
 
@@ -182,7 +189,7 @@ def _greenness(lc: np.ndarray, phase: np.ndarray, plant_offset: np.ndarray, text
     m = lc == COFFEE
     g[m] = 0.58 - 0.12 * dry + texture[m] * 0.04
     m = lc == PLANTATION  # bare at planting, closing canopy over about 14 months
-    age = (day - series_start).days - 120 - plant_offset[m]
+    age = (day - series_start).days - PLANTED_AFTER_DAYS - plant_offset[m]
     g[m] = 0.1 + 0.75 * np.clip(age / 420.0, 0, 1)
     return g
 
@@ -257,14 +264,29 @@ def _truth(clearings: list[Clearing], transform, n: int, crs: str) -> gpd.GeoDat
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
 
 
+def _lots(area: DemoArea, transform, crs: str) -> gpd.GeoDataFrame:
+    """The plantation lots as a planting register would list them (the columns ``forestmon planting import``
+    reads), outlined on their pixels."""
+    rows = []
+    for lot_id, r, c, offset in PLANTATION_LOTS:
+        (x0, y0), (x1, y1) = transform * (c.start, r.stop), transform * (c.stop, r.start)
+        ha = (r.stop - r.start) * (c.stop - c.start) * RESOLUTION**2 / 10_000
+        planted = area.start + timedelta(days=PLANTED_AFTER_DAYS + offset)
+        rows.append({"lot_id": lot_id, "planted": planted.isoformat(),
+                     "species": "Keo lai (SYNTHETIC)", "trees": int(ha * TREES_PER_HA),
+                     "programme": "Trồng rừng tập trung", "geometry": box(x0, y0, x1, y1)})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+
+
 def scene_name(day: date) -> str:
     return f"S2_SYNTHETIC_L2A_{day:%Y%m%d}.tif"
 
 
 def generate(area: DemoArea, out_dir: Path, truth_path: Path, landcover_path: Path, crs: str = "EPSG:32648",
-             progress: Progress | None = None) -> list[Path]:
+             progress: Progress | None = None, lots_path: Path | None = None) -> list[Path]:
     """Write the demo scenes (COGs) into ``out_dir``, the clearings with their dates to ``truth_path`` (a
-    GeoPackage, layer ``clearings``) and the land cover to ``landcover_path``; existing files are kept.
+    GeoPackage, layer ``clearings``), the land cover to ``landcover_path`` and, given ``lots_path``, the
+    plantation lots' register (GeoJSON); existing files are kept.
 
     Re-running after an interruption completes the series: each file is written to a temporary name and
     renamed when whole, and every scene's random stream derives from the seed and its date alone.
@@ -286,6 +308,11 @@ def generate(area: DemoArea, out_dir: Path, truth_path: Path, landcover_path: Pa
         tmp.unlink(missing_ok=True)
         _truth(clearings, transform, n, crs).to_file(tmp, layer="clearings")
         tmp.rename(truth_path)
+    if lots_path is not None and not lots_path.exists():
+        tmp = lots_path.with_suffix(".tmp.geojson")
+        tmp.unlink(missing_ok=True)
+        _lots(area, transform, crs).to_file(tmp, driver="GeoJSON")
+        tmp.rename(lots_path)
     if not landcover_path.exists():
         tmp = landcover_path.with_suffix(".tmp.tif")
         with rasterio.open(tmp, "w", count=1, dtype="uint8", **profile) as dst:

@@ -13,6 +13,8 @@ from api.cli.steps import ProgressBars, detect_and_assign, run_server, write_rep
 from geo.evaluate import accuracy
 from geo.grid import Grid
 from geo.store import open_store
+from geo.workflow.lot_growth import lots_growth
+from geo.workflow.planting import import_lots
 from ingest import synthetic
 from ingest.catalogue import ingest_local
 
@@ -25,8 +27,9 @@ from ingest.catalogue import ingest_local
 def demo(data_dir: Path | None, serve: bool, host: str | None, port: int | None) -> None:
     """Run the monitor end to end on synthetic Sentinel-2 scenes with known clearings.
 
-    Writes the scenes and their ground truth to DATA_DIR/demo, alerts to the store (assigned to the rangers of
-    their units, if any), a weekly report to DATA_DIR/reports, prints the alerts' area-weighted recall and
+    Writes the scenes, their ground truth and the plantation lots' register to DATA_DIR/demo, the lots and the
+    alerts to the store (alerts assigned to the rangers of their units, if any), a weekly report to
+    DATA_DIR/reports, prints the lots' status checked from the imagery and the alerts' area-weighted recall and
     precision against the truth, then serves the map. Re-running reuses what is already there.
     """
     settings = settings_from(data_dir=data_dir, host=host, port=port)
@@ -37,11 +40,12 @@ def demo(data_dir: Path | None, serve: bool, host: str | None, port: int | None)
     click.echo(f"SYNTHETIC demo scenario over {region.title} -> {settings.data_dir}")
     scene_dir = settings.paths.demo_scenes
     synthetic.generate(region.demo, scene_dir, settings.paths.demo_truth, settings.paths.demo_landcover,
-                       crs=region.grid_crs.to_string(), progress=bars)
+                       crs=region.grid_crs.to_string(), progress=bars, lots_path=settings.paths.demo_lots)
     store = open_store(settings.store)
     result = ingest_local([scene_dir], store, region, settings.paths.ard, progress=bars)
     for record in result.failed:
         click.echo(f"skipped: {record['reason']}", err=True)
+    import_lots(store, settings.paths.demo_lots, region.grid_crs)  # the register a forest office keeps
     grid = Grid.covering(region.demo.bounds, region.grid_crs, region.resolution)
     detect_and_assign(settings, store, bars, grid=grid)
     alerts = store.query_alerts()
@@ -52,6 +56,9 @@ def demo(data_dir: Path | None, serve: bool, host: str | None, port: int | None)
     week = f"{iso.year}-W{iso.week:02d}"
     report_path = write_report(settings, week)
     click.echo(f"{len(alerts)} alert(s), {alerts['area_ha'].sum():.1f} ha; report: {report_path}")
+    lots = lots_growth(store, date.fromisoformat(last))["lots"]
+    click.echo("plantation lots checked from the imagery: " + "; ".join(
+        f"{lot['lot_id']} planted {lot['planted']}: {lot['status']}, {lot['green_share']:.0%} green" for lot in lots))
     truth = gpd.read_file(settings.paths.demo_truth)
     score = accuracy(alerts, truth, region.grid_crs, until=date.fromisoformat(last))
     click.echo(f"clearings found: {score.found}/{score.total}; median delay {score.median_delay_days} days")

@@ -60,3 +60,28 @@ def test_rerunning_the_demo_changes_nothing(demo_run):
     after = pyogrio.read_dataframe(data_dir / "forestmon.gpkg", layer="alerts").sort_values("id")
     assert list(before["id"]) == list(after["id"])
     assert again.stdout.strip().splitlines()[-1] == demo_run["proc"].stdout.strip().splitlines()[-1]
+
+
+def test_the_demos_greening_plantation_lots_come_out_established_with_their_planting_dates(demo_run):
+    """The demo registers its two plantation lots (bare when planted, a closed canopy about 14 months later) and
+    checks them from its own scenes: established at the end of the series, not yet established six months after
+    planting; the register's planting dates are kept."""
+    from datetime import date, timedelta
+
+    from api.settings import Settings
+    from geo.store import open_store
+    from geo.workflow.lot_growth import lots_growth
+
+    proc = demo_run["proc"]
+    assert ("plantation lots checked from the imagery: DEMO-TR-01 planted 2023-05-03: established"
+            in proc.stdout), proc.stdout[-2000:]
+    with open_store(Settings(data_dir=demo_run["data_dir"]).store) as store:
+        last = max(s["acquired"] for s in store.scenes("ok"))
+        end = {lot["lot_id"]: lot for lot in lots_growth(store, date.fromisoformat(last))["lots"]}
+        assert {k: (v["planted"], v["status"]) for k, v in end.items()} == {
+            "DEMO-TR-01": ("2023-05-03", "established"), "DEMO-TR-02": ("2023-06-02", "established")}
+        assert all(v["green_share"] >= 0.9 for v in end.values())
+        early = lots_growth(store, date(2023, 5, 3) + timedelta(days=180))["lots"]
+        assert {lot["status"] for lot in early} <= {"not_yet_visible", "establishing"}
+        registered = sum(v["area_ha"] for v in end.values())
+        assert registered == pytest.approx(24 + 15, rel=0.01)
