@@ -78,6 +78,8 @@ def tile_geometries(lonlat: np.ndarray, z: int, x: int, y: int) -> np.ndarray:
     low, high = -BUFFER, EXTENT + BUFFER
     bounds = shapely.bounds(geoms)
     outside = (bounds[:, :2] < low).any(axis=1) | (bounds[:, 2:] > high).any(axis=1)
+    broken = outside & ~shapely.is_valid(geoms)  # GEOS cannot clip an invalid outline: repair it first
+    geoms[broken] = shapely.make_valid(geoms[broken])
     geoms[outside] = shapely.intersection(geoms[outside], shapely.box(low, low, high, high))
     if z < 14:  # one tile unit: invisible, but fewer vertices at low zooms
         geoms = shapely.simplify(geoms, 1.0, preserve_topology=True)
