@@ -222,8 +222,19 @@ def _field(tag: int, payload: np.ndarray, lengths: np.ndarray, omit_empty: bool 
             (payload, lengths)]
 
 
+def _varint(v: int) -> bytes:
+    """One protobuf varint (a negative int64 as its 10-byte two's complement)."""
+    v &= (1 << 64) - 1
+    out = bytearray()
+    while v > 0x7F:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
 def _bytes_field(tag: int, data: bytes) -> bytes:
-    return bytes([tag]) + _varints(np.array([len(data)]))[0].tobytes() + data
+    return bytes([tag]) + _varint(len(data)) + data
 
 
 def _value(v: str | int | float | bool) -> bytes:
@@ -231,17 +242,21 @@ def _value(v: str | int | float | bool) -> bytes:
     if isinstance(v, bool):
         body = bytes([0x38, int(v)])
     elif isinstance(v, int):
-        body = b"\x20" + _varints(np.array([v]))[0].tobytes()
+        body = b"\x20" + _varint(v)
     elif isinstance(v, float):
         body = b"\x19" + struct.pack("<d", v)
     else:
-        body = _bytes_field(0x0A, v.encode())
+        encoded = v.encode()
+        if len(encoded) < 126:  # the usual short text: one-byte lengths
+            return b"\x22" + bytes((len(encoded) + 2, 0x0A, len(encoded))) + encoded
+        body = _bytes_field(0x0A, encoded)
     return _bytes_field(0x22, body)
 
 
 def _property_tags(rows: FeatureRows) -> tuple[np.ndarray, np.ndarray, list[str], list[bytes]]:
     """All features' tags (key index, value index pairs) as one flat array and each feature's bounds in it, the
-    layer's keys and its values (encoded), one column at a time. Missing values (None, NaN) are left out."""
+    layer's keys and its values (encoded), one column at a time, each distinct value once (by type and value,
+    in order of first appearance). Missing values (None, NaN) are left out."""
     n, index, values = len(rows.values), {}, []
     codes = np.full((n, len(rows.columns)), -1, np.int64)
     for k, column in enumerate(zip(*rows.values, strict=True)):
@@ -251,16 +266,14 @@ def _property_tags(rows: FeatureRows) -> tuple[np.ndarray, np.ndarray, list[str]
         uniques = uniques.tolist()
         if all(type(v) is str for v in uniques):  # the common case: text, no conversion
             plain = uniques
+            keys = [(str, v) for v in uniques]
         else:
             plain = [_plain(v) for v in uniques]
-        to_global = np.empty(len(uniques), np.int64)
-        for u, v in enumerate(plain):
-            key = (type(v), v)
-            found = index.get(key)
-            if found is None:
-                found = index[key] = len(values)
-                values.append(_value(v))
-            to_global[u] = found
+            keys = [(type(v), v) for v in plain]
+        first_new = len(index)
+        # setdefault gives a known value its index, a new one the next (len(index) is read before it inserts)
+        to_global = np.array([index.setdefault(key, len(index)) for key in keys], np.int64)
+        values += [_value(plain[u]) for u in np.flatnonzero(to_global >= first_new).tolist()]
         present = local >= 0
         codes[present, k] = to_global[local[present]]
     present = codes >= 0
@@ -273,7 +286,7 @@ def _property_tags(rows: FeatureRows) -> tuple[np.ndarray, np.ndarray, list[str]
 def _layer(name: str, rows: FeatureRows, z: int, x: int, y: int) -> bytes:
     """One layer message: its features (polygons, or points for those too small to draw), keys and values."""
     head = _bytes_field(0x0A, name.encode())
-    tail = bytes([0x28]) + _varints(np.array([EXTENT]))[0].tobytes() + bytes([0x78, 2])  # extent, version 2
+    tail = bytes([0x28]) + _varint(EXTENT) + bytes([0x78, 2])  # extent, version 2
     if not len(rows.values):
         return head + tail
     geoms = tile_geometries(rows.geometry, z, x, y)
