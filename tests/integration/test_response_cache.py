@@ -106,3 +106,21 @@ def test_identical_tile_requests_arriving_together_build_once(app_client, monkey
     assert [r.status_code for r in bodies] == [200] * 8
     assert len({r.content for r in bodies}) == 1
     assert len(built) == 1
+
+
+def test_logging_in_keeps_the_data_version_and_a_review_moves_it(app_client, store):
+    """A login counts an attempt and issues a token: nothing any response shows, so every caller's cached tiles
+    and pages stay current; a review is shown, so it moves the version."""
+    from reviewkit import login
+
+    before = store.data_version()
+    an = login(app_client, "an")
+    login(app_client, "admin")
+    assert app_client.post("/auth/token", data={"username": "an", "password": "wrong-password"}).status_code == 401
+    assert store.data_version() == before
+    admin = login(app_client, "admin")
+    assert app_client.post("/assignments/run", headers=admin).status_code == 200
+    assert store.data_version() > before
+    moved = store.data_version()
+    r = app_client.post(f"/alerts/{BIG}/transitions", headers=an, json={"to": "in_field", "version": 2})
+    assert r.status_code == 200 and store.data_version() > moved
