@@ -79,9 +79,10 @@ def tile_geometries(lonlat: np.ndarray, z: int, x: int, y: int) -> np.ndarray:
     low, high = -BUFFER, EXTENT + BUFFER
     bounds = shapely.bounds(geoms)
     outside = (bounds[:, :2] < low).any(axis=1) | (bounds[:, 2:] > high).any(axis=1)
-    broken = outside & ~shapely.is_valid(geoms)  # GEOS cannot clip an invalid outline: repair it first
+    crossing = np.flatnonzero(outside)
+    broken = crossing[~shapely.is_valid(geoms[crossing])]  # GEOS cannot clip an invalid outline: repair it first
     geoms[broken] = shapely.make_valid(geoms[broken])
-    geoms[outside] = shapely.intersection(geoms[outside], shapely.box(low, low, high, high))
+    geoms[crossing] = shapely.intersection(geoms[crossing], shapely.box(low, low, high, high))
     if z < 14:  # one tile unit: invisible, but fewer vertices at low zooms
         geoms = shapely.simplify(geoms, 1.0, preserve_topology=True)
     geoms = shapely.transform(geoms, np.round)
@@ -291,9 +292,17 @@ def _layer(name: str, rows: FeatureRows, z: int, x: int, y: int) -> bytes:
         return head + tail
     geoms = tile_geometries(rows.geometry, z, x, y)
     polygonal = geoms != None  # noqa: E711 - elementwise over an object array
-    # A polygon too small to draw at this zoom stays on the map as a point inside it (as PostGIS's tiles do).
-    points = tile_points(rows.geometry, z, x, y)
-    inside = ((points >= -BUFFER) & (points <= EXTENT + BUFFER)).all(axis=1)
+    # A polygon too small to draw at this zoom stays on the map as a point inside it (as PostGIS's tiles do):
+    # the point of each feature left without a polygon, worked out for those alone.
+    points = np.zeros((len(geoms), 2), np.int64)
+    inside = np.zeros(len(geoms), bool)
+
+    def place(which: np.ndarray) -> None:
+        if len(which):
+            points[which] = tile_points(rows.geometry[which], z, x, y)
+            inside[which] = ((points[which] >= -BUFFER) & (points[which] <= EXTENT + BUFFER)).all(axis=1)
+
+    place(np.flatnonzero(~polygonal))
     shown = np.flatnonzero(polygonal | inside)
     if not len(shown):  # every feature clipped away
         return head + tail
@@ -302,6 +311,7 @@ def _layer(name: str, rows: FeatureRows, z: int, x: int, y: int) -> bytes:
     commands, bounds = polygon_commands(geoms[shown][as_polygon])
     poly_len = np.zeros(len(shown), np.int64)
     poly_len[as_polygon] = np.diff(bounds)
+    place(shown[as_polygon & (poly_len == 0)])  # every ring dropped: a point after all
     as_point = (poly_len == 0) & inside[shown]
     kept = (poly_len > 0) | as_point
     tags, tag_bounds, keys, values = _property_tags(drawn)
