@@ -261,6 +261,8 @@ def _property_tags(rows: FeatureRows) -> tuple[np.ndarray, np.ndarray, list[str]
     n, index, values = len(rows.values), {}, []
     codes = np.full((n, len(rows.columns)), -1, np.int64)
     for k, column in enumerate(zip(*rows.values, strict=True)):
+        if column.count(None) == n:  # a column no feature fills (review fields of new alerts): no tags
+            continue
         column_values = np.empty(n, dtype=object)
         column_values[:] = column
         local, uniques = pd.factorize(column_values)

@@ -102,8 +102,8 @@ def _rows(n: int, seed: int = 3) -> FeatureRows:
                                      shapely.box(108.41, 11.91, 108.42, 11.92)])
     statuses = ["new", "assigned", "confirmed", None]
     values = [(f"2024-{i:07d}", statuses[i % 4], int(i % 5) - 2, float(size[i]), bool(i % 2),
-               np.float64(1.5) if i % 3 else float("nan"), np.int64(i), f"{i}") for i in range(n)]
-    return FeatureRows(("id", "status", "small", "area", "flag", "drop", "version", "fid"), values, geoms)
+               np.float64(1.5) if i % 3 else float("nan"), np.int64(i), None, f"{i}") for i in range(n)]
+    return FeatureRows(("id", "status", "small", "area", "flag", "drop", "version", "case_id", "fid"), values, geoms)
 
 
 @pytest.mark.parametrize("z,x,y", [(12, 3282, 1911), (9, 410, 238), (14, 13128, 7645), (16, 52514, 30583)])
