@@ -7,7 +7,7 @@ whole layer with shapely 2 and numpy: projection to tile units, clipping, quanti
 orientation, and the MVT geometry commands themselves (move-to, line-to, close-path with zigzag deltas, as
 ``ST_AsMVT`` writes them). The protobuf bytes are written with numpy too, exactly as the protobuf schema that
 ``mapbox-vector-tile`` ships would serialise them (its per-feature Python encoder cost ~40 ms for a z12 tile of
-1,000 alerts; one protobuf message per feature and value still cost ~10 ms of a 30 ms tile).
+1,000 alerts).
 """
 
 from __future__ import annotations
@@ -172,8 +172,10 @@ def _plain(v) -> str | int | float | bool:
 
 # -- protobuf, written directly -------------------------------------------------------------------------------
 # The tile is written byte by byte as protobuf would serialise vector_tile.proto (fields in number order, packed
-# varints): building one protobuf message per feature and per value cost more than the geometry work itself
-# (~10 ms of a 30 ms z12 tile, ~100 ms of a z9 one). tests/unit/test_vectortiles.py proves the bytes identical.
+# varints), with no protobuf message per feature and per value. Under cProfile those messages looked like a third
+# of a z12 tile; without the profiler the gain is small (within the noise of this shared machine), so this is
+# kept for the per-feature Python it removes, not for a measured speed-up. tests/unit/test_vectortiles_bytes.py
+# proves the bytes identical to the protobuf library's.
 
 def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Protobuf varints of int64 values (negatives as 10-byte two's complement, as int64 fields are): all
