@@ -112,7 +112,8 @@ def authenticate(store: Store, username: str, password: str, address: str | None
         row = None
     if row is None or row["disabled"]:
         raise AuthenticationError("wrong username or password, or the user is disabled", code="bad_credentials")
-    with store.transaction() as tx:  # a success: the account starts afresh, the address does not count it
+    # a success: the account starts afresh, the address does not count it (no response shows these counts)
+    with store.transaction(shown=False) as tx:
         tx.execute("DELETE FROM login_attempts WHERE key = ?", [keys["user"]])
         tx.execute("UPDATE login_attempts SET failures = failures - 1 WHERE key = ? AND failures > 0",
                    [keys["addr"]])
@@ -124,7 +125,7 @@ def _count_attempt(store: Store, keys: dict[str, str]) -> None:
     the current window. The count is one atomic upsert per row, so the database orders simultaneous attempts and
     no burst gets more tries than allowed; counts whose window has passed are dropped first (a new window)."""
     now = time.time()
-    with store.transaction() as tx:
+    with store.transaction(shown=False) as tx:
         tx.execute("DELETE FROM login_attempts WHERE window_start < ?", [now - WINDOW_SECONDS])
         tx.executemany("INSERT INTO login_attempts (key, failures, window_start) VALUES (?, 1, ?) "
                        "ON CONFLICT (key) DO UPDATE SET failures = login_attempts.failures + 1",
@@ -143,7 +144,7 @@ def issue_token(store: Store, user: User, minutes: int) -> str:
     """A bearer token for ``user``, valid for ``minutes``."""
     token = secrets.token_urlsafe(32)
     expires = (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat(timespec="seconds")
-    with store.transaction() as tx:
+    with store.transaction(shown=False) as tx:
         tx.execute("DELETE FROM credentials WHERE kind = 'token' AND expires_at < ?", [now_iso()])
         tx.execute("INSERT INTO credentials (secret_hash, username, kind, name, created_at, expires_at) "
                    "VALUES (?, ?, 'token', NULL, ?, ?)", [_digest(token), user.username, now_iso(), expires])
@@ -154,7 +155,7 @@ def create_api_key(store: Store, username: str, name: str) -> str:
     """A long-lived API key for scripts (``X-API-Key`` header or ``Authorization: Bearer``), shown once."""
     get_user(store, username)
     key = "fmk_" + secrets.token_urlsafe(32)
-    with store.transaction() as tx:
+    with store.transaction(shown=False) as tx:
         tx.execute("INSERT INTO credentials (secret_hash, username, kind, name, created_at, expires_at) "
                    "VALUES (?, ?, 'api_key', ?, ?, NULL)", [_digest(key), username, name, now_iso()])
     return key

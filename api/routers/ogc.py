@@ -264,4 +264,5 @@ def vector_tile(request: Request, source: Source, store: StoreDep, settings: Set
         if data is None:
             data = encode_tile({source.id: source.tile_features(query)}, z, x, y)
         return Response(data, media_type=MVT)
-    return cached(request, store.data_version(), build, max_age=settings.cache_max_age)
+    # a tile holds what the caller's role may see, nothing of the caller's own: one body per role and data version
+    return cached(request, store.data_version(), build, max_age=settings.cache_max_age, by_role=True)

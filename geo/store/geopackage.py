@@ -9,8 +9,10 @@ the layers are GeoPackage blobs (header + WKB); other geometry columns are WKB. 
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 import struct
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -148,6 +150,7 @@ class GeoPackageDialect(Dialect):
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._local = threading.local()  # each thread's read connection
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             self._create_file()
@@ -185,15 +188,32 @@ class GeoPackageDialect(Dialect):
         finally:
             con.close()
 
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection to the file, kept between reads: a new connection parses the
+        GeoPackage's schema (dozens of tables and triggers) on its first query, ~0.5 ms, several times per
+        request. Autocommit, every result read whole: between reads it holds no lock and no snapshot, so each
+        read sees the latest commit. Made afresh in a new process (after a fork) or when the file was replaced."""
+        key = (os.getpid(), os.stat(self.path).st_ino)
+        found = getattr(self._local, "reader", None)
+        if found is not None and found[0] == key:
+            return found[1]
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        _register_functions(con)
+        con.row_factory = sqlite3.Row
+        self._local.reader = (key, con)
+        if found is not None:
+            found[1].close()
+        return con
+
     @contextmanager
     def _connect(self, write: bool) -> Iterator[SqliteTx]:
+        if not write:
+            yield SqliteTx(self._reader())
+            return
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             _register_functions(con)
             con.row_factory = sqlite3.Row
-            if not write:
-                yield SqliteTx(con)
-                return
             con.execute("BEGIN IMMEDIATE")  # one writer at a time; the others wait (timeout above)
             try:
                 yield SqliteTx(con)
@@ -207,6 +227,13 @@ class GeoPackageDialect(Dialect):
                 raise
         finally:
             con.close()
+
+    def close(self) -> None:
+        """Close this thread's read connection (the other threads' close with their threads)."""
+        found = getattr(self._local, "reader", None)
+        if found is not None:
+            self._local.reader = None
+            found[1].close()
 
     def transaction(self):
         return self._connect(write=True)

@@ -69,11 +69,14 @@ class Store:
 
     # -- transactions, schema, data version ---------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        """One all-or-nothing unit of work (committed on exit, rolled back on error); bumps ``data_version``."""
+    def transaction(self, *, shown: bool = True) -> Iterator[Tx]:
+        """One all-or-nothing unit of work (committed on exit, rolled back on error); bumps ``data_version``
+        unless ``shown`` is False: a write no response shows (a login attempt counted, a token issued) must not
+        make every cached tile and page of every caller stale."""
         with self.dialect.transaction() as tx:
             yield tx
-            tx.execute("UPDATE forestmon_meta SET value = value + 1 WHERE key = 'data_version'")
+            if shown:
+                tx.execute("UPDATE forestmon_meta SET value = value + 1 WHERE key = 'data_version'")
 
     def reading(self):
         """A read-only session for portable SQL queries."""
