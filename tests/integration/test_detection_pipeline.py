@@ -183,13 +183,15 @@ def test_scene_by_scene_runs_give_the_state_and_alerts_of_one_run_and_refit_on_s
         scene(weekly, day)
         run("ingest", weekly, "--data-dir", tmp_path / "b")
         models.append(statefile.current_paths(StateDir(state_dir))[0].name)
-    # The first scene is learned at once; after that no scene is judged against a baseline more than 28 days
-    # older than itself: with a scene every 10 days, the two judged since the last refit are learned before
-    # every second one. The runs in between leave the model and the sums as they were.
+    # The first scene is learned at once; after that (geo.detect.plan) the judged scenes are learned right after
+    # the first scene on or after a refit day of the window's group (this small grid is all group 0: day
+    # numbers that are multiples of 28). The runs in between leave the model and the sums as they were.
     refits = [k for k in range(1, len(models)) if models[k] != models[k - 1]]
-    assert refits == list(range(3, 45, 2))
+    numbers = [detect.day_number(d) for d in days]
+    assert refits == [k for k in range(1, len(days)) if numbers[k] // 28 > numbers[k - 1] // 28]
+    assert all(b - a in (2, 3) for a, b in zip(refits, refits[1:]))  # every 20 or 30 days: within 28 + 10
     vrt = StateDir(state_dir).vrt.read_text()
-    assert f'<MDI key="LEARNED_THROUGH">{detect.day_number(days[42])}</MDI>' in vrt  # the newest: judged only
+    assert f'<MDI key="LEARNED_THROUGH">{numbers[refits[-1]]}</MDI>' in vrt
 
     a, b = statefile.current_paths(StateDir(tmp_path / "a" / "state")), statefile.current_paths(StateDir(state_dir))
     for x, y in zip(a[:3], b[:3], strict=True):  # model, second-index model and sums
@@ -238,8 +240,8 @@ def test_windows_no_scene_covers_are_counted_from_the_last_run_without_reading_t
     write_scene(scenes / f"s_{last:%Y%m%d}.tif", last, size=32)  # window (0, 0) only
 
     reads = []
-    read = statefile.RecordFile.read
-    monkeypatch.setattr(statefile.RecordFile, "read", lambda self, w, *a: reads.append(w) or read(self, w, *a))
+    read = statefile.Records.read
+    monkeypatch.setattr(statefile.Records, "read", lambda self, w, *a: reads.append(w) or read(self, w, *a))
     run("ingest", scenes, "--data-dir", tmp_path / "d")
     coverage = open_store(tmp_path / "d" / "forestmon.gpkg").runs()[0]["coverage"]
     assert [(int(w.row_off), int(w.col_off)) for w in reads] == [(0, 0)]  # the model of the one window seen
