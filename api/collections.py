@@ -147,7 +147,11 @@ class AlertSource(_LayerSource):
     def __init__(self, store: Store, region: Region, public: bool = True):
         super().__init__(store)
         self.region = region
+        self.layer = ALERTS.named(region.coordinate_names)  # the projected centroid named by the region's CRS
         self.hidden = PRIVATE["alerts"] if public else ()  # anonymous readers do not see who reviews
+
+    def _frame(self, frame):
+        return super()._frame(frame).rename(columns=dict(self.layer.names))
 
     def items(self, query):
         found, matched = select_alerts(self.store, query)

@@ -46,6 +46,8 @@ ALERT_COLUMNS: dict[str, tuple[str, str, str]] = {
     "scene_after": ("text", "id of the scene of the first detection", "0001_initial"),
     "centroid_lon": ("real", "centroid longitude, WGS 84", "0001_initial"),
     "centroid_lat": ("real", "centroid latitude, WGS 84", "0001_initial"),
+    # The stored names of the projected centroid; listings and exports show them named after the region's CRS
+    # (geo.region.coordinate_names: vn2000_* in Lâm Đồng, epsg<code>_* elsewhere).
     "vn2000_x": ("real", "centroid easting in the region's official CRS (VN-2000 in Lâm Đồng)", "0001_initial"),
     "vn2000_y": ("real", "centroid northing in the region's official CRS (VN-2000 in Lâm Đồng)", "0001_initial"),
     "vn2000_epsg": ("integer", "EPSG code of that CRS (Lâm Đồng: 5899 or 9218 by location)", "0001_initial"),

@@ -123,6 +123,14 @@ def observation_quality(scl: np.ndarray, blue: np.ndarray | None = None, red: np
         band = np.asarray(band)
         return band * np.float32(scale) + np.float32(offset) if (scale, offset) != (1.0, 0.0) else band
 
+    bands = [np.asarray(b) for b in (blue, red, swir1) if b is not None]
+    if bands and (scale, offset) != (1.0, 0.0) and all(b.dtype == np.uint16 and b.shape == q.shape for b in bands):
+        # digital numbers (a detection run's scenes): both tests in one pass, no temporary arrays
+        none = np.zeros((1, 1), np.uint16)
+        _spectral(q, none if blue is None else blue, none if red is None else red, none if swir1 is None else swir1,
+                  blue is not None and red is not None, red is not None and swir1 is not None,
+                  np.float32(scale), np.float32(offset), np.float32(HOT_OFFSET), np.float32(HOT_HAZY))
+        return q
     with np.errstate(invalid="ignore"):
         if blue is not None and red is not None:  # HOT = blue - 0.5 red - offset, in reflectance
             hazy = refl(blue) - 0.5 * refl(red) - np.float32(HOT_OFFSET) > np.float32(HOT_HAZY)
@@ -131,6 +139,27 @@ def observation_quality(scl: np.ndarray, blue: np.ndarray | None = None, red: np
             bright = (refl(red) >= refl(swir1)) & (np.asarray(swir1) != 0)
             q[bright & (q != UNUSABLE)] = SPECTRAL_SUSPECT
     return q
+
+
+@numba.njit(cache=True, nogil=True)
+def _spectral(q, blue, red, swir1, hot, bright, scale, offset, hot_offset, hot_hazy):
+    """``observation_quality``'s haze (HOT) and brightness tests on digital numbers, in place on ``q``: the same
+    float32 arithmetic as the array expressions."""
+    half = np.float32(0.5)
+    h, w = q.shape
+    for i in range(h):
+        for j in range(w):
+            if q[i, j] == 0:
+                continue
+            if hot:
+                b = np.float32(blue[i, j]) * scale + offset
+                r = np.float32(red[i, j]) * scale + offset
+                if b - half * r - hot_offset > hot_hazy:
+                    q[i, j] = 3
+                    continue
+            if bright and swir1[i, j] != 0:
+                if np.float32(red[i, j]) * scale + offset >= np.float32(swir1[i, j]) * scale + offset:
+                    q[i, j] = 3
 
 
 @numba.njit(cache=True, nogil=True)

@@ -78,7 +78,8 @@ class StateDir:
         return self.path / f"flags-{stamp}.npz"
 
     # Every file a state may be made of, current or left over by an interrupted run.
-    STATE_PATTERNS = ("detector-*.model", "detector-*.second", "detector-*.sums", "detector-*.state", "flags-*.npz")
+    STATE_PATTERNS = ("detector-*.model", "detector-*.second", "detector-*.sums", "detector-*.state", "flags-*.npz",
+                      "view-*.vrt")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from request parameters; the queryables it advertises are the layer's filters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -46,6 +46,15 @@ class Layer:
     temporal: str | None = None    # the date column ``Query.start``/``end`` apply to
     filters: tuple[Filter, ...] = ()
     json_column: str | None = None  # a column of source attributes as JSON text (planning zones)
+    names: tuple[tuple[str, str], ...] = ()  # (column, name shown) where a listing names a column otherwise
+
+    def shown(self, column: str) -> str:
+        """The name a listing gives ``column`` (its own unless ``names`` says otherwise)."""
+        return dict(self.names).get(column, column)
+
+    def named(self, names: dict[str, str]) -> Layer:
+        """This layer with its columns shown under these names (e.g. the region's coordinate names)."""
+        return replace(self, names=tuple((k, v) for k, v in names.items() if k != v))
 
     def filter(self, key: str) -> Filter | None:
         """The filter answering to a ``Query.filters`` key (``status``, ``min_area_ha``, ...), if any."""

@@ -113,6 +113,35 @@ class Region:
     def official_crs_name(self) -> str:
         return self.official_crs.name
 
+    @cached_property
+    def coordinate_names(self) -> dict[str, str]:
+        """What outputs call the stored projected-centroid columns (``vn2000_x``, ``vn2000_y``, ``vn2000_epsg``) in
+        this region: see ``coordinate_prefix``."""
+        return coordinate_names(self.official_crs, self.official_crs_alt)
+
+
+STORED_COORDINATES = ("vn2000_x", "vn2000_y", "vn2000_epsg")  # the alert columns (geo.alerts), whatever the region
+
+
+def coordinate_prefix(crs: CRS) -> str:
+    """The name outputs give a projected CRS's coordinates (``<prefix>_x``, ``<prefix>_y``, ``<prefix>_epsg``):
+    ``vn2000`` for any VN-2000 CRS (its datum is Vietnam 2000: Lâm Đồng's TM-3 zones keep the names users know),
+    else ``epsg<code>`` (``epsg32648`` for WGS 84 / UTM 48N, ``epsg31982`` for SIRGAS 2000 / UTM 22S): unambiguous
+    where a zone name is not (UTM 22S of WGS 84 or of SIRGAS 2000?); ``official`` for a CRS without an EPSG code."""
+    if crs.datum is not None and crs.datum.name == "Vietnam 2000":
+        return "vn2000"
+    code = crs.to_epsg()
+    return f"epsg{code}" if code else "official"
+
+
+def coordinate_names(official: CRS, alternate: CRS | None = None) -> dict[str, str]:
+    """Stored column -> output name of the alerts' projected centroid, for a region with these official CRSs.
+    A region whose two CRSs would get different names (each alert is in one or the other, its code in
+    ``<prefix>_epsg``) names them ``official_x``/``official_y``/``official_epsg``."""
+    prefixes = {coordinate_prefix(c) for c in (official, alternate) if c is not None}
+    prefix = prefixes.pop() if len(prefixes) == 1 else "official"
+    return {stored: f"{prefix}_{stored.rsplit('_', 1)[1]}" for stored in STORED_COORDINATES}
+
 
 def _date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))

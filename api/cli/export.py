@@ -21,8 +21,10 @@ from geo.workflow import exports
 @data_dir_option
 def export(layer: str, fmt: str, crs: str, year: int | None, output: Path, data_dir: Path | None) -> None:
     """Write LAYER (alerts, cases, planting_lots) to a file for GIS software or GPS units."""
-    with open_store(settings_from(data_dir=data_dir).store) as store:
-        data = exports.export(exports.layer(store, layer, year), fmt, layer, int(crs))
+    settings = settings_from(data_dir=data_dir)
+    with open_store(settings.store) as store:
+        names = settings.load_region().coordinate_names  # the projected centroid named by the region's CRS
+        data = exports.export(exports.layer(store, layer, year, names=names), fmt, layer, int(crs))
     tmp = output.with_name(output.name + ".part")
     tmp.write_bytes(data)
     tmp.replace(output)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.auth import Reader
 from api.collections import AlertSource
-from api.deps import StoreDep
+from api.deps import RegionDep, StoreDep
 from api.params import filter_query, reject_unknown_parameters
 from geo import query as q
 from geo.workflow import exports, privacy
@@ -26,12 +26,14 @@ def export_layer(
     layer: Annotated[Literal[exports.LAYERS], Path(description="what to export")],  # type: ignore[valid-type]
     user: Reader,
     store: StoreDep,
+    region: RegionDep,
     format: Annotated[Literal[tuple(exports.FORMATS)], Query(description="file format")] = "gpkg",  # type: ignore
     crs: Annotated[Literal["4326", "5899", "9218"], Query(description="EPSG: WGS 84 or VN-2000 TM-3 zones")] = "4326",
     year: Annotated[int | None, Query(ge=1900, le=2200, description="cases opened / lots planted that year")] = None,
     selection: Annotated[q.Query, Depends(filter_query(AlertSource.filters))] = None,  # alerts only
 ) -> Response:
-    frame = privacy.shown_frame(exports.layer(store, layer, year, selection), layer, public=user is None)
+    shown = exports.layer(store, layer, year, selection, region.coordinate_names)  # coordinates named by its CRS
+    frame = privacy.shown_frame(shown, layer, public=user is None)
     data = exports.export(frame, format, layer, int(crs))
     _, media, suffix = exports.FORMATS[format]
     name = layer + ("" if crs == "4326" else f"-epsg{crs}") + suffix

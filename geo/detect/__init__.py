@@ -3,7 +3,7 @@
 - ``model``: what the detector keeps per pixel (record layouts), its thresholds and the confidence rules;
 - ``kernels``: the compiled per-pixel steps (judge, learn, refit, count);
 - ``window``: the detector on one window (judge, learn, refit, and ``fold``, which runs a plan);
-- ``plan``: in what order a run judges new scenes and learns judged ones;
+- ``plan``: in what order a run judges new scenes and learns judged ones (refits staggered over four groups of windows);
 - ``state``: the state files on disk; ``coverage``: the monitored forest seen per admin unit;
 - ``run``: the detection run over the whole grid (``run_detection``); ``polygons``: alert pixels to polygons.
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -19,7 +20,6 @@ from rasterio.windows import Window
 from shapely.geometry import box
 
 from geo.datadir import StateDir
-from geo.detect import state as statefile
 from geo.grid import Grid
 from geo.region import Region
 
@@ -97,16 +97,18 @@ class CoverageCache:
     def __init__(self, entries: dict[tuple[int, int], tuple[np.ndarray, int, int]]):
         self.entries = entries
 
-    def get(self, window: Window, day: int) -> tuple[np.ndarray, int, int] | None:
-        """(counts, day counted, valid until) of the window, if valid on ``day``."""
+    def get(self, window: Window, day: int, model: str) -> tuple[np.ndarray, int, int] | None:
+        """(counts, day counted, valid until) of the window, if valid on ``day`` and counted from the model file
+        named ``model`` (the window's refit group's: another group's refit leaves it valid)."""
         entry = self.entries.get((int(window.row_off), int(window.col_off)))
-        return entry if entry is not None and entry[1] <= day < entry[2] else None
+        if entry is None or entry[3] != model:
+            return None
+        return entry[:3] if entry[1] <= day < entry[2] else None
 
     @staticmethod
     def _key(state: StateDir) -> str:
-        paths = statefile.current_paths(state)
         stamp = lambda p: f"{p.name}:{p.stat().st_mtime_ns}" if p.exists() else "-"  # noqa: E731
-        return "|".join([paths[0].name if paths else "-", stamp(state.forest), stamp(state.units)])
+        return "|".join(["2", stamp(state.forest), stamp(state.units)])
 
     @classmethod
     def load(cls, state: StateDir, has_state: bool) -> CoverageCache:
@@ -116,14 +118,16 @@ class CoverageCache:
             with np.load(state.coverage) as data:
                 if str(data["key"]) != cls._key(state):
                     return cls({})
-                return cls({(int(r), int(c)): (counts, int(d), int(u)) for r, c, counts, d, u in
-                            zip(data["row"], data["col"], data["counts"], data["day"], data["until"], strict=True)})
+                return cls({(int(r), int(c)): (counts, int(d), int(u), str(m)) for r, c, counts, d, u, m in
+                            zip(data["row"], data["col"], data["counts"], data["day"], data["until"], data["model"],
+                                strict=True)})
         except (OSError, KeyError, ValueError, zipfile.BadZipFile):
             return cls({})
 
     @classmethod
-    def save(cls, state: StateDir, day: int, counted: list[WindowCount]) -> None:
-        """Keep the windows' counts that stay valid after ``day`` (the run's newest scene)."""
+    def save(cls, state: StateDir, day: int, counted: list[WindowCount], model: Callable[[Window], str]) -> None:
+        """Keep the windows' counts that stay valid after ``day`` (the run's newest scene), each with the name of
+        the model file it was counted from (``model(window)``)."""
         kept = [c for c in counted if c.until > day]
         counts = np.array([c.counts for c in kept], np.int64) if kept else np.zeros((0, 0), np.int64)
         tmp = state.coverage.with_name(state.coverage.name + ".tmp")
@@ -133,5 +137,6 @@ class CoverageCache:
                      col=np.array([int(c.window.col_off) for c in kept], np.int64),
                      counts=counts,
                      day=np.array([c.since or day for c in kept], np.int64),
-                     until=np.array([c.until for c in kept], np.int64))
+                     until=np.array([c.until for c in kept], np.int64),
+                     model=np.array([model(c.window) for c in kept], dtype=str))
         os.replace(tmp, state.coverage)

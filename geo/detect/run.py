@@ -30,7 +30,7 @@ from geo.datadir import StateDir
 from geo.detect import state as statefile
 from geo.detect.coverage import CoverageCache, WindowCount, coverage_rows, grid_units, units_raster
 from geo.detect.model import MODEL_DTYPE, SECOND_DTYPE, SUMS_DTYPE, DetectorParams, TwoDateParams, day_number
-from geo.detect.plan import plan, record_day
+from geo.detect.plan import STAGGER, plan, record_day, refit_offset
 from geo.detect.polygons import MIN_AREA_HA, alert_polygons, attach_admin, concat_pixels, flag_pixels
 from geo.detect.window import (
     Observation,
@@ -94,9 +94,9 @@ def _detect(region: Region, store: Store, state: StateDir, *, params: DetectorPa
     catalogued = sorted(store.scenes("ok"), key=lambda r: (r["acquired"], r["id"]))
     records = [r for r in catalogued if not r["processed"]]
     old = statefile.open_state(state, grid)
-    learned_through = old.learned_through if old is not None else 0
-    # Scenes judged by earlier runs and not yet learned into the baseline.
-    waiting = [r for r in catalogued if r["processed"] and record_day(r) > learned_through]
+    layout = old.layout if old is not None and old.layout is not None else statefile.Layout.of(grid, WINDOW,
+                                                                                               region.tile_px)
+    learned = old.learned if old is not None else (0,) * STAGGER
     two_date = len(records) == 2 and old is None and len(catalogued) == 2
     units = grid_units(region, grid)
     if not records:
@@ -108,25 +108,46 @@ def _detect(region: Region, store: Store, state: StateDir, *, params: DetectorPa
             old.close()
         coverage = []
     else:
-        steps, learned_through = plan(waiting, records, learned_through, params.refit_days, two_date)
+        # Each refit group's plan (geo.detect.plan): the scenes it judged and has not learned yet wait for its
+        # next refit day.
+        plans, learned_after = {}, []
+        for g in range(STAGGER):
+            waiting = [r for r in catalogued if r["processed"] and record_day(r) > learned[g]]
+            steps, through = plan(waiting, records, learned[g], params.refit_days, two_date,
+                                  refit_offset(g, params.refit_days))
+            plans[g] = steps
+            learned_after.append(through)
         # Only the scenes this run reads are opened. Catalogued tiles were checked whole when ingested: a read
         # error later still names the file.
-        opened = {r["id"]: _Scene(open_scene(Path(r["path"]), check=False), grid) for _, step in steps for r in step}
-        scene_plan = [(kind, [opened[r["id"]] for r in step]) for kind, step in steps]
+        opened = {r["id"]: _Scene(open_scene(Path(r["path"]), check=False), grid)
+                  for steps in plans.values() for _, step in steps for r in step}
+        scene_plans = {g: [(kind, [opened[r["id"]] for r in step]) for kind, step in steps]
+                       for g, steps in plans.items()}
+        refitting = {g for g, steps in scene_plans.items() if any(kind == "learn" for kind, _ in steps)}
+        if old is None:
+            refitting = set(range(STAGGER))
+        if refitting:  # groups with no rows hold nothing: they take this run's files
+            refitting |= set(range(STAGGER)) - layout.groups_with_rows(grid.height)
         keep_freed_memory()  # windows' buffers are reused rather than mapped and zero-filled afresh
-        refit = any(kind == "learn" for kind, _ in scene_plan) or old is None
-        files = statefile.create(state, grid) if refit else None  # else the model and sums stay as they are
+        # new model and sums files for the groups that refit; the others' stay as they are
+        files = statefile.create(state, grid, layout, refitting) if refitting else None
         units_raster(units, grid, state, WINDOW)
         cache = CoverageCache.load(state, old is not None)
-        window_pass = _WindowPass(scene_plan, grid, old, files, state, len(units), params, cache, two_date_params)
-        windows = list(grid.windows(WINDOW, region.tile_px))
+        window_pass = _WindowPass(scene_plans, refitting, layout, grid, old, files, state, len(units), params, cache,
+                                  two_date_params)
+        windows = layout.split(list(grid.windows(WINDOW, region.tile_px)))
         parts = []
         try:
             with ThreadPoolExecutor(threads or os.cpu_count() or 1) as pool:
                 for w_i, part in enumerate(pool.map(window_pass, windows), start=1):
                     parts.append(part)
                     progress("detect", w_i, len(windows))
-            record_files = tuple(f.path for f in (files or (old.model, old.second, old.sums)))
+            if files is not None:
+                record_files = tuple(statefile.group_paths(f, o) for f, o in
+                                     zip(files, (old.model, old.second, old.sums) if old else (None,) * 3,
+                                         strict=True))
+            else:
+                record_files = (old.model.paths, old.second.paths, old.sums.paths)
             table = statefile.FlagTable.gather(grid.width, [(w, part.flags, part.held)
                                                             for w, part in zip(windows, parts, strict=True)])
         except BaseException:
@@ -141,8 +162,10 @@ def _detect(region: Region, store: Store, state: StateDir, *, params: DetectorPa
             if old is not None:
                 old.close()
         if files is not None or not table.same_as(old.flags):  # (nothing observed: nothing to write)
-            statefile.commit(state, grid, record_files, table, learned_through)
-        CoverageCache.save(state, record_day(records[-1]), [p.count for p in parts])
+            statefile.commit(state, grid, record_files, table, tuple(learned_after), layout)
+        model_files = record_files[0]
+        CoverageCache.save(state, record_day(records[-1]), [p.count for p in parts],
+                           lambda w: model_files[layout.group(int(w.row_off))].name)
         pixels = concat_pixels([p.pixels for p in parts if p.pixels is not None])
         unit_forest = np.sum([p.count.counts for p in parts], axis=0)
         unit_seen = np.sum([p.unit_seen for p in parts], axis=0)
@@ -214,21 +237,24 @@ class _WindowResult:
 
 
 class _WindowPass:
-    """Runs the plan on one window (``fold``), writes the window of the new state files when the run refits,
-    and counts its monitored forest. Called from several threads at once, each thread with its own open files
-    (GDAL handles are not shared between threads)."""
+    """Runs its group's plan on one window (``fold``), writes the window of the new state files when its group
+    refits, and counts its monitored forest. Called from several threads at once, each thread with its own open
+    files (GDAL handles are not shared between threads)."""
 
-    def __init__(self, plan: list[tuple[str, list[_Scene]]], grid: Grid, old: statefile.State | None,
-                 files: tuple[statefile.RecordFile, ...] | None, state: StateDir, n_units: int,
+    def __init__(self, plans: dict[int, list[tuple[str, list[_Scene]]]], refitting: set[int],
+                 layout: statefile.Layout, grid: Grid, old: statefile.State | None,
+                 files: tuple[statefile.Records, ...] | None, state: StateDir, n_units: int,
                  params: DetectorParams, cache: CoverageCache, two_date: TwoDateParams = TwoDateParams()):
-        self.plan, self.grid, self.old, self.files, self.params = plan, grid, old, files, params
+        self.plans, self.refitting, self.layout = plans, refitting, layout
+        self.grid, self.old, self.files, self.params = grid, old, files, params
         self.two_date = two_date
-        self.second_map = old.second.mapped() if old is not None and files is None else None
+        self.second_map = old.second.mapped() if old is not None else None
         self.cache = cache
-        self.judged = [s for kind, scenes in plan if kind != "learn" for s in scenes]
+        some = plans[0]
+        self.judged = [s for kind, scenes in some if kind != "learn" for s in scenes]
         self.forest_path = state.forest if state.forest.exists() else None
         self.units_path, self.n_units = state.units, n_units + 1
-        self.last_day = max(s.day for _, scenes in plan for s in scenes)
+        self.last_day = max(s.day for _, scenes in some for s in scenes)
         self._local = threading.local()
         self._opened: list = []
         self._lock = threading.Lock()
@@ -255,29 +281,32 @@ class _WindowPass:
 
     def __call__(self, window: Window) -> _WindowResult:
         shape = (int(window.height), int(window.width))
+        group = self.layout.group(int(window.row_off))
+        plan, refits = self.plans[group], group in self.refitting
         if self.old is None:
-            return self._pass(window, np.zeros(shape, MODEL_DTYPE), np.zeros(shape, SECOND_DTYPE))
-        if self.files is None and not self._observed(window):
-            hit = self.cache.get(window, day_number(self.last_day))
+            return self._pass(window, plan, refits, np.zeros(shape, MODEL_DTYPE), np.zeros(shape, SECOND_DTYPE))
+        if not refits and not self._observed(window):
+            hit = self.cache.get(window, day_number(self.last_day), self.old.model.paths[group].name)
             if hit is not None and not self.old.flags.window(window).pix.size and not self.old.flags.held(window):
                 # no scene of this run covers the window and nothing in it can have changed: no reads at all
                 counts, since, until = hit
                 return _WindowResult(WindowFlags.empty(), {}, None, WindowCount(window, counts, since, until),
                                      np.zeros_like(counts))
-        if self.files is None:  # judged only: the baseline is read into this thread's buffer, never changed; the
+        if not refits:  # judged only: the baseline is read into this thread's buffer, never changed; the
             # second indices' where a pixel is flagged (pages of the mapped file)
             try:
-                return self._pass(window, self.old.model.read(window, self._buffer("model", MODEL_DTYPE)),
+                return self._pass(window, plan, refits,
+                                  self.old.model.read(window, self._buffer("model", MODEL_DTYPE)),
                                   self.second_map.window(window))
             finally:
                 self.second_map.release(window)
-        return self._pass(window, self.old.model.read(window), self.old.second.read(window))
+        return self._pass(window, plan, refits, self.old.model.read(window), self.old.second.read(window))
 
     def _sums(self, window: Window) -> np.ndarray:
         shape = (int(window.height), int(window.width))
         return self.old.sums.read(window) if self.old is not None else np.zeros(shape, SUMS_DTYPE)
 
-    def _pass(self, window: Window, model: np.ndarray, second: np.ndarray) -> _WindowResult:
+    def _pass(self, window: Window, plan: list, refits: bool, model: np.ndarray, second: np.ndarray) -> _WindowResult:
         r0, c0 = int(window.row_off), int(window.col_off)
         shape = (int(window.height), int(window.width))
         flags = self.old.flags.window(window) if self.old is not None else WindowFlags.empty()
@@ -285,13 +314,13 @@ class _WindowPass:
         forest = self._open(self.forest_path).read(1, window=window) if self.forest_path else None
         seen = np.zeros(shape, dtype=bool)
         sums = None
-        if self.plan[0][0] == "compare":
-            flags, held, seen = self._compare(self.plan[0][1], window, forest)
+        if plan[0][0] == "compare":
+            flags, held, seen = self._compare(plan[0][1], window, forest)
         else:
-            done = fold(self.plan, lambda scene, kept: self._read(scene, window, kept), model, second, flags, held,
+            done = fold(plan, lambda scene, kept: self._read(scene, window, kept), model, second, flags, held,
                         self.params, sums=lambda: self._sums(window), forest=forest, seen=seen)
             flags, held, sums = done.flags, done.held, done.sums
-        if self.files is not None:
+        if refits:
             for f, part in zip(self.files, (model, second, sums if sums is not None else self._sums(window)),
                                strict=True):
                 f.write(window, part)

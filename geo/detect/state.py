@@ -11,16 +11,26 @@
 Windows of the record files are read and written with one ``pread``/``pwrite`` per row, so the state goes
 through the page cache and never sits in the process's memory as a whole.
 
+The refit is staggered (``geo.detect.plan``): the rows of windows take turns in ``STAGGER`` groups, and each row
+lies in the files of its group (``Layout``, saved as ``STRIPES``). Groups may share files (a first run writes one
+file of each kind for all of them); a run that refits some groups writes new files holding only their rows
+(sparse files the size of the grid: the other rows are holes) and the VRT then names a file per group
+(``MODEL`` = four names, group 0's first), with each group's last learned day (``LEARNED_GROUPS``). So a
+weekly refit of a quarter of the windows writes a quarter of the state, not all of it.
+
 ``detector.vrt`` names the current files (metadata) and presents every field of the model and the sums to
-GDAL as a band (raw raster bands), so QGIS or ``gdalinfo`` open the state like any raster. A run writes new
+GDAL as a band (raw raster bands; with files per group, taken row by row from one raw VRT per set of files,
+``view-*.vrt``), so QGIS or ``gdalinfo`` open the state like any raster. A run writes new
 files, then replaces ``detector.vrt`` (an atomic replace of a small file), then deletes the files it no
 longer names: an interrupted run leaves the old state whole, and the next run removes the leftovers. States
-in the older layouts (62-byte records; a float32 GeoTIFF ``detector.tif``) are converted on first use. Where
+in the older layouts (62-byte records; a float32 GeoTIFF ``detector.tif``) are converted on first use; one of
+one file of each kind ("forestmon-state-2-…") is read as every group sharing them. Where
 each file lies: ``geo.datadir.StateDir``.
 """
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import mmap
 import os
@@ -39,12 +49,15 @@ from rasterio.windows import Window
 
 from geo.datadir import StateDir
 from geo.detect import model as detect
+from geo.detect.plan import STAGGER, group_of_stripe
 from geo.detect.window import WindowFlags, new_state, refit
 from geo.errors import ConflictError, InvalidInputError
 from geo.grid import Grid
 
-FORMAT = "forestmon-state-2-" + "-".join(str(t.itemsize) for t in (detect.SUMS_DTYPE, detect.MODEL_DTYPE,
-                                                                      detect.SECOND_DTYPE, detect.FLAG_DTYPE))
+_SIZES = "-".join(str(t.itemsize) for t in (detect.SUMS_DTYPE, detect.MODEL_DTYPE, detect.SECOND_DTYPE,
+                                             detect.FLAG_DTYPE))
+FORMAT = "forestmon-state-3-" + _SIZES
+_V2_FORMAT = "forestmon-state-2-" + _SIZES  # one file of each kind: read as every group sharing it
 RECORD_FILES = (("MODEL", "model", detect.MODEL_DTYPE), ("SECOND", "second", detect.SECOND_DTYPE),
                 ("SUMS", "sums", detect.SUMS_DTYPE))
 _GDAL_TYPES = {"u1": "Byte", "u2": "UInt16", "i2": "Int16", "f4": "Float32"}
@@ -130,6 +143,124 @@ class Mapped:
         self.mm.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Which refit group each row of the grid belongs to: the grid's rows of windows (``stripes``: the first row
+    of each) taken in turn (``geo.detect.plan.group_of_stripe``). Fixed with the state: saved in its VRT."""
+
+    stripes: tuple[int, ...]
+
+    @classmethod
+    def of(cls, grid: Grid, window: int, tile_px: int | None) -> Layout:
+        return cls(tuple(sorted({int(w.row_off) for w in grid.windows(window, tile_px)})))
+
+    @classmethod
+    def parse(cls, text: str) -> Layout:
+        return cls(tuple(int(v) for v in text.split(",")))
+
+    def __str__(self) -> str:
+        return ",".join(str(v) for v in self.stripes)
+
+    def row_groups(self, height: int) -> np.ndarray:
+        """The group of every row of the grid."""
+        ends = [*self.stripes[1:], height]
+        return np.concatenate([np.full(max(end - start, 0), group_of_stripe(k), np.int8)
+                               for k, (start, end) in enumerate(zip(self.stripes, ends, strict=True))])
+
+    def group(self, row: int) -> int:
+        """The group of a row (of a window: its first)."""
+        return group_of_stripe(bisect.bisect_right(self.stripes, row) - 1)
+
+    def groups_with_rows(self, height: int) -> set[int]:
+        return {int(g) for g in np.unique(self.row_groups(height))}
+
+    def split(self, windows: list[Window]) -> list[Window]:
+        """The windows cut where a stripe starts, so each lies in one group."""
+        out = []
+        for w in windows:
+            r0, r1 = int(w.row_off), int(w.row_off + w.height)
+            cuts = [r0, *(r for r in self.stripes if r0 < r < r1), r1]
+            out += [Window(w.col_off, a, w.width, b - a) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        return out
+
+
+class Records:
+    """One kind of records (model, second-index model or sums) over the grid, each row in the file of its refit
+    group (``paths[group]``; groups may share a file). Windows are read and written one ``pread``/``pwrite`` a
+    row, from several threads at once. A writer (``create``) holds files for some groups only (None: a group
+    this run does not write)."""
+
+    def __init__(self, paths: tuple[Path | None, ...], grid: Grid, dtype: np.dtype, rows: np.ndarray, *,
+                 create: bool = False):
+        self.paths, self.grid, self.dtype = paths, grid, dtype
+        unique = list(dict.fromkeys(p for p in paths if p is not None))
+        self.files = [RecordFile(p, grid, dtype, create=create) for p in unique]
+        index = [unique.index(p) if p is not None else -1 for p in paths]
+        self.row_file = np.asarray(index, np.int16)[rows]  # the file of each row (-1: none)
+        self.row_bytes = grid.width * dtype.itemsize
+
+    @property
+    def path(self) -> Path:
+        """The one file, when every group shares it."""
+        if len(self.files) != 1:
+            raise ValueError("records in several files")
+        return self.files[0].path
+
+    def _fd(self, row: int) -> int:
+        k = self.row_file[row]
+        if k < 0:
+            raise ValueError(f"row {row}: not in the files of this run")
+        return self.files[k].fd
+
+    def read(self, window: Window, buffer: np.ndarray | None = None) -> np.ndarray:
+        """The window's records: a new array, or a view of ``buffer`` (a flat array of records the caller reuses
+        from window to window: no fresh memory to be zero-filled by the kernel each time)."""
+        row0, col0, h, w = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
+        out = np.empty((h, w), dtype=self.dtype) if buffer is None else buffer[:h * w].reshape(h, w)
+        rows = out.view(np.uint8).reshape(h, -1)
+        start = col0 * self.dtype.itemsize
+        for i in range(h):
+            if os.preadv(self._fd(row0 + i), [rows[i]], (row0 + i) * self.row_bytes + start) != rows.shape[1]:
+                raise InvalidInputError(f"{self.files[self.row_file[row0 + i]].path}: detector state is truncated")
+        return out
+
+    def write(self, window: Window, records: np.ndarray) -> None:
+        row0, col0 = int(window.row_off), int(window.col_off)
+        rows = np.ascontiguousarray(records).view(np.uint8).reshape(records.shape[0], -1)
+        start = col0 * self.dtype.itemsize
+        for i in range(rows.shape[0]):
+            os.pwrite(self._fd(row0 + i), rows[i], (row0 + i) * self.row_bytes + start)
+
+    def mapped(self) -> RecordsMapped:
+        """The files mapped into memory, for reads of a few records a window."""
+        return RecordsMapped(self)
+
+    def close(self) -> None:
+        for f in self.files:
+            f.close()
+
+
+class RecordsMapped:
+    """``Records`` mapped into memory (see ``Mapped``): a window's records are a view of its file's mapping."""
+
+    def __init__(self, records: Records):
+        self.records = records
+        self.maps = [Mapped(f) for f in records.files]
+
+    def window(self, window: Window) -> np.ndarray:
+        r0, h = int(window.row_off), int(window.height)
+        files = self.records.row_file[r0:r0 + h]
+        if (files == files[0]).all():
+            return self.maps[files[0]].window(window)
+        return np.concatenate([self.maps[files[i]].window(Window(window.col_off, r0 + i, window.width, 1))
+                               for i in range(h)])
+
+    def release(self, window: Window) -> None:
+        r0, h = int(window.row_off), int(window.height)
+        for k in np.unique(self.records.row_file[r0:r0 + h]):
+            self.maps[k].release(window)
+
+
 @dataclass
 class FlagTable:
     """The flags of the whole grid: the pixels in alert and the held-out observations of scenes not yet
@@ -209,15 +340,23 @@ class FlagTable:
 
 @dataclass
 class State:
-    """A committed state (or the one a run is writing): its files and the last day learned into the sums."""
+    """A committed state (or the one a run is writing): its records, flags, the rows' refit groups and the last
+    day learned into the sums, per group."""
 
     grid: Grid
-    model: RecordFile
-    second: RecordFile
-    sums: RecordFile
+    model: Records
+    second: Records
+    sums: Records
     flags: FlagTable
-    learned_through: int       # day number of the newest scene learned into the sums (0: none)
+    learned: tuple[int, ...]   # per refit group: day number of the newest scene learned into its sums (0: none)
+    layout: Layout | None = None  # None: a state of one file of each kind, before the groups (every row group 0's)
     flags_path: Path | None = None
+
+    @property
+    def learned_through(self) -> int:
+        """The day the sums of every group with rows are learned through."""
+        groups = self.layout.groups_with_rows(self.grid.height) if self.layout else range(len(self.learned))
+        return min(self.learned[g] for g in groups)
 
     def close(self) -> None:
         for f in (self.model, self.second, self.sums):
@@ -233,19 +372,28 @@ def _meta(state: StateDir) -> dict[str, str] | None:
     if meta.get("FORMAT") == _V1_FORMAT:
         source = _SOURCE.search(text)
         meta["SOURCE"] = source.group(1) if source else ""
-    elif meta.get("FORMAT") != FORMAT:
+    elif meta.get("FORMAT") not in (FORMAT, _V2_FORMAT):
         raise InvalidInputError(f"{vrt}: not a detector state of this version ({FORMAT}); "
                                 "move the state folder away to start over")
     return meta
 
 
+def _group_names(meta: dict[str, str], key: str) -> list[str]:
+    """The file of each refit group (one name: every group's)."""
+    names = meta[key].split(",")
+    return names * STAGGER if len(names) == 1 else names
+
+
 def current_paths(state: StateDir) -> list[Path]:
-    """The files ``detector.vrt`` names (none before the first run)."""
+    """The files ``detector.vrt`` names (none before the first run): the record files (each once, models first,
+    then second-index models, then sums) and the flags last."""
     meta = _meta(state)
     if meta is None:
         return []
-    keys = ("MODEL", "SECOND", "SUMS", "FLAGS") if meta["FORMAT"] == FORMAT else ("SOURCE",)
-    return [state.path / meta[k] for k in keys if meta.get(k)]
+    if meta["FORMAT"] == _V1_FORMAT:
+        return [state.path / meta["SOURCE"]] if meta.get("SOURCE") else []
+    names = [n for key, _, _ in RECORD_FILES for n in dict.fromkeys(_group_names(meta, key))]
+    return [state.path / n for n in [*names, meta["FLAGS"]]]
 
 
 def open_state(state: StateDir, grid: Grid) -> State | None:
@@ -259,54 +407,72 @@ def open_state(state: StateDir, grid: Grid) -> State | None:
     if meta["FORMAT"] == _V1_FORMAT:
         _convert_v1(state, grid, state.path / meta["SOURCE"])
         meta = _meta(state)
+    layout = Layout.parse(meta["STRIPES"]) if meta.get("STRIPES") else None
+    rows = layout.row_groups(grid.height) if layout else np.zeros(grid.height, np.int8)
     files = {}
     for key, _, dtype in RECORD_FILES:
-        path = state.path / meta[key]
-        if not path.exists() or path.stat().st_size != grid.width * grid.height * dtype.itemsize:
-            raise InvalidInputError(f"{path}: detector state is missing or does not match the grid "
-                                    f"({grid.width} x {grid.height} px); move the state folder away to start over")
-        files[key] = RecordFile(path, grid, dtype)
+        paths = tuple(state.path / n for n in _group_names(meta, key))
+        for path in dict.fromkeys(paths):
+            if not path.exists() or path.stat().st_size != grid.width * grid.height * dtype.itemsize:
+                raise InvalidInputError(f"{path}: detector state is missing or does not match the grid "
+                                        f"({grid.width} x {grid.height} px); move the state folder away to start over")
+        files[key] = Records(paths, grid, dtype, rows)
     flags_path = state.path / meta["FLAGS"]
     flags = FlagTable.load(flags_path, grid.width)
-    return State(grid, files["MODEL"], files["SECOND"], files["SUMS"], flags, int(meta["LEARNED_THROUGH"]),
-                 flags_path)
+    learned = (tuple(int(v) for v in meta["LEARNED_GROUPS"].split(",")) if meta.get("LEARNED_GROUPS")
+               else (int(meta["LEARNED_THROUGH"]),) * STAGGER)
+    return State(grid, files["MODEL"], files["SECOND"], files["SUMS"], flags, learned, layout, flags_path)
 
 
-def create(state: StateDir, grid: Grid) -> tuple[RecordFile, RecordFile, RecordFile]:
+def create(state: StateDir, grid: Grid, layout: Layout | None = None,
+           groups: set[int] | None = None) -> tuple[Records, Records, Records]:
     """New model, second-index model and sums files (all records zero) beside the current ones, to be written
-    window by window and then ``commit``-ed."""
+    window by window and then ``commit``-ed: one file of each kind holding the rows of ``groups`` (default:
+    every row), which only those rows may be written to."""
     stamp = time.time_ns()
-    return tuple(RecordFile(state.records(stamp, suffix), grid, dtype, create=True)
+    rows = layout.row_groups(grid.height) if layout else np.zeros(grid.height, np.int8)
+    return tuple(Records(tuple(state.records(stamp, suffix) if groups is None or g in groups else None
+                               for g in range(STAGGER)), grid, dtype, rows, create=True)
                  for _, suffix, dtype in RECORD_FILES)
 
 
-def commit(state: StateDir, grid: Grid, records: tuple[Path, Path, Path], flags: FlagTable,
-           learned_through: int) -> None:
-    """Make these files the current state (``records``: the model, second-index model and sums files): save the
-    flags, point the VRT at all four (atomically), then delete every state file it no longer names."""
+def group_paths(new: Records, old: Records | None) -> tuple[Path, ...]:
+    """The file of each group after a run that wrote ``new``: its new file where it has one, else the old."""
+    return tuple(p if p is not None else old.paths[g] for g, p in enumerate(new.paths))
+
+
+def commit(state: StateDir, grid: Grid, records: tuple, flags: FlagTable, learned: int | tuple[int, ...],
+           layout: Layout | None = None) -> None:
+    """Make these files the current state (``records``: the model, second-index model and sums files, each a
+    path or a path per refit group; ``learned``: the day learned through, or one per group): save the flags,
+    point the VRT at all of them (atomically), then delete every state file it no longer names."""
     flags_path = state.flags(time.time_ns())
     flags.save(flags_path)
+    per_group = [tuple(r) if isinstance(r, tuple | list) else (r,) * STAGGER for r in records]
+    learned = tuple(learned) if isinstance(learned, tuple | list) else (int(learned),) * STAGGER
     tmp = state.vrt.with_name(state.vrt.name + ".tmp")
-    tmp.write_text(_vrt_text(grid, [p.name for p in records], flags_path.name, learned_through))
+    views = _vrt_text(state, grid, per_group, flags_path.name, learned, layout)
+    tmp.write_text(views.pop(state.vrt.name))
+    for name, text in views.items():
+        (state.path / name).write_text(text)
     os.replace(tmp, state.vrt)
-    keep = {p.name for p in records} | {flags_path.name}
+    keep = {Path(p).name for paths in per_group for p in paths} | {flags_path.name, *views}
     for pattern in StateDir.STATE_PATTERNS:
         for path in state.path.glob(pattern):
             if path.name not in keep:
                 path.unlink()
 
 
-def discard(*files: RecordFile) -> None:
+def discard(*files: Records | RecordFile) -> None:
     """Drop new files that will not be committed (a failed run)."""
     for f in files:
         f.close()
-        f.path.unlink(missing_ok=True)
+        for one in getattr(f, "files", [f]):
+            one.path.unlink(missing_ok=True)
 
 
-def _vrt_text(grid: Grid, records: list[str], flags: str, learned_through: int) -> str:
-    """A GDAL VRT presenting each field of the record files (model, second-index model, sums) as a band."""
-    root = grid.vrt({**{key: name for (key, _, _), name in zip(RECORD_FILES, records, strict=True)},
-                     "FORMAT": FORMAT, "FLAGS": flags, "LEARNED_THROUGH": str(learned_through)})
+def _raw_bands(root: ET.Element, grid: Grid, records: tuple[str, str, str]) -> None:
+    """Every field of the three record files as a raw band of ``root``."""
     i = 0
     for source, (_, _, dtype) in zip(records, RECORD_FILES, strict=True):
         for name in dtype.names:
@@ -319,8 +485,57 @@ def _vrt_text(grid: Grid, records: list[str], flags: str, learned_through: int) 
             for tag, value in (("ImageOffset", offset), ("PixelOffset", dtype.itemsize),
                                ("LineOffset", dtype.itemsize * grid.width), ("ByteOrder", "LSB")):
                 ET.SubElement(band, tag).text = str(value)
+
+
+def _vrt_text(state: StateDir, grid: Grid, per_group: list[tuple], flags: str, learned: tuple[int, ...],
+              layout: Layout | None) -> dict[str, str]:
+    """The GDAL VRT presenting each field of the record files (model, second-index model, sums) as a band, by
+    file name: ``detector.vrt`` and, when the groups' rows lie in different files, one raw VRT per set of files
+    (``view-*.vrt``) that it takes each row of windows from."""
+    names = [tuple(Path(p).name for p in paths) for paths in per_group]
+    sets = list(dict.fromkeys(zip(*names, strict=True)))  # (model, second, sums) of each group, each set once
+    meta = {key: ",".join(n if len(set(n)) > 1 else [n[0]]) for (key, _, _), n in zip(RECORD_FILES, names,
+                                                                                       strict=True)}
+    held = [learned[g] for g in (layout.groups_with_rows(grid.height) if layout else range(len(learned)))]
+    meta.update({"FORMAT": FORMAT, "FLAGS": flags, "LEARNED_THROUGH": str(min(held or learned)),
+                 "LEARNED_GROUPS": ",".join(str(d) for d in learned)})
+    if layout is not None:
+        meta["STRIPES"] = str(layout)
+    root = grid.vrt(meta)
+    out = {}
+    if len(sets) == 1:
+        _raw_bands(root, grid, sets[0])
+    else:
+        stamp = time.time_ns()
+        view = {}
+        for k, files in enumerate(sets):
+            sub = grid.vrt({})
+            _raw_bands(sub, grid, files)
+            ET.indent(sub)
+            view[files] = f"view-{stamp}-{k}.vrt"
+            out[view[files]] = ET.tostring(sub, encoding="unicode") + "\n"
+        group_set = list(zip(*names, strict=True))
+        ends = [*layout.stripes[1:], grid.height]
+        i = 0
+        for _, _, dtype in RECORD_FILES:
+            for name in dtype.names:
+                i += 1
+                field = dtype.fields[name][0]
+                band = ET.SubElement(root, "VRTRasterBand", dataType=_GDAL_TYPES[field.str[1:]], band=str(i))
+                ET.SubElement(band, "Description").text = name
+                for k, (start, end) in enumerate(zip(layout.stripes, ends, strict=True)):
+                    if end <= start:
+                        continue
+                    source = ET.SubElement(band, "SimpleSource")
+                    ET.SubElement(source, "SourceFilename", relativeToVRT="1").text = view[
+                        group_set[group_of_stripe(k)]]
+                    ET.SubElement(source, "SourceBand").text = str(i)
+                    rect = {"xOff": "0", "yOff": str(start), "xSize": str(grid.width), "ySize": str(end - start)}
+                    ET.SubElement(source, "SrcRect", **rect)
+                    ET.SubElement(source, "DstRect", **rect)
     ET.indent(root)
-    return ET.tostring(root, encoding="unicode") + "\n"
+    out[state.vrt.name] = ET.tostring(root, encoding="unicode") + "\n"
+    return out
 
 
 # Older layouts: one record a pixel with every field (62 bytes, "forestmon-state-1-62"), or before that a

@@ -120,7 +120,7 @@ class PgTx(Tx):
                       offset: int) -> tuple[str, int, int]:
         """GeoJSON features built in SQL (``ST_AsGeoJSON``, ``json_build_object``) with the count matched, in one
         round trip: no geometry parsing or re-serialising in Python."""
-        props = ", ".join(f"'{c}', {_text(layer.table, c)}" for c in columns)
+        props = ", ".join(f"'{layer.shown(c)}', {_text(layer.table, c)}" for c in columns)
         names = ", ".join(f'"{c}"' for c in dict.fromkeys([*columns, layer.key]))
         sql = (f"WITH page AS (SELECT {names}, geom FROM {layer.table}{where} ORDER BY {_qualified(layer)} "
                "LIMIT ? OFFSET ?) "
@@ -140,8 +140,9 @@ class PgTx(Tx):
         z, x, y = tile
         self._serial()
         if not (layer.json_column or constants or by_value):  # properties straight from the columns
-            shown = ", ".join([*(f'{_text(layer.table, c)} AS "{c}"' for c in columns), f'"{layer.key}" AS fid'])
-            names = ", ".join(f'"{c}"' for c in [*columns, "fid"])
+            shown = ", ".join([*(f'{_text(layer.table, c)} AS "{layer.shown(c)}"' for c in columns),
+                               f'"{layer.key}" AS fid'])
+            names = ", ".join(f'"{c}"' for c in [*(layer.shown(c) for c in columns), "fid"])
             sql = (f"WITH page AS (SELECT {shown}, geom FROM {layer.table}{where} ORDER BY {_qualified(layer)} "
                    f"LIMIT ?) SELECT ST_AsMVT(t, ?, 4096, 'mvt_geom') AS mvt FROM (SELECT {names}, {_MVT_GEOM} "
                    f"AS mvt_geom FROM page, {_TILE}) t")  # ST_AsMVT skips features clipped away (NULL geometry)
@@ -150,7 +151,7 @@ class PgTx(Tx):
         # properties as one JSON object: the source attributes (json_column) overlaid by the columns, values
         # looked up by a column (by_value) and the constants; nulls left out
         values: list = []
-        pairs = [f"'{c}', {_text(layer.table, c)}" for c in columns]
+        pairs = [f"'{layer.shown(c)}', {_text(layer.table, c)}" for c in columns]
         for prop, (column, table) in by_value.items():
             pairs.append(f"'{prop}', ?::jsonb ->> COALESCE(\"{column}\"::text, '')")
             values.append(json.dumps(table))

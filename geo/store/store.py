@@ -153,8 +153,9 @@ class Store:
 
     def _frame(self, tx: Tx, layer: Layer, rows: list[dict], columns: tuple[str, ...]) -> gpd.GeoDataFrame:
         geoms = [tx.geom_value(layer.table, r["geom"]) for r in rows]
-        return gpd.GeoDataFrame([{c: r[c] for c in columns} for r in rows], columns=list(columns),
-                                geometry=gpd.GeoSeries(geoms, crs=WGS84))
+        frame = gpd.GeoDataFrame([{c: r[c] for c in columns} for r in rows], columns=list(columns),
+                                 geometry=gpd.GeoSeries(geoms, crs=WGS84))
+        return frame.rename(columns=dict(layer.names)) if layer.names else frame
 
     def features(self, layer: Layer, query: Query | None = None) -> gpd.GeoDataFrame:
         """The layer's features matching the query, in the layer's order, as polygons in EPSG:4326."""
@@ -176,7 +177,8 @@ class Store:
             rows = tx.tuples(f"SELECT {_names(columns)}, \"{layer.key}\", {tx.geom_select(layer.table)} AS geom "
                              f"FROM {layer.table}{where} ORDER BY {layer.order}{page}", params + paging)
             geometry = tx.geom_values(layer.table, [r[-1] for r in rows])
-        return FeatureRows((*columns, "fid"), [(*r[:-2], str(r[-2])) for r in rows], geometry)
+        return FeatureRows((*(layer.shown(c) for c in columns), "fid"), [(*r[:-2], str(r[-2])) for r in rows],
+                           geometry)
 
     def count(self, layer: Layer, query: Query | None = None) -> int:
         """How many features match the query, ignoring its limit and offset."""

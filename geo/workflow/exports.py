@@ -55,11 +55,12 @@ def _apply(transformer, xy):
     return np.column_stack([x, y])
 
 
-def layer(store: Store, name: str, year: int | None = None, selection: Query | None = None) -> gpd.GeoDataFrame:
-    """One exportable layer in EPSG:4326: alerts (those ``selection`` picks, all by default), cases (geometry:
-    the union of their alerts) or planting lots."""
+def layer(store: Store, name: str, year: int | None = None, selection: Query | None = None,
+          names: dict[str, str] | None = None) -> gpd.GeoDataFrame:
+    """One exportable layer in EPSG:4326: alerts (those ``selection`` picks, all by default; columns shown under
+    ``names``, the region's ``coordinate_names``), cases (geometry: the union of their alerts) or planting lots."""
     if name == "alerts":
-        return select_alerts(store, selection or Query())[0]
+        return select_alerts(store, selection or Query())[0].rename(columns=names or {})
     if selection is not None and selection != Query():
         raise InvalidInputError(f"layer: {name} takes no alert filters (bbox, datetime, status...); only year")
     if name == "planting_lots":  # with each lot's status, green share and loss alerts today

@@ -6,8 +6,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pyogrio
 import pytest
+import rasterio
 from click.testing import CliRunner
 from conftest import write_scene
 from shapely.geometry import box
@@ -183,13 +185,15 @@ def test_scene_by_scene_runs_give_the_state_and_alerts_of_one_run_and_refit_on_s
         scene(weekly, day)
         run("ingest", weekly, "--data-dir", tmp_path / "b")
         models.append(statefile.current_paths(StateDir(state_dir))[0].name)
-    # The first scene is learned at once; after that no scene is judged against a baseline more than 28 days
-    # older than itself: with a scene every 10 days, the two judged since the last refit are learned before
-    # every second one. The runs in between leave the model and the sums as they were.
+    # The first scene is learned at once; after that (geo.detect.plan) the judged scenes are learned right after
+    # the first scene on or after a refit day of the window's group (this small grid is all group 0: day
+    # numbers that are multiples of 28). The runs in between leave the model and the sums as they were.
     refits = [k for k in range(1, len(models)) if models[k] != models[k - 1]]
-    assert refits == list(range(3, 45, 2))
+    numbers = [detect.day_number(d) for d in days]
+    assert refits == [k for k in range(1, len(days)) if numbers[k] // 28 > numbers[k - 1] // 28]
+    assert all(b - a in (2, 3) for a, b in zip(refits, refits[1:], strict=False))  # every 20 or 30 days
     vrt = StateDir(state_dir).vrt.read_text()
-    assert f'<MDI key="LEARNED_THROUGH">{detect.day_number(days[42])}</MDI>' in vrt  # the newest: judged only
+    assert f'<MDI key="LEARNED_THROUGH">{numbers[refits[-1]]}</MDI>' in vrt
 
     a, b = statefile.current_paths(StateDir(tmp_path / "a" / "state")), statefile.current_paths(StateDir(state_dir))
     for x, y in zip(a[:3], b[:3], strict=True):  # model, second-index model and sums
@@ -203,6 +207,88 @@ def test_scene_by_scene_runs_give_the_state_and_alerts_of_one_run_and_refit_on_s
         alerts["scene_before"] = alerts["scene_before"].str[:8]
     assert len(alerts_a) == 1 and alerts_a.equals(alerts_b)
     assert alerts_a.iloc[0]["first_detected"] == "2024-02-07" and alerts_a.iloc[0]["confidence"] == "highest"
+
+
+def _records(state_dir, grid_px: int):
+    """The state's records over the whole grid (model, second-index model, sums), whatever files hold them."""
+    from rasterio.windows import Window
+
+    from geo.grid import Grid
+
+    state = statefile.open_state(StateDir(state_dir), Grid.from_json((state_dir / "grid.json").read_text()))
+    try:
+        whole = Window(0, 0, grid_px, grid_px)
+        return [r.read(whole).tobytes() for r in (state.model, state.second, state.sums)], state.learned, state.flags
+    finally:
+        state.close()
+
+
+def test_staggered_refits_take_turns_and_do_not_depend_on_how_runs_were_batched(tmp_path, monkeypatch):
+    """Windows of 16 px make this 64 px grid four rows of windows, one per refit group (geo.detect.plan). With a
+    scene a week, each weekly run refits one group (new files for its rows only, the other groups' files kept);
+    every group learns every scene within its refit period; weekly runs, one run over the whole series, and a
+    series whose runs were killed mid-way and re-run end with the same records, flags and alert."""
+    from geo.detect import run as detection
+    from geo.detect.plan import STAGGER
+
+    monkeypatch.setattr(detection, "WINDOW", 16)
+    start = date(2023, 1, 3)
+    days = [start + timedelta(days=7 * k) for k in range(62)]  # clearing on 2024-02-06
+
+    def scene(folder, day):
+        write_scene(folder / f"s_{day:%Y%m%d}.tif", day, bare=CLEARING if day >= date(2024, 2, 6) else None)
+
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    for day in days:
+        scene(whole, day)
+    run("ingest", whole, "--data-dir", tmp_path / "a")
+
+    weekly = tmp_path / "weekly"
+    weekly.mkdir()
+    state_dir = tmp_path / "b" / "state"
+    learned = []
+    for k, day in enumerate(days):
+        scene(weekly, day)
+        if k in (40, 41):  # runs killed in the middle of their windows (a refit's new files left behind as by
+            # kill -9): nothing committed, the re-run does it all and removes the leftovers
+            calls = {"n": 0}
+            real = detection._WindowPass.__call__
+
+            def dying(self, window, real=real, calls=calls):
+                calls["n"] += 1
+                if calls["n"] == 9:
+                    raise RuntimeError("killed")
+                return real(self, window)
+
+            with monkeypatch.context() as patch:
+                patch.setattr(detection._WindowPass, "__call__", dying)
+                patch.setattr(statefile, "discard", lambda *files: None)
+                result = CliRunner().invoke(cli, ["ingest", str(weekly), "--data-dir", str(tmp_path / "b")])
+            assert result.exit_code != 0
+        run("ingest", weekly, "--data-dir", tmp_path / "b")
+        learned.append(_records(state_dir, 64)[1])
+    numbers = [detect.day_number(d) for d in days]
+    for week in range(4, len(days)):  # after the first weeks, exactly one group refits each week, in turn
+        refitted = [g for g in range(STAGGER) if learned[week][g] != learned[week - 1][g]]
+        assert len(refitted) == 1 and learned[week][refitted[0]] == numbers[week]
+        assert refitted[0] == next(g for g in range(STAGGER) if learned[week][g] == numbers[week])
+        assert all(numbers[week] - learned[week][g] < 28 for g in range(STAGGER))  # none waits a period
+    assert {g for w in range(4, 8) for g in range(STAGGER) if learned[w][g] != learned[w - 1][g]} == set(range(4))
+    named = statefile.current_paths(StateDir(state_dir))
+    assert len(named) > 4  # files per group: model, second, sums, flags
+    assert sorted(state_dir.glob("detector-*")) == sorted(p for p in named if p.name.startswith("detector-"))
+
+    a, b = _records(tmp_path / "a" / "state", 64), _records(state_dir, 64)
+    assert a[0] == b[0] and a[1] == b[1] and a[2].same_as(b[2])
+    cols = ["confidence", "first_detected", "confirmed", "area_ha", "mean_drop"]
+    alerts_a, alerts_b = (pyogrio.read_dataframe(tmp_path / d / "forestmon.gpkg", layer="alerts")[cols]
+                          for d in ("a", "b"))
+    assert len(alerts_a) == 1 and alerts_a.equals(alerts_b)
+    with rasterio.open(state_dir / "detector.vrt") as src:  # GDAL sees the records, whichever file holds a row
+        model = np.frombuffer(b[0][0], detect.MODEL_DTYPE).reshape(64, 64)
+        assert src.descriptions[0] == "ndvi_b0"
+        np.testing.assert_array_equal(src.read(1), model["ndvi_b0"])
 
 
 def test_refit_days_0_learns_every_scene_as_it_comes(tmp_path):
@@ -238,8 +324,8 @@ def test_windows_no_scene_covers_are_counted_from_the_last_run_without_reading_t
     write_scene(scenes / f"s_{last:%Y%m%d}.tif", last, size=32)  # window (0, 0) only
 
     reads = []
-    read = statefile.RecordFile.read
-    monkeypatch.setattr(statefile.RecordFile, "read", lambda self, w, *a: reads.append(w) or read(self, w, *a))
+    read = statefile.Records.read
+    monkeypatch.setattr(statefile.Records, "read", lambda self, w, *a: reads.append(w) or read(self, w, *a))
     run("ingest", scenes, "--data-dir", tmp_path / "d")
     coverage = open_store(tmp_path / "d" / "forestmon.gpkg").runs()[0]["coverage"]
     assert [(int(w.row_off), int(w.col_off)) for w in reads] == [(0, 0)]  # the model of the one window seen

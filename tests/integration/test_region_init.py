@@ -95,8 +95,42 @@ def test_region_outside_vietnam_ingests_and_detects_end_to_end(brazil, backend_u
     assert -52 < alert["centroid_lon"] < -51 and -4 < alert["centroid_lat"] < -3
     # the centroid in the profile's official CRS (SIRGAS 2000 / UTM 22S), not a VN-2000 zone
     expect = Transformer.from_crs(4326, 31982, always_xy=True).transform(alert["centroid_lon"], alert["centroid_lat"])
-    assert alert["vn2000_epsg"] == 31982
+    assert alert["vn2000_epsg"] == 31982  # (the stored column)
     assert (alert["vn2000_x"], alert["vn2000_y"]) == pytest.approx(expect, abs=0.01)
+
+    # what users read names it after that CRS, not VN-2000: the API (list, item, OGC items), exports
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    with TestClient(create_app(Settings(data_dir=data_dir, store_url=backend_url, region="para"))) as client:
+        listed = client.get("/alerts").json()["features"][0]["properties"]
+        item = client.get(f"/alerts/{alert['id']}").json()["properties"]
+        ogc = client.get("/ogc/collections/alerts/items", params={"f": "json"}).json()["features"][0]["properties"]
+        csv = client.get("/exports/alerts", params={"format": "csv"}).text
+    for props in (listed, item, ogc):
+        assert props["epsg31982_epsg"] == 31982 and "vn2000_x" not in props
+        assert (props["epsg31982_x"], props["epsg31982_y"]) == pytest.approx(expect, abs=0.01)
+    header = csv.splitlines()[0]
+    assert "epsg31982_x" in header and "epsg31982_y" in header and "vn2000" not in header
+    out = brazil / "alerts.csv"
+    exported = invoke("export", "alerts", "-f", "csv", "-o", out, "--data-dir", data_dir,
+                      env={**env, "FORESTMON_REGION": "para"})
+    assert exported.exit_code == 0, (exported.output, exported.exception)
+    assert "epsg31982_x" in out.read_text().splitlines()[0]
+
+
+def test_coordinates_are_named_after_the_regions_crs():
+    from pyproj import CRS
+
+    from geo.region import coordinate_names, load_region
+
+    names = load_region().coordinate_names  # Lâm Đồng: VN-2000 TM-3 zones keep the names users know
+    assert names == {"vn2000_x": "vn2000_x", "vn2000_y": "vn2000_y", "vn2000_epsg": "vn2000_epsg"}
+    assert coordinate_names(CRS.from_epsg(32648))["vn2000_x"] == "epsg32648_x"
+    assert coordinate_names(CRS.from_epsg(3405))["vn2000_y"] == "vn2000_y"       # VN-2000 / UTM 48N
+    assert coordinate_names(CRS.from_epsg(32648), CRS.from_epsg(32649))["vn2000_x"] == "official_x"
 
 
 def test_ingest_of_nothing_usable_exits_non_zero_naming_why(brazil):

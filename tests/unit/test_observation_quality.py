@@ -73,3 +73,22 @@ def test_spectrally_suspect_observations_are_not_learned():
         detect.update(s, day + timedelta(days=10 * k), np.full((1, 1), 0.8, np.float32),
                       np.full((1, 1), quality, np.uint8), np.full((1, 1), 0.5, np.float32))
     assert s["n"][0, 0] == n + 2
+
+
+def test_digital_numbers_take_the_one_pass_kernel_with_the_array_expressions_results():
+    """The haze and brightness tests on uint16 digital numbers run in one compiled pass (a detection run's hot
+    path); they give what the float32 array expressions give, near the thresholds too."""
+    from geo import cloudmask as cm
+
+    rng = np.random.default_rng(1)
+    scl = rng.choice([0, 3, 4, 5, 8, 9, 10, 11], (300, 200), p=[.02, .03, .5, .2, .05, .05, .05, .1]).astype(np.uint8)
+    red = rng.integers(0, 4000, scl.shape).astype(np.uint16)
+    blue = (red * 0.5 + rng.integers(0, 2000, scl.shape)).astype(np.uint16)  # around the HOT threshold
+    swir = (red.astype(np.int32) + rng.integers(-3, 3, scl.shape)).clip(0).astype(np.uint16)  # around red
+    for scale, offset in ((1e-4, 0.0), (2.75e-5, -0.2)):
+        fast = cm.observation_quality(scl, blue, red, swir, scale=scale, offset=offset)
+        q = cm.observation_quality(scl)
+        refl = lambda b, s=scale, o=offset: b * np.float32(s) + np.float32(o)  # noqa: E731
+        q[(refl(blue) - 0.5 * refl(red) - np.float32(cm.HOT_OFFSET) > np.float32(cm.HOT_HAZY)) & (q != 0)] = 3
+        q[(refl(red) >= refl(swir)) & (swir != 0) & (q != 0)] = 3
+        np.testing.assert_array_equal(fast, q)

@@ -193,3 +193,52 @@ def test_windows_follow_the_tiles_blocks_and_cover_the_grid_once():
     rows = sorted({int(w.row_off) for w in windows})
     assert cols == [0, 1, 513, 1025] and rows == [0, 1, 513]
     assert max(int(w.width) for w in windows) == 512
+
+
+def test_a_state_of_one_file_of_each_kind_is_read_as_every_refit_group_sharing_them(tmp_path):
+    """The layout before the staggered refit ("forestmon-state-2-…", one model, second and sums file, one day
+    learned through) is read as is: every row in those files, every group learned through that day."""
+    model, _, sums, _, paths = _write(tmp_path)
+    vrt = tmp_path / "detector.vrt"
+    text = vrt.read_text().replace(statefile.FORMAT, statefile._V2_FORMAT)
+    vrt.write_text("\n".join(line for line in text.splitlines() if "LEARNED_GROUPS" not in line))
+    state = statefile.open_state(StateDir(tmp_path), GRID)
+    whole = Window(0, 0, GRID.width, GRID.height)
+    np.testing.assert_array_equal(state.model.read(whole), model)
+    np.testing.assert_array_equal(state.sums.read(whole), sums)
+    assert state.learned == (19000,) * 4 and state.layout is None and state.model.path == paths[0]
+    state.close()
+
+
+def test_a_groups_refit_writes_only_its_rows_and_gdal_reads_every_row_from_its_groups_file(tmp_path):
+    """Rows of 8 px windows in four refit groups: a refit of group 2 writes new files holding only its rows; the
+    other groups keep theirs, and the records, and GDAL's view of them, are the new rows there and the old ones
+    elsewhere."""
+    model, second, sums, flags, first = _write(tmp_path)
+    layout = statefile.Layout((0, 8, 16))  # 23 rows: stripes 0-7 (group 0), 8-15 (group 1), 16-22 (group 2)
+    old = statefile.open_state(StateDir(tmp_path), GRID)
+    files = statefile.create(StateDir(tmp_path), GRID, layout, {2, 3})  # group 3 has no rows
+    new = _random(detect.MODEL_DTYPE, (7, GRID.width), np.random.default_rng(9))
+    files[0].write(Window(0, 16, GRID.width, 7), new)
+    for f, whole in zip(files[1:], (second, sums), strict=True):
+        f.write(Window(0, 16, GRID.width, 7), whole[16:])
+    with pytest.raises(ValueError, match="not in the files of this run"):
+        files[0].write(Window(0, 8, GRID.width, 1), new[:1])
+    paths = tuple(statefile.group_paths(f, o) for f, o in zip(files, (old.model, old.second, old.sums), strict=True))
+    for f in files:
+        f.close()
+    old.close()
+    statefile.commit(StateDir(tmp_path), GRID, paths, old.flags, (19000, 19000, 19100, 19100), layout)
+    expected = model.copy()
+    expected[16:] = new
+    state = statefile.open_state(StateDir(tmp_path), GRID)
+    np.testing.assert_array_equal(state.model.read(Window(0, 0, GRID.width, GRID.height)), expected)
+    np.testing.assert_array_equal(state.second.mapped().window(Window(3, 5, 10, 15)), second[5:20, 3:13])
+    assert state.learned == (19000, 19000, 19100, 19100) and state.learned_through == 19000
+    assert state.model.paths[0] == first[0] and state.model.paths[2] != first[0]
+    state.close()
+    with rasterio.open(tmp_path / "detector.vrt") as src:
+        for band, name in enumerate(src.descriptions, start=1):
+            want = next(part[name] for part in (expected, second, sums) if name in part.dtype.names)
+            np.testing.assert_array_equal(src.read(band), want, err_msg=name)
+    assert len(list(tmp_path.glob("view-*.vrt"))) == 2

@@ -452,10 +452,14 @@ function renderAlert(feature) {
     ? units.map((u) => `${u.name} (${u.valid_from.slice(0, 4)}${u.valid_to ? `–${u.valid_to.slice(0, 4)}` : ""})`).join(" · ")
     : p.district);
   fact(facts, t("coordinates"), copy);
-  if (p.vn2000_x != null && p.vn2000_y != null) {
-    // The region's official projected CRS: VN-2000 TM-3 zones in Vietnam, another CRS for another region.
-    const label = [5899, 9218].includes(Number(p.vn2000_epsg)) ? t("vn2000") : t("projected");
-    fact(facts, label, `X ${Number(p.vn2000_x).toFixed(1)}, Y ${Number(p.vn2000_y).toFixed(1)} (EPSG:${p.vn2000_epsg})`);
+  // The centroid in the region's official projected CRS, named after it: vn2000_x/_y/_epsg for VN-2000 (Lâm
+  // Đồng's TM-3 zones), epsg<code>_x/_y/_epsg (or official_*) for another region (geo.region.coordinate_prefix).
+  const prefix = Object.keys(p).filter((k) => k.endsWith("_epsg")).map((k) => k.slice(0, -5))
+    .find((k) => p[`${k}_x`] != null && p[`${k}_y`] != null);
+  if (prefix) {
+    const label = prefix === "vn2000" ? t("vn2000") : t("projected");
+    fact(facts, label,
+      `X ${Number(p[`${prefix}_x`]).toFixed(1)}, Y ${Number(p[`${prefix}_y`]).toFixed(1)} (EPSG:${p[`${prefix}_epsg`]})`);
   }
   if (p.forest_category) fact(facts, t("forest_category"), t(`forest.${p.forest_category}`));
   const zones = feature.places?.zones || [];
