@@ -6,10 +6,11 @@ import hashlib
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Response, UploadFile
+from fastapi import APIRouter, Header, Path, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from api.auth import Admin, CurrentUser, Reader, Reviewer
+from api.caching import cached
 from api.collections import feature_list
 from api.deps import SettingsDep, StoreDep
 from api.routers.ogc import GEOJSON
@@ -167,3 +168,22 @@ def photo(photo_id: Annotated[int, Path(ge=1, le=2**31 - 1)], user: Reader, stor
     privacy.check_photos(public=user is None)
     data, content_type = photos.photo_bytes(store, photo_id)
     return Response(data, media_type=content_type)
+
+
+@router.get("/photos/{photo_id}/thumbnail", summary="A small copy of a photo (logged in)", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, 304: {"description": "not changed"},
+                       401: {"description": "not logged in"}, 404: {"description": "unknown id"}})
+def photo_thumbnail(photo_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request, user: Reader,
+                    store: StoreDep) -> Response:
+    """At most 320 px on the long side, upright, without EXIF (no GPS): what lists and offline packages show.
+
+    A photo never changes once stored, so its digest makes the ETag; the same login as the photo is needed."""
+    privacy.check_photos(public=user is None)
+    digest = photos.photo_sha256(store, photo_id)
+
+    def build() -> Response:
+        data, _ = photos.photo_bytes(store, photo_id)
+        body, media_type = photos.thumbnail(data)
+        return Response(body, media_type=media_type)
+
+    return cached(request, f"thumbnail-{photos.THUMBNAIL_PX}-{digest}", build, max_age=86400)

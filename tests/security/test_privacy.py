@@ -41,6 +41,7 @@ def _reads(case_id: int, photo_id: int) -> dict[str, list[str]]:
         "/alerts": ["/alerts"], "/alerts/{alert_id}": [f"/alerts/{ALERT}"],
         "/alerts/{alert_id}/history": [f"/alerts/{ALERT}/history"], "/me/queue": ["/me/queue"],
         "/alerts/{alert_id}/photos": [f"/alerts/{ALERT}/photos"], "/photos/{photo_id}": [f"/photos/{photo_id}"],
+        "/photos/{photo_id}/thumbnail": [f"/photos/{photo_id}/thumbnail"],
         "/cases": ["/cases"], "/cases/{case_id}": [f"/cases/{case_id}"], "/targets/{year}": ["/targets/2024"],
         "/exports/{layer}": [f"/exports/{layer}?format={f}" for layer in ("alerts", "cases", "planting_lots")
                              for f in EXPORT_FORMATS],
@@ -115,6 +116,7 @@ def test_anonymous_readers_see_no_names_notes_or_photos(app_client, reviewed):
                 assert private not in r.content, (url, private)
             assert b"Exif" not in r.content and jpeg[:200] not in r.content, url
     assert app_client.get(f"/photos/{photo_id}").status_code == 401
+    assert app_client.get(f"/photos/{photo_id}/thumbnail").status_code == 401
     assert app_client.get(f"/alerts/{ALERT}/photos").status_code == 401
     history = app_client.get(f"/alerts/{ALERT}/history").json()
     assert [(h["action"], h["username"], h["note"]) for h in history][-1] == ("open_case", None, None)
@@ -129,6 +131,7 @@ def test_logged_in_readers_see_the_review(app_client, reviewed):
     assert CASE_NOTE in app_client.get("/cases", headers=viewer).text
     assert REVIEWER in app_client.get("/exports/alerts?format=csv", headers=viewer).text
     assert app_client.get(f"/photos/{photo_id}", headers=viewer).content == jpeg_with_gps(11.96, 108.31)
+    assert app_client.get(f"/photos/{photo_id}/thumbnail", headers=viewer).content.startswith(b"\xff\xd8")
 
 
 def test_with_public_reads_off_every_read_needs_a_login(store, tmp_path):
