@@ -564,14 +564,32 @@ async function loadPhotos(id) {
     const photos = await api(`/alerts/${encodeURIComponent(id)}/photos`);
     if (!photos.length) box.textContent = t("no_photos");
     for (const photo of photos) {  // an <img> cannot send the token: fetch the bytes and show a blob
-      const r = await fetch(`/photos/${photo.id}`, { headers: authHeaders() });
+      // The thumbnail (320 px, kept in offline areas); a tap opens the original when the network is there.
+      const r = await fetch(`/photos/${photo.id}/thumbnail`, { headers: authHeaders() });
       const img = document.createElement("img");
       img.alt = photo.filename || `${t("photo")} ${photo.id}`;
+      img.className = "photo-thumb";
+      img.dataset.photoId = String(photo.id);
+      img.title = t("photo.open");
       img.src = URL.createObjectURL(await r.blob());
+      img.addEventListener("click", () => openPhoto(photo.id));
       box.append(img);
     }
   } catch (err) {
     if (err.status !== 401) showError(err);
+  }
+}
+
+/** The original photo in a new tab (fetched with the token); offline it is not on the phone: say so. */
+async function openPhoto(id) {
+  const tab = window.open("", "_blank");
+  try {
+    const r = await fetch(`/photos/${id}`, { headers: authHeaders() });
+    if (!r.ok) throw new ApiError(r.status, r.status === 503 ? "offline" : null, null);
+    if (tab) tab.location = URL.createObjectURL(await r.blob());
+  } catch (err) {
+    if (tab) tab.close();
+    showError(err instanceof ApiError ? err : new ApiError(0, "network", null));
   }
 }
 
@@ -657,7 +675,8 @@ function startOffline() {
   $("offline").hidden = !reviewer;
   if (!reviewer || offlineStarted) return;
   offlineStarted = true;
-  offlineSection(() => [...document.querySelectorAll("#alerts .alert-item")].map((b) => b.dataset.alertId), showError);
+  offlineSection(() => [...document.querySelectorAll("#alerts .alert-item")].map((b) => b.dataset.alertId), showError,
+                 () => map);
   $("outbox-send").addEventListener("click", sync);
   window.addEventListener("online", sync);
   window.addEventListener("offline", netState);

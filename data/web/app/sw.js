@@ -1,7 +1,7 @@
 // The app's service worker: the shell is cached at install, so the app opens with no network; every GET of our
 // own origin goes to the network first and, when that fails, is answered from the caches (the shell, what the
 // app read online, and the offline packages the ranger downloaded, which offline.js writes into DATA).
-const SHELL = "forestmon-shell-v2";  // a new name when SHELL_FILES change: the old cache is dropped
+const SHELL = "forestmon-shell-v3";  // a new name when SHELL_FILES change: the old cache is dropped
 const DATA = "forestmon-data";
 const SHELL_FILES = [
   "/", "/static/app/app.js", "/static/app/api.js", "/static/app/map.js", "/static/app/i18n.js",
