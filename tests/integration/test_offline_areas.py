@@ -149,3 +149,42 @@ def test_an_offline_package_refuses_too_many_alerts_or_files(store, tmp_path):
         files = client.post("/offline/package", json={"ids": [HIGHEST]}, headers=headers)
         assert files.status_code == 422 and files.json()["code"] == "offline_too_many_files"
         assert "30 tệp" in files.json()["detail"]
+
+
+def _walk(n: int = 5) -> list[dict]:
+    """A ranger walking north-east towards HIGH, one fix a minute (times with a +07:00 offset, Vietnam's)."""
+    return [{"lon": 108.340 + 0.002 * i, "lat": 11.990 + 0.002 * i, "t": f"2024-03-20T09:0{i}:00+07:00",
+             "accuracy_m": 8.0} for i in range(n)]
+
+
+def test_a_recorded_walk_is_kept_once_and_given_back_as_gpx(ranger, store):
+    client, headers = ranger
+    key = {"Idempotency-Key": "track-key-0000001"}
+    answers = [client.post(f"/alerts/{HIGH}/tracks", json={"points": _walk()}, headers={**headers, **key})
+               for _ in range(2)]  # the first answer was lost on the way: sent again
+    assert [a.status_code for a in answers] == [201, 201], answers[0].text
+    track = answers[0].json()
+    assert answers[1].json() == track
+    assert (track["alert_id"], track["point_count"], track["uploaded_by"]) == (HIGH, 5, "an")
+    assert track["started_at"] == "2024-03-20T02:00:00Z" and track["ended_at"] == "2024-03-20T02:04:00Z"
+    assert 1150 < track["length_m"] < 1300  # 4 steps of ~307 m on the ellipsoid
+    listed = client.get(f"/alerts/{HIGH}/tracks", headers=headers).json()
+    assert [t["id"] for t in listed] == [track["id"]]
+    gpx = client.get(f"/tracks/{track['id']}.gpx", headers=headers)
+    assert gpx.status_code == 200 and gpx.headers["content-type"].startswith("application/gpx+xml")
+    ns = {"g": "http://www.topografix.com/GPX/1/1"}
+    points = ET.fromstring(gpx.content).findall(".//g:trkpt", ns)
+    assert [(float(p.get("lat")), float(p.get("lon"))) for p in points] == [
+        (round(w["lat"], 7), round(w["lon"], 7)) for w in _walk()]
+    assert points[0].find("g:time", ns).text == "2024-03-20T02:00:00Z"
+    # A walk shows where a person went: a login is needed, as for photos; bad input is named.
+    assert client.get(f"/alerts/{HIGH}/tracks").status_code == 401
+    assert client.get(f"/tracks/{track['id']}.gpx").status_code == 401
+    assert client.get("/tracks/99999.gpx", headers=headers).status_code == 404
+    backwards = client.post(f"/alerts/{HIGH}/tracks", json={"points": _walk()[::-1]}, headers=headers)
+    assert backwards.status_code == 422 and "points[1].t" in backwards.json()["detail"]
+    assert client.post(f"/alerts/{HIGH}/tracks", json={"points": _walk(1)}, headers=headers).status_code == 422
+    assert client.post(f"/alerts/{HIGH}/tracks", json={"points": _walk()}).status_code == 401
+    assert client.post("/alerts/nope/tracks", json={"points": _walk()}, headers=headers).status_code == 404
+    with store.reading() as tx:
+        assert tx.scalar("SELECT count(*) FROM tracks") == 1
