@@ -195,3 +195,60 @@ def test_a_dropped_download_resumes_with_only_the_missing_files(server, tmp_path
         page.screenshot(path=str(tmp_path / "resumed.png"), full_page=True)
     assert not log.blocked, log.blocked
     assert not log.errors, log.errors
+
+
+def test_a_walk_recorded_in_the_field_goes_with_the_review_once(server, tmp_path):
+    walk = [(11.95 + 0.0008 * i, 108.42 + 0.0005 * i) for i in range(6)]
+    with field_context(geolocation={"latitude": walk[0][0], "longitude": walk[0][1]},
+                       permissions=["geolocation"]) as (context, log), api_as(server, "admin") as admin:
+        page = watch(context.new_page(), log)
+        log_in(page, server.url, "kiem")
+        alert_id = page.locator("#alerts .alert-item").nth(7).get_attribute("data-alert-id")
+        page.locator(f'.alert-item[data-alert-id="{alert_id}"]').click()
+        expect(page.locator("#alert-title")).to_contain_text(alert_id)
+
+        # Going to the field starts the recording: each new position is a point, kept in IndexedDB.
+        page.locator("#act-field").click()
+        status = page.locator("#track-status")
+        expect(page.locator("#track-toggle")).to_have_attribute("aria-pressed", "true")
+        expect(status).to_have_attribute("data-points", "1", timeout=10000)
+        for n, (lat, lon) in enumerate(walk[1:4], start=2):
+            context.set_geolocation({"latitude": lat, "longitude": lon})
+            expect(status).to_have_attribute("data-points", str(n), timeout=10000)
+
+        # No signal, and the page is opened again: the walk is still there and the recording goes on.
+        context.set_offline(True)
+        page.reload(wait_until="load")
+        if not page.locator("#panel").is_visible():
+            page.locator(f'.alert-item[data-alert-id="{alert_id}"]').click()
+        expect(page.locator("#alert-title")).to_contain_text(alert_id, timeout=20000)
+        expect(status).to_have_attribute("data-points", "4", timeout=10000)
+        for n, (lat, lon) in enumerate(walk[4:], start=5):
+            context.set_geolocation({"latitude": lat, "longitude": lon})
+            expect(status).to_have_attribute("data-points", str(n), timeout=10000)
+        expect(status).to_contain_text("Đường đi: 6 điểm")
+
+        # Dismissed offline: the review step and the walk wait in the outbox, in that order.
+        page.locator("#dismiss-form select[name=reason]").select_option("seasonal_crop")
+        page.locator("#dismiss-form button[type=submit]").click()
+        expect(page.locator("#outbox .outbox-waiting")).to_have_count(2)
+        expect(page.locator("#outbox .outbox-waiting").nth(1)).to_contain_text("Đường đi")
+        assert admin.get(f"/alerts/{alert_id}/tracks").json() == []
+        page.screenshot(path=str(tmp_path / "walk-waiting.png"), full_page=True)
+
+        # Back in coverage: both arrive, once; the walk is kept with the alert and given back as GPX.
+        context.set_offline(False)
+        expect(page.locator("#outbox li")).to_have_count(0, timeout=30000)
+        page.locator("#outbox-send").click()
+        page.wait_for_timeout(500)
+        kept = admin.get(f"/alerts/{alert_id}/tracks").json()
+        assert len(kept) == 1 and kept[0]["point_count"] == 6 and kept[0]["uploaded_by"] == "kiem", kept
+        assert admin.get(f"/alerts/{alert_id}").json()["properties"]["status"] == "dismissed"
+        gpx = admin.get(f"/tracks/{kept[0]['id']}.gpx").text
+        assert gpx.count("<trkpt") == 6 and f'lat="{walk[-1][0]}"' in gpx
+        expect(page.locator("#tracks li")).to_have_count(1, timeout=10000)
+        expect(page.locator("#tracks li")).to_contain_text("6 điểm")
+        page.locator("#tracks li").scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "walk-kept.png"))
+    assert not log.blocked, log.blocked
+    assert not log.errors, log.errors

@@ -6,6 +6,7 @@ const DATA = "forestmon-data";
 const SHELL_FILES = [
   "/", "/static/app/app.js", "/static/app/api.js", "/static/app/map.js", "/static/app/i18n.js",
   "/static/app/offline.js", "/static/app/outbox.js", "/static/app/position.js", "/static/app/planner.js",
+  "/static/app/track.js",
   "/static/app/app.css", "/app/config.json",
   "/static/app/i18n/vi.json", "/static/app/i18n/en.json", "/static/app/manifest.webmanifest",
   "/static/app/icon.svg", "/static/vendor/maplibre-gl/maplibre-gl.mjs",
