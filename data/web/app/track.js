@@ -1,7 +1,10 @@
-// A recorded walk ("in the field"): the phone's positions (geolocation watchPosition) kept in IndexedDB, not in
+// A recorded walk ("in the field"): the phone's positions (position.js's one watchPosition) kept in IndexedDB, not in
 // memory, so a closed tab or a restarted browser loses nothing; the alert being recorded is kept in localStorage
 // and the recording goes on when the app opens again. The walk is sent with the review (the outbox when offline).
+import { lastFix, onFix } from "./position.js";
+
 const DB = "forestmon-track";
+const FRESH_MS = 120000;  // the last fix starts a walk when it is at most this old
 const STORE = "points";
 const ACTIVE = "forestmon.track";
 
@@ -55,41 +58,47 @@ export function lengthM(walk) {
   return sum;
 }
 
-let watchId = null;
 let last = null;
 let listener = () => {};
+let subscribed = false;
 
-function watch() {
-  if (watchId != null || !("geolocation" in navigator)) return;
-  watchId = navigator.geolocation.watchPosition(async (p) => {
-    const alertId = recording();
-    if (!alertId) return;
-    const point = { alertId, lon: p.coords.longitude, lat: p.coords.latitude,
-                    t: new Date(p.timestamp || Date.now()).toISOString(),
-                    accuracy_m: Number.isFinite(p.coords.accuracy) ? p.coords.accuracy : null };
-    if (last && last.lon === point.lon && last.lat === point.lat) return;  // standing still: one point
-    last = point;
-    await run("readwrite", (s) => s.add(point));
-    listener(alertId);
-  }, () => {}, { enableHighAccuracy: true, maximumAge: 0 });
+async function record(p) {
+  const alertId = recording();
+  if (!alertId || !p) return;
+  const point = { alertId, lon: p.coords.longitude, lat: p.coords.latitude,
+                  t: new Date(p.timestamp || Date.now()).toISOString(),
+                  accuracy_m: Number.isFinite(p.coords.accuracy) ? p.coords.accuracy : null };
+  if (!last || last.alertId !== alertId) {  // after reopening the app: the walk's last stored point
+    const kept = await points(alertId);
+    last = kept.length ? { alertId, ...kept[kept.length - 1] } : null;
+  }
+  if (last && last.lon === point.lon && last.lat === point.lat) return;  // standing still: one point
+  last = point;
+  await run("readwrite", (s) => s.add(point));
+  listener(alertId);
 }
 
-/** Record the walk to ``alertId`` (stops any other recording); ``onPoint(alertId)`` after each stored point. */
+function subscribe() {
+  if (subscribed) return;
+  subscribed = true;
+  onFix((p) => { record(p).catch((err) => console.warn("track", err)); });  // the position's one watch
+}
+
+/** Record the walk to ``alertId`` (stops any other recording), from the phone's last position if it is fresh. */
 export function start(alertId) {
   localStorage.setItem(ACTIVE, alertId);
   last = null;
-  watch();
+  subscribe();
+  const fix = lastFix();
+  if (fix && Date.now() - fix.timestamp < FRESH_MS) record(fix).catch((err) => console.warn("track", err));
 }
 
 /** Stop recording (the positions stay until sent). */
-export function stop() {
-  localStorage.removeItem(ACTIVE);
-  if (watchId != null) navigator.geolocation.clearWatch(watchId);
-  watchId = null;
-}
+export function stop() { localStorage.removeItem(ACTIVE); }
 
-/** On opening the app: go on recording if a walk was being recorded; ``onPoint`` is told of each new point. */
+/** On opening the app: go on recording if a walk was being recorded; ``onPoint(alertId)`` after each new point.
+ * Call after the position is followed (position.js ``follow``). */
 export function resumeRecording(onPoint) {
   listener = onPoint;
-  if (recording()) watch();
+  subscribe();
 }
