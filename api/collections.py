@@ -22,7 +22,7 @@ from shapely.geometry import box
 
 from geo.alerts import ALERTS
 from geo.errors import ForestmonError, InvalidInputError, NotFoundError
-from geo.query import Bbox, FeatureRows, Filter, Layer, Query
+from geo.query import ID_PATTERN, MAX_IDS, Bbox, FeatureRows, Filter, Layer, Query
 from geo.region import AdminVersion, Region
 from geo.store import Store
 from geo.workflow.places import ZONE_TYPE_FILTER, select_alerts
@@ -30,7 +30,8 @@ from geo.workflow.planning import ZONES
 from geo.workflow.privacy import PRIVATE
 from maps.styles import legend, zone_colour, zone_colours
 
-ADMIN_FILTERS = (Filter("id", "text", "admin unit id"),)
+ADMIN_FILTERS = (Filter("id", "text", f"feature ids: alerts, admin units (at most {MAX_IDS})", max_values=MAX_IDS,
+                        pattern=ID_PATTERN),)
 
 
 class UnknownFilter(ForestmonError):
@@ -104,6 +105,8 @@ class FeatureSource(ABC):
                                 f"{', '.join(sorted(f.name for f in self.filters)) or 'no property filters'}")
         for f in self.filters:
             value = query.filters.get(f.name)
+            if f.kind == "text" and value:
+                f.check_values(value)
             if f.enum and value:
                 bad = [v for v in value if v not in f.enum]
                 if bad:

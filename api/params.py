@@ -105,6 +105,7 @@ def _filters_dependency(filters: tuple[q.Filter, ...]):
             values = tuple(v.strip() for text in value for v in text.split(",") if v.strip())
             if not values:
                 raise HTTPException(400, f"{key}: give one or more comma-separated values")
+            specs[key].check_values(values)  # an id list: its length and each id (a 422 with a stable code)
             out[key] = values
         for spec in filters:
             low, high = out.get(f"min_{spec.name}"), out.get(f"max_{spec.name}")

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     offline_cap_mb: float = Field(default=300.0, gt=0, description="largest offline package a phone may take, MB")
     offline_buffer_m: float = Field(default=500.0, ge=0, le=5000, description="imagery kept offline around each "
                                     "alert, m")
+    offline_max_alerts: int = Field(default=500, ge=1, le=500, description="most alerts in one offline package")
+    offline_max_files: int = Field(default=20000, ge=1, description="most files in one offline package")
+    offline_max_area_km2: float = Field(default=2500.0, gt=0, description="largest drawn area an offline package "
+                                        "may cover, km²")
     upload_max_mb: float = Field(default=50.0, gt=0, description="largest uploaded file (planning layer, planting "
                                  "lots, case register), MB")
 

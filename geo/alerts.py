@@ -12,7 +12,7 @@ name of a new migration as its ``since``; nothing else).
 from __future__ import annotations
 
 from geo.forest import CATEGORY_NAMES
-from geo.query import Filter, Layer
+from geo.query import ID_PATTERN, MAX_IDS, Filter, Layer
 
 FOREST_CATEGORIES = tuple(CATEGORY_NAMES.values())
 
@@ -80,6 +80,7 @@ ALERTS = Layer(
     order="first_detected DESC, id",
     temporal="first_detected",
     filters=(
+        Filter("id", "text", f"alert ids (at most {MAX_IDS})", max_values=MAX_IDS, pattern=ID_PATTERN),
         Filter("status", "text", "review status", enum=STATUSES),
         Filter("confidence", "text", "detection confidence", enum=CONFIDENCE_LEVELS),
         Filter("district_id", "text", "admin unit id holding the centroid"),

@@ -5,12 +5,17 @@ from request parameters; the queryables it advertises are the layer's filters.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
 
+from geo.errors import InvalidInputError
+
 Bbox = tuple[float, float, float, float]  # west, south, east, north in WGS 84 degrees
+ID_PATTERN = r"[A-Za-z0-9._:-]{1,100}"  # what a feature id filter takes (alert ids, admin unit ids)
+MAX_IDS = 500                          # ids one request may name (an offline package's alerts at most)
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,21 @@ class Filter:
     column: str = ""               # the table column; default: the name
     enum: tuple[str, ...] | None = None
     public: bool = True
+    max_values: int | None = None  # the most values one request may name (an id list)
+    pattern: str | None = None     # a regular expression each value must match in full
+
+    def check_values(self, values: tuple[str, ...]) -> None:
+        """Refuse a list longer than ``max_values`` or a value not matching ``pattern`` (InvalidInputError with a
+        stable code naming the filter)."""
+        if self.max_values is not None and len(values) > self.max_values:
+            raise InvalidInputError(f"{self.name}: {len(values)} values given, at most {self.max_values} allowed",
+                                    code="id_list_too_long", name=self.name, count=len(values), max=self.max_values)
+        if self.pattern is not None:
+            bad = next((v for v in values if not re.fullmatch(self.pattern, v)), None)
+            if bad is not None:
+                shown = bad[:40] + ("…" if len(bad) > 40 else "")
+                raise InvalidInputError(f"{self.name}: {shown!r} is not an id (letters, digits and . _ : -, at most "
+                                        "100 characters)", code="id_list_invalid", name=self.name, value=shown)
 
     @property
     def sql_column(self) -> str:

@@ -6,16 +6,17 @@ import hashlib
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Response, UploadFile
+from fastapi import APIRouter, Header, Path, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from api.auth import Admin, CurrentUser, Reader, Reviewer
+from api.caching import cached
 from api.collections import feature_list
 from api.deps import SettingsDep, StoreDep
 from api.routers.ogc import GEOJSON
 from api.uploads import read_upload
 from geo.errors import InvalidInputError
-from geo.workflow import idempotency, photos, privacy, review
+from geo.workflow import idempotency, photos, privacy, review, tracks
 
 router = APIRouter(tags=["review"])
 AlertId = Annotated[str, Path(min_length=1, max_length=100)]
@@ -167,3 +168,75 @@ def photo(photo_id: Annotated[int, Path(ge=1, le=2**31 - 1)], user: Reader, stor
     privacy.check_photos(public=user is None)
     data, content_type = photos.photo_bytes(store, photo_id)
     return Response(data, media_type=content_type)
+
+
+@router.get("/photos/{photo_id}/thumbnail", summary="A small copy of a photo (logged in)", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}, 304: {"description": "not changed"},
+                       401: {"description": "not logged in"}, 404: {"description": "unknown id"}})
+def photo_thumbnail(photo_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request, user: Reader,
+                    store: StoreDep) -> Response:
+    """At most 320 px on the long side, upright, without EXIF (no GPS): what lists and offline packages show.
+
+    A photo never changes once stored, so its digest makes the ETag; the same login as the photo is needed."""
+    privacy.check_photos(public=user is None)
+    digest = photos.photo_sha256(store, photo_id)
+
+    def build() -> Response:
+        data, _ = photos.photo_bytes(store, photo_id)
+        body, media_type = photos.thumbnail(data)
+        return Response(body, media_type=media_type)
+
+    return cached(request, f"thumbnail-{photos.THUMBNAIL_PX}-{digest}", build, max_age=86400)
+
+
+class TrackPoint(BaseModel):
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    t: str = Field(min_length=10, max_length=40, description="when (ISO 8601; UTC unless an offset is given)")
+    accuracy_m: float | None = Field(default=None, ge=0, le=100000, description="the fix's accuracy, metres")
+
+
+class TrackIn(BaseModel):
+    """A recorded walk: the phone's positions in time order."""
+
+    points: list[TrackPoint] = Field(min_length=2, max_length=tracks.MAX_POINTS)
+
+
+class Track(BaseModel):
+    id: int
+    alert_id: str
+    started_at: str | None
+    ended_at: str | None
+    point_count: int
+    length_m: float
+    uploaded_by: str | None
+    uploaded_at: str
+
+
+@router.post("/alerts/{alert_id}/tracks", response_model=Track, status_code=201,
+             summary="Keep a recorded walk (the phone's GPS positions) with an alert",
+             responses={401: {"description": "not logged in"}, 403: {"description": "role or unit not allowed"},
+                        404: {"description": "unknown alert"}})
+def add_track(alert_id: AlertId, body: TrackIn, user: Reviewer, store: StoreDep,
+              idempotency_key: IdempotencyKey = None) -> dict:
+    points = [p.model_dump() for p in body.points]
+    request = {"alert": alert_id, "track": hashlib.sha256(json.dumps(points).encode()).hexdigest()}
+    return idempotency.once(store, user.username, idempotency_key, request,
+                            lambda tx: tracks.insert_track(tx, alert_id, points, user))
+
+
+@router.get("/alerts/{alert_id}/tracks", response_model=list[Track], summary="The recorded walks of an alert "
+            "(logged in)", responses={401: {"description": "not logged in"}})
+def alert_tracks(alert_id: AlertId, user: Reader, store: StoreDep) -> list[dict]:
+    privacy.check_tracks(public=user is None)
+    return tracks.list_tracks(store, alert_id)
+
+
+@router.get("/tracks/{track_id}.gpx", summary="A recorded walk as GPX 1.1 (logged in)", response_class=Response,
+            responses={200: {"content": {"application/gpx+xml": {}}}, 401: {"description": "not logged in"},
+                       404: {"description": "unknown id"}})
+def track_gpx(track_id: Annotated[int, Path(ge=1, le=2**31 - 1)], user: Reader, store: StoreDep) -> Response:
+    privacy.check_tracks(public=user is None)
+    record, points = tracks.track(store, track_id)
+    return Response(tracks.gpx(record, points), media_type="application/gpx+xml",
+                    headers={"Content-Disposition": f'attachment; filename="track-{track_id}.gpx"'})

@@ -19,7 +19,8 @@ from geo.alerts import ALERT_COLUMNS, REVIEW_COLUMNS
 MIGRATIONS = ("0001_initial", "0002_users", "0003_review", "0004_cases_planting", "0005_catalogue_tiles",
               "0006_runs", "0007_alert_forest_category", "0008_planning", "0009_login_attempts",
               "0010_run_watched_share", "0011_idempotency", "0012_planning_columns",
-              "0013_weekly_job", "0014_planning_typed_attributes", "0015_planting_lots_layer")
+              "0013_weekly_job", "0014_planning_typed_attributes", "0015_planting_lots_layer",
+              "0016_tracks")
 
 # Data steps (``geo.store.steps``) a migration runs after its DDL, in its transaction: what SQL declarations
 # cannot say (moving JSON attributes into typed columns, rebuilding a table as a GIS layer).
@@ -158,6 +159,15 @@ PHOTOS = _table(
     _c("uploaded_at", "timestamp", "NOT NULL"), _c("data", "blob", "NOT NULL"),
     indexes=(Index("photos_alert", "alert_id", "0004_cases_planting"),))
 
+# A ranger's recorded walk to an alert (the phone's GPS while "in the field"), sent with the review: its points as
+# JSON ``[[lon, lat, time, accuracy_m], ...]`` (WGS 84 degrees, ISO 8601 UTC, metres or null), served as GPX.
+TRACKS = _table(
+    "tracks", "0016_tracks",
+    _c("id", "serial"), _c("alert_id", "text", "NOT NULL"), _c("started_at", "text"), _c("ended_at", "text"),
+    _c("point_count", "integer", "NOT NULL"), _c("length_m", "real", "NOT NULL"), _c("points", "text", "NOT NULL"),
+    _c("uploaded_by", "text", "NOT NULL"), _c("uploaded_at", "timestamp", "NOT NULL"),
+    indexes=(Index("tracks_alert", "alert_id", "0016_tracks"),))
+
 RUNS = _table(
     "runs", "0006_runs",
     _c("id", "integer", "PRIMARY KEY"), _c("finished", "text", "NOT NULL"), _c("first_scene", "text"),
@@ -253,7 +263,7 @@ DELIVERIES = _table(
 TABLES: dict[str, Table] = {t.name: t for t in (
     ALERTS, SCENES, META, USERS, CREDENTIALS, ALERT_HISTORY, CASES, PLANTING_LOTS, PHOTOS, RUNS, RUN_COVERAGE,
     PLANNING_LAYERS, PLANNING_ZONES, LOGIN_ATTEMPTS, IDEMPOTENCY_KEYS, JOB_RUNS, JOB_STEPS, JOB_LOCKS, SUBSCRIPTIONS,
-    DELIVERIES)}
+    DELIVERIES, TRACKS)}
 
 # Kept by the migration runner itself, before any migration.
 SCHEMA_MIGRATIONS = _table("schema_migrations", "", _c("name", "text", "PRIMARY KEY"),

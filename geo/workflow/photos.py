@@ -10,7 +10,7 @@ import hashlib
 import io
 from datetime import datetime
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from geo.errors import InvalidInputError, NotFoundError
 from geo.store import Store
@@ -22,6 +22,7 @@ GPS_IFD = 0x8825
 EXIF_IFD = 0x8769
 DATETIME_ORIGINAL = 0x9003
 DATETIME = 0x0132
+THUMBNAIL_PX = 320      # the long side of a thumbnail: a list on a phone, stored in offline packages
 MAX_PIXELS = 60_000_000  # a 200-megapixel phone mode aside, no field camera writes more; bombs declare far more
 _META = "id, alert_id, filename, content_type, size_bytes, sha256, lon, lat, taken_at, uploaded_by, uploaded_at"
 
@@ -105,3 +106,29 @@ def photo_bytes(store: Store, photo_id: int) -> tuple[bytes, str]:
     if row is None:
         raise NotFoundError(f"no photo with id {photo_id}")
     return bytes(row["data"]), row["content_type"]
+
+
+def photo_sha256(store: Store, photo_id: int) -> str:
+    """The photo's digest (what its thumbnail's ETag is made of); NotFoundError for an unknown id."""
+    with store.reading() as tx:
+        row = tx.fetchone("SELECT sha256 FROM photos WHERE id = ?", [photo_id])
+    if row is None:
+        raise NotFoundError(f"no photo with id {photo_id}")
+    return row["sha256"]
+
+
+def thumbnail(data: bytes, size: int = THUMBNAIL_PX) -> tuple[bytes, str]:
+    """A small copy of a photo: at most ``size`` px on its long side, turned upright as the EXIF orientation says,
+    with no metadata at all (the EXIF GPS of a field photo stays in the original). JPEG, or PNG for a PNG."""
+    with Image.open(io.BytesIO(data)) as image:
+        kind = image.format
+        upright = ImageOps.exif_transpose(image)
+        upright.thumbnail((size, size), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        if kind == "PNG":
+            upright.save(out, "PNG", optimize=True)  # written fresh: no text or eXIf chunks are carried over
+            return out.getvalue(), "image/png"
+        if upright.mode not in ("RGB", "L"):
+            upright = upright.convert("RGB")
+        upright.save(out, "JPEG", quality=80, optimize=True)  # no exif= argument: nothing of the EXIF is kept
+        return out.getvalue(), "image/jpeg"

@@ -20,6 +20,7 @@ PRIVATE: dict[str, tuple[str, ...]] = {
     "alert_history": ("username", "note", "assignee"),
     "cases": ("created_by", "note"),
     "photos": ("uploaded_by",),
+    "tracks": ("uploaded_by",),
 }
 
 
@@ -39,3 +40,9 @@ def check_photos(public: bool) -> None:
     """Field photos, their list and their files, are for logged-in users only (see the module's docstring)."""
     if public:
         raise AuthenticationError("field photos need a login: send a bearer token or an X-API-Key")
+
+
+def check_tracks(public: bool) -> None:
+    """A ranger's recorded walk shows where a person went and when: for logged-in users only, like photos."""
+    if public:
+        raise AuthenticationError("field tracks need a login: send a bearer token or an X-API-Key")

@@ -74,6 +74,10 @@ SPECS = {
     ("post", "/alerts/{alert_id}/photos"): (
         lambda c, a, t: {"url": f"/alerts/{ALERT}/photos",
                          "files": {"file": ("site.jpg", jpeg_with_gps(12.0, 108.35), "image/jpeg")}}, set()),
+    ("post", "/alerts/{alert_id}/tracks"): (
+        lambda c, a, t: {"url": f"/alerts/{ALERT}/tracks", "json": {"points": [
+            {"lon": 108.35, "lat": 12.0, "t": "2024-06-14T02:00:00Z"},
+            {"lon": 108.351, "lat": 12.001, "t": "2024-06-14T02:01:00Z"}]}}, set()),
     ("post", "/cases"): (
         lambda c, a, t: (_confirmed(c, a), {"url": "/cases", "json": {
             "number": "C-2", "opened": "2024-06-01", "violation_type": "fire", "alert_ids": [ALERT]}})[1], set()),

@@ -41,6 +41,8 @@ def _reads(case_id: int, photo_id: int) -> dict[str, list[str]]:
         "/alerts": ["/alerts"], "/alerts/{alert_id}": [f"/alerts/{ALERT}"],
         "/alerts/{alert_id}/history": [f"/alerts/{ALERT}/history"], "/me/queue": ["/me/queue"],
         "/alerts/{alert_id}/photos": [f"/alerts/{ALERT}/photos"], "/photos/{photo_id}": [f"/photos/{photo_id}"],
+        "/photos/{photo_id}/thumbnail": [f"/photos/{photo_id}/thumbnail"],
+        "/alerts/{alert_id}/tracks": [f"/alerts/{ALERT}/tracks"], "/tracks/{track_id}.gpx": ["/tracks/1.gpx"],
         "/cases": ["/cases"], "/cases/{case_id}": [f"/cases/{case_id}"], "/targets/{year}": ["/targets/2024"],
         "/exports/{layer}": [f"/exports/{layer}?format={f}" for layer in ("alerts", "cases", "planting_lots")
                              for f in EXPORT_FORMATS],
@@ -84,6 +86,9 @@ def _reviewed(client) -> tuple[int, int]:
                     files={"file": ("site.jpg", jpeg_with_gps(11.96, 108.31), "image/jpeg")})
     assert r.status_code == 201, r.text
     photo_id = r.json()["id"]
+    walk = [{"lon": 108.30 + i / 1000, "lat": 11.95 + i / 1000, "t": f"2024-06-14T02:0{i}:00Z"} for i in range(3)]
+    r = client.post(f"/alerts/{ALERT}/tracks", headers=ranger, json={"points": walk})
+    assert r.status_code == 201 and r.json()["id"] == 1, r.text
     r = client.post("/cases", headers=ranger, json={"number": "P-1", "opened": "2024-06-20", "violation_type": "other",
                                                    "alert_ids": [ALERT], "note": CASE_NOTE})
     assert r.status_code == 201, r.text
@@ -115,6 +120,9 @@ def test_anonymous_readers_see_no_names_notes_or_photos(app_client, reviewed):
                 assert private not in r.content, (url, private)
             assert b"Exif" not in r.content and jpeg[:200] not in r.content, url
     assert app_client.get(f"/photos/{photo_id}").status_code == 401
+    assert app_client.get(f"/photos/{photo_id}/thumbnail").status_code == 401
+    assert app_client.get(f"/alerts/{ALERT}/tracks").status_code == 401
+    assert app_client.get("/tracks/1.gpx").status_code == 401
     assert app_client.get(f"/alerts/{ALERT}/photos").status_code == 401
     history = app_client.get(f"/alerts/{ALERT}/history").json()
     assert [(h["action"], h["username"], h["note"]) for h in history][-1] == ("open_case", None, None)
@@ -129,6 +137,9 @@ def test_logged_in_readers_see_the_review(app_client, reviewed):
     assert CASE_NOTE in app_client.get("/cases", headers=viewer).text
     assert REVIEWER in app_client.get("/exports/alerts?format=csv", headers=viewer).text
     assert app_client.get(f"/photos/{photo_id}", headers=viewer).content == jpeg_with_gps(11.96, 108.31)
+    assert app_client.get(f"/photos/{photo_id}/thumbnail", headers=viewer).content.startswith(b"\xff\xd8")
+    assert app_client.get(f"/alerts/{ALERT}/tracks", headers=viewer).json()[0]["uploaded_by"] == REVIEWER
+    assert b"<trkpt" in app_client.get("/tracks/1.gpx", headers=viewer).content
 
 
 def test_with_public_reads_off_every_read_needs_a_login(store, tmp_path):

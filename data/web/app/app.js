@@ -5,8 +5,11 @@ import { currentLang, savedLang, setLang, t } from "./i18n.js";
 import { bbox, createMap, layerControl, legend, refreshAlerts, select } from "./map.js";
 import { initPlanner } from "./planner.js";
 import { offlineSection, registerWorker } from "./offline.js";
-import { dropMine, flush, items as outboxItems, keepMine, queuePhoto, queueTransition, withPending } from "./outbox.js";
+import { dropMine, flush, items as outboxItems, keepMine, queuePhoto, queueTrack, queueTransition,
+         withPending } from "./outbox.js";
 import { follow } from "./position.js";
+import { clear as clearTrack, lengthM, points as trackPoints, recording, resumeRecording, start as startTrack,
+         stop as stopTrack } from "./track.js";
 
 const $ = (id) => document.getElementById(id);
 const STATUSES = ["new", "assigned", "in_field", "confirmed", "dismissed"];
@@ -406,7 +409,7 @@ async function openAlert(id) {
   renderAlert(current);
   select(map, current);
   $("photos-box").hidden = !me;  // field photos are evidence: never shown to anonymous readers
-  await Promise.all([loadHistory(id), me ? loadPhotos(id) : null, loadImagery(current)]);
+  await Promise.all([loadHistory(id), me ? loadPhotos(id) : null, me ? loadTracks(id) : null, loadImagery(current)]);
 }
 
 function centroid(feature) {
@@ -502,6 +505,53 @@ function renderActions(p) {
   $("add-case-form").hidden = $("case-form").hidden;
   if (!$("add-case-form").hidden) loadCases(p);
   $("photo-form").hidden = !reviewer;
+  $("track-box").hidden = !(reviewer && (p.status === "in_field" || recording() === p.id));
+  renderTrack(p.id);
+}
+
+/** The recorded walk of the alert in the panel: on or off, its points and length so far. */
+async function renderTrack(id) {
+  const on = recording() === id;
+  $("track-toggle").textContent = t(on ? "track.stop" : "track.start");
+  $("track-toggle").setAttribute("aria-pressed", String(on));
+  const walk = await trackPoints(id);
+  const status = $("track-status");
+  status.dataset.points = String(walk.length);
+  status.textContent = walk.length || on ? t("track.status", { n: walk.length, m: lengthM(walk).toFixed(0) }) : "";
+}
+
+/** The walk recorded for this alert, sent with its review (kept in the outbox when offline); recording stops. */
+async function sendTrack(id) {
+  if (recording() === id) stopTrack();
+  const walk = await trackPoints(id);
+  if (walk.length >= 2) {
+    await write((key) => api(`/alerts/${encodeURIComponent(id)}/tracks`,
+                             { method: "POST", json: { points: walk }, headers: { "Idempotency-Key": key } }),
+                () => queueTrack(id, walk));
+  }
+  await clearTrack(id);
+}
+
+/** The walks kept with an alert, each with its GPX (fetched with the token). */
+async function loadTracks(id) {
+  const list = $("tracks");
+  list.replaceChildren();
+  try {
+    for (const tr of await api(`/alerts/${encodeURIComponent(id)}/tracks`)) {
+      const li = document.createElement("li");
+      li.className = "track";
+      li.append(t("track.kept", { n: tr.point_count, m: tr.length_m.toFixed(0), who: tr.uploaded_by || "",
+                                  date: (tr.started_at || "").slice(0, 16).replace("T", " ") }), " ");
+      const gpx = document.createElement("a");
+      gpx.href = `/tracks/${tr.id}.gpx`;
+      gpx.textContent = "GPX";
+      gpx.addEventListener("click", download);
+      li.append(gpx);
+      list.append(li);
+    }
+  } catch (err) {
+    if (![0, 401, 503].includes(err.status)) showError(err);
+  }
 }
 
 /** One history step in words: the status reached and its cause or reason, or the case the alert went into. */
@@ -587,14 +637,32 @@ async function loadPhotos(id) {
     const photos = await api(`/alerts/${encodeURIComponent(id)}/photos`);
     if (!photos.length) box.textContent = t("no_photos");
     for (const photo of photos) {  // an <img> cannot send the token: fetch the bytes and show a blob
-      const r = await fetch(`/photos/${photo.id}`, { headers: authHeaders() });
+      // The thumbnail (320 px, kept in offline areas); a tap opens the original when the network is there.
+      const r = await fetch(`/photos/${photo.id}/thumbnail`, { headers: authHeaders() });
       const img = document.createElement("img");
       img.alt = photo.filename || `${t("photo")} ${photo.id}`;
+      img.className = "photo-thumb";
+      img.dataset.photoId = String(photo.id);
+      img.title = t("photo.open");
       img.src = URL.createObjectURL(await r.blob());
+      img.addEventListener("click", () => openPhoto(photo.id));
       box.append(img);
     }
   } catch (err) {
     if (err.status !== 401) showError(err);
+  }
+}
+
+/** The original photo in a new tab (fetched with the token); offline it is not on the phone: say so. */
+async function openPhoto(id) {
+  const tab = window.open("", "_blank");
+  try {
+    const r = await fetch(`/photos/${id}`, { headers: authHeaders() });
+    if (!r.ok) throw new ApiError(r.status, r.status === 503 ? "offline" : null, null);
+    if (tab) tab.location = URL.createObjectURL(await r.blob());
+  } catch (err) {
+    if (tab) tab.close();
+    showError(err instanceof ApiError ? err : new ApiError(0, "network", null));
   }
 }
 
@@ -643,7 +711,7 @@ async function renderOutbox() {
     const li = document.createElement("li");
     li.className = `outbox-item outbox-${item.state}`;
     li.dataset.alertId = item.alertId;
-    const what = item.kind === "photo" ? t("photo") : t(`status.${item.body.to}`);
+    const what = item.kind === "transition" ? t(`status.${item.body.to}`) : t(item.kind);
     li.append(t(`outbox.${item.state}`, { id: item.alertId, what }));
     if (item.state === "conflict" && item.server) {
       const s = item.server;
@@ -680,12 +748,14 @@ function startOffline() {
   $("offline").hidden = !reviewer;
   if (!reviewer || offlineStarted) return;
   offlineStarted = true;
-  offlineSection(() => [...document.querySelectorAll("#alerts .alert-item")].map((b) => b.dataset.alertId), showError);
+  offlineSection(() => [...document.querySelectorAll("#alerts .alert-item")].map((b) => b.dataset.alertId), showError,
+                 () => map);
   $("outbox-send").addEventListener("click", sync);
   window.addEventListener("online", sync);
   window.addEventListener("offline", netState);
   setInterval(async () => { if (navigator.onLine && (await outboxItems()).some((i) => i.state === "waiting")) sync(); }, 5000);
   showPosition = follow(() => (current ? centroid(current) : null), $("position"));
+  resumeRecording((id) => { if (current && current.properties.id === id) renderTrack(id); });
   sync();
 }
 
@@ -693,7 +763,7 @@ async function afterChange() {
   const id = current.properties.id;
   current = await withPending(await api(`/alerts/${encodeURIComponent(id)}`));
   renderAlert(current);
-  await Promise.all([loadHistory(id), me ? loadPhotos(id) : null]);
+  await Promise.all([loadHistory(id), me ? loadPhotos(id) : null, me ? loadTracks(id) : null]);
   refreshAlerts(map);
 }
 
@@ -709,15 +779,28 @@ async function act(work, form) {
   }
 }
 
-$("act-field").addEventListener("click", () => act(() => transition("in_field")));
+$("act-field").addEventListener("click", () => act(async () => {
+  const id = current.properties.id;
+  await transition("in_field");
+  startTrack(id);  // the walk is recorded while in the field (the ranger may stop it)
+}));
+
+$("track-toggle").addEventListener("click", () => {
+  const id = current.properties.id;
+  if (recording() === id) stopTrack();
+  else startTrack(id);
+  renderTrack(id);
+});
 
 $("confirm-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const form = e.target;
   act(async () => {
+    const id = current.properties.id;
     await transition("confirmed", { cause: form.cause.value, note: form.note.value || null });
     const file = form.photo.files[0];
     if (file) await uploadPhoto(file);
+    await sendTrack(id);
   }, form);
 });
 
@@ -746,7 +829,11 @@ async function loadRangers() {
 $("dismiss-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const form = e.target;
-  act(() => transition("dismissed", { reason: form.reason.value, note: form.note.value || null }), form);
+  act(async () => {
+    const id = current.properties.id;
+    await transition("dismissed", { reason: form.reason.value, note: form.note.value || null });
+    await sendTrack(id);
+  }, form);
 });
 
 /** The cases of the alert's unit this year and last, for "add to an existing case". */

@@ -69,6 +69,10 @@ export async function createMap(container, { collections, basemap }, onClick) {
                       paint: { "fill-color": colour, "fill-opacity": CONFIDENCE_OPACITY } });
   style.layers.push({ id: "alerts-line", type: "line", source: "alerts", "source-layer": "alerts",
                       paint: { "line-color": colour, "line-width": 1.5 } });
+  style.sources.drawn = { type: "geojson", data: { type: "FeatureCollection", features: [] } };
+  style.layers.push({ id: "drawn-fill", type: "fill", source: "drawn", paint: { "fill-color": "#00e5ff", "fill-opacity": 0.15 } });
+  style.layers.push({ id: "drawn-line", type: "line", source: "drawn",
+                      paint: { "line-color": "#006064", "line-width": 2, "line-dasharray": [2, 1] } });
   style.sources.selected = { type: "geojson", data: { type: "FeatureCollection", features: [] } };
   style.layers.push({ id: "selected", type: "line", source: "selected",
                       paint: { "line-color": "#00e5ff", "line-width": 4 } });
@@ -85,6 +89,7 @@ export async function createMap(container, { collections, basemap }, onClick) {
   window.forestmonMap = map;  // for the browser console and the scale benchmark
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   map.on("click", (e) => {
+    if (map.forestmon?.drawing) return;  // a rectangle being drawn (drawRectangle), not a click on an alert
     const hit = map.queryRenderedFeatures(e.point, { layers: ["alerts-fill"] });
     if (hit.length) onClick(e.lngLat);
     else zonePopup(map, e, plans);
@@ -221,4 +226,75 @@ export function legend(element) {
   note.className = "legend-note";
   note.textContent = `${t("confidence")}: ${t("confidence.low")} → ${t("confidence.highest")} = ▢ → ■`;
   element.append(note);
+}
+
+/** Let the user draw a rectangle on the map by dragging (mouse, pen or finger: pointer events); resolves to its
+ * [west, south, east, north] in WGS 84 degrees, or null when ``signal`` aborts first. The map does not pan or zoom
+ * while drawing; the rectangle stays shown (``showDrawn``) until cleared. */
+export function drawRectangle(map, signal) {
+  return new Promise((resolve) => {
+    const box = map.getCanvasContainer();
+    const handlers = [map.dragPan, map.dragRotate, map.boxZoom, map.touchZoomRotate, map.doubleClickZoom];
+    const wasOn = handlers.map((h) => h.isEnabled());
+    handlers.forEach((h) => h.disable());
+    const touchAction = box.style.touchAction;
+    box.style.touchAction = "none";  // a finger draws instead of scrolling the page
+    box.classList.add("drawing");
+    map.forestmon.drawing = true;
+    let start = null;
+    const at = (e) => { const r = box.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+    const corners = (a, b) => {
+      const [p, q] = [map.unproject(a), map.unproject(b)];
+      return [Math.min(p.lng, q.lng), Math.min(p.lat, q.lat), Math.max(p.lng, q.lng), Math.max(p.lat, q.lat)];
+    };
+    const down = (e) => {
+      if (e.button > 0) return;
+      start = at(e);
+      box.setPointerCapture?.(e.pointerId);
+      e.preventDefault();
+      e.stopPropagation();
+    };
+    const move = (e) => { if (start) { showDrawn(map, corners(start, at(e))); e.preventDefault(); } };
+    const done = (result) => {
+      box.removeEventListener("pointerdown", down, true);
+      box.removeEventListener("pointermove", move, true);
+      box.removeEventListener("pointerup", up, true);
+      box.removeEventListener("pointercancel", cancel, true);
+      handlers.forEach((h, i) => { if (wasOn[i]) h.enable(); });
+      box.style.touchAction = touchAction;
+      box.classList.remove("drawing");
+      setTimeout(() => { map.forestmon.drawing = false; }, 0);  // the click that ends a drag is not an alert's
+      resolve(result);
+    };
+    const up = (e) => {
+      if (!start) return;
+      const end = at(e);
+      const moved = Math.abs(end[0] - start[0]) > 4 && Math.abs(end[1] - start[1]) > 4;
+      const drawn = corners(start, end);
+      start = null;
+      if (!moved) return;  // a tap: keep waiting for a drag
+      showDrawn(map, drawn);
+      done(drawn);
+    };
+    const cancel = () => { start = null; showDrawn(map, null); };
+    box.addEventListener("pointerdown", down, true);
+    box.addEventListener("pointermove", move, true);
+    box.addEventListener("pointerup", up, true);
+    box.addEventListener("pointercancel", cancel, true);
+    signal?.addEventListener("abort", () => { showDrawn(map, null); done(null); }, { once: true });
+  });
+}
+
+/** Show (or, with null, clear) a drawn rectangle [west, south, east, north]. */
+export function showDrawn(map, rect) {
+  const features = rect ? [{ type: "Feature", properties: {}, geometry: { type: "Polygon", coordinates: [[
+    [rect[0], rect[1]], [rect[2], rect[1]], [rect[2], rect[3]], [rect[0], rect[3]], [rect[0], rect[1]]]] } }] : [];
+  map.forestmon.whenReady(() => map.getSource("drawn").setData({ type: "FeatureCollection", features }));
+}
+
+/** The area of a rectangle [west, south, east, north] on the WGS 84 ellipsoid's authalic sphere, km². */
+export function rectangleKm2([west, south, east, north]) {
+  const R = 6371.0072;  // km, the authalic radius
+  const rad = Math.PI / 180;
+  return R * R * (east - west) * rad * Math.abs(Math.sin(north * rad) - Math.sin(south * rad));
 }

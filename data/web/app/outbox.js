@@ -1,4 +1,4 @@
-// Reviews made without signal: each write (a review step, a photo) is kept in IndexedDB with the alert version it
+// Reviews made without signal: each write (a review step, a photo, a recorded walk) is kept in IndexedDB with the alert version it
 // was made on and an idempotency key, shown as waiting, and sent in order when the network is back. A stale
 // version is a conflict: the item stays, the server keeps the other change, and the ranger decides.
 import { ApiError, api } from "./api.js";
@@ -41,11 +41,17 @@ export function queuePhoto(alertId, file) {
                at: new Date().toISOString() });
 }
 
+/** Queue a recorded walk (``points`` as POST /alerts/{id}/tracks takes them). */
+export function queueTrack(alertId, points) {
+  return put({ kind: "track", alertId, points, key: crypto.randomUUID(), state: "waiting", at: new Date().toISOString() });
+}
+
 /** Send one item with its idempotency key (a retry after a dropped answer changes nothing twice). */
 export async function send(item) {
   const headers = { "Idempotency-Key": item.key };
   const path = `/alerts/${encodeURIComponent(item.alertId)}`;
   if (item.kind === "transition") return api(`${path}/transitions`, { method: "POST", json: item.body, headers });
+  if (item.kind === "track") return api(`${path}/tracks`, { method: "POST", json: { points: item.points }, headers });
   const body = new FormData();
   body.append("file", item.file, item.name);
   return api(`${path}/photos`, { method: "POST", body, headers });

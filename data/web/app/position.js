@@ -16,6 +16,14 @@ export function distanceBearing([lat1, lon1], [lat2, lon2]) {
 
 let here = null;
 let watching = null;
+let fix = null;           // the last GeolocationPosition
+const listeners = [];     // told of every new fix (the recorded walk, track.js)
+
+/** The last position the phone gave (a GeolocationPosition), or null. */
+export function lastFix() { return fix; }
+
+/** Call ``listener(position)`` on every new fix from the one watch this app keeps. */
+export function onFix(listener) { listeners.push(listener); }
 
 /** Follow the position; ``target()`` gives the selected alert's [lat, lon] (or null); ``out`` shows the result. */
 export function follow(target, out) {
@@ -30,7 +38,12 @@ export function follow(target, out) {
   };
   if (watching == null && "geolocation" in navigator) {
     watching = navigator.geolocation.watchPosition(
-      (p) => { here = [p.coords.latitude, p.coords.longitude]; show(); },
+      (p) => {
+        fix = p;
+        here = [p.coords.latitude, p.coords.longitude];
+        show();
+        for (const listener of listeners) listener(p);
+      },
       () => { out.textContent = t("position.unavailable"); },
       { enableHighAccuracy: true, maximumAge: 10000 });
   }

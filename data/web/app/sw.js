@@ -1,11 +1,12 @@
 // The app's service worker: the shell is cached at install, so the app opens with no network; every GET of our
 // own origin goes to the network first and, when that fails, is answered from the caches (the shell, what the
 // app read online, and the offline packages the ranger downloaded, which offline.js writes into DATA).
-const SHELL = "forestmon-shell-v2";  // a new name when SHELL_FILES change: the old cache is dropped
+const SHELL = "forestmon-shell-v3";  // a new name when SHELL_FILES change: the old cache is dropped
 const DATA = "forestmon-data";
 const SHELL_FILES = [
   "/", "/static/app/app.js", "/static/app/api.js", "/static/app/map.js", "/static/app/i18n.js",
   "/static/app/offline.js", "/static/app/outbox.js", "/static/app/position.js", "/static/app/planner.js",
+  "/static/app/track.js",
   "/static/app/app.css", "/app/config.json",
   "/static/app/i18n/vi.json", "/static/app/i18n/en.json", "/static/app/manifest.webmanifest",
   "/static/app/icon.svg", "/static/vendor/maplibre-gl/maplibre-gl.mjs",
