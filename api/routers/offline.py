@@ -12,7 +12,6 @@ anything is downloaded.
 from __future__ import annotations
 
 import json
-import math
 from typing import Annotated
 
 import geopandas as gpd
@@ -165,13 +164,20 @@ def package(body: PackageRequest, request: Request, ctx: Context, user: CurrentU
     total = sum(resources.values())
     if total > cap:
         _too_large(total, cap_mb)
-    # Imagery tiles: a spread sample of them is rendered (and kept in the tile cache) and the rest counted at the
-    # sample's mean size, so the plan answers in seconds; the download renders the others.
-    step = max(1, math.ceil(len(planned) / IMAGERY_SAMPLE))
-    sample = [len(tile_source(store, settings, *tile)[1]()) for tile in planned[::step]]
-    mean = sum(sample) / len(sample) if sample else 0
-    for scene_id, layer, z, x, y in planned:
-        resources[f"/imagery/{scene_id}/{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}.png"] = round(mean)
+    # Imagery tiles: a sample of them is rendered (and kept in the tile cache) and the rest counted at their
+    # sample's mean size, so the plan answers in seconds; the download renders the others. The sample is drawn
+    # within each layer and zoom (tiles alike in size: a false-colour z16 tile is not a true-colour z10 one), in
+    # proportion to their counts, spread over each group's tiles.
+    groups: dict[tuple[str, int], list[tuple[str, str, int, int, int]]] = {}
+    for tile in planned:
+        groups.setdefault((tile[1], tile[2]), []).append(tile)
+    for group in groups.values():
+        take = max(2, round(IMAGERY_SAMPLE * len(group) / len(planned)))
+        picks = {round(i * (len(group) - 1) / max(take - 1, 1)) for i in range(min(take, len(group)))}
+        sample = [len(tile_source(store, settings, *group[i])[1]()) for i in sorted(picks)]
+        mean = sum(sample) / len(sample)
+        for scene_id, layer, z, x, y in group:
+            resources[f"/imagery/{scene_id}/{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}.png"] = round(mean)
     total = sum(resources.values())
     if total > cap:
         _too_large(total, cap_mb)
