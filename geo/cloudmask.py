@@ -181,6 +181,17 @@ def _quality(scl: np.ndarray, k: int, near: int, cloudy: np.ndarray, unusable: n
     return out
 
 
+# s2cloudless's own threshold on its cloud probability (its CLM is this, averaged over 4 px and dilated by 2).
+CLOUD_PROBABILITY_THRESHOLD = 0.4
+
+
+def fold_clouds(scl: np.ndarray, cloudy: np.ndarray) -> np.ndarray:
+    """``scl`` (in place) with the pixels another cloud detector calls cloudy (``cloudy``, a boolean array) marked
+    cloud of medium probability where the scene classification had them observed and free of cloud or shadow."""
+    scl[cloudy & ~_CLOUDY_LUT[scl] & (scl != SCL_NO_DATA)] = SCL_CLOUD_MEDIUM
+    return scl
+
+
 def cloud_fraction(scl: np.ndarray) -> float:
     """Share of observed pixels marked cloud, cirrus or shadow (0-1); 1.0 when nothing is observed."""
     observed = scl != SCL_NO_DATA

@@ -42,9 +42,19 @@ class Acquisition:
     bands: dict[str, BandSource]        # reflectance bands by Sentinel-2 name
     mask: BandSource | None = None      # SCL or QA_PIXEL; None -> spectral screen
     mask_kind: str = "spectral"
+    # Cloud layers beside the mask, folded into it as cloud where the mask saw clear land: a cloud probability
+    # (0-1 after scaling: s2cloudless, as Sentinel Hub's CLP) and a cloud mask (1 = cloud: Sentinel Hub's CLM)
+    cloud_probability: BandSource | None = None
+    cloud_flag: BandSource | None = None
     bounds: tuple[float, float, float, float] | None = None   # footprint in the grid CRS
     cloud_pct: float | None = None      # as reported by the provider, when there is one
     extra: dict[str, str] = field(default_factory=dict)       # tags worth keeping (baseline, product id)
+
+    @property
+    def mask_source(self) -> str:
+        """What the mask is made of, as the tiles' MASK_SOURCE tag says it ("scl", "scl+clp+clm"...)."""
+        return "+".join([self.mask_kind] + (["clp"] if self.cloud_probability else [])
+                        + (["clm"] if self.cloud_flag else []))
 
     def missing_bands(self) -> list[str]:
         """Required bands this acquisition lacks (including what the spectral screen needs when no mask)."""

@@ -164,7 +164,8 @@ def _write_open(job: TileJob, window: Window, empty: dict, files: _Datasets) -> 
 def _tags(acq: Acquisition, tile: Tile, ard: dict) -> dict[str, str]:
     return {"ACQUISITION_DATE": acq.acquired.date().isoformat(), "ACQUISITION_TIME": acq.acquired.isoformat(),
             "SENSOR": acq.sensor, "SOURCE": acq.source, "TILE": tile.id, "REFLECTANCE_SCALE": str(REFLECTANCE_SCALE),
-            "MASK_SOURCE": acq.mask_kind, "MISSING_BANDS": ",".join(b for b in ARD_BANDS if b not in ard), **acq.extra}
+            "MASK_SOURCE": acq.mask_source, "MISSING_BANDS": ",".join(b for b in ARD_BANDS if b not in ard),
+            **acq.extra}
 
 
 def _native_20m(acq: Acquisition, tile: Tile, files: _Datasets) -> bool:
@@ -214,7 +215,8 @@ def _write_split(job: TileJob, window: Window, empty: dict, files: _Datasets) ->
     ard = {name: _to_ard(dn10[name], acq.bands[name]) for name in BANDS_10M if name in dn10}
     ard |= {name: _to_ard(dn20[name], acq.bands[name]) for name in BANDS_20M if name in dn20}
     del dn10, dn20
-    scl20 = _read_bands({"SCL": acq.mask}, grid20, Resampling.nearest, files)["SCL"].astype(np.uint8)
+    scl20 = _cloud_layers(acq, grid20, files,
+                          _read_bands({"SCL": acq.mask}, grid20, Resampling.nearest, files)["SCL"].astype(np.uint8))
     scl20[n_observed == 0] = cloudmask.SCL_NO_DATA
     if not scl20.any():
         return empty
@@ -422,7 +424,26 @@ def _to_ard(dn: np.ndarray, src: BandSource) -> np.ndarray:
 
 
 def _mask(acq: Acquisition, grid: Grid, ard: dict[str, np.ndarray], files: _Datasets) -> np.ndarray:
-    """SCL codes for the tile: the SCL band, QA_PIXEL mapped to SCL, or the spectral screen."""
+    """SCL codes for the tile: the SCL band, QA_PIXEL mapped to SCL, or the spectral screen; then the
+    acquisition's cloud probability and cloud mask, when it has them, folded in."""
+    return _cloud_layers(acq, grid, files, _base_mask(acq, grid, ard, files))
+
+
+def _cloud_layers(acq: Acquisition, grid: Grid, files: _Datasets, scl: np.ndarray) -> np.ndarray:
+    """``scl`` with cloud where the cloud probability reaches s2cloudless's threshold or the cloud mask says cloud."""
+    layers = {name: src for name, src in (("CLP", acq.cloud_probability), ("CLM", acq.cloud_flag)) if src}
+    if not layers:
+        return scl
+    dn = _read_bands(layers, grid, Resampling.nearest, files)
+    cloudy = np.zeros(scl.shape, dtype=bool)
+    for name, src in layers.items():
+        value = dn[name].astype(np.float32) * np.float32(src.scale) + np.float32(src.offset)
+        limit = cloudmask.CLOUD_PROBABILITY_THRESHOLD if name == "CLP" else 0.5
+        cloudy |= (value >= limit - 1e-6) & (dn[name] != _nodata(src))
+    return cloudmask.fold_clouds(scl, cloudy)
+
+
+def _base_mask(acq: Acquisition, grid: Grid, ard: dict[str, np.ndarray], files: _Datasets) -> np.ndarray:
     if acq.mask_kind == "scl" and acq.mask is not None:
         return _read_bands({"SCL": acq.mask}, grid, Resampling.nearest, files)["SCL"].astype(np.uint8)
     if acq.mask_kind == "qa_pixel" and acq.mask is not None:

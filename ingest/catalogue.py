@@ -126,7 +126,7 @@ def ingest_sentinelhub(settings: SentinelHubSettings, store: Store, region: Regi
                     failed.append(record)
         for _tile, bounds, reqs in ok_tiles:
             paths = [item.get_storage_paths()[1] for r in reqs for item in r.download_list]
-            acquisitions.append(sh.acquisition(scene, paths, bounds, source))
+            acquisitions.append(sh.acquisition(scene, paths, bounds, source, settings.cloud_layers))
         progress("download", i, len(scenes))
     result = ingest_acquisitions(acquisitions, store, region, out_dir, progress=progress, scheduler=scheduler,
                                  forest_mask=forest_mask, area=area)

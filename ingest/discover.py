@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import rasterio
 from pyproj import CRS
 from rasterio.errors import RasterioError
@@ -24,7 +25,9 @@ from geo.scenes import RASTER_SUFFIXES, acquisition_date, band_name
 from ingest import landsat, safe
 from ingest.acquisition import Acquisition, BandSource
 
-_BAND_IN_NAME = re.compile(r"(?<![A-Za-z0-9])(B0?[1-9]|B1[0-2]|B8A|SCL|QA_PIXEL)(?![A-Za-z0-9])", re.IGNORECASE)
+_BAND_IN_NAME = re.compile(r"(?<![A-Za-z0-9])(B0?[1-9]|B1[0-2]|B8A|SCL|QA_PIXEL|CLP|CLM)(?![A-Za-z0-9])",
+                           re.IGNORECASE)
+CLOUD_LAYERS = ("CLP", "CLM")  # s2cloudless probability (0-1, or 0-255 in integers) and mask (1 = cloud)
 _RESOLUTION_SUFFIX = re.compile(r"[_-]+(10|20|30|60)m$", re.IGNORECASE)
 MASK_NAMES = {"SCL": "scl", "QAPIXEL": "qa_pixel", "QA_PIXEL": "qa_pixel"}
 SIDECAR_SUFFIXES = {".aux.xml", ".ovr", ".msk"}  # GDAL's files beside a raster, never inputs themselves
@@ -65,6 +68,19 @@ def _as_datetime(day) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def _cloud_layers(sources: dict[str, tuple[str, int]]) -> dict[str, BandSource]:
+    """CLP and CLM among a file's named bands ({name: (file, band index)}) as the acquisition's cloud layers."""
+    out = {}
+    for name, (path, index) in sources.items():
+        if name == "CLP":
+            with rasterio.open(path) as ds:
+                integer = np.issubdtype(np.dtype(ds.dtypes[index - 1]), np.integer)
+            out["cloud_probability"] = BandSource((path,), index, scale=1 / 255 if integer else 1.0, nodata=None)
+        elif name == "CLM":
+            out["cloud_flag"] = BandSource((path,), index, scale=1.0, nodata=255)
+    return out
+
+
 def _multiband(path: Path, band_map: dict[str, int] | None) -> Acquisition:
     """One file holding several bands, named by descriptions or by the user's mapping."""
     with rasterio.open(path) as ds:
@@ -74,7 +90,7 @@ def _multiband(path: Path, band_map: dict[str, int] | None) -> Acquisition:
             for i, desc in enumerate(ds.descriptions, start=1):
                 key = re.sub(r"[^A-Z0-9]", "", (desc or "").upper())
                 name = "SCL" if key in ("SCL", "SCENECLASSIFICATION") else (
-                    "QA_PIXEL" if key == "QAPIXEL" else band_name(desc))
+                    "QA_PIXEL" if key == "QAPIXEL" else key if key in CLOUD_LAYERS else band_name(desc))
                 if name and name not in mapping:
                     mapping[name] = i
         bad = {b: i for b, i in mapping.items() if not 1 <= i <= ds.count}
@@ -91,10 +107,11 @@ def _multiband(path: Path, band_map: dict[str, int] | None) -> Acquisition:
     if "B04" in mapping:
         _touch(path, mapping.get("SCL", count))
     bands = {b: BandSource((str(path),), i, scale=scale, offset=offset, nodata=0)
-             for b, i in mapping.items() if b not in ("SCL", "QA_PIXEL")}
+             for b, i in mapping.items() if b not in ("SCL", "QA_PIXEL", *CLOUD_LAYERS)}
+    clouds = _cloud_layers({b: (str(path), i) for b, i in mapping.items() if b in CLOUD_LAYERS})
     return Acquisition(id="", sensor=tags.get("SENSOR", "Sentinel-2"),
                        acquired=_as_datetime(acquisition_date(path, tags)), source="local",
-                       source_path=str(path.resolve()), bands=bands, mask=mask, mask_kind=kind)
+                       source_path=str(path.resolve()), bands=bands, mask=mask, mask_kind=kind, **clouds)
 
 
 def _per_band(files: dict[str, Path], group: str) -> Acquisition:
@@ -112,10 +129,11 @@ def _per_band(files: dict[str, Path], group: str) -> Acquisition:
     elif "QA_PIXEL" in files:
         mask, kind = BandSource((str(files["QA_PIXEL"]),), scale=1.0, nodata=1), "qa_pixel"
     bands = {b: BandSource((str(p),), scale=scale, offset=offset, nodata=0)
-             for b, p in files.items() if b not in ("SCL", "QA_PIXEL")}
+             for b, p in files.items() if b not in ("SCL", "QA_PIXEL", *CLOUD_LAYERS)}
+    clouds = _cloud_layers({b: (str(p), 1) for b, p in files.items() if b in CLOUD_LAYERS})
     return Acquisition(id="", sensor=tags.get("SENSOR", "Sentinel-2"),
                        acquired=_as_datetime(acquisition_date(first, tags)), source="local",
-                       source_path=group, bands=bands, mask=mask, mask_kind=kind)
+                       source_path=group, bands=bands, mask=mask, mask_kind=kind, **clouds)
 
 
 def _band_of_single(path: Path, description: str | None) -> str | None:
@@ -126,7 +144,7 @@ def _band_of_single(path: Path, description: str | None) -> str | None:
     if not match:
         return None
     token = match[1].upper()
-    if token in ("SCL", "QA_PIXEL", "B8A"):
+    if token in ("SCL", "QA_PIXEL", "B8A", *CLOUD_LAYERS):
         return token
     return f"B{int(token[1:]):02d}"
 

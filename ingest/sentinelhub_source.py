@@ -2,9 +2,10 @@
 
 Catalog API: the acquisitions over the area in a time range under a cloud limit (pagination followed by the
 client). Process API: B02 B03 B04 B08 B8A B11 B12 and SCL on the analysis grid, tile by tile, in requests of at
-most ``max_px`` pixels a side, as GeoTIFF. The client retries 429 (after the server's wait), 5xx and timeouts
-with backoff; responses are kept in the cache folder, so a re-run downloads nothing twice. Credentials come from
-the environment only and are never logged.
+most ``max_px`` pixels a side, as GeoTIFF; with them (unless ``cloud_layers`` is off) Sentinel Hub's s2cloudless
+cloud probability CLP and cloud mask CLM, which the tile writer folds into SCL as cloud. The client retries 429
+(after the server's wait), 5xx and timeouts with backoff; responses are kept in the cache folder, so a re-run
+downloads nothing twice. Credentials come from the environment only and are never logged.
 """
 
 from __future__ import annotations
@@ -53,17 +54,26 @@ ENDPOINTS = {
              "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token"),
 }
 PROCESS_BANDS = (*ARD_BANDS, "SCL")
-EVALSCRIPT = """//VERSION=3
-function setup() {
-  return {
-    input: [{bands: ["B02", "B03", "B04", "B08", "B8A", "B11", "B12", "SCL", "dataMask"], units: "DN"}],
-    output: {id: "default", bands: 8, sampleType: "UINT16"}
-  };
-}
-function evaluatePixel(s) {
-  if (s.dataMask == 0) { return [0, 0, 0, 0, 0, 0, 0, 0]; }
-  return [s.B02, s.B03, s.B04, s.B08, s.B8A, s.B11, s.B12, s.SCL];
-}
+CLOUD_BANDS = ("CLP", "CLM")   # s2cloudless probability (0-255) and mask (1 = cloud, 255 = no data)
+
+
+def evalscript(cloud_layers: bool) -> str:
+    """The Process API script: the ARD bands and SCL as digital numbers (and CLP, CLM), all 0 where no data."""
+    bands = [*PROCESS_BANDS, *(CLOUD_BANDS if cloud_layers else ())]
+    names = ", ".join(f'"{b}"' for b in bands)
+    nodata = ", ".join("255" if b == "CLM" else "0" for b in bands)
+    values = ", ".join(f"s.{b}" for b in bands)
+    return f"""//VERSION=3
+function setup() {{
+  return {{
+    input: [{{bands: [{names}, "dataMask"], units: "DN"}}],
+    output: {{id: "default", bands: {len(bands)}, sampleType: "UINT16"}}
+  }};
+}}
+function evaluatePixel(s) {{
+  if (s.dataMask == 0) {{ return [{nodata}]; }}
+  return [{values}];
+}}
 """
 
 
@@ -86,6 +96,8 @@ class SentinelHubSettings(BaseSettings):
     timeout_s: float = Field(default=120.0, gt=0)
     rate_limit_retries: int = Field(default=20, ge=1, description="tries per request on 429")
     threads: int = Field(default=4, ge=1, description="parallel downloads")
+    cloud_layers: bool = Field(default=True, description="also request CLP and CLM (s2cloudless) and fold them "
+                               "into the mask as cloud: they catch cloud SCL calls land")
 
     @property
     def urls(self) -> tuple[str, str]:
@@ -225,7 +237,7 @@ def tile_requests(settings: SentinelHubSettings, scene: Scene, tile: Tile, bound
     for part in chunks(tile, bounds, settings.max_px):
         size = (round((part[2] - part[0]) / res), round((part[3] - part[1]) / res))
         requests.append(SentinelHubRequest(
-            evalscript=EVALSCRIPT,
+            evalscript=evalscript(settings.cloud_layers),
             input_data=[SentinelHubRequest.input_data(
                 data_collection=collection(settings), time_interval=(day_start, day_start + timedelta(days=1)),
                 mosaicking_order=MosaickingOrder.LEAST_CC)],
@@ -250,15 +262,22 @@ def download(settings: SentinelHubSettings, requests: list[SentinelHubRequest]) 
     return [item.get_storage_paths()[1] for item in download_list]
 
 
-def acquisition(scene: Scene, paths: list[str], bounds, source: str) -> Acquisition:
-    """The downloaded GeoTIFFs of one tile as an acquisition: 8 bands, DN = reflectance x 10000, SCL last."""
+def acquisition(scene: Scene, paths: list[str], bounds, source: str, cloud_layers: bool = True) -> Acquisition:
+    """The downloaded GeoTIFFs of one tile as an acquisition: the 7 ARD bands (DN = reflectance x 10000), SCL,
+    then CLP and CLM when requested."""
     files = tuple(paths)
     bands = {name: BandSource(files, i, scale=1e-4, nodata=0) for i, name in enumerate(ARD_BANDS, start=1)}
+    clouds = {}
+    if cloud_layers:
+        n = len(PROCESS_BANDS)
+        clouds = {"cloud_probability": BandSource(files, n + 1, scale=1 / 255, nodata=None),
+                  "cloud_flag": BandSource(files, n + 2, scale=1.0, nodata=255)}
     return Acquisition(id=scene.id.replace("sentinelhub", source), sensor="Sentinel-2",
                        acquired=datetime.combine(scene.day, time.min, UTC), source=source,
                        source_path=",".join(scene.item_ids), bands=bands,
                        mask=BandSource(files, len(PROCESS_BANDS), scale=1.0, nodata=0), mask_kind="scl",
-                       bounds=bounds, cloud_pct=scene.cloud_pct, extra={"CATALOG_ITEMS": ",".join(scene.item_ids)})
+                       bounds=bounds, cloud_pct=scene.cloud_pct, extra={"CATALOG_ITEMS": ",".join(scene.item_ids)},
+                       **clouds)
 
 
 def tile_bounds(tile: Tile, footprint: BaseGeometry) -> tuple[float, float, float, float] | None:

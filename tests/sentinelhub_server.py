@@ -6,7 +6,9 @@ Failures are queued per endpoint (``server.fail("process", 429, 500, "slow")``, 
 and every call is counted, so tests can check retries and the download cache.
 
 The pixel values are known: band i holds 100 * i + (row number of the pixel's easting modulo 50), so any error in
-placing a request's GeoTIFF on the grid shows; SCL is 4 (vegetation), 9 (cloud) on days listed as cloudy.
+placing a request's GeoTIFF on the grid shows; SCL is 4 (vegetation), 9 (cloud) on days listed as cloudy. When
+the evalscript asks for CLP and CLM (s2cloudless), they follow :func:`expected_clouds`: on days listed as hazy,
+cloud SCL missed in two bands of easting.
 """
 
 from __future__ import annotations
@@ -35,10 +37,22 @@ def expected_value(band_index: int, easting_center: np.ndarray) -> np.ndarray:
     return (100 * band_index + (easting_center // 10) % 50).astype(np.uint16)
 
 
+def expected_clouds(easting_center: np.ndarray, hazy: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(CLP, CLM) the server gives a pixel centred at ``easting_center``: on a hazy day CLP 200 (probability 0.78)
+    where the easting's pixel number modulo 50 is 10-14 and CLM 1 where it is 20-24; otherwise CLP 30, CLM 0."""
+    k = (easting_center // 10) % 50
+    clp = np.where(hazy & (k >= 10) & (k < 15), 200, 30).astype(np.uint16)
+    clm = (hazy & (k >= 20) & (k < 25)).astype(np.uint16)
+    return clp, clm
+
+
 class FakeSentinelHub:
-    def __init__(self, items: list[dict], cloudy_days: set[str] = frozenset(), slow_seconds: float = 1.5):
+    def __init__(self, items: list[dict], cloudy_days: set[str] = frozenset(), slow_seconds: float = 1.5,
+                 hazy_days: set[str] = frozenset()):
         self.items = items
         self.cloudy_days = set(cloudy_days)
+        self.hazy_days = set(hazy_days)
+        self.evalscripts: list[str] = []
         self.slow_seconds = slow_seconds
         self.reject_token = False
         self.page_size = 2          # small pages, so every search follows ``next``
@@ -124,15 +138,20 @@ class FakeSentinelHub:
         width, height = body["output"]["width"], body["output"]["height"]
         self.process_sizes.append((width, height))
         day = body["input"]["data"][0]["dataFilter"]["timeRange"]["from"][:10]
-        names = re.search(r"bands:\s*\[([^\]]*)\]", body["evalscript"])[1]
-        assert all(f'"{b}"' in names for b in BANDS), names
+        self.evalscripts.append(body["evalscript"])
+        names = re.findall(r'"(\w+)"', re.search(r"bands:\s*\[([^\]]*)\]", body["evalscript"])[1])
+        assert names[:len(BANDS)] == list(BANDS) and set(names[len(BANDS):]) <= {"CLP", "CLM", "dataMask"}, names
+        count = int(re.search(r"output:\s*{[^}]*bands:\s*(\d+)", body["evalscript"])[1])
         res = (east - west) / width
         centers = west + res * (np.arange(width) + 0.5)
-        data = np.empty((8, height, width), np.uint16)
+        data = np.empty((count, height, width), np.uint16)
         for i in range(1, 8):
             data[i - 1] = expected_value(i, centers)[None, :]
         data[7] = 9 if day in self.cloudy_days else 4
-        profile = {"driver": "GTiff", "width": width, "height": height, "count": 8, "dtype": "uint16",
+        clp, clm = expected_clouds(centers, day in self.hazy_days)
+        for i, name in enumerate(names[len(BANDS):count], start=len(BANDS)):
+            data[i] = (clp if name == "CLP" else clm)[None, :]
+        profile = {"driver": "GTiff", "width": width, "height": height, "count": count, "dtype": "uint16",
                    "crs": f"EPSG:{epsg}", "transform": from_bounds(west, south, east, north, width, height)}
         with MemoryFile() as mem:
             with mem.open(**profile) as dst:

@@ -15,7 +15,7 @@ import rasterio
 from conftest import ServerThread
 from pyproj import Transformer
 from sentinelhub import SentinelHubDownloadClient
-from sentinelhub_server import CLIENT_ID, CLIENT_SECRET, FakeSentinelHub, expected_value, item
+from sentinelhub_server import CLIENT_ID, CLIENT_SECRET, FakeSentinelHub, expected_clouds, expected_value, item
 from shapely.geometry import box
 
 from geo.errors import ConfigError, ForestmonError
@@ -37,7 +37,7 @@ def server(monkeypatch):
     items = [item(f"S2_{d}_{k}", f"{d}T03:21:0{k}Z", cloud, ITEM_BOUNDS)
              for d, cloud in (("2024-01-05", 10.0), ("2024-01-10", 90.0), ("2024-01-15", 30.0)) for k in (1, 2)]
     items.append(item("S2_far_away", "2024-01-07T03:21:00Z", 5.0, (105.0, 21.0, 105.5, 21.5)))  # Hà Nội
-    fake = FakeSentinelHub(items, cloudy_days={"2024-01-15"})
+    fake = FakeSentinelHub(items, cloudy_days={"2024-01-15"}, hazy_days={"2024-01-05"})
     with ServerThread(fake.app) as thread:
         fake.url = thread.url
         yield fake
@@ -76,9 +76,24 @@ def test_catalogue_pages_process_chunks_and_tiles_with_known_values(server, tmp_
         for i in range(1, 8):
             band = src.read(i)
             assert (band == expected_value(i, centres)[None, :]).all(), src.descriptions[i - 1]
-        assert (src.read(8) == 4).all()
-    assert records[0]["cloud_pct"] == 0 and records[1]["cloud_pct"] == 100
-    assert records[0]["valid_fraction"] == 1.0 and records[1]["valid_fraction"] == 0.0
+        # SCL said vegetation everywhere; s2cloudless's probability (>= 0.4) and mask mark 10 px of every 50 cloud
+        clp, clm = expected_clouds(centres, hazy=True)
+        cloud = (clp >= 0.4 * 255) | (clm == 1)
+        assert cloud.sum() > 0 and (src.read(8) == np.where(cloud, 8, 4)[None, :]).all()
+        assert src.tags()["MASK_SOURCE"] == "scl+clp+clm"
+    assert all('"CLP", "CLM"' in script for script in server.evalscripts)
+    assert records[0]["cloud_pct"] == pytest.approx(100 * cloud.mean(), abs=2) and records[1]["cloud_pct"] == 100
+    assert records[0]["valid_fraction"] == pytest.approx(1 - cloud.mean(), abs=0.02)
+    assert records[1]["valid_fraction"] == 0.0
+
+
+def test_the_cloud_layers_can_be_left_out(server, tmp_path):
+    """With ``cloud_layers`` off (FORESTMON_SH_CLOUD_LAYERS=false) the requests ask for the 8 bands alone and the
+    mask is SCL's."""
+    store, result = run(server, tmp_path, settings={"cloud_layers": False})
+    assert not result.failed and not any("CLP" in script for script in server.evalscripts)
+    with rasterio.open(store.scenes("ok")[0]["path"]) as src:
+        assert (src.read(8) == 4).all() and src.tags()["MASK_SOURCE"] == "scl"
 
 
 def test_rerun_downloads_nothing_and_rebuilds_lost_tiles_from_the_cache(server, tmp_path):

@@ -137,6 +137,47 @@ def test_one_file_per_band_without_mask_gets_the_spectral_screen(tmp_path, regio
     assert store.scenes("ok")[0]["cloud_pct"] == pytest.approx(200 * 100 / 1600)
 
 
+def test_s2cloudless_layers_beside_the_bands_are_folded_into_the_mask(tmp_path, region):
+    """A multi-band file with CLP (0-1 floats are read as probabilities, here 0-255 integers) and CLM named in its
+    band descriptions, and one file per band with ``_CLP`` in its name: cloud where the probability reaches 0.4
+    or the mask says 1, unless SCL already said cloud, shadow or no data."""
+    from rasterio.transform import from_origin
+    scl = np.full((40, 40), cloudmask.SCL_VEGETATION, np.uint8)
+    scl[:, 35:] = cloudmask.SCL_CLOUD_SHADOW
+    clp = np.full((40, 40), 60, np.uint16)            # probability 0.24: clear
+    clp[:10] = 102                                     # 0.40: cloud
+    clm = np.zeros((40, 40), np.uint16)
+    clm[:, :5] = 1
+    clm[-1, -1] = 255                                  # no data in CLM says nothing
+    names = [*S2_DN, "SCL", "CLP", "CLM"]
+    layers = [np.full((40, 40), S2_DN[b], np.uint16) for b in S2_DN] + [scl.astype(np.uint16), clp, clm]
+    (tmp_path / "in").mkdir()
+    with rasterio.open(tmp_path / "in" / "S2_20240405.tif", "w", driver="GTiff", width=40, height=40,
+                       count=len(names), dtype="uint16", crs=UTM48,
+                       transform=from_origin(860000, 1340000, 10, 10)) as dst:
+        dst.write(np.stack(layers))
+        dst.descriptions = tuple(names)
+    store, result = _ingest(tmp_path / "a", region, [tmp_path / "in"])
+    assert not result.failed and len(result.ok) == 1
+    bands, src = _read(store.scenes("ok")[0]["path"])
+    expected = np.where((clp >= 102) | (clm == 1), cloudmask.SCL_CLOUD_MEDIUM, scl)
+    expected[:, 35:] = cloudmask.SCL_CLOUD_SHADOW
+    assert src.tags()["MASK_SOURCE"] == "scl+clp+clm" and (bands["SCL"] == expected).all()
+
+    folder = tmp_path / "per_band"
+    folder.mkdir()
+    for b, v in S2_DN.items():
+        write_band(folder / f"T48_20240406_{b}.tif", np.full((40, 40), v, np.uint16), 860000, 1340000, 10)
+    write_band(folder / "T48_20240406_SCL.tif", scl, 860000, 1340000, 10)
+    write_band(folder / "T48_20240406_CLP.tif", clp.astype(np.float32) / 255, 860000, 1340000, 10)
+    store, result = _ingest(tmp_path / "b", region, [folder])
+    assert not result.failed and len(result.ok) == 1
+    bands, src = _read(store.scenes("ok")[0]["path"])
+    expected = np.where(clp >= 102, cloudmask.SCL_CLOUD_MEDIUM, scl)
+    expected[:, 35:] = cloudmask.SCL_CLOUD_SHADOW
+    assert src.tags()["MASK_SOURCE"] == "scl+clp" and (bands["SCL"] == expected).all()
+
+
 def test_scene_across_two_tiles_gives_two_records_and_reruns_skip_them(tmp_path, region):
     # 880000 is a tile edge (20 km tiles): 640 m west of it and 640 m east of it
     path = write_scene(tmp_path / "S2_20240110.tif", date(2024, 1, 10), size=128, x0=879360)
