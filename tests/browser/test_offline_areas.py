@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import time
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -193,6 +194,38 @@ def test_a_dropped_download_resumes_with_only_the_missing_files(server, tmp_path
         assert set(missing) <= set(package), sorted(set(missing) - set(package))[:5]
         assert max(package.values()) == 1, package.most_common(3)
         page.screenshot(path=str(tmp_path / "resumed.png"), full_page=True)
+    assert not log.blocked, log.blocked
+    assert not log.errors, log.errors
+
+
+def test_reads_made_online_are_kept_in_a_cache_that_never_grows_past_its_bound(server):
+    """What the app reads online is kept for a reopen without signal, in its own cache of the 300 newest reads: a
+    day of panning the map does not fill the phone, and the stored offline areas are not part of it."""
+    with field_context() as (context, log):
+        page = watch(context.new_page(), log)
+        log_in(page, server.url, "kiem")
+        page.evaluate("""async () => { for (let i = 0; i < 330; i++) await fetch(`/app/config.json?probe=${i}`); }""")
+        recent: list[str] = []
+        deadline = time.monotonic() + 60
+        while "?probe=329" not in recent and time.monotonic() < deadline:   # copies are kept in the background
+            page.wait_for_timeout(200)
+            recent = page.evaluate("""async () => (await (await caches.open('forestmon-recent')).keys())
+                                        .map((r) => new URL(r.url).search)""")
+        probes = sorted(int(k.split("=")[1]) for k in recent if k.startswith("?probe="))
+        assert probes[-1] == 329 and "?probe=0" not in recent and len(recent) == 300, (len(recent), probes[:3])
+        stored = page.evaluate("""async () => (await (await caches.open('forestmon-data')).keys())
+                                    .filter((r) => r.url.includes('probe')).length""")
+        assert stored == 0
+        # offline, the newest read is answered from that cache
+        context.set_offline(True)
+        assert page.evaluate("async () => (await fetch('/app/config.json?probe=329')).status") == 200
+        # log-out leaves nothing of the user's reads
+        context.set_offline(False)
+        page.evaluate("() => navigator.serviceWorker.controller.postMessage('logout')")
+        deadline = time.monotonic() + 20
+        while page.evaluate("async () => await caches.has('forestmon-recent')") and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        assert not page.evaluate("async () => await caches.has('forestmon-recent')")
     assert not log.blocked, log.blocked
     assert not log.errors, log.errors
 

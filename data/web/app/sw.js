@@ -1,8 +1,10 @@
 // The app's service worker: the shell is cached at install, so the app opens with no network; every GET of our
-// own origin goes to the network first and, when that fails, is answered from the caches (the shell, what the
-// app read online, and the offline packages the ranger downloaded, which offline.js writes into DATA).
+// own origin goes to the network first and, when that fails, is answered from the caches (the shell, the offline
+// packages the ranger downloaded, which offline.js writes into DATA, and the last reads made online, in RECENT).
 const SHELL = "forestmon-shell-v3";  // a new name when SHELL_FILES change: the old cache is dropped
 const DATA = "forestmon-data";
+const RECENT = "forestmon-recent";
+const RECENT_MAX = 300;  // online reads kept for a reopen without signal (tiles ~10-60 KB); the oldest go first
 const SHELL_FILES = [
   "/", "/static/app/app.js", "/static/app/api.js", "/static/app/map.js", "/static/app/i18n.js",
   "/static/app/offline.js", "/static/app/outbox.js", "/static/app/position.js", "/static/app/planner.js",
@@ -33,14 +35,29 @@ async function fromCaches(request) {
       || (await caches.match(key, { ignoreVary: true }));
 }
 
-async function networkFirst(request) {
+/** Keep a copy of a read made online: a shell file in SHELL, a file of a stored offline area in DATA (kept fresh
+ * there), anything else in RECENT, trimmed to its RECENT_MAX newest entries so browsing never fills the phone. */
+async function keepCopy(url, copy) {
+  const key = url.pathname + url.search;
+  if (SHELL_FILES.includes(key)) return (await caches.open(SHELL)).put(key, copy);
+  const data = await caches.open(DATA);
+  if (await data.match(key, { ignoreVary: true })) return data.put(key, copy);
+  const recent = await caches.open(RECENT);
+  await recent.delete(key, { ignoreVary: true });  // re-added last: the order of keys() is the order of use
+  await recent.put(key, copy);
+  const keys = await recent.keys();
+  for (const old of keys.slice(0, Math.max(keys.length - RECENT_MAX, 0))) await recent.delete(old);
+}
+
+let keeping = Promise.resolve();  // copies are kept one after another, so trimming RECENT never races itself
+
+async function networkFirst(request, event) {
   try {
     const response = await fetch(request);
-    if (response.ok && response.status === 200) {
-      const url = new URL(request.url);
-      const copy = response.clone();
-      const name = SHELL_FILES.includes(url.pathname) ? SHELL : DATA;
-      caches.open(name).then((cache) => cache.put(url.pathname + url.search, copy)).catch(() => {});
+    if (response.status === 200 && request.cache !== "no-store") {  // offline.js stores its own downloads
+      const url = new URL(request.url), copy = response.clone();
+      keeping = keeping.then(() => keepCopy(url, copy)).catch(() => {});
+      event.waitUntil(keeping);  // the worker stays up until the copy is kept
     }
     return response;
   } catch (err) {
@@ -54,9 +71,11 @@ async function networkFirst(request) {
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET" || new URL(request.url).origin !== self.location.origin) return;
-  event.respondWith(networkFirst(request));
+  event.respondWith(networkFirst(request, event));
 });
 
 self.addEventListener("message", (event) => {
-  if (event.data === "logout") event.waitUntil(caches.delete(DATA));  // nothing of the last user stays
+  if (event.data === "logout") {  // nothing of the last user stays
+    event.waitUntil(Promise.all([caches.delete(DATA), caches.delete(RECENT)]));
+  }
 });
