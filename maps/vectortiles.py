@@ -84,7 +84,7 @@ def tile_geometries(lonlat: np.ndarray, z: int, x: int, y: int) -> np.ndarray:
     geoms[broken] = shapely.make_valid(geoms[broken])
     geoms[crossing] = shapely.intersection(geoms[crossing], shapely.box(low, low, high, high))
     if z < 14:  # one tile unit: invisible, but fewer vertices at low zooms
-        geoms = shapely.simplify(geoms, 1.0, preserve_topology=True)
+        geoms = shapely.simplify(geoms, 1.0, preserve_topology=False)
     geoms = shapely.transform(geoms, np.round)
     invalid = ~shapely.is_valid(geoms)
     geoms[invalid] = shapely.make_valid(geoms[invalid])
