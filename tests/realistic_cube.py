@@ -202,9 +202,11 @@ class Scores:
     median_delay_days: float
     alerts_ha: float
     false_ha: float
+    recall_seen3: float | None = None  # recall over the clearing pixels seen clear 3 times or more after the cut
 
     def line(self, name: str) -> str:
-        return (f"{name:<12} recall={self.recall:.3f} precision={self.precision:.3f} "
+        seen3 = "" if self.recall_seen3 is None else f" (seen 3+ times after the cut: {self.recall_seen3:.3f})"
+        return (f"{name:<12} recall={self.recall:.3f}{seen3} precision={self.precision:.3f} "
                 f"median_delay={self.median_delay_obs:.1f} obs ({self.median_delay_days:.0f} days) "
                 f"alerts={self.alerts_ha:.1f} ha false={self.false_ha:.1f} ha")
 
@@ -213,7 +215,9 @@ def evaluate(cube: Cube, alert: np.ndarray, delay_obs: np.ndarray, delay_days: n
              min_px: int = 30) -> Scores:
     """Area-weighted recall and precision of alert patches of at least ``min_px`` pixels (0.3 ha) against the
     clearings of at least that size, and the median delay of the detected clearing pixels (valid observations
-    after the first one following the cut, and days from the cut)."""
+    after the first one following the cut, and days from the cut). Once ``run_forestmon`` has counted how often
+    each pixel was seen clear (SCL) after its cut, also the recall over the pixels seen 3 times or more: a
+    clearing cut just before the series ends cannot be confirmed by a rule that asks for three observations."""
     labels, n = ndimage.label(alert, structure=np.ones((3, 3)))
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     kept = (sizes[labels] >= min_px) & (labels > 0)
@@ -222,16 +226,18 @@ def evaluate(cube: Cube, alert: np.ndarray, delay_obs: np.ndarray, delay_days: n
     hit = kept & truth
     recall = hit.sum() / max(truth.sum(), 1)
     precision = (kept & (cube.clearing > 0)).sum() / max(kept.sum(), 1)
+    seen = cube.stats.get("seen_after_cut")
+    seen3 = None if seen is None else float((kept & truth & (seen >= 3)).sum() / max((truth & (seen >= 3)).sum(), 1))
     return Scores(float(recall), float(precision), float(np.median(delay_obs[hit])) if hit.any() else np.nan,
                   float(np.median(delay_days[hit])) if hit.any() else np.nan, float(kept.sum() * PIXEL_HA),
-                  float((kept & (cube.clearing == 0)).sum() * PIXEL_HA))
+                  float((kept & (cube.clearing == 0)).sum() * PIXEL_HA), seen3)
 
 
 def run_forestmon(cube: Cube, quality, params=None, forest: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """forestmon's detector over the cube, one scene at a time as a run folds them: ``quality(bands, scl)``
     gives each scene's observation quality (0 unusable, 1 clear, 2 suspect). Returns the high-confidence alert
     pixels, their delay in valid observations and in days, and the share of ``forest`` watched at the end."""
-    from geo import detect
+    from geo import cloudmask, detect
 
     params = params or detect.DetectorParams()
     shape = (cube.size, cube.size)
@@ -240,9 +246,11 @@ def run_forestmon(cube: Cube, quality, params=None, forest: np.ndarray | None = 
     at_cut = np.full(shape, -1, np.int16)
     at_confirm = np.full(shape, -1, np.int16)
     confirm_day = np.zeros(shape, np.int32)
+    seen_after = np.zeros(shape, np.int16)  # clear in SCL on or after the cut: the same count for every detector
     for t, day in enumerate(cube.days):
         bands, scl = cube.scene(t)
         q = quality(bands, scl)
+        seen_after += (cube.cut_day <= (day - cube.start).days) & cloudmask.scl_clear_mask(scl, buffer_px=0)
         ndvi, nbr, ndmi = indices(bands)
         d = (day - cube.start).days
         just_cut = (cube.cut_day <= d) & (at_cut < 0)
@@ -252,6 +260,7 @@ def run_forestmon(cube: Cube, quality, params=None, forest: np.ndarray | None = 
         new = (state["status"] >= detect.HIGH) & (at_confirm < 0)
         at_confirm[new] = n_valid[new]
         confirm_day[new] = d
+    cube.stats["seen_after_cut"] = seen_after
     alert = state["status"] >= detect.HIGH
     delay_obs = (at_confirm - at_cut - 1).astype(np.float32)
     delay_days = (confirm_day - cube.cut_day).astype(np.float32)
