@@ -14,6 +14,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import Query as QueryParam
 from fastapi.responses import HTMLResponse
 
 from api.caching import cached
@@ -159,17 +160,21 @@ def queryables(request: Request, source: Source) -> Response:
 
 # -- items ----------------------------------------------------------------------------------------------------
 def items_response(request: Request, source: FeatureSource, query: Query, f: str, store: Store, settings: Settings,
-                   path: str) -> Response:
+                   path: str, skip_geometry: bool = False) -> Response:
     """A page of a collection's features as a GeoJSON FeatureCollection (numbers matched and returned, links to
-    the next and previous pages) or an HTML page; ``path`` is the URL path the links page along."""
+    the next and previous pages) or an HTML page; ``path`` is the URL path the links page along. With
+    ``skip_geometry`` every feature's geometry is null (a list of names costs no outlines)."""
     source.check(query)
 
     def build() -> Response:
-        written = source.features_json(query) if f != "html" else None  # GeoJSON straight from the backend
+        written = source.features_json(query) if f != "html" and not skip_geometry else None  # the backend's JSON
         if written is None:
             gdf, matched = source.items(query)
             found = feature_list(gdf)
             returned = len(found)
+            if skip_geometry:
+                for feature in found:
+                    feature["geometry"] = None
         else:
             found, returned, matched = written
         params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "f")]
@@ -217,8 +222,11 @@ def item_feature(request: Request, source: FeatureSource, feature_id: str) -> di
             responses={200: {"content": {GEOJSON: {}, "text/html": {}}}, 400: {"description": "unknown parameter"},
                        404: {"description": "unknown collection"}})
 def items(request: Request, source: Source, store: StoreDep, settings: SettingsDep, f: Format,
-          query: Annotated[Query, Depends(item_query(DEFAULT_LIMIT))]) -> Response:
-    return items_response(request, source, query, f, store, settings, f"/ogc/collections/{source.id}/items")
+          query: Annotated[Query, Depends(item_query(DEFAULT_LIMIT))],
+          skip_geometry: Annotated[bool, QueryParam(alias="skipGeometry", description=(
+              "true: features without their geometry (null), as pygeoapi's skipGeometry"))] = False) -> Response:
+    return items_response(request, source, query, f, store, settings, f"/ogc/collections/{source.id}/items",
+                          skip_geometry)
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature (GeoJSON or HTML)",

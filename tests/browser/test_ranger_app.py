@@ -242,6 +242,12 @@ def test_filters_live_in_the_link_and_the_selection_downloads_as_gpx(server):
         page.get_by_label("Độ tin cậy").select_option("high")
         expect(page.locator("#count")).to_have_text("1 cảnh báo")
         assert "confidence=high" in page.url and "view=all" in page.url
+        # the unit filter names every unit of both boundary versions, read without their outlines
+        units = page.get_by_label("Đơn vị hành chính")
+        expect(units.locator("option")).to_have_count(1 + 12 + 124)
+        expect(units.locator("optgroup[label='2025'] option").first).to_be_attached()
+        admin_reads = [u for u in log.requests if "/ogc/collections/admin" in u and "/items" in u]
+        assert admin_reads and all("skipGeometry=true" in u for u in admin_reads), admin_reads
         open_alert(page, HIGH)
         assert f"alert={HIGH}" in page.url
         assert page.locator("#navigate").get_attribute("href") == "geo:12.005000,108.355000"

@@ -81,6 +81,22 @@ def test_admin_units_filtered_by_bbox(client):
     assert "Thành phố Đà Lạt" in names and len(names) < 12
 
 
+@pytest.mark.parametrize("collection", ["admin_2024", "alerts"])
+def test_skip_geometry_gives_the_same_features_without_their_outlines(client, collection):
+    """``skipGeometry=true`` (pygeoapi's name): what a list of names needs, a fraction of the bytes."""
+    whole = client.get(f"/ogc/collections/{collection}/items", params={"limit": 100})
+    light = client.get(f"/ogc/collections/{collection}/items", params={"limit": 100, "skipGeometry": "true"})
+    assert light.status_code == 200
+    a, b = whole.json(), light.json()
+    assert [f["id"] for f in a["features"]] == [f["id"] for f in b["features"]] and b["numberMatched"] > 0
+    assert [f["properties"] for f in a["features"]] == [f["properties"] for f in b["features"]]
+    assert all(f["geometry"] is None for f in b["features"])
+    assert all(f["geometry"] is not None for f in a["features"])
+    if collection == "admin_2024":
+        assert len(light.content) * 20 < len(whole.content)
+    assert client.get(f"/ogc/collections/{collection}/items", params={"skipGeometry": "maybe"}).status_code == 422
+
+
 def test_one_item_and_html(client):
     feature = client.get(f"/ogc/collections/alerts/items/{IDS[1]}").json()
     assert feature["id"] == IDS[1] and feature["properties"]["confidence"] == "low"

@@ -201,7 +201,7 @@ async function loadUnits() {
   try {
     for (const c of collections.filter((c) => c["forestmon:kind"] === "admin")) {
       const from = (c.extent?.temporal?.interval?.[0]?.[0] || "").slice(0, 4);
-      const found = await api(`/ogc/collections/${encodeURIComponent(c.id)}/items?limit=1000`);
+      const found = await api(`/ogc/collections/${encodeURIComponent(c.id)}/items?limit=1000&skipGeometry=true`);
       units.push(...found.features.map((f) => ({ id: f.properties.id, name: f.properties.name, version: from }))
         .sort((a, b) => a.name.localeCompare(b.name, "vi")));
     }
