@@ -215,6 +215,8 @@ def test_phone_list_and_panel_leave_the_map_controls_free(server, shots):
         sheet, zoom = box(page, "#sheet"), box(page, ".maplibregl-ctrl-group")
         assert not overlap(sheet, zoom), (sheet, zoom)
         open_alert(page, BIG)
+        expect(page.locator("#alert-title")).to_be_in_viewport()  # the alert first, not the offline tools
+        expect(page.locator("#confirm-form, #field-check").first).to_be_attached()
         page.screenshot(path=str(shots / "phone-panel.png"))
         sheet, zoom, legend = box(page, "#sheet"), box(page, ".maplibregl-ctrl-group"), box(page, "#legend")
         layers = box(page, "#layers")

@@ -405,6 +405,7 @@ async function openAlert(id) {
   }
   $("list").hidden = true;
   $("panel").hidden = false;
+  $("sheet").scrollTop = 0;  // the alert's title first, wherever the list was scrolled to
   setHash({ ...hashState(), alert: id });
   renderAlert(current);
   select(map, current);
