@@ -96,6 +96,8 @@ def run_server(settings: Settings) -> None:
             os.environ[f"FORESTMON_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     click.echo(f"serving the map on http://{settings.host}:{settings.port}/ with {settings.workers} worker(s)  "
                "(API docs at /docs; Ctrl+C stops)")
+    if settings.workers > 1:  # the store made and migrated once, before the workers open it together
+        open_store(settings.store).close()
     factory = "api.cli.steps:worker_app" if settings.workers > 1 else "api.app:create_app"
     uvicorn.run(factory, factory=True, workers=settings.workers, host=settings.host, port=settings.port,
                 log_level="info", timeout_graceful_shutdown=30, timeout_worker_healthcheck=WORKER_STARTUP_S)

@@ -164,17 +164,28 @@ class GeoPackageDialect(Dialect):
         return str(self.path)
 
     def _create_file(self) -> None:
-        """An empty GeoPackage, made by GDAL, appearing whole or not at all."""
-        tmp = self.path.with_suffix(".creating.gpkg")
+        """An empty GeoPackage, made by GDAL, appearing whole or not at all. Processes starting together (the
+        server's workers) each make their own and the first to publish it wins: a hard link never replaces a
+        store another process has already begun to fill."""
+        tmp = self.path.with_name(f".{self.path.stem}.creating-{os.getpid()}-{threading.get_ident()}.gpkg")
         tmp.unlink(missing_ok=True)
-        pyogrio.write_dataframe(pd.DataFrame({"x": pd.Series([], dtype="int64")}), tmp, layer="forestmon_new")
-        con = sqlite3.connect(tmp)
-        with con:
-            con.execute("DROP TABLE forestmon_new")
-            for meta in ("gpkg_contents", "gpkg_ogr_contents"):
-                con.execute(f"DELETE FROM {meta} WHERE table_name = 'forestmon_new'")
-        con.close()
-        tmp.replace(self.path)
+        try:
+            pyogrio.write_dataframe(pd.DataFrame({"x": pd.Series([], dtype="int64")}), tmp, layer="forestmon_new")
+            con = sqlite3.connect(tmp)
+            with con:
+                con.execute("DROP TABLE forestmon_new")
+                for meta in ("gpkg_contents", "gpkg_ogr_contents"):
+                    con.execute(f"DELETE FROM {meta} WHERE table_name = 'forestmon_new'")
+            con.close()
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another process published its store first: that one is the store
+            except OSError:  # a file system without hard links
+                if not self.path.exists():
+                    tmp.replace(self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _check(self) -> None:
         """Refuse a file that is not a GeoPackage, with its name. A read-write connection also rolls back a hot

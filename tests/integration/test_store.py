@@ -218,3 +218,37 @@ def test_detection_runs_and_their_coverage_round_trip(store):
                                     "observed_ha": 406.25, "observed_share": 0.5, "area_ha": 13100.0,
                                     "watched_share": 0.062}]
     assert runs[1]["first_scene"] == "2024-03-04" and runs[1]["mode"] == "series"
+
+
+def _open_when_told(path: str, start, results) -> None:
+    start.wait()
+    try:
+        store = open_store(path)
+        store.sync_alerts(sample_alerts().iloc[[0]])  # and use it
+        store.close()
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001 - reported to the test, whatever it is
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_opening_a_new_geopackage_together_all_get_the_same_store(tmp_path):
+    """The server's workers start at the same moment on a brand-new data folder: each may create the store, one
+    file wins, none fails (they raced on one temporary file and one worker died), nothing is left beside it."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        path = tmp_path / f"new{attempt}" / "forestmon.gpkg"
+        start, results = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_open_when_told, args=(str(path), start, results)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        start.set()
+        outcomes = [results.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert outcomes == ["ok"] * 4, outcomes
+        assert sorted(f.name for f in path.parent.iterdir()) == ["forestmon.gpkg"]
+        store = open_store(path)
+        assert store.count_alerts() == 1
+        store.close()
