@@ -148,13 +148,15 @@ def ingest(ctx: click.Context, inputs: tuple[str, ...], band_map: str | None, st
     forestmon ingest sentinelhub --start DATE --end DATE [OPTIONS]
 
     PATH...: local files and folders of GeoTIFF/COG scenes (one multi-band file, or one file per band),
-    Sentinel-2 L2A SAFE folders and Landsat 8/9 Collection 2 Level-2 scenes. Files that cannot be used are named,
+    Sentinel-2 L2A SAFE folders and Landsat 8/9 Collection 2 Level-2 scenes (bands named CLP or CLM, s2cloudless's
+    cloud probability and mask, are folded into the cloud mask). Files that cannot be used are named,
     recorded as failed, and skipped; the others go on. When none could be used the command fails (exit 1).
     (A folder named sentinelhub: give it as ./sentinelhub.)
 
     sentinelhub: Sentinel-2 L2A from Sentinel Hub or CDSE for the region (or --area), from --start to --end.
     Credentials from the environment: FORESTMON_SH_CLIENT_ID and FORESTMON_SH_CLIENT_SECRET. Downloads are cached
-    in DATA_DIR/cache/sentinelhub, so a re-run fetches nothing twice.
+    in DATA_DIR/cache/sentinelhub, so a re-run fetches nothing twice. s2cloudless's CLP and CLM come with the bands
+    and mark cloud SCL missed (FORESTMON_SH_CLOUD_LAYERS=false leaves them out).
 
     Detection follows (unless --no-detect), then the new alerts are assigned to the rangers of their units.
     """
