@@ -180,9 +180,12 @@ class GeoPackageDialect(Dialect):
             try:
                 os.link(tmp, self.path)
             except FileExistsError:
-                pass  # another process published its store first: that one is the store
+                # another process published its store first: that one is the store; an empty file (what a
+                # SQLite client leaves when it opens a missing path) holds nothing and is replaced
+                if self.path.stat().st_size == 0:
+                    tmp.replace(self.path)
             except OSError:  # a file system without hard links
-                if not self.path.exists():
+                if not self.path.exists() or self.path.stat().st_size == 0:
                     tmp.replace(self.path)
         finally:
             tmp.unlink(missing_ok=True)

@@ -252,3 +252,14 @@ def test_processes_opening_a_new_geopackage_together_all_get_the_same_store(tmp_
         store = open_store(path)
         assert store.count_alerts() == 1
         store.close()
+
+
+def test_an_empty_file_where_the_store_goes_becomes_the_store(tmp_path):
+    """A SQLite client that opens the missing path first (a script watching the store, the sqlite3 shell) leaves
+    an empty file there: it holds nothing, and the new store takes its place."""
+    path = tmp_path / "forestmon.gpkg"
+    path.touch()
+    store = open_store(path)
+    store.sync_alerts(sample_alerts().iloc[[0]])
+    assert store.count_alerts() == 1
+    store.close()
