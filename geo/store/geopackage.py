@@ -152,7 +152,7 @@ class GeoPackageDialect(Dialect):
         self.path = Path(path)
         self._local = threading.local()  # each thread's read connection
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
+        if not self.path.exists() or self.path.stat().st_size == 0:  # missing, or an empty file a client left
             self._create_file()
         self._check()
 
