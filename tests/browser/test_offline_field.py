@@ -203,9 +203,10 @@ def test_distance_and_bearing_to_the_alert_follow_the_phone(server):
                        permissions=["geolocation"]) as (context, log), api_as(server, "admin") as admin:
         page = watch(context.new_page(), log)
         log_in(page, server.url, "kiem")
-        first = page.locator("#alerts .alert-item").first
-        alert_id = first.get_attribute("data-alert-id")
-        first.click()
+        alert_id = page.locator("#alerts .alert-item").first.get_attribute("data-alert-id")
+        # by its id: the list may be drawn again (statuses, outbox) between reading it and clicking
+        page.locator(f'#alerts .alert-item[data-alert-id="{alert_id}"]').click()
+        expect(page.locator("#alert-title")).to_contain_text(alert_id)
         props = admin.get(f"/alerts/{alert_id}").json()["properties"]
         lat, lon = props["centroid_lat"], props["centroid_lon"]
         expect(page.locator("#position")).to_contain_text("Cách cảnh báo")

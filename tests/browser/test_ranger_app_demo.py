@@ -49,10 +49,10 @@ def test_the_map_shows_our_imagery_and_the_alerts(server, tmp_path):
                   and "tilejson" not in u]
         assert alerts and all(status == 200 for status, _ in alerts), alerts
         # The selected alert is drawn highlighted (a cyan outline) over the imagery.
-        first = page.locator(".alert-item").first
-        alert_id = first.get_attribute("data-alert-id")
+        alert_id = page.locator(".alert-item").first.get_attribute("data-alert-id")
         with page.expect_response(lambda r: "/imagery/latest/truecolor/tiles/" in r.url, timeout=20000):
-            first.click()  # zoomed in to the alert: the mosaic's zooms
+            # by its id: the list may be drawn again between reading it and clicking
+            page.locator(f'.alert-item[data-alert-id="{alert_id}"]').click()  # zoomed in: the mosaic's zooms
         expect(page.locator("#alert-title")).to_contain_text(alert_id)
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(1000)  # a few more frames of the map
