@@ -14,6 +14,8 @@ ARD_BANDS = ("B02", "B03", "B04", "B08", "B8A", "B11", "B12")
 REQUIRED_REFLECTANCE = ("B04", "B08", "B12")
 SPECTRAL_SCREEN_BANDS = ("B02", "B03", "B04", "B08", "B11")
 MASK_KINDS = ("scl", "qa_pixel", "spectral")
+# s2cloudless's layers: cloud probability (0-1, or 0-255 in integers) and cloud mask (1 = cloud, 255 = no data)
+CLOUD_BANDS = ("CLP", "CLM")
 
 
 @dataclass(frozen=True)

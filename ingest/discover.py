@@ -23,11 +23,10 @@ from rasterio.windows import Window
 from geo.errors import InvalidInputError
 from geo.scenes import RASTER_SUFFIXES, acquisition_date, band_name
 from ingest import landsat, safe
-from ingest.acquisition import Acquisition, BandSource
+from ingest.acquisition import CLOUD_BANDS, Acquisition, BandSource
 
 _BAND_IN_NAME = re.compile(r"(?<![A-Za-z0-9])(B0?[1-9]|B1[0-2]|B8A|SCL|QA_PIXEL|CLP|CLM)(?![A-Za-z0-9])",
                            re.IGNORECASE)
-CLOUD_LAYERS = ("CLP", "CLM")  # s2cloudless probability (0-1, or 0-255 in integers) and mask (1 = cloud)
 _RESOLUTION_SUFFIX = re.compile(r"[_-]+(10|20|30|60)m$", re.IGNORECASE)
 MASK_NAMES = {"SCL": "scl", "QAPIXEL": "qa_pixel", "QA_PIXEL": "qa_pixel"}
 SIDECAR_SUFFIXES = {".aux.xml", ".ovr", ".msk"}  # GDAL's files beside a raster, never inputs themselves
@@ -90,7 +89,7 @@ def _multiband(path: Path, band_map: dict[str, int] | None) -> Acquisition:
             for i, desc in enumerate(ds.descriptions, start=1):
                 key = re.sub(r"[^A-Z0-9]", "", (desc or "").upper())
                 name = "SCL" if key in ("SCL", "SCENECLASSIFICATION") else (
-                    "QA_PIXEL" if key == "QAPIXEL" else key if key in CLOUD_LAYERS else band_name(desc))
+                    "QA_PIXEL" if key == "QAPIXEL" else key if key in CLOUD_BANDS else band_name(desc))
                 if name and name not in mapping:
                     mapping[name] = i
         bad = {b: i for b, i in mapping.items() if not 1 <= i <= ds.count}
@@ -107,8 +106,8 @@ def _multiband(path: Path, band_map: dict[str, int] | None) -> Acquisition:
     if "B04" in mapping:
         _touch(path, mapping.get("SCL", count))
     bands = {b: BandSource((str(path),), i, scale=scale, offset=offset, nodata=0)
-             for b, i in mapping.items() if b not in ("SCL", "QA_PIXEL", *CLOUD_LAYERS)}
-    clouds = _cloud_layers({b: (str(path), i) for b, i in mapping.items() if b in CLOUD_LAYERS})
+             for b, i in mapping.items() if b not in ("SCL", "QA_PIXEL", *CLOUD_BANDS)}
+    clouds = _cloud_layers({b: (str(path), i) for b, i in mapping.items() if b in CLOUD_BANDS})
     return Acquisition(id="", sensor=tags.get("SENSOR", "Sentinel-2"),
                        acquired=_as_datetime(acquisition_date(path, tags)), source="local",
                        source_path=str(path.resolve()), bands=bands, mask=mask, mask_kind=kind, **clouds)
@@ -129,8 +128,8 @@ def _per_band(files: dict[str, Path], group: str) -> Acquisition:
     elif "QA_PIXEL" in files:
         mask, kind = BandSource((str(files["QA_PIXEL"]),), scale=1.0, nodata=1), "qa_pixel"
     bands = {b: BandSource((str(p),), scale=scale, offset=offset, nodata=0)
-             for b, p in files.items() if b not in ("SCL", "QA_PIXEL", *CLOUD_LAYERS)}
-    clouds = _cloud_layers({b: (str(p), 1) for b, p in files.items() if b in CLOUD_LAYERS})
+             for b, p in files.items() if b not in ("SCL", "QA_PIXEL", *CLOUD_BANDS)}
+    clouds = _cloud_layers({b: (str(p), 1) for b, p in files.items() if b in CLOUD_BANDS})
     return Acquisition(id="", sensor=tags.get("SENSOR", "Sentinel-2"),
                        acquired=_as_datetime(acquisition_date(first, tags)), source="local",
                        source_path=group, bands=bands, mask=mask, mask_kind=kind, **clouds)
@@ -144,7 +143,7 @@ def _band_of_single(path: Path, description: str | None) -> str | None:
     if not match:
         return None
     token = match[1].upper()
-    if token in ("SCL", "QA_PIXEL", "B8A", *CLOUD_LAYERS):
+    if token in ("SCL", "QA_PIXEL", "B8A", *CLOUD_BANDS):
         return token
     return f"B{int(token[1:]):02d}"
 

@@ -43,7 +43,7 @@ from shapely.ops import unary_union
 
 from geo.errors import ConfigError, ForestmonError
 from geo.tiles import Tile
-from ingest.acquisition import ARD_BANDS, Acquisition, BandSource
+from ingest.acquisition import ARD_BANDS, CLOUD_BANDS, Acquisition, BandSource
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ ENDPOINTS = {
              "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token"),
 }
 PROCESS_BANDS = (*ARD_BANDS, "SCL")
-CLOUD_BANDS = ("CLP", "CLM")   # s2cloudless probability (0-255) and mask (1 = cloud, 255 = no data)
 
 
 def evalscript(cloud_layers: bool) -> str:
