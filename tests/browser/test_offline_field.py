@@ -152,6 +152,8 @@ def test_a_ranger_reviews_offline_and_everything_arrives_once(server, tmp_path):
         # Dismiss B and C, offline; meanwhile an admin dismisses C with another reason.
         for alert_id in (b, c):
             page.locator("#back").click()
+            # the list is drawn again (from the phone's copy): an item clicked meanwhile may move under the tap
+            expect(page.locator("#alerts")).not_to_have_attribute("aria-busy", "true")
             page.locator(f'.alert-item[data-alert-id="{alert_id}"]').click()
             expect(page.locator("#alert-title")).to_contain_text(alert_id)
             page.locator("#dismiss-form select[name=reason]").select_option("seasonal_crop")

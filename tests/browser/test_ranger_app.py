@@ -55,6 +55,7 @@ def log_in(page: Page, url: str, username: str) -> None:
 
 
 def open_alert(page: Page, alert_id: str) -> None:
+    expect(page.locator("#alerts")).not_to_have_attribute("aria-busy", "true")  # not while it is redrawn
     page.locator(f'.alert-item[data-alert-id="{alert_id}"]').click()
     expect(page.locator("#alert-title")).to_contain_text(alert_id)
 

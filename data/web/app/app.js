@@ -273,12 +273,15 @@ async function showList(next) {
   $("show-all").setAttribute("aria-pressed", String(mode === "all"));
   const params = filterParams();
   setHash({ view: mode, ...(mode === "all" ? Object.fromEntries(params) : {}) });
+  $("alerts").setAttribute("aria-busy", "true");  // being drawn again: assistive technology waits for it
   try {
     const data = mode === "queue" ? await api("/me/queue") : await api(`/alerts?${params}&limit=500`);
     if (request !== listRequest) return;  // a newer request (another filter, another view) is drawing it
     renderList(data.features, data.numberMatched);
+    $("alerts").removeAttribute("aria-busy");
     await loadTargets(data.features);
   } catch (err) {
+    if (request === listRequest) $("alerts").removeAttribute("aria-busy");
     showError(err);
   }
   const exportParams = mode === "all" ? params : new URLSearchParams({ status: "assigned,in_field" });
