@@ -228,15 +228,21 @@ def evaluate(cube: Cube, alert: np.ndarray, delay_obs: np.ndarray, delay_days: n
     precision = (kept & (cube.clearing > 0)).sum() / max(kept.sum(), 1)
     seen = cube.stats.get("seen_after_cut")
     seen3 = None if seen is None else float((kept & truth & (seen >= 3)).sum() / max((truth & (seen >= 3)).sum(), 1))
-    return Scores(float(recall), float(precision), float(np.median(delay_obs[hit])) if hit.any() else np.nan,
-                  float(np.median(delay_days[hit])) if hit.any() else np.nan, float(kept.sum() * PIXEL_HA),
+    return Scores(float(recall), float(precision), float(np.nanmedian(delay_obs[hit])) if hit.any() else np.nan,
+                  float(np.nanmedian(delay_days[hit])) if hit.any() else np.nan, float(kept.sum() * PIXEL_HA),
                   float((kept & (cube.clearing == 0)).sum() * PIXEL_HA), seen3)
 
 
-def run_forestmon(cube: Cube, quality, params=None, forest: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+def run_forestmon(cube: Cube, quality, params=None, forest: np.ndarray | None = None, *,
+                  polygons: bool = False) -> tuple[np.ndarray, ...]:
     """forestmon's detector over the cube, one scene at a time as a run folds them: ``quality(bands, scl)``
     gives each scene's observation quality (0 unusable, 1 clear, 2 suspect). Returns the high-confidence alert
-    pixels, their delay in valid observations and in days, and the share of ``forest`` watched at the end."""
+    pixels, their delay in valid observations and in days, and the share of ``forest`` watched at the end.
+
+    ``polygons``: the alert pixels are those of the high-confidence alert polygons a run stores
+    (``geo.detect.polygons.alert_polygons``: flagged pixels grouped with their neighbours, the group confirmed
+    once a mappable share of it is), which is what rangers receive; else the pixels confirmed one by one. The
+    delay is that of the pixels confirmed one by one (NaN for the others)."""
     from geo import cloudmask, detect
 
     params = params or detect.DetectorParams()
@@ -261,14 +267,33 @@ def run_forestmon(cube: Cube, quality, params=None, forest: np.ndarray | None = 
         at_confirm[new] = n_valid[new]
         confirm_day[new] = d
     cube.stats["seen_after_cut"] = seen_after
-    alert = state["status"] >= detect.HIGH
-    delay_obs = (at_confirm - at_cut - 1).astype(np.float32)
-    delay_days = (confirm_day - cube.cut_day).astype(np.float32)
+    cube.stats["confirmed_pixels"] = state["status"] >= detect.HIGH
+    alert = delivered_alerts(state) if polygons else cube.stats["confirmed_pixels"]
+    delay_obs = np.where(at_confirm >= 0, at_confirm - at_cut - 1, np.nan).astype(np.float32)
+    delay_days = np.where(at_confirm >= 0, confirm_day - cube.cut_day, np.nan).astype(np.float32)
     watched = state["ready_day"] != 0
     if forest is None:
         watched &= state["stable"] != 0
     share = float((watched & cube.forest).sum() / max(cube.forest.sum(), 1))
     return alert, delay_obs, delay_days, share
+
+
+def delivered_alerts(state: np.ndarray) -> np.ndarray:
+    """The pixels of the high-confidence alert polygons the detector's state makes (as a run stores them)."""
+    from rasterio.features import rasterize
+    from rasterio.transform import from_origin
+
+    from geo.detect.model import CONFIDENCE_NAMES, HIGH, HIGHEST
+    from geo.detect.polygons import alert_pixels, alert_polygons
+
+    shape = state.shape
+    transform = from_origin(0, shape[0] * 10.0, 10.0, 10.0)
+    alerts = alert_polygons(None, transform, "EPSG:32648", pixels=alert_pixels(state))
+    high = alerts[alerts["confidence"].isin([CONFIDENCE_NAMES[HIGH], CONFIDENCE_NAMES[HIGHEST]])]
+    if high.empty:
+        return np.zeros(shape, bool)
+    return rasterize(high.geometry, out_shape=shape, transform=transform, fill=0, default_value=1,
+                     dtype="uint8").astype(bool)
 
 
 def run_nrt(cube: Cube, forest: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

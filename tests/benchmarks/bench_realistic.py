@@ -52,10 +52,12 @@ def main() -> None:
         }
     for name, (q, params, forest) in runs.items():
         t0 = time.perf_counter()
-        alert, d_obs, d_days, watched = rc.run_forestmon(cube, q, params, forest)
-        print(rc.evaluate(cube, alert, d_obs, d_days).line(name),
+        polygons = name == "forestmon"
+        alert, d_obs, d_days, watched = rc.run_forestmon(cube, q, params, forest, polygons=polygons)
+        print(rc.evaluate(cube, alert, d_obs, d_days).line(name + (" alerts" if polygons else "")),
               f"watched={watched:.3f} time={time.perf_counter() - t0:.0f}s", flush=True)
-        if name == "forestmon":
+        if polygons:  # the same run, its pixels confirmed one by one
+            print(rc.evaluate(cube, cube.stats["confirmed_pixels"], d_obs, d_days).line(name + " pixels"))
             print(f"leaked rims and haze: {cube.stats['leaked'] / cube.stats['clear']:.1%} of clear observations")
     t0 = time.perf_counter()
     alert, d_obs, d_days = rc.run_nrt(cube, cube.forest)
