@@ -35,6 +35,7 @@ import fcntl
 import mmap
 import os
 import re
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -127,8 +128,11 @@ class Mapped:
 
     def __init__(self, records: RecordFile):
         self.records = records
-        self.mm = mmap.mmap(records.fd, 0, access=mmap.ACCESS_COPY)
         grid = records.grid
+        if os.fstat(records.fd).st_size < records.row_bytes * grid.height:
+            raise InvalidInputError(f"{records.path}: detector state is truncated")
+        self.mm = mmap.mmap(records.fd, 0, access=mmap.ACCESS_COPY)
+        self._released, self._lock = 0, threading.Lock()  # rows above _released are unmapped
         self.array = np.frombuffer(self.mm, records.dtype).reshape(grid.height, grid.width)
 
     def window(self, window: Window) -> np.ndarray:
@@ -140,6 +144,18 @@ class Mapped:
         start = int(window.row_off) * self.records.row_bytes
         start -= start % mmap.PAGESIZE
         end = min((int(window.row_off) + int(window.height)) * self.records.row_bytes, len(self.mm))
+        self.mm.madvise(mmap.MADV_DONTNEED, start, end - start)
+
+    def release_below(self, row: int) -> None:
+        """Unmap the pages of the rows above ``row`` not let go of yet (a read of them maps them again)."""
+        with self._lock:
+            start = self._released * self.records.row_bytes
+            start -= start % mmap.PAGESIZE
+            end = min(row * self.records.row_bytes, len(self.mm))
+            end -= end % mmap.PAGESIZE
+            if end <= start:
+                return
+            self._released = row
         self.mm.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
@@ -198,6 +214,20 @@ class Records:
         index = [unique.index(p) if p is not None else -1 for p in paths]
         self.row_file = np.asarray(index, np.int16)[rows]  # the file of each row (-1: none)
         self.row_bytes = grid.width * dtype.itemsize
+        self._reader: RecordsMapped | None = None
+        self._lock = threading.Lock()
+        if create:
+            self._allocate()
+
+    def _allocate(self) -> None:
+        """Reserve the disk blocks of the rows each new file will hold (its other rows stay holes): writing into
+        reserved blocks costs a third of the time of writing into holes, which the file system allocates page
+        by page."""
+        runs = np.flatnonzero(np.diff(self.row_file, prepend=-2, append=-2))  # where the file of a row changes
+        for start, end in zip(runs[:-1], runs[1:], strict=True):
+            k = int(self.row_file[start])
+            if k >= 0:
+                os.posix_fallocate(self.files[k].fd, int(start) * self.row_bytes, int(end - start) * self.row_bytes)
 
     @property
     def path(self) -> Path:
@@ -214,15 +244,28 @@ class Records:
 
     def read(self, window: Window, buffer: np.ndarray | None = None) -> np.ndarray:
         """The window's records: a new array, or a view of ``buffer`` (a flat array of records the caller reuses
-        from window to window: no fresh memory to be zero-filled by the kernel each time)."""
-        row0, col0, h, w = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
+        from window to window: no fresh memory to be zero-filled by the kernel each time).
+
+        Copied from the files' mappings: one copy a window instead of a read call a row, three times faster.
+        Windows are read in the grid's order (rows of windows in turn), so the pages of the rows more than a
+        window above this one are let go of (they stay in the page cache): memory stays that of a few rows of
+        windows. Letting go of a window's own rows at once would take pages the windows beside it still read."""
+        row0, h, w = int(window.row_off), int(window.height), int(window.width)
+        if (self.row_file[row0:row0 + h] < 0).any():
+            raise ValueError(f"rows {row0}-{row0 + h}: not in the files of this run")
         out = np.empty((h, w), dtype=self.dtype) if buffer is None else buffer[:h * w].reshape(h, w)
-        rows = out.view(np.uint8).reshape(h, -1)
-        start = col0 * self.dtype.itemsize
-        for i in range(h):
-            if os.preadv(self._fd(row0 + i), [rows[i]], (row0 + i) * self.row_bytes + start) != rows.shape[1]:
-                raise InvalidInputError(f"{self.files[self.row_file[row0 + i]].path}: detector state is truncated")
+        maps = self._maps()
+        # (as bytes: numpy assigns records of a structured dtype field by field, many times slower)
+        out.view(np.uint8).reshape(h, -1)[...] = maps.window(window).view(np.uint8)
+        maps.release_below(row0 - h)
         return out
+
+    def _maps(self) -> RecordsMapped:
+        if self._reader is None:
+            with self._lock:
+                if self._reader is None:
+                    self._reader = RecordsMapped(self)
+        return self._reader
 
     def write(self, window: Window, records: np.ndarray) -> None:
         row0, col0 = int(window.row_off), int(window.col_off)
@@ -236,6 +279,7 @@ class Records:
         return RecordsMapped(self)
 
     def close(self) -> None:
+        self._reader = None  # unmapped once no array holds a view of it
         for f in self.files:
             f.close()
 
@@ -259,6 +303,10 @@ class RecordsMapped:
         r0, h = int(window.row_off), int(window.height)
         for k in np.unique(self.records.row_file[r0:r0 + h]):
             self.maps[k].release(window)
+
+    def release_below(self, row: int) -> None:
+        for m in self.maps:
+            m.release_below(row)
 
 
 @dataclass

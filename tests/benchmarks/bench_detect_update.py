@@ -256,6 +256,10 @@ def _child(kind: str, workdir: Path) -> None:
 
 
 def measure(kind: str, workdir: Path) -> dict:
+    """One timed run in a process of its own, on an idle machine: the previous run's output is deleted and
+    everything written before is on disk first (not written back by the system during this run)."""
+    shutil.rmtree(workdir / "run", ignore_errors=True)
+    os.sync()
     out = subprocess.run([sys.executable, __file__, "--child", kind, "--workdir", str(workdir)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
