@@ -71,13 +71,14 @@ class StateDir:
         return self.path / "coverage.npz"
 
     def records(self, stamp: int, suffix: str) -> Path:
-        """A record file of a state written at ``stamp`` (``model``, ``second``, ``sums``)."""
+        """A record file of a state written at ``stamp`` (``model``, ``sums``)."""
         return self.path / f"detector-{stamp}.{suffix}"
 
     def flags(self, stamp: int) -> Path:
         return self.path / f"flags-{stamp}.npz"
 
-    # Every file a state may be made of, current or left over by an interrupted run.
+    # Every file a state may be made of, current or left over by an interrupted run (``.second``: an earlier
+    # layout's second-index baselines, deleted by the next run that writes the state).
     STATE_PATTERNS = ("detector-*.model", "detector-*.second", "detector-*.sums", "detector-*.state", "flags-*.npz",
                       "view-*.vrt")
 

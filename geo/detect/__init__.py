@@ -18,7 +18,6 @@ from geo.detect.model import (
     LOW,
     MODEL_DTYPE,
     NONE,
-    SECOND_DTYPE,
     STATE_BANDS,
     SUMS_DTYPE,
     DetectorParams,
@@ -42,7 +41,7 @@ from geo.detect.window import (
 )
 
 __all__ = ["CONFIDENCE_NAMES", "FLAG_DTYPE", "HIGH", "HIGHEST", "LOW", "MODEL_DTYPE", "NONE",
-           "SECOND_DTYPE", "STATE_BANDS", "SUMS_DTYPE", "DetectorParams", "Observation", "State", "TwoDateParams",
+           "STATE_BANDS", "SUMS_DTYPE", "DetectorParams", "Observation", "State", "TwoDateParams",
            "TwoDateView", "WindowFlags",
            "baseline", "before_after", "day_number", "fold", "from_day_number", "judge", "learn", "new_state",
            "refit", "update"]

@@ -110,9 +110,27 @@ def _model_sigma(sigma):
 
 
 @_jit
-def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, suspect, p):
+def _second_drop(r, which, c, sn, y, p):
+    """Whether a second index (``which`` 0: NBR, 1: NDMI) of value ``y`` falls below its baseline, fitted from
+    the pixel's sums ``r`` (as ``refit`` fits NDVI's, coefficients and spread rounded to the model's units):
+    read only where NDVI flags a pixel, so only NDVI's baseline is kept fitted."""
+    n = float(r.n)
+    inv = design(n, r.mc, r.ms, r.mcc, r.mcs)
+    if which == 0:
+        _, b0, b1, b2 = fit(inv, r.nbr_y, r.nbr_yc, r.nbr_ys, 1.0, 0.0)
+        sd = r.nbr_sd
+    else:
+        _, b0, b1, b2 = fit(inv, r.ndmi_y, r.ndmi_yc, r.ndmi_ys, 1.0, 0.0)
+        sd = r.ndmi_sd
+    pred = _predict(_coef(b0), _coef(b1), _coef(b2), c, sn)
+    return _flags_drop(pred, _model_sigma(_model_sd(sd, n)), y, p)
+
+
+@_jit
+def _judge_px(m, r, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, forest, has_forest, suspect, p):
     """Judge one clear observation (NDVI ``y``; NBR and NDMI when present) of one pixel against its fitted
-    baseline ``m`` (``m2``: NBR's and NDMI's, read only when the pixel is flagged); ``f`` is its flag record
+    baseline ``m`` (``r``: its sums, which NBR's and NDMI's baselines are fitted from, read only when the pixel
+    is flagged); ``f`` is its flag record
     (``has``: it had one; else a zeroed scratch record). A ``suspect`` observation (near a masked cloud on its
     date, or hazy or snow-like itself: ``geo.cloudmask.observation_quality``) is flagged only by the stricter
     drop (``suspect_drop``, ``suspect_z``) with the second index agreeing where it is measured: leaked cloud
@@ -136,10 +154,9 @@ def _judge_px(m, m2, f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi, fore
         return 0, False
     second = False  # the second, independent index agrees (NBR; or NDMI where SWIR-1 was always seen)
     if flagged and has_nbr:
-        second = _flags_drop(_predict(m2.nbr_b0, m2.nbr_b1, m2.nbr_b2, c, sn), _model_sigma(m2.nbr_sigma), y_nbr, p)
+        second = _second_drop(r, 0, c, sn, y_nbr, p)
     if flagged and has_ndmi and not math.isnan(y_ndmi) and m.ndmi_ok:
-        second = second or _flags_drop(_predict(m2.ndmi_b0, m2.ndmi_b1, m2.ndmi_b2, c, sn),
-                                       _model_sigma(m2.ndmi_sigma), y_ndmi, p)
+        second = second or _second_drop(r, 1, c, sn, y_ndmi, p)
     if flagged and suspect and has_nbr and not second:
         flagged = False
     if not (flagged or has):
@@ -236,22 +253,17 @@ def _model_sd(sd, n):
 
 
 @_jit
-def refit(sums, model, second, p):
-    """Fit every pixel's baseline (``model``, ``second``) from its sums."""
+def refit(sums, model, p):
+    """Fit every pixel's NDVI baseline (``model``) from its sums (NBR's and NDMI's are fitted when a pixel is
+    flagged: ``_second_drop``)."""
     for i in range(sums.shape[0]):
         for j in range(sums.shape[1]):
-            r, m, m2 = sums[i, j], model[i, j], second[i, j]
+            r, m = sums[i, j], model[i, j]
             n = float(r.n)
             inv = design(n, r.mc, r.ms, r.mcc, r.mcs)
             _, b0, b1, b2 = fit(inv, r.ndvi_y, r.ndvi_yc, r.ndvi_ys, 1.0, 0.0)
             m.ndvi_b0, m.ndvi_b1, m.ndvi_b2 = _coef(b0), _coef(b1), _coef(b2)
             m.ndvi_sigma = _model_sd(r.ndvi_sd, n)
-            _, nb0, nb1, nb2 = fit(inv, r.nbr_y, r.nbr_yc, r.nbr_ys, 1.0, 0.0)
-            m2.nbr_b0, m2.nbr_b1, m2.nbr_b2 = _coef(nb0), _coef(nb1), _coef(nb2)
-            m2.nbr_sigma = _model_sd(r.nbr_sd, n)
-            _, mb0, mb1, mb2 = fit(inv, r.ndmi_y, r.ndmi_yc, r.ndmi_ys, 1.0, 0.0)
-            m2.ndmi_b0, m2.ndmi_b1, m2.ndmi_b2 = _coef(mb0), _coef(mb1), _coef(mb2)
-            m2.ndmi_sigma = _model_sd(r.ndmi_sd, n)
             m.ndmi_ok = 1 if r.ndmi_n == r.n else 0
             m.ready_day = min(r.first_day + p.min_span_days, 65535) if n >= p.min_obs and r.first_day > 0 else 0
             amplitude = math.sqrt(b1 * b1 + b2 * b2)  # (math.hypot is a slow libm call)
@@ -299,7 +311,7 @@ def _dn_obs(i, j, red, nir, swir2, swir1, has_swir1, scale, offset):
 # The two judging loops differ only in how a pixel's indices are read; the walk along the window's flag
 # records stays written out in each: as a helper called per pixel (even inlined) it made judging 3-5x slower.
 @_jit
-def judge_indices(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c, sn, ndvi, clear, nbr, has_nbr,
+def judge_indices(model, sums, pix, rec, new_pix, new_rec, blocked, scratch, d, c, sn, ndvi, clear, nbr, has_nbr,
                    ndmi, has_ndmi, forest, has_forest, seen, p):
     h, w = model.shape
     n_rows, k, n_new, n_blocked, changed = pix.shape[0], 0, 0, 0, 0
@@ -318,7 +330,7 @@ def judge_indices(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d
                 k += 1
             has = k < n_rows and pix[k] == q
             f = rec[k] if has else scratch[0]
-            ch, held = _judge_px(model[i, j], second[i, j], f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi,
+            ch, held = _judge_px(model[i, j], sums[i, j], f, has, d, c, sn, y, y_nbr, has_nbr, y_ndmi, has_ndmi,
                                  forest[i, j] if has_forest else 0, has_forest, clear[i, j] >= 2, p)
             changed += ch
             if held:
@@ -332,7 +344,7 @@ def judge_indices(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d
 
 
 @_jit
-def judge_dn(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c, sn, red, nir, swir2, swir1, has_swir1,
+def judge_dn(model, sums, pix, rec, new_pix, new_rec, blocked, scratch, d, c, sn, red, nir, swir2, swir1, has_swir1,
               clear, scale, offset, forest, has_forest, seen, p):
     h, w = model.shape
     n_rows, k, n_new, n_blocked, changed = pix.shape[0], 0, 0, 0, 0
@@ -349,7 +361,7 @@ def judge_dn(model, second, pix, rec, new_pix, new_rec, blocked, scratch, d, c, 
                 k += 1
             has = k < n_rows and pix[k] == q
             f = rec[k] if has else scratch[0]
-            ch, held = _judge_px(model[i, j], second[i, j], f, has, d, c, sn, y, y_nbr, True, y_ndmi, has_swir1,
+            ch, held = _judge_px(model[i, j], sums[i, j], f, has, d, c, sn, y, y_nbr, True, y_ndmi, has_swir1,
                                  forest[i, j] if has_forest else 0, has_forest, clear[i, j] >= 2, p)
             changed += ch
             if held:

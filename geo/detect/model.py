@@ -10,9 +10,9 @@ square of recent prediction errors.
 
 The state of a pixel has three parts, each with one job:
 - **sums** (``SUMS_DTYPE``, 46 bytes): the running means and counters the baseline is learned in;
-- **model** (``MODEL_DTYPE`` and ``SECOND_DTYPE``, 16 + 16 bytes): the fitted baseline (coefficients, spreads,
-  from which day the pixel is monitored), refitted from the sums; it is all a scene is judged against (the
-  second part, NBR's and NDMI's, only where a pixel is flagged);
+- **model** (``MODEL_DTYPE``, 16 bytes): the fitted NDVI baseline (coefficients, spread, from which day the
+  pixel is monitored), refitted from the sums; it is all a scene is judged against. NBR's and NDMI's baselines
+  are fitted from the sums only where NDVI flags a pixel (a few pixels a scene), so they are not kept;
 - **flags** (``FLAG_DTYPE``, 16 bytes): the alert of a pixel (first flag, hits, confirmation); only pixels
   with an alert have one, so on disk they are a short list.
 
@@ -44,9 +44,9 @@ SUMS_DTYPE = np.dtype([
     ("nbr_y", "i2"), ("nbr_yc", "i2"), ("nbr_ys", "i2"), ("nbr_sd", "u2"),
     ("ndmi_y", "i2"), ("ndmi_yc", "i2"), ("ndmi_ys", "i2"), ("ndmi_sd", "u2"),
 ])
-# The fitted baseline: per index b0 + b1·cos + b2·sin (int16, units of COEF_UNIT) and the spread (units of
-# SD_UNIT; NO_SIGMA until more than three observations are learned). NDVI's, with what every judged pixel
-# needs, in MODEL_DTYPE; the second, independent indices', read only for flagged pixels, in SECOND_DTYPE.
+# The fitted NDVI baseline: b0 + b1·cos + b2·sin (int16, units of COEF_UNIT) and the spread (units of SD_UNIT;
+# NO_SIGMA until more than three observations are learned), with what every judged pixel needs. The second,
+# independent indices' baselines are fitted in the same units from the sums where a pixel is flagged.
 MODEL_DTYPE = np.dtype([
     ("ndvi_b0", "i2"), ("ndvi_b1", "i2"), ("ndvi_b2", "i2"), ("ndvi_sigma", "u2"),
     ("ready_day", "u2"),      # monitored from this day on (enough history); 0: not yet
@@ -54,10 +54,6 @@ MODEL_DTYPE = np.dtype([
     ("learned_day", "u2"),    # the last learned observation (the alert's "scene before")
     ("stable", "u1"),         # 1: stable forest by its own history (high, steady NDVI, few outliers)
     ("ndmi_ok", "u1"),        # 1: NDMI was learned with every observation, so it can vouch for a flag
-])
-SECOND_DTYPE = np.dtype([
-    ("nbr_b0", "i2"), ("nbr_b1", "i2"), ("nbr_b2", "i2"), ("nbr_sigma", "u2"),
-    ("ndmi_b0", "i2"), ("ndmi_b1", "i2"), ("ndmi_b2", "i2"), ("ndmi_sigma", "u2"),
 ])
 FLAG_DTYPE = np.dtype([
     ("judged_day", "u2"),                          # newest observation judged (re-feeding it changes nothing)
@@ -68,7 +64,7 @@ FLAG_DTYPE = np.dtype([
 ])
 MEAN_UNIT, SD_UNIT, COEF_UNIT = 1 / 32000, 1e-5, 1 / 16000
 NO_SIGMA = 65535
-STATE_BANDS = tuple(name for dtype in (SUMS_DTYPE, MODEL_DTYPE, SECOND_DTYPE, FLAG_DTYPE) for name in dtype.names)
+STATE_BANDS = tuple(name for dtype in (SUMS_DTYPE, MODEL_DTYPE, FLAG_DTYPE) for name in dtype.names)
 
 NONE, LOW, HIGH, HIGHEST = 0, 1, 2, 3
 CONFIDENCE_NAMES = dict(zip((LOW, HIGH, HIGHEST), CONFIDENCE_LEVELS, strict=True))  # see geo.alerts.CONFIDENCE_RULES

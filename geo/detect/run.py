@@ -29,7 +29,7 @@ from geo import cloudmask, indices
 from geo.datadir import StateDir
 from geo.detect import state as statefile
 from geo.detect.coverage import CoverageCache, WindowCount, coverage_rows, grid_units, units_raster
-from geo.detect.model import MODEL_DTYPE, SECOND_DTYPE, SUMS_DTYPE, DetectorParams, TwoDateParams, day_number
+from geo.detect.model import MODEL_DTYPE, SUMS_DTYPE, DetectorParams, TwoDateParams, day_number
 from geo.detect.plan import STAGGER, plan, record_day, refit_offset
 from geo.detect.polygons import MIN_AREA_HA, alert_polygons, attach_admin, concat_pixels, flag_pixels
 from geo.detect.window import (
@@ -144,10 +144,9 @@ def _detect(region: Region, store: Store, state: StateDir, *, params: DetectorPa
                     progress("detect", w_i, len(windows))
             if files is not None:
                 record_files = tuple(statefile.group_paths(f, o) for f, o in
-                                     zip(files, (old.model, old.second, old.sums) if old else (None,) * 3,
-                                         strict=True))
+                                     zip(files, (old.model, old.sums) if old else (None,) * 2, strict=True))
             else:
-                record_files = (old.model.paths, old.second.paths, old.sums.paths)
+                record_files = (old.model.paths, old.sums.paths)
             table = statefile.FlagTable.gather(grid.width, [(w, part.flags, part.held)
                                                             for w, part in zip(windows, parts, strict=True)])
         except BaseException:
@@ -248,7 +247,7 @@ class _WindowPass:
         self.plans, self.refitting, self.layout = plans, refitting, layout
         self.grid, self.old, self.files, self.params = grid, old, files, params
         self.two_date = two_date
-        self.second_map = old.second.mapped() if old is not None else None
+        self.sums_map = old.sums.mapped() if old is not None else None
         self.cache = cache
         some = plans[0]
         self.judged = [s for kind, scenes in some if kind != "learn" for s in scenes]
@@ -277,14 +276,14 @@ class _WindowPass:
     def close(self) -> None:
         for src in self._opened:
             src.close()
-        self.second_map = None  # unmapped once no window holds a view of it
+        self.sums_map = None  # unmapped once no window holds a view of it
 
     def __call__(self, window: Window) -> _WindowResult:
         shape = (int(window.height), int(window.width))
         group = self.layout.group(int(window.row_off))
         plan, refits = self.plans[group], group in self.refitting
         if self.old is None:
-            return self._pass(window, plan, refits, np.zeros(shape, MODEL_DTYPE), np.zeros(shape, SECOND_DTYPE))
+            return self._pass(window, plan, refits, np.zeros(shape, MODEL_DTYPE))
         if not refits and not self._observed(window):
             hit = self.cache.get(window, day_number(self.last_day), self.old.model.paths[group].name)
             if hit is not None and not self.old.flags.window(window).pix.size and not self.old.flags.held(window):
@@ -292,21 +291,21 @@ class _WindowPass:
                 counts, since, until = hit
                 return _WindowResult(WindowFlags.empty(), {}, None, WindowCount(window, counts, since, until),
                                      np.zeros_like(counts))
-        if not refits:  # judged only: the baseline is read into this thread's buffer, never changed; the
-            # second indices' where a pixel is flagged (pages of the mapped file)
-            try:
-                return self._pass(window, plan, refits,
-                                  self.old.model.read(window, self._buffer("model", MODEL_DTYPE)),
-                                  self.second_map.window(window))
-            finally:
-                self.second_map.release(window)
-        return self._pass(window, plan, refits, self.old.model.read(window), self.old.second.read(window))
+        # The baseline is read (into this thread's buffer when it is only judged against); the sums, which the
+        # second indices' baselines are fitted from where a pixel is flagged, are judged with from their mapped
+        # file (only those pages are read), and read whole only to be learned into.
+        model = self.old.model.read(window, None if refits else self._buffer("model", MODEL_DTYPE))
+        try:
+            return self._pass(window, plan, refits, model, self.sums_map.window(window))
+        finally:
+            self.sums_map.release(window)
 
     def _sums(self, window: Window) -> np.ndarray:
         shape = (int(window.height), int(window.width))
         return self.old.sums.read(window) if self.old is not None else np.zeros(shape, SUMS_DTYPE)
 
-    def _pass(self, window: Window, plan: list, refits: bool, model: np.ndarray, second: np.ndarray) -> _WindowResult:
+    def _pass(self, window: Window, plan: list, refits: bool, model: np.ndarray,
+              judged_sums: np.ndarray | None = None) -> _WindowResult:
         r0, c0 = int(window.row_off), int(window.col_off)
         shape = (int(window.height), int(window.width))
         flags = self.old.flags.window(window) if self.old is not None else WindowFlags.empty()
@@ -317,12 +316,12 @@ class _WindowPass:
         if plan[0][0] == "compare":
             flags, held, seen = self._compare(plan[0][1], window, forest)
         else:
-            done = fold(plan, lambda scene, kept: self._read(scene, window, kept), model, second, flags, held,
-                        self.params, sums=lambda: self._sums(window), forest=forest, seen=seen)
+            done = fold(plan, lambda scene, kept: self._read(scene, window, kept), model, flags, held,
+                        self.params, sums=lambda: self._sums(window), judged_sums=judged_sums, forest=forest,
+                        seen=seen)
             flags, held, sums = done.flags, done.held, done.sums
         if refits:
-            for f, part in zip(self.files, (model, second, sums if sums is not None else self._sums(window)),
-                               strict=True):
+            for f, part in zip(self.files, (model, sums if sums is not None else self._sums(window)), strict=True):
                 f.write(window, part)
         alert = np.zeros(shape, dtype=bool)
         alert.reshape(-1)[flags.pix] = True

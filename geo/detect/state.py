@@ -1,15 +1,14 @@
-"""The detector's state on disk, in three files over the analysis grid, named by ``detector.vrt``.
+"""The detector's state on disk, in files over the analysis grid, named by ``detector.vrt``.
 
-- ``detector-<run>.model``: the fitted baseline, one ``MODEL_DTYPE`` record a pixel, row by row (little-endian,
-  no header). Every weekly run reads it; only a refit writes a new one.
-- ``detector-<run>.second``: the baseline of the second indices (NBR, NDMI; ``SECOND_DTYPE``), mapped into
-  memory and read only where a pixel is flagged.
-- ``detector-<run>.sums``: what the baseline is learned in, one ``SUMS_DTYPE`` record a pixel; read and
-  written only when judged scenes are learned (a refit).
+- ``detector-<run>.model``: the fitted NDVI baseline, one ``MODEL_DTYPE`` record a pixel, row by row
+  (little-endian, no header). Every weekly run reads it; only a refit writes a new one.
+- ``detector-<run>.sums``: what the baseline is learned in, one ``SUMS_DTYPE`` record a pixel; read whole and
+  written only when judged scenes are learned (a refit); otherwise mapped into memory and read only where a
+  pixel is flagged, to fit the second indices' (NBR, NDMI) baselines.
 - ``flags-<run>.npz``: the flag records of the pixels in alert (``pix`` = row × grid width + col, ascending)
   and, for the scenes judged but not yet learned, the pixels whose observation is held out of learning.
-Windows of the record files are read and written with one ``pread``/``pwrite`` per row, so the state goes
-through the page cache and never sits in the process's memory as a whole.
+Windows of the record files are copied from the files' mappings and written with one ``pwrite`` per row, so
+the state goes through the page cache and never sits in the process's memory as a whole.
 
 The refit is staggered (``geo.detect.plan``): the rows of windows take turns in ``STAGGER`` groups, and each row
 lies in the files of its group (``Layout``, saved as ``STRIPES``). Groups may share files (a first run writes one
@@ -24,8 +23,9 @@ GDAL as a band (raw raster bands; with files per group, taken row by row from on
 files, then replaces ``detector.vrt`` (an atomic replace of a small file), then deletes the files it no
 longer names: an interrupted run leaves the old state whole, and the next run removes the leftovers. States
 in the older layouts (62-byte records; a float32 GeoTIFF ``detector.tif``) are converted on first use; one of
-one file of each kind ("forestmon-state-2-…") is read as every group sharing them. Where
-each file lies: ``geo.datadir.StateDir``.
+one file of each kind ("forestmon-state-2-…") is read as every group sharing them; one that also kept the second
+indices' baselines in ``.second`` files ("-2-"/"-3-…-16") is read without them (the next run that writes the
+state deletes them). Where each file lies: ``geo.datadir.StateDir``.
 """
 
 from __future__ import annotations
@@ -55,12 +55,13 @@ from geo.detect.window import WindowFlags, new_state, refit
 from geo.errors import ConflictError, InvalidInputError
 from geo.grid import Grid
 
-_SIZES = "-".join(str(t.itemsize) for t in (detect.SUMS_DTYPE, detect.MODEL_DTYPE, detect.SECOND_DTYPE,
-                                             detect.FLAG_DTYPE))
-FORMAT = "forestmon-state-3-" + _SIZES
-_V2_FORMAT = "forestmon-state-2-" + _SIZES  # one file of each kind: read as every group sharing it
-RECORD_FILES = (("MODEL", "model", detect.MODEL_DTYPE), ("SECOND", "second", detect.SECOND_DTYPE),
-                ("SUMS", "sums", detect.SUMS_DTYPE))
+FORMAT = "forestmon-state-4-" + "-".join(str(t.itemsize) for t in (detect.SUMS_DTYPE, detect.MODEL_DTYPE,
+                                                                   detect.FLAG_DTYPE))
+# Earlier layouts read as they are: "-3-" also named a ``.second`` file per group (the second indices'
+# baselines, 16 bytes a pixel, now fitted from the sums where needed), "-2-" one file of each kind for every group.
+_V3_FORMAT = "forestmon-state-3-46-16-16-16"
+_V2_FORMAT = "forestmon-state-2-46-16-16-16"
+RECORD_FILES = (("MODEL", "model", detect.MODEL_DTYPE), ("SUMS", "sums", detect.SUMS_DTYPE))
 _GDAL_TYPES = {"u1": "Byte", "u2": "UInt16", "i2": "Int16", "f4": "Float32"}
 _META = re.compile(r'<MDI key="([A-Z_]+)">([^<]*)</MDI>')
 _SOURCE = re.compile(r"<SourceFilename[^>]*>([^<]+)</SourceFilename>")
@@ -201,7 +202,7 @@ class Layout:
 
 
 class Records:
-    """One kind of records (model, second-index model or sums) over the grid, each row in the file of its refit
+    """One kind of records (model or sums) over the grid, each row in the file of its refit
     group (``paths[group]``; groups may share a file). Windows are read and written one ``pread``/``pwrite`` a
     row, from several threads at once. A writer (``create``) holds files for some groups only (None: a group
     this run does not write)."""
@@ -393,7 +394,6 @@ class State:
 
     grid: Grid
     model: Records
-    second: Records
     sums: Records
     flags: FlagTable
     learned: tuple[int, ...]   # per refit group: day number of the newest scene learned into its sums (0: none)
@@ -407,7 +407,7 @@ class State:
         return min(self.learned[g] for g in groups)
 
     def close(self) -> None:
-        for f in (self.model, self.second, self.sums):
+        for f in (self.model, self.sums):
             f.close()
 
 
@@ -420,7 +420,7 @@ def _meta(state: StateDir) -> dict[str, str] | None:
     if meta.get("FORMAT") == _V1_FORMAT:
         source = _SOURCE.search(text)
         meta["SOURCE"] = source.group(1) if source else ""
-    elif meta.get("FORMAT") not in (FORMAT, _V2_FORMAT):
+    elif meta.get("FORMAT") not in (FORMAT, _V3_FORMAT, _V2_FORMAT):
         raise InvalidInputError(f"{vrt}: not a detector state of this version ({FORMAT}); "
                                 "move the state folder away to start over")
     return meta
@@ -434,13 +434,14 @@ def _group_names(meta: dict[str, str], key: str) -> list[str]:
 
 def current_paths(state: StateDir) -> list[Path]:
     """The files ``detector.vrt`` names (none before the first run): the record files (each once, models first,
-    then second-index models, then sums) and the flags last."""
+    then sums; an earlier layout's second-index models after them) and the flags last."""
     meta = _meta(state)
     if meta is None:
         return []
     if meta["FORMAT"] == _V1_FORMAT:
         return [state.path / meta["SOURCE"]] if meta.get("SOURCE") else []
-    names = [n for key, _, _ in RECORD_FILES for n in dict.fromkeys(_group_names(meta, key))]
+    keys = [key for key, _, _ in RECORD_FILES] + (["SECOND"] if "SECOND" in meta else [])
+    names = [n for key in keys for n in dict.fromkeys(_group_names(meta, key))]
     return [state.path / n for n in [*names, meta["FLAGS"]]]
 
 
@@ -469,12 +470,12 @@ def open_state(state: StateDir, grid: Grid) -> State | None:
     flags = FlagTable.load(flags_path, grid.width)
     learned = (tuple(int(v) for v in meta["LEARNED_GROUPS"].split(",")) if meta.get("LEARNED_GROUPS")
                else (int(meta["LEARNED_THROUGH"]),) * STAGGER)
-    return State(grid, files["MODEL"], files["SECOND"], files["SUMS"], flags, learned, layout, flags_path)
+    return State(grid, files["MODEL"], files["SUMS"], flags, learned, layout, flags_path)
 
 
 def create(state: StateDir, grid: Grid, layout: Layout | None = None,
-           groups: set[int] | None = None) -> tuple[Records, Records, Records]:
-    """New model, second-index model and sums files (all records zero) beside the current ones, to be written
+           groups: set[int] | None = None) -> tuple[Records, Records]:
+    """New model and sums files (all records zero) beside the current ones, to be written
     window by window and then ``commit``-ed: one file of each kind holding the rows of ``groups`` (default:
     every row), which only those rows may be written to."""
     stamp = time.time_ns()
@@ -491,8 +492,8 @@ def group_paths(new: Records, old: Records | None) -> tuple[Path, ...]:
 
 def commit(state: StateDir, grid: Grid, records: tuple, flags: FlagTable, learned: int | tuple[int, ...],
            layout: Layout | None = None) -> None:
-    """Make these files the current state (``records``: the model, second-index model and sums files, each a
-    path or a path per refit group; ``learned``: the day learned through, or one per group): save the flags,
+    """Make these files the current state (``records``: the model and sums files, each a path or a path per
+    refit group; ``learned``: the day learned through, or one per group): save the flags,
     point the VRT at all of them (atomically), then delete every state file it no longer names."""
     flags_path = state.flags(time.time_ns())
     flags.save(flags_path)
@@ -519,8 +520,8 @@ def discard(*files: Records | RecordFile) -> None:
             one.path.unlink(missing_ok=True)
 
 
-def _raw_bands(root: ET.Element, grid: Grid, records: tuple[str, str, str]) -> None:
-    """Every field of the three record files as a raw band of ``root``."""
+def _raw_bands(root: ET.Element, grid: Grid, records: tuple[str, ...]) -> None:
+    """Every field of the record files as a raw band of ``root``."""
     i = 0
     for source, (_, _, dtype) in zip(records, RECORD_FILES, strict=True):
         for name in dtype.names:
@@ -537,11 +538,11 @@ def _raw_bands(root: ET.Element, grid: Grid, records: tuple[str, str, str]) -> N
 
 def _vrt_text(state: StateDir, grid: Grid, per_group: list[tuple], flags: str, learned: tuple[int, ...],
               layout: Layout | None) -> dict[str, str]:
-    """The GDAL VRT presenting each field of the record files (model, second-index model, sums) as a band, by
+    """The GDAL VRT presenting each field of the record files (model, sums) as a band, by
     file name: ``detector.vrt`` and, when the groups' rows lie in different files, one raw VRT per set of files
     (``view-*.vrt``) that it takes each row of windows from."""
     names = [tuple(Path(p).name for p in paths) for paths in per_group]
-    sets = list(dict.fromkeys(zip(*names, strict=True)))  # (model, second, sums) of each group, each set once
+    sets = list(dict.fromkeys(zip(*names, strict=True)))  # (model, sums) of each group, each set once
     meta = {key: ",".join(n if len(set(n)) > 1 else [n[0]]) for (key, _, _), n in zip(RECORD_FILES, names,
                                                                                        strict=True)}
     held = [learned[g] for g in (layout.groups_with_rows(grid.height) if layout else range(len(learned)))]
@@ -616,8 +617,8 @@ def _convert(state: StateDir, grid: Grid, read_window) -> None:
             if name in old.dtype.names:
                 s.flags[name] = old[name]
         s.flags["judged_day"] = np.where(old["status"] > 0, old["last_day"], 0)
-        refit(s.sums, s.model, s.second)
-        for f, part in zip(files, (s.model, s.second, s.sums), strict=True):
+        refit(s.sums, s.model)
+        for f, part in zip(files, (s.model, s.sums), strict=True):
             f.write(window, part)
         parts.append((window, WindowFlags.from_dense(s.flags), {}))
         learned = max(learned, int(old["last_day"].max(initial=0)))  # every folded scene was learned

@@ -30,7 +30,6 @@ from geo.detect.model import (
     MODEL_DTYPE,
     NONE,
     SD_UNIT,
-    SECOND_DTYPE,
     SUMS_DTYPE,
     DetectorParams,
     TwoDateParams,
@@ -46,8 +45,8 @@ class State:
     pixels in alert (``WindowFlags``) instead.
     """
 
-    def __init__(self, sums: np.ndarray, model: np.ndarray, second: np.ndarray, flags: np.ndarray):
-        self.sums, self.model, self.second, self.flags = sums, model, second, flags
+    def __init__(self, sums: np.ndarray, model: np.ndarray, flags: np.ndarray):
+        self.sums, self.model, self.flags = sums, model, flags
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -55,8 +54,8 @@ class State:
 
     def __getitem__(self, name):
         if not isinstance(name, str):
-            return State(self.sums[name], self.model[name], self.second[name], self.flags[name])
-        for part in (self.sums, self.model, self.second, self.flags):
+            return State(self.sums[name], self.model[name], self.flags[name])
+        for part in (self.sums, self.model, self.flags):
             if name in part.dtype.names:
                 return part[name]
         raise KeyError(name)
@@ -64,8 +63,7 @@ class State:
 
 def new_state(shape: tuple[int, int]) -> State:
     """A window's state with no history: zeroed records."""
-    return State(np.zeros(shape, SUMS_DTYPE), np.zeros(shape, MODEL_DTYPE), np.zeros(shape, SECOND_DTYPE),
-                 np.zeros(shape, FLAG_DTYPE))
+    return State(np.zeros(shape, SUMS_DTYPE), np.zeros(shape, MODEL_DTYPE), np.zeros(shape, FLAG_DTYPE))
 
 
 @dataclass
@@ -161,10 +159,12 @@ def baseline(s: State, day: date, index: str = "ndvi") -> tuple[np.ndarray, np.n
     return pred, np.where(count > 3, s[f"{index}_sd"] * SD_UNIT, np.inf)
 
 
-def judge(model: np.ndarray, second: np.ndarray, flags: WindowFlags, obs: Observation,
+def judge(model: np.ndarray, sums: np.ndarray, flags: WindowFlags, obs: Observation,
           params: DetectorParams = DetectorParams(), forest: np.ndarray | None = None,
           seen: np.ndarray | None = None) -> tuple[int, WindowFlags, np.ndarray]:
-    """Judge one scene of a window against its fitted baseline: start, confirm and expire alerts.
+    """Judge one scene of a window against its fitted baseline (``model``; the second indices' are fitted from
+    ``sums`` where a pixel is flagged, so a mapped view of them reads only those pages): start, confirm and
+    expire alerts.
 
     Returns the number of status changes, the window's flags afterwards (expired ones still listed, with
     status none) and the pixels (row × width + col) whose observation is held out of learning. ``forest``:
@@ -186,7 +186,7 @@ def judge(model: np.ndarray, second: np.ndarray, flags: WindowFlags, obs: Observ
     size = model.shape[0] * model.shape[1]
     new_pix, new_rec = np.empty(size, np.int32), np.empty(size, FLAG_DTYPE)  # untouched pages cost nothing
     blocked = np.empty(size, np.int32)
-    changed, n_new, n_blocked = kernel(model, second, flags.pix, flags.rec, new_pix, new_rec, blocked,
+    changed, n_new, n_blocked = kernel(model, sums, flags.pix, flags.rec, new_pix, new_rec, blocked,
                                        np.zeros(1, FLAG_DTYPE), d, c, sn, *pixels, forest_arr, has_forest, seen,
                                        params)
     return int(changed), flags.merged(new_pix[:n_new].copy(), new_rec[:n_new].copy()), blocked[:n_blocked].copy()
@@ -208,9 +208,9 @@ def learn(sums: np.ndarray, obs: Observation, held: np.ndarray, params: Detector
                               _f64(obs.ndmi), obs.ndmi is not None, held, params)
 
 
-def refit(sums: np.ndarray, model: np.ndarray, second: np.ndarray, params: DetectorParams = DetectorParams()) -> None:
-    """Fit the baseline (``model``, ``second``) of every pixel from its ``sums``, in place."""
-    kernels.refit(sums, model, second, params)
+def refit(sums: np.ndarray, model: np.ndarray, params: DetectorParams = DetectorParams()) -> None:
+    """Fit the baseline (``model``) of every pixel from its ``sums``, in place."""
+    kernels.refit(sums, model, params)
 
 
 def held_out(shape: tuple[int, int], flags: WindowFlags, day: date, pix: np.ndarray) -> np.ndarray:
@@ -236,18 +236,20 @@ class Folded:
 
 
 def fold(steps: Sequence[tuple[str, Sequence]], observe: Callable[[object, bool], Observation | None],
-         model: np.ndarray, second: np.ndarray, flags: WindowFlags, held: dict[int, np.ndarray],
-         params: DetectorParams = DetectorParams(), *, sums: np.ndarray | Callable[[], np.ndarray] | None = None,
-         forest: np.ndarray | None = None, seen: np.ndarray | None = None) -> Folded:
-    """Run a detection plan over one window, in place on ``model`` and ``second``.
+         model: np.ndarray, flags: WindowFlags, held: dict[int, np.ndarray],
+         params: DetectorParams = DetectorParams(), *, sums: np.ndarray | Callable[[], np.ndarray],
+         judged_sums: np.ndarray | None = None, forest: np.ndarray | None = None,
+         seen: np.ndarray | None = None) -> Folded:
+    """Run a detection plan over one window, in place on ``model``.
 
     ``steps`` in time order: ``("judge", [scene])`` judges a new scene against the baseline;
     ``("learn", scenes)`` learns judged scenes into the sums and refits the baseline. A scene is anything with a
     ``day`` (a ``date``); ``observe(scene, kept)`` reads it over the window (None where it does not cover it),
     ``kept`` saying whether its arrays are kept for a later step (so they must not be a reused buffer): a scene
     judged and learned in the same plan is read once. ``sums`` (or a function reading them, called at the first
-    learning step) are the window's sums; ``held``: observations held out of learning, by day, from earlier
-    runs (updated).
+    learning step) are the window's sums; until that step a scene is judged with ``judged_sums`` (the same
+    records, e.g. a mapped view: only flagged pixels' are read; default: ``sums``, read at once). ``held``:
+    observations held out of learning, by day, from earlier runs (updated).
     """
     judged = {id(s) for kind, scenes in steps if kind == "judge" for s in scenes}
     keep = {id(s) for kind, scenes in steps if kind == "learn" for s in scenes} & judged
@@ -259,7 +261,10 @@ def fold(steps: Sequence[tuple[str, Sequence]], observe: Callable[[object, bool]
             obs = observe(scene, id(scene) in keep)
             if obs is None:
                 continue
-            n, flags, out = judge(model, second, flags, obs, params, forest, seen)
+            if callable(sums) and judged_sums is None:
+                sums = sums()
+            n, flags, out = judge(model, sums if not callable(sums) else judged_sums, flags, obs, params, forest,
+                                  seen)
             changed += n
             d = day_number(obs.day)
             held[d] = np.concatenate([held[d], out]) if d in held else out
@@ -273,7 +278,7 @@ def fold(steps: Sequence[tuple[str, Sequence]], observe: Callable[[object, bool]
             if obs is not None:
                 learn(sums, obs, held_out(model.shape, flags, obs.day, held.get(day_number(obs.day), _NO_PIXELS)),
                       params)
-        refit(sums, model, second, params)
+        refit(sums, model, params)
         through = max(day_number(s.day) for s in scenes)
         held = {d: h for d, h in held.items() if d > through}
         flags = flags.alerts()
@@ -292,7 +297,7 @@ def update(s: State, day: date, ndvi: np.ndarray, clear: np.ndarray, nbr: np.nda
     scene twice changes nothing.
     """
     obs = Observation(day, clear, ndvi=ndvi, nbr=nbr, ndmi=ndmi)
-    done = fold([("judge", [obs]), ("learn", [obs])], lambda scene, kept: scene, s.model, s.second,
+    done = fold([("judge", [obs]), ("learn", [obs])], lambda scene, kept: scene, s.model,
                 WindowFlags.from_dense(s.flags), {}, params, sums=s.sums, forest=forest)
     s.flags[...] = done.flags.to_dense(s.shape)
     return done.changed

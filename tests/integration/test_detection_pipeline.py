@@ -141,7 +141,7 @@ def test_a_tile_unreadable_at_detection_names_the_file_and_leaves_the_state_whol
     assert isinstance(result.exception, ForestmonError)  # one line from the CLI, not a traceback
     assert str(result.exception).startswith(f"{tile['path']}: cannot read")
     assert state_bytes(state_dir) == before
-    assert sorted(state_dir.glob("detector-*")) == sorted(statefile.current_paths(StateDir(state_dir))[:3])  # none left
+    assert sorted(state_dir.glob("detector-*")) == sorted(statefile.current_paths(StateDir(state_dir))[:2])  # none left
     assert [r["id"] for r in open_store(tmp_path / "d" / "forestmon.gpkg").scenes("ok") if not r["processed"]] \
         == [tile["id"]]  # still to do: a re-run after the file is restored folds it in
 
@@ -196,9 +196,9 @@ def test_scene_by_scene_runs_give_the_state_and_alerts_of_one_run_and_refit_on_s
     assert f'<MDI key="LEARNED_THROUGH">{numbers[refits[-1]]}</MDI>' in vrt
 
     a, b = statefile.current_paths(StateDir(tmp_path / "a" / "state")), statefile.current_paths(StateDir(state_dir))
-    for x, y in zip(a[:3], b[:3], strict=True):  # model, second-index model and sums
+    for x, y in zip(a[:2], b[:2], strict=True):  # model and sums
         assert x.read_bytes() == y.read_bytes(), x.name
-    ta, tb = (statefile.FlagTable.load(p[3], 1) for p in (a, b))
+    ta, tb = (statefile.FlagTable.load(p[2], 1) for p in (a, b))
     assert ta.same_as(tb)
     cols = ["confidence", "first_detected", "confirmed", "area_ha", "mean_drop", "scene_before"]
     alerts_a, alerts_b = (pyogrio.read_dataframe(tmp_path / d / "forestmon.gpkg", layer="alerts")[cols]
@@ -210,7 +210,7 @@ def test_scene_by_scene_runs_give_the_state_and_alerts_of_one_run_and_refit_on_s
 
 
 def _records(state_dir, grid_px: int):
-    """The state's records over the whole grid (model, second-index model, sums), whatever files hold them."""
+    """The state's records over the whole grid (model, sums), whatever files hold them."""
     from rasterio.windows import Window
 
     from geo.grid import Grid
@@ -218,7 +218,7 @@ def _records(state_dir, grid_px: int):
     state = statefile.open_state(StateDir(state_dir), Grid.from_json((state_dir / "grid.json").read_text()))
     try:
         whole = Window(0, 0, grid_px, grid_px)
-        return [r.read(whole).tobytes() for r in (state.model, state.second, state.sums)], state.learned, state.flags
+        return [r.read(whole).tobytes() for r in (state.model, state.sums)], state.learned, state.flags
     finally:
         state.close()
 
@@ -276,7 +276,7 @@ def test_staggered_refits_take_turns_and_do_not_depend_on_how_runs_were_batched(
         assert all(numbers[week] - learned[week][g] < 28 for g in range(STAGGER))  # none waits a period
     assert {g for w in range(4, 8) for g in range(STAGGER) if learned[w][g] != learned[w - 1][g]} == set(range(4))
     named = statefile.current_paths(StateDir(state_dir))
-    assert len(named) > 4  # files per group: model, second, sums, flags
+    assert len(named) > 3  # files per group: model, sums, flags
     assert sorted(state_dir.glob("detector-*")) == sorted(p for p in named if p.name.startswith("detector-"))
 
     a, b = _records(tmp_path / "a" / "state", 64), _records(state_dir, 64)

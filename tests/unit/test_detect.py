@@ -137,15 +137,13 @@ def test_day_number_known_values():
 def test_new_state_is_one_zeroed_record_per_pixel_in_each_part():
     s = detect.new_state((2, 3))
     assert s.shape == (2, 3)
-    assert (s.sums.dtype, s.model.dtype, s.second.dtype, s.flags.dtype) == (
-        detect.SUMS_DTYPE, detect.MODEL_DTYPE, detect.SECOND_DTYPE, detect.FLAG_DTYPE)
+    assert (s.sums.dtype, s.model.dtype, s.flags.dtype) == (detect.SUMS_DTYPE, detect.MODEL_DTYPE, detect.FLAG_DTYPE)
     assert len(set(detect.STATE_BANDS)) == len(detect.STATE_BANDS)  # a field's name says which part holds it
     for band in detect.STATE_BANDS:
         assert s[band].shape == (2, 3) and not s[band].any()
-    # bytes a pixel on disk: the sums (learned monthly), the model (read whole by every weekly run), the second
-    # indices' model (read where a pixel is flagged) and, for pixels in alert only, a flag record
-    assert tuple(t.itemsize for t in (detect.SUMS_DTYPE, detect.MODEL_DTYPE, detect.SECOND_DTYPE,
-                                      detect.FLAG_DTYPE)) == (46, 16, 16, 16)
+    # bytes a pixel on disk: the sums (learned monthly; the second indices' baselines are fitted from them where
+    # a pixel is flagged), the model (read whole by every weekly run) and, for pixels in alert only, a flag record
+    assert tuple(t.itemsize for t in (detect.SUMS_DTYPE, detect.MODEL_DTYPE, detect.FLAG_DTYPE)) == (46, 16, 16)
 
 
 def test_day_numbers_fit_the_state_until_2149():

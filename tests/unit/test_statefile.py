@@ -34,7 +34,6 @@ def _write(state_dir, seed=0, *, commit=True):
     and flags for a few pixels; returns what was written."""
     rng = np.random.default_rng(seed)
     model = _random(detect.MODEL_DTYPE, (GRID.height, GRID.width), rng)
-    second = _random(detect.SECOND_DTYPE, (GRID.height, GRID.width), rng)
     sums = _random(detect.SUMS_DTYPE, (GRID.height, GRID.width), rng)
     flags = detect.new_state((GRID.height, GRID.width)).flags
     flags[[2, 9, 9, 20], [3, 0, 30, 36]] = _random(detect.FLAG_DTYPE, 4, rng)
@@ -43,7 +42,7 @@ def _write(state_dir, seed=0, *, commit=True):
     parts = []
     for window in GRID.windows(8, 2000):
         r, c, h, w = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
-        for f, whole in zip(files, (model, second, sums), strict=True):
+        for f, whole in zip(files, (model, sums), strict=True):
             f.write(window, whole[r:r + h, c:c + w])
         parts.append((window, detect.WindowFlags.from_dense(flags[r:r + h, c:c + w]),
                       {19000: np.array([0, 5], np.int32)} if (r, c) == (1, 1) else {}))
@@ -53,20 +52,23 @@ def _write(state_dir, seed=0, *, commit=True):
     paths = tuple(f.path for f in files)
     if commit:
         statefile.commit(StateDir(state_dir), GRID, paths, table, 19000)
-    return model, second, sums, flags, paths
+    return model, sums, flags, paths
 
 
 def test_windows_written_then_read_back_and_seen_by_gdal(tmp_path):
-    model, second, sums, flags, _ = _write(tmp_path)
+    model, sums, flags, _ = _write(tmp_path)
     state = statefile.open_state(StateDir(tmp_path), GRID)
     window = Window(5, 3, 20, 11)
     np.testing.assert_array_equal(state.model.read(window), model[3:14, 5:25])
-    np.testing.assert_array_equal(state.second.read(window), second[3:14, 5:25])
-    mapped = state.second.mapped()
-    np.testing.assert_array_equal(mapped.window(window), second[3:14, 5:25])
+    mapped = state.sums.mapped()
+    np.testing.assert_array_equal(mapped.window(window), sums[3:14, 5:25])
     mapped.release(window)  # the pages are let go of, the records still read the same
-    np.testing.assert_array_equal(mapped.window(window), second[3:14, 5:25])
+    np.testing.assert_array_equal(mapped.window(window), sums[3:14, 5:25])
     np.testing.assert_array_equal(state.sums.read(window), sums[3:14, 5:25])
+    for row in range(0, GRID.height, 5):  # read in the grid's order, letting go of the rows above
+        rows = min(5, GRID.height - row)
+        np.testing.assert_array_equal(state.sums.read(Window(0, row, GRID.width, rows)), sums[row:row + rows])
+    np.testing.assert_array_equal(state.sums.read(window), sums[3:14, 5:25])  # a row let go of reads the same
     np.testing.assert_array_equal(state.flags.window(window).to_dense((11, 20)), flags[3:14, 5:25])
     assert state.flags.pix.size == 4 and state.learned_through == 19000
     held = state.flags.held(Window(1, 1, 8, 8))  # pixels 0 and 5 of the window at (1, 1), by day
@@ -75,21 +77,21 @@ def test_windows_written_then_read_back_and_seen_by_gdal(tmp_path):
     state.close()
     with rasterio.open(tmp_path / "detector.vrt") as src:  # what QGIS or gdalinfo see: the model, then the sums
         assert src.crs == GRID.crs and src.transform == GRID.transform
-        assert src.descriptions == (*detect.MODEL_DTYPE.names, *detect.SECOND_DTYPE.names, *detect.SUMS_DTYPE.names)
+        assert src.descriptions == (*detect.MODEL_DTYPE.names, *detect.SUMS_DTYPE.names)
         for band, name in enumerate(src.descriptions, start=1):
-            expected = next(part[name] for part in (model, second, sums) if name in part.dtype.names)
+            expected = next(part[name] for part in (model, sums) if name in part.dtype.names)
             np.testing.assert_array_equal(src.read(band), expected, err_msg=name)
 
 
 def test_an_uncommitted_run_leaves_the_state_whole_and_the_next_commit_cleans_up(tmp_path):
-    model, _, _, _, first = _write(tmp_path, seed=1)
-    killed = _write(tmp_path, seed=2, commit=False)[4]  # a run killed before its commit
+    model, _, _, first = _write(tmp_path, seed=1)
+    killed = _write(tmp_path, seed=2, commit=False)[3]  # a run killed before its commit
     state = statefile.open_state(StateDir(tmp_path), GRID)
     np.testing.assert_array_equal(state.model.read(Window(0, 0, GRID.width, GRID.height)), model)
-    assert [state.model.path, state.second.path, state.sums.path] == list(first)
+    assert [state.model.path, state.sums.path] == list(first)
     state.close()
     assert all(path.exists() for path in killed)
-    again = _write(tmp_path, seed=3)[4]
+    again = _write(tmp_path, seed=3)[3]
     assert sorted(tmp_path.glob("detector-*")) == sorted(again)
     assert len(list(tmp_path.glob("flags-*.npz"))) == 1
 
@@ -150,7 +152,6 @@ def test_an_earlier_versions_record_state_is_converted(tmp_path):
     whole = Window(0, 0, GRID.width, GRID.height)
     np.testing.assert_array_equal(state.sums.read(whole), s.sums)
     np.testing.assert_array_equal(state.model.read(whole), s.model)
-    np.testing.assert_array_equal(state.second.read(whole), s.second)
     np.testing.assert_array_equal(state.flags.window(whole).to_dense(s.shape)["status"], s.flags["status"])
     assert state.learned_through == s["last_day"].max()
     state.close()
@@ -196,9 +197,10 @@ def test_windows_follow_the_tiles_blocks_and_cover_the_grid_once():
 
 
 def test_a_state_of_one_file_of_each_kind_is_read_as_every_refit_group_sharing_them(tmp_path):
-    """The layout before the staggered refit ("forestmon-state-2-…", one model, second and sums file, one day
-    learned through) is read as is: every row in those files, every group learned through that day."""
-    model, _, sums, _, paths = _write(tmp_path)
+    """The layout before the staggered refit ("forestmon-state-2-…", one model, second-index model and sums
+    file, one day learned through) is read as is: every row in those files, every group learned through that
+    day."""
+    model, sums, _, paths = _write(tmp_path)
     vrt = tmp_path / "detector.vrt"
     text = vrt.read_text().replace(statefile.FORMAT, statefile._V2_FORMAT)
     vrt.write_text("\n".join(line for line in text.splitlines() if "LEARNED_GROUPS" not in line))
@@ -214,17 +216,16 @@ def test_a_groups_refit_writes_only_its_rows_and_gdal_reads_every_row_from_its_g
     """Rows of 8 px windows in four refit groups: a refit of group 2 writes new files holding only its rows; the
     other groups keep theirs, and the records, and GDAL's view of them, are the new rows there and the old ones
     elsewhere."""
-    model, second, sums, flags, first = _write(tmp_path)
+    model, sums, flags, first = _write(tmp_path)
     layout = statefile.Layout((0, 8, 16))  # 23 rows: stripes 0-7 (group 0), 8-15 (group 1), 16-22 (group 2)
     old = statefile.open_state(StateDir(tmp_path), GRID)
     files = statefile.create(StateDir(tmp_path), GRID, layout, {2, 3})  # group 3 has no rows
     new = _random(detect.MODEL_DTYPE, (7, GRID.width), np.random.default_rng(9))
     files[0].write(Window(0, 16, GRID.width, 7), new)
-    for f, whole in zip(files[1:], (second, sums), strict=True):
-        f.write(Window(0, 16, GRID.width, 7), whole[16:])
+    files[1].write(Window(0, 16, GRID.width, 7), sums[16:])
     with pytest.raises(ValueError, match="not in the files of this run"):
         files[0].write(Window(0, 8, GRID.width, 1), new[:1])
-    paths = tuple(statefile.group_paths(f, o) for f, o in zip(files, (old.model, old.second, old.sums), strict=True))
+    paths = tuple(statefile.group_paths(f, o) for f, o in zip(files, (old.model, old.sums), strict=True))
     for f in files:
         f.close()
     old.close()
@@ -233,12 +234,32 @@ def test_a_groups_refit_writes_only_its_rows_and_gdal_reads_every_row_from_its_g
     expected[16:] = new
     state = statefile.open_state(StateDir(tmp_path), GRID)
     np.testing.assert_array_equal(state.model.read(Window(0, 0, GRID.width, GRID.height)), expected)
-    np.testing.assert_array_equal(state.second.mapped().window(Window(3, 5, 10, 15)), second[5:20, 3:13])
+    np.testing.assert_array_equal(state.sums.mapped().window(Window(3, 5, 10, 15)), sums[5:20, 3:13])
     assert state.learned == (19000, 19000, 19100, 19100) and state.learned_through == 19000
     assert state.model.paths[0] == first[0] and state.model.paths[2] != first[0]
     state.close()
     with rasterio.open(tmp_path / "detector.vrt") as src:
         for band, name in enumerate(src.descriptions, start=1):
-            want = next(part[name] for part in (expected, second, sums) if name in part.dtype.names)
+            want = next(part[name] for part in (expected, sums) if name in part.dtype.names)
             np.testing.assert_array_equal(src.read(band), want, err_msg=name)
     assert len(list(tmp_path.glob("view-*.vrt"))) == 2
+
+
+def test_a_state_that_kept_the_second_indices_baselines_is_read_and_the_next_commit_drops_them(tmp_path):
+    """The layout before this one ("forestmon-state-3-…") also kept NBR's and NDMI's baselines in a ``.second``
+    file per group; they are fitted from the sums where needed now: the state is read without them, and the next
+    run that writes the state deletes them."""
+    model, sums, _, paths = _write(tmp_path)
+    second = tmp_path / paths[0].name.replace(".model", ".second")
+    second.write_bytes(bytes(GRID.width * GRID.height * 16))
+    vrt = tmp_path / "detector.vrt"
+    text = vrt.read_text().replace(statefile.FORMAT, statefile._V3_FORMAT)
+    vrt.write_text(text.replace('<MDI key="SUMS">', f'<MDI key="SECOND">{second.name}</MDI><MDI key="SUMS">'))
+    assert second in statefile.current_paths(StateDir(tmp_path))
+    state = statefile.open_state(StateDir(tmp_path), GRID)
+    whole = Window(0, 0, GRID.width, GRID.height)
+    np.testing.assert_array_equal(state.model.read(whole), model)
+    np.testing.assert_array_equal(state.sums.read(whole), sums)
+    statefile.commit(StateDir(tmp_path), GRID, (state.model.paths, state.sums.paths), state.flags, state.learned)
+    state.close()
+    assert not second.exists() and statefile.FORMAT in vrt.read_text()
