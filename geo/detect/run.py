@@ -282,6 +282,10 @@ class _WindowPass:
         shape = (int(window.height), int(window.width))
         group = self.layout.group(int(window.row_off))
         plan, refits = self.plans[group], group in self.refitting
+        if refits and self._never_observed(window, plan):
+            # nothing to judge, learn or write: its rows stay holes in the new files, read as empty records
+            none = np.zeros(self.n_units, np.int64)
+            return _WindowResult(WindowFlags.empty(), {}, None, WindowCount(window, none, 0, 65535), none.copy())
         if self.old is None:
             return self._pass(window, plan, refits, np.zeros(shape, MODEL_DTYPE))
         if not refits and not self._observed(window):
@@ -332,13 +336,25 @@ class _WindowPass:
         count = WindowCount(window, unit_forest, 0, 0 if flags.pix.size else until)
         return _WindowResult(flags, held, pixels, count, unit_seen)
 
-    def _observed(self, window: Window) -> bool:
-        """Whether a scene this run judges may cover the window (one not on the grid may cover anything)."""
+    def _observed(self, window: Window, scenes: list[_Scene] | None = None) -> bool:
+        """Whether a scene this run judges (or of ``scenes``) may cover the window (one not on the grid may cover
+        anything)."""
         r0, c0 = int(window.row_off), int(window.col_off)
         r1, c1 = r0 + int(window.height), c0 + int(window.width)
         return any(s.footprint is None or (s.footprint.row_off < r1 and r0 < s.footprint.row_off + s.footprint.height
                                            and s.footprint.col_off < c1 and c0 < s.footprint.col_off
-                                           + s.footprint.width) for s in self.judged)
+                                           + s.footprint.width) for s in (self.judged if scenes is None else scenes))
+
+    def _never_observed(self, window: Window, plan: list) -> bool:
+        """Whether a refitting window has never been observed and no scene of its plan covers it (outside the
+        imagery, e.g. beyond the province's tiles): its records are empty and stay so."""
+        if self._observed(window, [s for _, scenes in plan for s in scenes]):
+            return False
+        if self.old is None:
+            return True
+        if self.old.flags.window(window).pix.size or self.old.flags.held(window):
+            return False
+        return not self.old.sums.read(window, self._buffer("sums", SUMS_DTYPE)).view(np.uint8).any()
 
     def _read(self, scene: _Scene, window: Window, kept: bool) -> Observation | None:
         """One scene on the window (None where it does not cover it), read as stored (digital numbers) when it

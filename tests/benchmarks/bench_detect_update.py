@@ -3,8 +3,9 @@
     .venv/bin/python tests/benchmarks/bench_detect_update.py [--size 10980] [--workdir DIR] [--unstaggered]
 
 Builds (once, in the work directory) a synthetic update scene (B02-B12 and SCL, a third of it cloudy,
-clearings cut into forest), ingests it onto the grid (analysis-ready tiles, as `forestmon ingest` does) and a
-detector state holding a year of baseline for every pixel; then measures, each in its own process so peak
+clearings cut into forest), ingests it onto the grid (analysis-ready tiles, as `forestmon ingest` does: the
+province's 20 km tiles, about half the grid) and a detector state holding a year of baseline for every pixel
+they cover (the rest of the grid was never observed: empty records); then measures, each in its own process so peak
 memory is its own:
   - reference: merely reading the update's input rasters (the bands detection reads: B04, B08, B11, B12, SCL
     of the analysis-ready tiles) with rasterio, block by block, in one thread; three times (before, between
@@ -91,9 +92,10 @@ WAITING = (21, 14, 7)  # days before the update of the scenes judged since the l
 
 
 def _state(workdir: Path, size: int) -> None:
-    """A year of weekly clear observations of stable forest for every pixel, learned through four weeks before
-    the update: one strip of pixels, each with its own noisy history, folded for real and repeated down the
-    grid (``state-files``, made once). The state folders share its model and sums (in one file of each kind,
+    """A year of weekly clear observations of stable forest for every pixel of the update's tiles (the rest of
+    the grid, outside the province's tiles, was never observed: empty records), learned through four weeks
+    before the update: one strip of pixels, each with its own noisy history, folded for real and repeated down
+    the grid (``state-files``, made once). The state folders share its model and sums (in one file of each kind,
     every refit group's): ``state-week<g>`` (group g's refit week: it learned through four weeks ago, the other
     groups through this week's scene), ``state-judge`` (every group refitted this week already) and
     ``state-unstaggered`` (every group learned through four weeks ago)."""
@@ -116,11 +118,12 @@ def _state(workdir: Path, size: int) -> None:
         shutil.rmtree(shared, ignore_errors=True)
         shared.mkdir()
         files = statefile.create(StateDir(shared), grid)
+        imaged = _imaged(workdir, grid)
         for row in range(0, size, strip.shape[0]):
             rows = min(strip.shape[0], size - row)
             window = rasterio.windows.Window(0, row, size, rows)
             for f, part in zip(files, (strip.model, strip.sums), strict=True):
-                f.write(window, part[:rows])
+                f.write(window, np.where(imaged[row:row + rows], part[:rows], np.zeros(1, part.dtype)))
         for f in files:
             f.close()
         paths = tuple(f.path for f in files)
@@ -144,6 +147,17 @@ def _state(workdir: Path, size: int) -> None:
         statefile.commit(StateDir(state_dir), grid, tuple(state_dir / path.name for path in paths),
                          statefile.FlagTable.empty(grid.width), learned, layout)
         grid.save(StateDir(state_dir).grid)
+
+
+def _imaged(workdir: Path, grid: Grid) -> np.ndarray:
+    """The grid's pixels inside the update's analysis-ready tiles (the province's 20 km tiles the scene touches):
+    only they have ever been observed; the rest of the grid has empty records, as in a real state."""
+    out = np.zeros((grid.height, grid.width), bool)
+    for path in (workdir / "ard").rglob("*.tif"):
+        with rasterio.open(path) as src:
+            c0, r0 = (int(round(v)) for v in ~grid.transform * (src.bounds.left, src.bounds.top))
+            out[max(r0, 0):r0 + src.height, max(c0, 0):c0 + src.width] = True
+    return out
 
 
 def _waiting_scenes(workdir: Path) -> None:

@@ -383,3 +383,48 @@ def test_a_run_killed_while_recording_is_recorded_whole_by_the_rerun(tmp_path, b
     assert all(r["processed"] for r in store.scenes("ok"))
     assert len(store.query_alerts()) == 1
     store.close()
+
+
+def test_windows_no_scene_has_ever_covered_stay_empty_and_learn_once_imaged(tmp_path, monkeypatch):
+    """Outside the imagery (a grid reaching beyond the province's tiles) nothing is judged, learned or written:
+    those rows stay holes in the state's files and read as empty records (not monitored). A scene that later
+    covers them is learned there as anywhere."""
+    from rasterio.windows import Window
+
+    from geo.detect import run as detection
+    from geo.detect.run import run_detection
+    from geo.grid import Grid
+    from geo.region import load_region
+
+    monkeypatch.setattr(detection, "WINDOW", 16)
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for k in range(3):  # the top-left 32 x 32 px of a 64 x 64 px grid
+        write_scene(scenes / f"s_{20240105 + 7 * k}.tif", date(2024, 1, 5) + timedelta(days=7 * k), size=32)
+    run("ingest", scenes, "--data-dir", tmp_path / "d", "--no-detect")
+    region = load_region()
+    grid = Grid.covering((860000, 1340000 - 640, 860000 + 640, 1340000), region.grid_crs, 10)
+    state_dir = tmp_path / "d" / "state"
+    whole = Window(0, 0, 64, 64)
+
+    def records():
+        state = statefile.open_state(StateDir(state_dir), grid)
+        try:
+            return state.model.read(whole), state.sums.read(whole)
+        finally:
+            state.close()
+
+    run_detection(region, open_store(tmp_path / "d" / "forestmon.gpkg"), state_dir, grid=grid,
+                  params=detect.DetectorParams(refit_days=0))
+    model, sums = records()
+    assert (sums["n"][:32, :32] == 3).all() and (model["ndvi_sigma"][:32, :32] > 0).all()
+    for outside in (np.s_[:, 32:], np.s_[32:, :]):
+        assert not model[outside].view(np.uint8).any() and not sums[outside].view(np.uint8).any()
+
+    write_scene(scenes / "wide_20240202.tif", date(2024, 2, 2), size=64)
+    run("ingest", scenes, "--data-dir", tmp_path / "d", "--no-detect")
+    run_detection(region, open_store(tmp_path / "d" / "forestmon.gpkg"), state_dir, grid=grid,
+                  params=detect.DetectorParams(refit_days=0))
+    model, sums = records()
+    assert (sums["n"][:32, :32] == 4).all() and (sums["n"][32:, :] == 1).all() and (sums["n"][:, 32:] == 1).all()
+    assert (model["learned_day"] == detect.day_number(date(2024, 2, 2))).all()
