@@ -283,7 +283,7 @@ class _WindowPass:
         group = self.layout.group(int(window.row_off))
         plan, refits = self.plans[group], group in self.refitting
         if refits and self._never_observed(window, plan):
-            # nothing to judge, learn or write: its rows stay holes in the new files, read as empty records
+            # nothing to judge, learn or write: its rows are left unwritten in the new files and read as empty records
             none = np.zeros(self.n_units, np.int64)
             return _WindowResult(WindowFlags.empty(), {}, None, WindowCount(window, none, 0, 65535), none.copy())
         if self.old is None:

@@ -387,7 +387,7 @@ def test_a_run_killed_while_recording_is_recorded_whole_by_the_rerun(tmp_path, b
 
 def test_windows_no_scene_has_ever_covered_stay_empty_and_learn_once_imaged(tmp_path, monkeypatch):
     """Outside the imagery (a grid reaching beyond the province's tiles) nothing is judged, learned or written:
-    those rows stay holes in the state's files and read as empty records (not monitored). A scene that later
+    those rows are left unwritten in the state's files and read as empty records (not monitored). A scene that later
     covers them is learned there as anywhere."""
     from rasterio.windows import Window
 
