@@ -202,10 +202,10 @@ class Layout:
 
 
 class Records:
-    """One kind of records (model or sums) over the grid, each row in the file of its refit
-    group (``paths[group]``; groups may share a file). Windows are read and written one ``pread``/``pwrite`` a
-    row, from several threads at once. A writer (``create``) holds files for some groups only (None: a group
-    this run does not write)."""
+    """One kind of records (model or sums) over the grid, each row in the file of its refit group
+    (``paths[group]``; groups may share a file). Windows are copied from the files' mappings and written one
+    ``pwrite`` a row, from several threads at once. A writer (``create``) holds files for some groups only
+    (None: a group this run does not write)."""
 
     def __init__(self, paths: tuple[Path | None, ...], grid: Grid, dtype: np.dtype, rows: np.ndarray, *,
                  create: bool = False):
