@@ -278,8 +278,9 @@ def run_forestmon(cube: Cube, quality, params=None, forest: np.ndarray | None = 
     return alert, delay_obs, delay_days, share
 
 
-def delivered_alerts(state: np.ndarray) -> np.ndarray:
-    """The pixels of the high-confidence alert polygons the detector's state makes (as a run stores them)."""
+def delivered_alerts(state) -> np.ndarray:
+    """The pixels of the high-confidence alert polygons a detector state (``geo.detect.State``) makes, as a run
+    stores them."""
     from rasterio.features import rasterize
     from rasterio.transform import from_origin
 

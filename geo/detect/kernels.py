@@ -18,7 +18,7 @@ import numpy as np
 from geo.detect.model import COEF_UNIT, HIGH, HIGHEST, LOW, MEAN_UNIT, NO_SIGMA, NONE, SD_UNIT
 
 # Multiply-adds are fused (fastmath "contract" only: no reordering, no approximations): learning a scene takes
-# a fifth less time, and the state's rounding to its int16 units absorbs the last-bit differences.
+# a tenth to a fifth less time, and the state's rounding to its int16 units absorbs the last-bit differences.
 _FAST = {"contract"}
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
 _inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always", fastmath=_FAST)  # per-pixel helpers
