@@ -268,8 +268,11 @@ class GeoPackageDialect(Dialect):
                 yield tx
 
     def unrecorded(self, tx: Tx) -> list[str]:
-        """The first stores had their alerts and scenes layers, and no record of migrations: that is 0001."""
-        return ["0001_initial"] if self.table_exists(tx, "alerts") else []
+        """The first stores had their alerts and scenes layers and ``forestmon_meta``, and no record of migrations:
+        that is 0001. The alerts layer alone is a new store whose 0001 is under way in another process (or was
+        cut short): GDAL makes the layer before 0001's transaction, which makes ``forestmon_meta`` and the record."""
+        legacy = self.table_exists(tx, "alerts") and self.table_exists(tx, "forestmon_meta")
+        return ["0001_initial"] if legacy else []
 
     def before(self, migration: Migration) -> None:
         """Create the migration's layers through GDAL (a standard GeoPackage layer with its R-tree), unless an

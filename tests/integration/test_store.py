@@ -254,6 +254,48 @@ def test_processes_opening_a_new_geopackage_together_all_get_the_same_store(tmp_
         store.close()
 
 
+def test_a_new_geopackage_whose_first_migration_was_cut_short_after_its_layers_is_finished_on_opening(tmp_path):
+    """GDAL makes 0001's alerts layer before 0001's transaction. A process that looks in between (a worker
+    starting beside the one creating the store), or a creation killed there, sees that layer without
+    ``forestmon_meta`` or a record of migrations: that is an unfinished new store, not one of the first stores
+    (which had ``forestmon_meta``), and opening it runs 0001 instead of taking it as done."""
+    from geo.store.geopackage import GeoPackageDialect
+    from geo.store.schema import migrations
+
+    path = tmp_path / "forestmon.gpkg"
+    GeoPackageDialect(path).before(migrations()[0])  # the file and 0001's layers; 0001's transaction never ran
+    store = open_store(path)
+    assert store.applied_migrations() == [m.name for m in migrations()]
+    store.sync_alerts(sample_alerts().iloc[[0]])
+    assert store.count_alerts() == 1 and store.data_version() > 0
+    store.close()
+
+
+def test_one_of_the_first_geopackages_with_no_record_of_migrations_is_upgraded_and_keeps_its_alerts(tmp_path):
+    """The first stores held an alerts layer, a scenes table and ``forestmon_meta``, and recorded no
+    migrations: 0001 is taken as done, the rest are applied, the alerts stay."""
+    import sqlite3
+
+    from geo.store.geopackage import GeoPackageDialect, _register_functions
+    from geo.store.schema import migrations
+
+    path = tmp_path / "forestmon.gpkg"
+    GeoPackageDialect(path).before(migrations()[0])
+    con = sqlite3.connect(path)
+    _register_functions(con)  # the R-tree triggers GDAL wrote call them
+    with con:
+        con.execute("CREATE TABLE scenes (id TEXT PRIMARY KEY, sensor TEXT, acquired TEXT, source TEXT, path TEXT, "
+                    "cloud_pct REAL, valid_fraction REAL, status TEXT, reason TEXT, processed INTEGER)")
+        con.execute("CREATE TABLE forestmon_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        con.executemany("INSERT INTO forestmon_meta VALUES (?, ?)", [("schema_version", 1), ("data_version", 3)])
+        con.execute("INSERT INTO alerts (id, first_detected) VALUES ('old-1', '2024-03-01')")
+    con.close()
+    store = open_store(path)
+    assert store.applied_migrations() == [m.name for m in migrations()]
+    assert store.count_alerts() == 1 and store.data_version() == 3
+    store.close()
+
+
 def test_an_empty_file_where_the_store_goes_becomes_the_store(tmp_path):
     """A SQLite client that opens the missing path first (a script watching the store, the sqlite3 shell) leaves
     an empty file there: it holds nothing, and the new store takes its place."""
