@@ -78,12 +78,17 @@ def log_in(page: Page, url: str, username: str) -> None:
 def click_zone_at(page: Page, lon: float, lat: float) -> None:
     """Click the map where a drawn zone is (waiting for its tile), as a planner would."""
     page.wait_for_function("""([lon, lat]) => { const m = window.forestmonMap;
-        const layers = m.getStyle().layers.filter((l) => l.id.startsWith("plan-fill-")).map((l) => l.id);
+        const layers = m.getStyle().layers.filter((l) => l.id.startsWith("plan:")).map((l) => l.id);
         return layers.length && m.queryRenderedFeatures(m.project([lon, lat]), { layers }).length > 0; }""",
                            arg=[lon, lat])
     x, y = page.evaluate("([lon, lat]) => { const p = window.forestmonMap.project([lon, lat]); return [p.x, p.y]; }",
                          [lon, lat])
     page.locator("#map canvas").click(position={"x": x, "y": y})
+
+
+def shown_plan_layers(page: Page) -> list[str]:
+    return page.evaluate("window.forestmonMap.getStyle().layers.filter((l) => l.id.startsWith('plan:') "
+                         "&& l.layout?.visibility !== 'none').map((l) => l.id)")
 
 
 def test_planner_uploads_compares_overlays_and_exports(server, store, tmp_path):
@@ -116,17 +121,39 @@ def test_planner_uploads_compares_overlays_and_exports(server, store, tmp_path):
         page.keyboard.press("Home")
         expect(page.locator("#plan-shown")).to_contain_text("(2023-01-01 – 2023-12-31)")
         expect(page.locator("#plan-date")).to_have_value("2023-01-01")
+        assert shown_plan_layers(page) == ["plan:plan-quy-hoach-lac-duong-20230101"]
         page.keyboard.press("End")
         expect(page.locator("#plan-shown")).to_contain_text("(2024-01-01)")
 
-        # A zone's popup: its own name and attributes.
+        # The plan in force is drawn once, with the map's own planning layer, and the layers box ticks it: the
+        # version uploaded in this page has its layer too.
+        assert shown_plan_layers(page) == ["plan:plan-quy-hoach-lac-duong-20240101"]
+        layers = page.locator("#layers")
+        layers.locator("summary").click()
+        box_2024 = layers.get_by_label(f"{NAME} (landuse_plan), 2024-01-01", exact=False)
+        box_2023 = layers.get_by_label(f"{NAME} (landuse_plan), 2023-01-01 – 2023-12-31", exact=False)
+        expect(box_2024).to_be_checked()
+        expect(box_2023).not_to_be_checked()
+
+        # A zone's popup: its own name and attributes, and only the planners' popup.
         click_zone_at(page, 108.345, 11.995)
         popup = page.locator(".maplibregl-popup")
         expect(popup.locator(".plan-zone-name")).to_have_text("Khu phòng hộ Đa Nhim")
+        page.wait_for_timeout(300)
+        expect(popup).to_have_count(1)
         expect(popup).to_contain_text("Đất rừng phòng hộ")
         expect(popup).to_contain_text("so_thua")
         page.screenshot(path=str(shots / "planner-zone.png"))
         page.locator(".maplibregl-popup-close-button").click()
+
+        # The layers box switches the same layer off, and on again.
+        box_2024.uncheck()
+        page.wait_for_function("() => !window.forestmonMap.getStyle().layers.some((l) => l.id.startsWith('plan:') "
+                               "&& l.layout?.visibility !== 'none')")
+        box_2024.check()
+        page.wait_for_function("() => window.forestmonMap.getLayoutProperty("
+                               "'plan:plan-quy-hoach-lac-duong-20240101', 'visibility') === 'visible'")
+        layers.locator("summary").click()
 
         # Compare the two versions: a map layer and the change table.
         diff = page.locator("#plan-diff-form")

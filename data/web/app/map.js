@@ -12,6 +12,15 @@ export const IMAGERY_LAYERS = ["truecolor", "falsecolor", "ndvi", "change"];
 const imageryTiles = (layer) => absolute(`/imagery/latest/${layer}/tiles/WebMercatorQuad/{z}/{x}/{y}.png`);
 const vectorTiles = (id) => absolute(`/ogc/collections/${encodeURIComponent(id)}/tiles/WebMercatorQuad/{z}/{x}/{y}`);
 
+/** The one map layer of a planning collection (id "plan:<collection id>"): its zones filled in their type's colour,
+ * outlined, under the alerts. The layers box and the planners' workspace both switch it. */
+const planSource = (c) => ({ type: "vector", tiles: [vectorTiles(c.id)], maxzoom: 16 });
+const planLayer = (c, visible) => ({
+  id: `plan:${c.id}`, type: "fill", source: `plan:${c.id}`, "source-layer": c.id,
+  layout: { visibility: visible ? "visible" : "none" },
+  paint: { "fill-color": ["coalesce", ["get", "colour"], "#bdbdbd"], "fill-opacity": 0.45,
+           "fill-outline-color": "#263238" } });
+
 async function tilejson(url) {
   try {
     const r = await fetch(url, { headers: authHeaders() });
@@ -57,11 +66,8 @@ export async function createMap(container, { collections, basemap }, onClick) {
   }
   const plans = collections.filter((c) => c["forestmon:kind"] === "planning");
   for (const c of plans) {
-    style.sources[`plan:${c.id}`] = { type: "vector", tiles: [vectorTiles(c.id)], maxzoom: 16 };
-    style.layers.push({ id: `plan:${c.id}`, type: "fill", source: `plan:${c.id}`, "source-layer": c.id,
-                        layout: { visibility: "none" },
-                        paint: { "fill-color": ["coalesce", ["get", "colour"], "#888888"], "fill-opacity": 0.35,
-                                 "fill-outline-color": "#333333" } });
+    style.sources[`plan:${c.id}`] = planSource(c);
+    style.layers.push(planLayer(c, false));
   }
   style.sources.alerts = { type: "vector", tiles: [absolute(`${ALERT_TILES}/{z}/{x}/{y}`)], maxzoom: 16 };
   const colour = ["match", ["get", "status"], ...Object.entries(STATUS_COLOURS).flat(), "#e31a1c"];
@@ -92,7 +98,8 @@ export async function createMap(container, { collections, basemap }, onClick) {
     if (map.forestmon?.drawing) return;  // a rectangle being drawn (drawRectangle), not a click on an alert
     const hit = map.queryRenderedFeatures(e.point, { layers: ["alerts-fill"] });
     if (hit.length) onClick(e.lngLat);
-    else zonePopup(map, e, plans);
+    else if (map.forestmon.zonePopup) map.forestmon.zonePopup(e);  // the planners' own, richer popup
+    else zonePopup(map, e);
   });
   map.on("mouseenter", "alerts-fill", () => { map.getCanvas().style.cursor = "pointer"; });
   map.on("mouseleave", "alerts-fill", () => { map.getCanvas().style.cursor = ""; });
@@ -101,17 +108,50 @@ export async function createMap(container, { collections, basemap }, onClick) {
   let ready = false;  // "load" fires once: later changes apply at once
   map.once("load", () => { ready = true; });
   const whenReady = (apply) => (ready ? apply() : map.once("load", apply));
-  map.forestmon = { imagery: Boolean(imagery), basemap: Boolean(basemap), admins, current, plans, visible, whenReady };
+  const info = { imagery: Boolean(imagery), basemap: Boolean(basemap), admins, current, plans, visible, whenReady };
+  /** Show or hide one switchable layer (the layers box and the planners' workspace call it). */
+  info.show = (id, on) => {
+    if (!(id in visible)) return;
+    visible[id] = on;
+    whenReady(() => { if (map.getLayer(id)) map.setLayoutProperty(id, "visibility", on ? "visible" : "none"); });
+  };
+  /** The planning collections as the server lists them now (a version uploaded since the map was built gets its
+   * layer; a superseded one its new title); the layers box is redrawn. */
+  info.setPlans = (next) => {
+    for (const c of next) {
+      if (`plan:${c.id}` in visible) continue;
+      visible[`plan:${c.id}`] = false;
+      whenReady(() => {
+        if (map.getLayer(`plan:${c.id}`)) return;
+        map.addSource(`plan:${c.id}`, planSource(c));
+        map.addLayer(planLayer(c, visible[`plan:${c.id}`]), "alerts-fill");
+      });
+    }
+    info.plans = next;
+    info.changed?.();
+  };
+  /** Show exactly these planning collections (the plan in force on the planners' chosen day); the layers box
+   * ticks them. */
+  info.showPlans = (ids) => {
+    for (const c of info.plans) info.show(`plan:${c.id}`, ids.includes(c.id));
+    info.changed?.();
+  };
+  map.forestmon = info;
   return map;
 }
 
+/** The planning layers shown now, by map layer id. */
+export function shownPlanLayers(map) {
+  return map.forestmon.plans.map((c) => `plan:${c.id}`).filter((id) => map.forestmon.visible[id] && map.getLayer(id));
+}
+
 /** A click on a planning zone shown on the map: its own name, type and area in a popup (text only). */
-function zonePopup(map, e, plans) {
-  const layers = plans.map((c) => `plan:${c.id}`).filter((id) => map.forestmon.visible[id]);
+function zonePopup(map, e) {
+  const layers = shownPlanLayers(map);
   const hit = layers.length ? map.queryRenderedFeatures(e.point, { layers }) : [];
   if (!hit.length) return;
   const p = hit[0].properties;
-  const plan = plans.find((c) => `plan:${c.id}` === hit[0].layer.id);
+  const plan = map.forestmon.plans.find((c) => `plan:${c.id}` === hit[0].layer.id);
   const known = (plan?.style?.legend || []).find((z) => z.code === p.zone_type);
   const box = document.createElement("div");
   box.className = "zone-popup";
@@ -152,11 +192,8 @@ export function layerControl(element, map) {
     parent.append(row);
     return input;
   };
-  const show = (id, on) => {
-    if (!(id in info.visible)) return;
-    info.visible[id] = on;
-    info.whenReady(() => map.setLayoutProperty(id, "visibility", on ? "visible" : "none"));
-  };
+  const show = info.show;
+  info.changed = () => layerControl(element, map);  // the workspace switched plans, or a version was uploaded
 
   const base = group(t("layers.base"));
   const bases = [...(info.imagery ? IMAGERY_LAYERS.map((layer) => [layer, t(`imagery.${layer}`)]) : []),

@@ -1,10 +1,12 @@
 // The planners' workspace (planner and admin roles): the plan in force on a date (a slider over the versions'
 // dates), its legend and zone popups, two versions compared (map layer + table), the overlay of alerts on the
 // plan (CSV and GeoPackage exports), and the upload of a new plan version with its import report.
-// It builds its own section of the sheet and its own map sources/layers (ids "plan-…"), under the alerts.
+// It builds its own section of the sheet. The plan in force is shown with the map's own planning layers (the
+// layers box ticks them); the diff and the lots are its own map layers (ids "plan-…"), under the alerts.
 import * as maplibregl from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
 import { ApiError, api, authHeaders } from "./api.js";
 import { currentLang, t } from "./i18n.js";
+import { shownPlanLayers } from "./map.js";
 
 const DAY = 86400000;
 const KINDS = ["zoning", "landuse_plan", "forest_category", "protected_area"];
@@ -111,7 +113,8 @@ function inForce(day) {
 const versionLabel = (v) => `${v.name} (${v.valid_from}${v.valid_to ? ` – ${v.valid_to}` : ""})`;
 
 async function loadVersions() {
-  const body = await api("/planning/layers");
+  const [body, listed] = await Promise.all([api("/planning/layers"), api("/ogc/collections")]);
+  map.forestmon.setPlans(listed.collections.filter((c) => c["forestmon:kind"] === "planning"));
   versions = body.layers;
   styles = body.styles;
   const first = versions.length ? versions.map((v) => v.valid_from).sort()[0] : today();
@@ -144,39 +147,11 @@ function setDay(day, { fromSlider = false } = {}) {
 
 // --- the map --------------------------------------------------------------------------------------------------
 const beforeAlerts = () => (map.getLayer("alerts-fill") ? "alerts-fill" : undefined);
-const tileUrl = (id) => `${location.origin}/ogc/collections/plan-${id}/tiles/WebMercatorQuad/{z}/{x}/{y}`;
-
-/** Resolves once the map's style is parsed (sources and layers may then be added at any time). */
-function styleReady() {
-  return new Promise((resolve) => {
-    const check = () => {
-      try {
-        if (map.getStyle()) return resolve();
-      } catch { /* not parsed yet */ }
-      map.once("styledata", check);
-    };
-    check();
-  });
-}
 
 function draw(next) {
-  {
-    for (const v of shown) {
-      for (const suffix of ["fill", "line"]) if (map.getLayer(`plan-${suffix}-${v.id}`)) map.removeLayer(`plan-${suffix}-${v.id}`);
-      if (map.getSource(`plan-${v.id}`)) map.removeSource(`plan-${v.id}`);
-    }
-    shown = next;
-    for (const v of shown) {
-      map.addSource(`plan-${v.id}`, { type: "vector", tiles: [tileUrl(v.id)], maxzoom: 16 });
-      const common = { source: `plan-${v.id}`, "source-layer": `plan-${v.id}` };
-      map.addLayer({ id: `plan-fill-${v.id}`, type: "fill", ...common,
-                     paint: { "fill-color": ["coalesce", ["get", "colour"], "#bdbdbd"], "fill-opacity": 0.45 } },
-                   beforeAlerts());
-      map.addLayer({ id: `plan-line-${v.id}`, type: "line", ...common,
-                     paint: { "line-color": "#263238", "line-width": 1 } }, beforeAlerts());
-    }
-    legend();
-  }
+  shown = next;
+  map.forestmon.showPlans(shown.map((v) => `plan-${v.id}`));
+  legend();
 }
 
 function legend() {
@@ -191,14 +166,13 @@ function legend() {
 }
 
 async function zonePopup(e) {
-  if (map.queryRenderedFeatures(e.point, { layers: ["alerts-fill"].filter((id) => map.getLayer(id)) }).length) return;
-  const layers = shown.map((v) => `plan-fill-${v.id}`).filter((id) => map.getLayer(id));
+  const layers = shownPlanLayers(map);
   const hit = layers.length ? map.queryRenderedFeatures(e.point, { layers }) : [];
   if (!hit.length) return;
-  const id = hit[0].layer.id.replace(/^plan-fill-/, "");
+  const collection = hit[0].layer.id.replace(/^plan:/, "");
   const index = hit[0].properties.feature_index;
   try {
-    const zone = await api(`/ogc/collections/plan-${id}/items/${index}`);
+    const zone = await api(`/ogc/collections/${encodeURIComponent(collection)}/items/${index}`);
     const p = zone.properties;
     const facts = el("dl", { class: "facts" });
     const row = (k, v) => facts.append(el("dt", { text: k }), el("dd", { text: v ?? "–" }));
@@ -416,7 +390,7 @@ export async function initPlanner(theMap, me) {
   $p("plan-gpkg").addEventListener("click", (e) => download(e, "gpkg"));
   $p("plan-upload").addEventListener("submit", upload);
   $p("plan-lots-go").addEventListener("click", checkLots);
-  map.on("click", zonePopup);
+  map.forestmon.zonePopup = zonePopup;  // a click on a zone (not on an alert) opens the planners' popup
   // The language switch relabels [data-i18n]; tables and the legend are redrawn here.
   new MutationObserver(() => {
     legend();
@@ -426,7 +400,7 @@ export async function initPlanner(theMap, me) {
     $p("plan-slider").setAttribute("aria-label", t("plan.slider"));
   }).observe(document.documentElement, { attributes: true, attributeFilter: ["lang"] });
   try {
-    await Promise.all([loadVersions(), styleReady()]);
+    await loadVersions();
     setDay(today());
   } catch (err) {
     say(err);
