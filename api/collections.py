@@ -67,6 +67,7 @@ class FeatureSource(ABC):
     style: dict | None = None             # how maps draw it (colours per class, legend)
     kind: str = "features"                # what it holds, for clients choosing layers: alerts, admin or planning
     units: str | None = None              # admin collections: the kind of unit (district, commune)
+    name: str | None = None               # planning collections: the plan's name, which its versions share
 
     def items(self, query: Query) -> tuple[gpd.GeoDataFrame, int]:
         """A page of features and the number matched by the query without paging."""
@@ -190,6 +191,7 @@ class PlanningSource(_LayerSource):
         super().__init__(store)
         self.record = record
         self.id = f"plan-{record['id']}"
+        self.name = record["name"]
         until = record.get("valid_to") or "…"
         self.title = f"{record['name']} ({record['kind']}), {record['valid_from']} – {until}"
         self.description = (f"Planning layer {record['name']!r} of kind {record['kind']}, valid "

@@ -114,6 +114,8 @@ def _collection_json(request: Request, source: FeatureSource) -> dict:
     }
     if source.units:
         out["forestmon:units"] = source.units
+    if source.name:
+        out["forestmon:name"] = source.name
     if source.style:
         out["style"] = source.style
     return out

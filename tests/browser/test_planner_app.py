@@ -130,8 +130,8 @@ def test_planner_uploads_compares_overlays_and_exports(server, store, tmp_path):
         assert shown_plan_layers(page) == ["plan:plan-quy-hoach-lac-duong-20240101"]
         layers = page.locator("#layers")
         layers.locator("summary").click()
-        box_2024 = layers.get_by_label(f"{NAME} (landuse_plan), 2024-01-01", exact=False)
-        box_2023 = layers.get_by_label(f"{NAME} (landuse_plan), 2023-01-01 – 2023-12-31", exact=False)
+        box_2024 = layers.get_by_label(f"{NAME}: Quy hoạch sử dụng đất (2024-01-01 – …)")
+        box_2023 = layers.get_by_label(f"{NAME}: Quy hoạch sử dụng đất (2023-01-01 – 2023-12-31)")
         expect(box_2024).to_be_checked()
         expect(box_2023).not_to_be_checked()
 

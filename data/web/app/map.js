@@ -220,7 +220,10 @@ export function layerControl(element, map) {
            info.visible[`admin:${c.id}`], (on) => show(`admin:${c.id}`, on));
   }
   for (const c of info.plans) {
-    choice(data, "checkbox", c.id, c.title, info.visible[`plan:${c.id}`], (on) => show(`plan:${c.id}`, on));
+    const [from, to] = c.extent?.temporal?.interval?.[0] || [];
+    const label = c["forestmon:name"] ? t("layers.plan", { name: c["forestmon:name"], kind: t(`plan.kind.${c.style?.kind}`),
+                                                           from: from || "…", to: to || "…" }) : c.title;
+    choice(data, "checkbox", c.id, label, info.visible[`plan:${c.id}`], (on) => show(`plan:${c.id}`, on));
   }
 }
 
