@@ -146,5 +146,10 @@ class DataDir:
         return self.demo / "plantation_lots.geojson"
 
     @property
+    def demo_plan(self) -> Path:
+        """The synthetic land-use plan over the demo area (GeoJSON: ``loai_dat``, ``ten_khu``)."""
+        return self.demo / "landuse_plan.geojson"
+
+    @property
     def demo_landcover(self) -> Path:
         return self.demo / "landcover.tif"

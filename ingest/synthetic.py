@@ -17,7 +17,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import rasterio
-from rasterio.features import shapes
+from rasterio.features import shapes, sieve
 from rasterio.transform import from_origin
 from scipy import ndimage
 from shapely.geometry import box, shape
@@ -278,15 +278,56 @@ def _lots(area: DemoArea, transform, crs: str) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
 
 
+# The land-use plan over the synthetic world (SYNTHETIC), as a 2021-2030 plan would draw it: zones of 100 m cells.
+PLAN_CELL = 10  # pixels a side of one cell of the plan
+PLAN_MIN_CELLS = 10  # smaller patches join the zone around them
+PLAN_ZONE_OF = {FOREST: "RPH", DIPTEROCARP: "RSX", CROPS: "HNK", COFFEE: "CLN", TOWN: "ODT", GREENHOUSE: "HNK",
+                WATER: "MNC", PLANTATION: "RSX"}
+PLAN_SPECIAL_USE = (slice(0, 400), slice(0, 500))      # forest here is a national park's (special-use forest)
+PLAN_CONVERSION = (slice(540, 640), slice(560, 680))   # forest here is approved for conversion
+PLAN_ZONE_NAMES = {"RDD": "Phân khu bảo vệ nghiêm ngặt", "RPH": "Rừng phòng hộ đầu nguồn", "RSX": "Rừng sản xuất",
+                   "HNK": "Vùng rau hoa", "CLN": "Vùng cà phê", "ODT": "Thị trấn", "MNC": "Hồ chứa",
+                   "CHUYEN_DOI": "Dự án được phép chuyển đổi"}
+
+
+def _plan(lc: np.ndarray, transform, crs: str) -> gpd.GeoDataFrame:
+    """A land-use plan over the land cover, with the columns a provincial plan's file has (``loai_dat``: the
+    zone type's code, ``ten_khu``: the zone's own name): each 100 m cell takes the land cover most of its pixels
+    have, smoothed over 5 cells, patches under 10 ha joined to the zone around them, so zones are as coarse as a
+    plan's; the forest of the north-west is special-use,
+    that of one block near the middle approved for conversion, the rest protection forest."""
+    m = lc.shape[0] // PLAN_CELL
+    share = np.stack([ndimage.uniform_filter((lc[: m * PLAN_CELL, : m * PLAN_CELL] == k).reshape(
+        m, PLAN_CELL, m, PLAN_CELL).mean((1, 3)), 5, mode="nearest") for k in LANDCOVER_NAMES])
+    cover = np.asarray(list(LANDCOVER_NAMES))[share.argmax(0)]
+    codes = np.vectorize(PLAN_ZONE_OF.get, otypes=[object])(cover)
+    forest = cover == FOREST
+    for (rows, cols), code in ((PLAN_SPECIAL_USE, "RDD"), (PLAN_CONVERSION, "CHUYEN_DOI")):
+        cells = np.zeros_like(forest)
+        cells[rows.start // PLAN_CELL: rows.stop // PLAN_CELL, cols.start // PLAN_CELL: cols.stop // PLAN_CELL] = True
+        codes[forest & cells] = code
+    names = sorted(set(codes.ravel()))
+    index = sieve(np.vectorize(names.index, otypes=[np.int32])(codes), PLAN_MIN_CELLS)  # no zone under 10 ha
+    cell = transform * rasterio.Affine.scale(PLAN_CELL)
+    rows, count = [], dict.fromkeys(names, 0)
+    for geom, value in shapes(index, transform=cell):
+        code = names[int(value)]
+        count[code] += 1
+        rows.append({"loai_dat": code, "ten_khu": f"{PLAN_ZONE_NAMES[code]} {count[code]} (mô phỏng)",
+                     "geometry": shape(geom)})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+
+
 def scene_name(day: date) -> str:
     return f"S2_SYNTHETIC_L2A_{day:%Y%m%d}.tif"
 
 
 def generate(area: DemoArea, out_dir: Path, truth_path: Path, landcover_path: Path, crs: str = "EPSG:32648",
-             progress: Progress | None = None, lots_path: Path | None = None) -> list[Path]:
+             progress: Progress | None = None, lots_path: Path | None = None,
+             plan_path: Path | None = None) -> list[Path]:
     """Write the demo scenes (COGs) into ``out_dir``, the clearings with their dates to ``truth_path`` (a
-    GeoPackage, layer ``clearings``), the land cover to ``landcover_path`` and, given ``lots_path``, the
-    plantation lots' register (GeoJSON); existing files are kept.
+    GeoPackage, layer ``clearings``), the land cover to ``landcover_path``, given ``lots_path`` the plantation
+    lots' register and given ``plan_path`` a land-use plan over the area (GeoJSON both); existing files are kept.
 
     Re-running after an interruption completes the series: each file is written to a temporary name and
     renamed when whole, and every scene's random stream derives from the seed and its date alone.
@@ -313,6 +354,11 @@ def generate(area: DemoArea, out_dir: Path, truth_path: Path, landcover_path: Pa
         tmp.unlink(missing_ok=True)
         _lots(area, transform, crs).to_file(tmp, driver="GeoJSON")
         tmp.rename(lots_path)
+    if plan_path is not None and not plan_path.exists():
+        tmp = plan_path.with_suffix(".tmp.geojson")
+        tmp.unlink(missing_ok=True)
+        _plan(lc, transform, crs).to_file(tmp, driver="GeoJSON")
+        tmp.rename(plan_path)
     if not landcover_path.exists():
         tmp = landcover_path.with_suffix(".tmp.tif")
         with rasterio.open(tmp, "w", count=1, dtype="uint8", **profile) as dst:

@@ -85,3 +85,33 @@ def test_the_demos_greening_plantation_lots_come_out_established_with_their_plan
         assert {lot["status"] for lot in early} <= {"not_yet_visible", "establishing"}
         registered = sum(v["area_ha"] for v in end.values())
         assert registered == pytest.approx(24 + 15, rel=0.01)
+
+
+def test_the_demo_stores_a_land_use_plan_its_clearings_fall_in(demo_run):
+    """Planners get a plan to overlay: the demo stores its synthetic land-use plan (a zone file with a provincial
+    plan's columns) as a layer version, and the overlay finds the alerts in its keep-forest zones, and some in the
+    zone approved for conversion, with the hectares of the alerts themselves; a re-run replaces it, no second
+    version."""
+    import geopandas as gpd
+
+    from api.settings import Settings
+    from geo.store import open_store
+    from geo.workflow.overlay import overlay_report
+
+    settings = Settings(data_dir=demo_run["data_dir"])
+    plan = gpd.read_file(settings.paths.demo_plan)
+    assert {"loai_dat", "ten_khu"} <= set(plan.columns)
+    assert {"RDD", "RPH", "RSX", "HNK", "ODT", "MNC", "CHUYEN_DOI"} <= set(plan["loai_dat"])
+    assert plan.to_crs(32648).area.min() >= 10 * 10_000 - 1  # no zone under 10 ha, as on a plan
+    with open_store(settings.store) as store:
+        layers = store.planning_layers()
+        assert [(rec["name"], rec["kind"], rec["valid_from"]) for rec in layers] == [
+            ("Quy hoạch sử dụng đất 2021-2030 (mô phỏng)", "landuse_plan", "2021-01-01")]
+        assert layers[0]["feature_count"] == len(plan)
+        report = overlay_report(store)
+        alerts = store.query_alerts()
+    ha = report["summary"].set_index("zone_class")["ha"]
+    total = alerts.to_crs(32648).area.sum() / 10_000
+    assert ha["outside"] < 0.01  # the plan covers the whole area: every alert lies in its zones
+    assert ha["keep_forest"] + ha["conversion"] + ha["other"] == pytest.approx(total, rel=1e-3)
+    assert ha["keep_forest"] > 0.9 * total and ha["conversion"] > 0
