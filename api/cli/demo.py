@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -71,7 +73,8 @@ def demo(data_dir: Path | None, serve: bool, host: str | None, port: int | None)
     click.echo(score.line())
     if serve:
         where = f" --data-dir {settings.data_dir}" if data_dir else ""
+        exe = "forestmon" if shutil.which("forestmon") else sys.argv[0]  # e.g. .venv/bin/forestmon, not on PATH
         click.echo("to review the alerts as a ranger, or open the planners' workspace, add a user and log in:\n"
-                   f"  forestmon users add an --role ranger --units 674,675,676{where} && forestmon assign{where}\n"
-                   f"  forestmon users add hoa --role planner{where}")
+                   f"  {exe} users add an --role ranger --units 674,675,676{where} && {exe} assign{where}\n"
+                   f"  {exe} users add hoa --role planner{where}")
         run_server(settings)
