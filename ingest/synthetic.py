@@ -10,6 +10,7 @@ make the detector's life realistic. Everything derives from one seed, so two run
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -294,8 +295,9 @@ def _plan(lc: np.ndarray, transform, crs: str) -> gpd.GeoDataFrame:
     """A land-use plan over the land cover, with the columns a provincial plan's file has (``loai_dat``: the
     zone type's code, ``ten_khu``: the zone's own name): each 100 m cell takes the land cover most of its pixels
     have, smoothed over 5 cells, patches under 10 ha joined to the zone around them, so zones are as coarse as a
-    plan's; the forest of the north-west is special-use,
-    that of one block near the middle approved for conversion, the rest protection forest."""
+    plan's. Evergreen forest is protection forest, except in the north-west (special-use: a national park's) and
+    in one block near the middle (approved for conversion); dry dipterocarp forest and the plantations are
+    production forest."""
     m = lc.shape[0] // PLAN_CELL
     share = np.stack([ndimage.uniform_filter((lc[: m * PLAN_CELL, : m * PLAN_CELL] == k).reshape(
         m, PLAN_CELL, m, PLAN_CELL).mean((1, 3)), 5, mode="nearest") for k in LANDCOVER_NAMES])
@@ -316,6 +318,16 @@ def _plan(lc: np.ndarray, transform, crs: str) -> gpd.GeoDataFrame:
         rows.append({"loai_dat": code, "ten_khu": f"{PLAN_ZONE_NAMES[code]} {count[code]} (mô phỏng)",
                      "geometry": shape(geom)})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+
+
+def _write_once(path: Path | None, frame: Callable[[], gpd.GeoDataFrame], **options) -> None:
+    """Write the frame to ``path`` whole or not at all (to a temporary name, then renamed), unless it is there."""
+    if path is None or path.exists():
+        return
+    tmp = path.with_suffix(f".tmp{path.suffix}")
+    tmp.unlink(missing_ok=True)
+    frame().to_file(tmp, **options)
+    tmp.rename(path)
 
 
 def scene_name(day: date) -> str:
@@ -344,21 +356,9 @@ def generate(area: DemoArea, out_dir: Path, truth_path: Path, landcover_path: Pa
     profile = {"driver": "COG", "width": n, "height": n, "crs": crs, "transform": transform,
                "compress": "deflate", "predictor": 2, "blocksize": 512}
 
-    if not truth_path.exists():
-        tmp = truth_path.with_suffix(".tmp.gpkg")
-        tmp.unlink(missing_ok=True)
-        _truth(clearings, transform, n, crs).to_file(tmp, layer="clearings")
-        tmp.rename(truth_path)
-    if lots_path is not None and not lots_path.exists():
-        tmp = lots_path.with_suffix(".tmp.geojson")
-        tmp.unlink(missing_ok=True)
-        _lots(area, transform, crs).to_file(tmp, driver="GeoJSON")
-        tmp.rename(lots_path)
-    if plan_path is not None and not plan_path.exists():
-        tmp = plan_path.with_suffix(".tmp.geojson")
-        tmp.unlink(missing_ok=True)
-        _plan(lc, transform, crs).to_file(tmp, driver="GeoJSON")
-        tmp.rename(plan_path)
+    _write_once(truth_path, lambda: _truth(clearings, transform, n, crs), layer="clearings")
+    _write_once(lots_path, lambda: _lots(area, transform, crs), driver="GeoJSON")
+    _write_once(plan_path, lambda: _plan(lc, transform, crs), driver="GeoJSON")
     if not landcover_path.exists():
         tmp = landcover_path.with_suffix(".tmp.tif")
         with rasterio.open(tmp, "w", count=1, dtype="uint8", **profile) as dst:
